@@ -1,0 +1,35 @@
+# Two entry points, both self-installing on a fresh machine:
+#   make run   - the service on embedded defaults (SQLite, embedded Redis)
+#   make test  - the test suite against real SIP peers
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test test-peers bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/ivr serve
+
+test-peers:
+	bash scripts/install-test-peers.sh
+
+test: $(STAMP) test-peers
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) test-peers
+	$(PY) bench/call_rate.py
+
+lint: $(STAMP)
+	$(PY) -m pip install -q ruff mypy types-PyYAML
+	$(VENV)/bin/ruff check ivr callback tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

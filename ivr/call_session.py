@@ -1,0 +1,131 @@
+"""One inbound call from answer to ticket: the glue between telephony, plan and storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.dialplan.registry import PlanRegistry
+from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.exceptions import CallGone, IvrError
+from ivr.prompts.library import PromptLibrary
+from ivr.recording import CallRecorder, recording_path
+from ivr.state.live_calls import LiveCall, LiveCallRegistry
+from ivr.telephony.interface import Call
+from ivr.tickets.model import CallJournal, Disposition, TicketEnd, TicketStart
+from ivr.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallServices:
+    """What every call needs, built once by the service."""
+
+    plans: PlanRegistry
+    prompts: PromptLibrary
+    tickets: TicketStore
+    live_calls: LiveCallRegistry
+    recordings_dir: Path
+    worker_id: str
+
+
+class CallSession:
+    def __init__(self, call: Call, services: CallServices) -> None:
+        self._call = call
+        self._services = services
+        self._journal = CallJournal()
+        self._ticket_id: int | None = None
+        self._recorder: CallRecorder | None = None
+
+    async def run(self) -> None:
+        info = self._call.info
+        plan = self._services.plans.for_call(info)
+        start = TicketStart(
+            call_id=info.call_id,
+            worker_id=self._services.worker_id,
+            caller_number=info.caller_number,
+            called_number=info.called_number,
+            plan_name=plan.name,
+            plan_version=plan.version,
+            started_at=time.time(),
+        )
+        self._journal.event("incoming", caller_uri=info.caller_uri, called=info.called_number)
+        try:
+            self._ticket_id = await self._services.tickets.create(start)
+        except IvrError as exc:
+            # The call is still taken; the ticket is written whole when it ends.
+            log.error("ticket not created at call start for %s: %s", info.call_id, exc)
+        live = LiveCall(
+            call_id=info.call_id,
+            worker_id=self._services.worker_id,
+            ticket_id=self._ticket_id or 0,
+            caller_number=info.caller_number,
+            called_number=info.called_number,
+            plan=plan.name,
+            started_at=start.started_at,
+        )
+        await self._services.live_calls.add(live)
+        disposition, reason = Disposition.FAILED, "unknown"
+        try:
+            await self._call.answer()
+            self._journal.answered_at = time.time()
+            self._journal.event("answered")
+            if plan.record and self._ticket_id is not None:
+                path = recording_path(self._services.recordings_dir, self._ticket_id, start.started_at)
+                self._recorder = CallRecorder(path)
+                self._call.add_audio_sink(self._recorder)
+                if self._recorder.error:
+                    self._journal.event("recording_failed", error=self._recorder.error)
+            await PlanRunner(plan, self._call, self._services.prompts, self._journal,
+                             on_node=self._node_entered).run()
+            disposition, reason = Disposition.COMPLETED, "plan finished"
+        except CallerHungUp as exc:
+            disposition, reason = Disposition.ABANDONED, f"caller hung up: {exc.reason}"
+        except CallGone as exc:
+            disposition, reason = Disposition.ABANDONED, str(exc)
+        except asyncio.CancelledError:
+            disposition, reason = Disposition.FAILED, "service stopped before the call ended"
+            raise
+        except Exception as exc:
+            log.exception("call %s failed", info.call_id)
+            disposition, reason = Disposition.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            await self._call.hangup()
+            await self._close(start, disposition, reason)
+
+    async def _node_entered(self, node: str) -> None:
+        await self._services.live_calls.update_node(self._call.info.call_id, node)
+
+    async def _close(self, start: TicketStart, disposition: Disposition, reason: str) -> None:
+        recording = None
+        if self._recorder is not None:
+            self._recorder.close()
+            if self._recorder.error:
+                self._journal.event("recording_failed", error=self._recorder.error)
+            else:
+                recording = str(self._recorder.path)
+        end = self._journal.finish(disposition, reason, recording)
+        # The ticket write must survive the cancellation of a call at shutdown.
+        write = asyncio.ensure_future(self._write_ticket(start, end))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            raise
+        finally:
+            await self._services.live_calls.remove(start.call_id)
+
+    async def _write_ticket(self, start: TicketStart, end: TicketEnd) -> None:
+        tickets = self._services.tickets
+        try:
+            if self._ticket_id is None:
+                self._ticket_id = await tickets.create(start)
+            await tickets.finish(self._ticket_id, end)
+            log.info("call %s ticket %s: %s (%s)", start.call_id, self._ticket_id,
+                     end.disposition.value, end.end_reason)
+        except IvrError as exc:
+            log.error("ticket for call %s not written: %s", start.call_id, exc)

@@ -1,0 +1,74 @@
+"""The ``ivr`` command: ``ivr serve``, ``ivr dialplan validate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from ivr.config import load_config
+from ivr.dialplan.loader import check_plan
+from ivr.dialplan.problems import Severity
+from ivr.exceptions import IvrError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ivr.service import Service
+
+    try:
+        config = load_config(Path(args.config) if args.config else _default_config_path())
+    except IvrError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # baresip logs every call's media statistics at INFO; keep them at debug level.
+    logging.getLogger("baresip").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        asyncio.run(Service(config).run())
+    except IvrError as exc:
+        logging.getLogger("ivr").error("%s", exc)
+        return 1
+    return 0
+
+
+def _default_config_path() -> Path | None:
+    candidate = Path("ivr.yaml")
+    return candidate if candidate.is_file() else None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    errors = 0
+    for name in args.paths:
+        path = Path(name)
+        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+        for file in files:
+            _, problems = check_plan(file)
+            for problem in problems:
+                print(problem)
+            errors += sum(p.severity is Severity.ERROR for p in problems)
+    print(f"{errors} error(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr", description="IT helpdesk hotline voice service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a call worker")
+    serve.add_argument("--config", help="config file (default: ./ivr.yaml or $IVR_CONFIG)")
+    serve.set_defaults(func=_serve)
+    dialplan = commands.add_parser("dialplan", help="dial plan tools")
+    dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
+    validate = dialplan_commands.add_parser("validate", help="check plans, print file:line:col")
+    validate.add_argument("paths", nargs="+", help="plan files or folders")
+    validate.set_defaults(func=_validate)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Typed service configuration: ``ivr.yaml`` first, then environment overrides.
+
+Every error names the setting, the bad value and where it came from, e.g.
+``ivr.yaml: sip.listen has value '127.0.0.1:x': port must be a number``.
+Relative paths in the file are taken from the file's folder; relative paths
+in the environment from the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ivr.exceptions import ConfigError
+
+T = TypeVar("T")
+
+SIP_TRANSPORTS = ("udp", "tcp")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SipAccount:
+    """A PBX extension the service registers as (digest auth)."""
+
+    user: str
+    domain: str
+    password: str = field(repr=False, default="")
+    registrar: str | None = None
+    transport: str = "udp"
+    reg_interval: int = 600
+    auth_user: str | None = None
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    listen: HostPort = HostPort("127.0.0.1", 5060)
+    transports: tuple[str, ...] = SIP_TRANSPORTS
+    accounts: tuple[SipAccount, ...] = ()
+    max_calls: int = 250
+    rtp_timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    listen: HostPort = HostPort("127.0.0.1", 8080)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    database_url: str = "sqlite:///var/tickets.db"
+    recordings_dir: Path = Path("recordings")
+    cache_dir: Path = Path("var/cache")
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str | None = None  # None: start an embedded server
+    key_prefix: str = "ivr:"
+    embedded_data_dir: Path = Path("var/redis")
+
+
+@dataclass(frozen=True)
+class DialplanConfig:
+    directory: Path = Path("dialplans")
+    default_plan: str = "default"
+
+
+@dataclass(frozen=True)
+class Config:
+    sip: SipConfig = SipConfig()
+    http: HttpConfig = HttpConfig()
+    storage: StorageConfig = StorageConfig()
+    redis: RedisConfig = RedisConfig()
+    dialplans: DialplanConfig = DialplanConfig()
+    worker_id: str = ""
+    shutdown_grace_seconds: float = 30.0
+    log_level: str = "INFO"
+
+
+def parse_host_port(text: str) -> HostPort:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected HOST:PORT")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("port must be a number from 1 to 65535")
+    return HostPort(host.strip("[]"), int(port))
+
+
+def parse_transports(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("expected a list of transports")
+    names = tuple(str(i).strip().lower() for i in items)
+    for name in names:
+        if name not in SIP_TRANSPORTS:
+            raise ValueError(f"unknown transport {name!r} (known: {', '.join(SIP_TRANSPORTS)})")
+    return names
+
+
+def parse_positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be 1 or more")
+    return number
+
+
+def parse_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds")
+    number = float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def parse_text(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+        raise ValueError("expected non-empty text")
+    return str(value)
+
+
+def parse_log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+_KNOWN_KEYS = {
+    "sip": {"listen", "transports", "accounts", "max_calls", "rtp_timeout_seconds"},
+    "http": {"listen"},
+    "storage": {"database_url", "recordings_dir", "cache_dir"},
+    "redis": {"url", "key_prefix", "embedded_data_dir"},
+    "dialplans": {"directory", "default_plan"},
+    "worker_id": None,
+    "shutdown_grace_seconds": None,
+    "log_level": None,
+}
+_ACCOUNT_KEYS = {"user", "domain", "password", "registrar", "transport", "reg_interval", "auth_user"}
+
+
+class _Reader:
+    """Reads one setting from the environment or the file, naming the source on error."""
+
+    def __init__(self, raw: Mapping[str, Any], path: Path | None, env: Mapping[str, str]):
+        self.raw = raw
+        self.path = path
+        self.base_dir = path.resolve().parent if path else Path.cwd()
+        self.env = env
+        self.source = str(path) if path else "defaults"
+
+    def get(self, dotted: str, env_name: str | None, parse: Callable[[Any], T], default: T) -> T:
+        if env_name and self.env.get(env_name, "") != "":
+            value: Any = self.env[env_name]
+            where = f"environment variable {env_name}"
+        else:
+            value = self.raw
+            for part in dotted.split("."):
+                if not isinstance(value, Mapping) or part not in value:
+                    return default
+                value = value[part]
+            if value is None:
+                return default
+            where = f"{self.source}: {dotted}"
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where} has value {value!r}: {exc}") from None
+
+    def path_setting(self, dotted: str, env_name: str, default: Path) -> Path:
+        from_env = self.env.get(env_name, "") != ""
+        value = self.get(dotted, env_name, lambda v: Path(parse_text(v)), default)
+        if value.is_absolute():
+            return value
+        return (Path.cwd() if from_env else self.base_dir) / value
+
+    def database_url(self) -> str:
+        url = self.get("storage.database_url", "DATABASE_URL", parse_text, StorageConfig.database_url)
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_absolute():
+            from_env = self.env.get("DATABASE_URL", "") != ""
+            base = Path.cwd() if from_env else self.base_dir
+            return prefix + str(base / url.removeprefix(prefix))
+        return url
+
+
+def _check_known_keys(raw: Mapping[str, Any], source: str) -> None:
+    for key, value in raw.items():
+        if key not in _KNOWN_KEYS:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        sub = _KNOWN_KEYS[key]
+        if sub is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key} has value {value!r}: expected a mapping")
+        for subkey in value:
+            if subkey not in sub:
+                raise ConfigError(f"{source}: unknown setting '{key}.{subkey}'")
+
+
+def _parse_accounts(value: Any, source: str) -> tuple[SipAccount, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: sip.accounts has value {value!r}: expected a list")
+    accounts = []
+    for index, item in enumerate(value):
+        where = f"{source}: sip.accounts[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where} has value {item!r}: expected a mapping")
+        unknown = set(item) - _ACCOUNT_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
+        for required in ("user", "domain"):
+            if not item.get(required):
+                raise ConfigError(f"{where}: '{required}' is required")
+        transport = str(item.get("transport", "udp")).lower()
+        if transport not in SIP_TRANSPORTS:
+            raise ConfigError(f"{where}.transport has value {transport!r}: expected udp or tcp")
+        accounts.append(
+            SipAccount(
+                user=str(item["user"]),
+                domain=str(item["domain"]),
+                password=str(item.get("password") or ""),
+                registrar=str(item["registrar"]) if item.get("registrar") else None,
+                transport=transport,
+                reg_interval=int(item.get("reg_interval", 600)),
+                auth_user=str(item["auth_user"]) if item.get("auth_user") else None,
+            )
+        )
+    return tuple(accounts)
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Build the config from ``path`` (or ``$IVR_CONFIG``) and the environment.
+
+    Raises:
+        ConfigError: the file is unreadable or not YAML, or a setting is malformed.
+    """
+    env = os.environ if env is None else env
+    if path is None and env.get("IVR_CONFIG"):
+        path = Path(env["IVR_CONFIG"])
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        _check_known_keys(raw, str(path))
+    read = _Reader(raw, path, env)
+    sip_raw = raw.get("sip") or {}
+    sip = SipConfig(
+        listen=read.get("sip.listen", "IVR_SIP_LISTEN", parse_host_port, SipConfig.listen),
+        transports=read.get(
+            "sip.transports", "IVR_SIP_TRANSPORTS", parse_transports, SipConfig.transports
+        ),
+        accounts=_parse_accounts(sip_raw.get("accounts"), read.source),
+        max_calls=read.get("sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250),
+        rtp_timeout_seconds=read.get("sip.rtp_timeout_seconds", None, parse_positive_int, 30),
+    )
+    if sip.max_calls > 255:
+        raise ConfigError(
+            f"{read.source}: sip.max_calls has value {sip.max_calls}: one worker carries at "
+            "most 255 calls (baresip's native limit); run more workers instead"
+        )
+    return Config(
+        sip=sip,
+        http=HttpConfig(
+            listen=read.get("http.listen", "IVR_HTTP_LISTEN", parse_host_port, HttpConfig.listen)
+        ),
+        storage=StorageConfig(
+            database_url=read.database_url(),
+            recordings_dir=read.path_setting(
+                "storage.recordings_dir", "IVR_RECORDINGS_DIR", StorageConfig.recordings_dir
+            ),
+            cache_dir=read.path_setting(
+                "storage.cache_dir", "IVR_CACHE_DIR", StorageConfig.cache_dir
+            ),
+        ),
+        redis=RedisConfig(
+            url=read.get("redis.url", "REDIS_URL", parse_text, None),
+            key_prefix=read.get(
+                "redis.key_prefix", "IVR_REDIS_KEY_PREFIX", parse_text, RedisConfig.key_prefix
+            ),
+            embedded_data_dir=read.path_setting(
+                "redis.embedded_data_dir", "IVR_REDIS_DATA_DIR", RedisConfig.embedded_data_dir
+            ),
+        ),
+        dialplans=DialplanConfig(
+            directory=read.path_setting(
+                "dialplans.directory", "IVR_DIALPLAN_DIR", DialplanConfig.directory
+            ),
+            default_plan=read.get(
+                "dialplans.default_plan",
+                "IVR_DEFAULT_PLAN",
+                parse_text,
+                DialplanConfig.default_plan,
+            ),
+        ),
+        worker_id=read.get(
+            "worker_id", "IVR_WORKER_ID", parse_text, f"{socket.gethostname()}-{os.getpid()}"
+        ),
+        shutdown_grace_seconds=read.get(
+            "shutdown_grace_seconds", "IVR_SHUTDOWN_GRACE", parse_seconds, 30.0
+        ),
+        log_level=read.get("log_level", "IVR_LOG_LEVEL", parse_log_level, "INFO"),
+    )

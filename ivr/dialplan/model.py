@@ -1,0 +1,80 @@
+"""A loaded dial plan: frozen, validated dataclasses. The runner never sees YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.dialplan.problems import Location
+
+DTMF_KEYS = frozenset("0123456789*#")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Either ``text`` spoken in ``voice`` or the audio ``file``."""
+
+    location: Location
+    text: str | None = None
+    file: Path | None = None
+    voice: str = "en"
+
+
+@dataclass(frozen=True)
+class PromptNode:
+    """Plays its prompts, then goes to ``next`` (or ends the call when there is none)."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class MenuNode:
+    """Plays its prompts and waits for one key; a key stops the prompt (barge-in)."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    keys: Mapping[str, str]
+    timeout_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    fallback: str | None
+
+
+@dataclass(frozen=True)
+class HangupNode:
+    """Plays its prompts, then hangs up."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+
+
+Node = PromptNode | MenuNode | HangupNode
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    version: str  # content hash of the file, recorded on every ticket
+    path: Path
+    voice: str
+    record: bool
+    start: str
+    nodes: Mapping[str, Node]
+
+    def node(self, name: str) -> Node:
+        return self.nodes[name]
+
+    def prompts(self) -> list[Prompt]:
+        found: list[Prompt] = []
+        for node in self.nodes.values():
+            found.extend(node.prompts)
+            if isinstance(node, MenuNode):
+                found.extend(node.no_input + node.no_match)
+        return found

@@ -1,0 +1,144 @@
+"""Walks a plan over one live call: prompts, menus, hang-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ivr.dialplan.model import HangupNode, MenuNode, Plan, Prompt, PromptNode
+from ivr.exceptions import PromptError
+from ivr.prompts.library import PromptLibrary
+from ivr.telephony.interface import Call, CallEnded, DigitPressed
+from ivr.tickets.model import CallJournal
+
+log = logging.getLogger(__name__)
+
+# A plan that moves this many times without the caller doing anything is looping.
+MAX_STEPS_PER_CALL = 500
+
+
+class CallerHungUp(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PlanLoopError(Exception):
+    pass
+
+
+class PlanRunner:
+    def __init__(
+        self,
+        plan: Plan,
+        call: Call,
+        prompts: PromptLibrary,
+        journal: CallJournal,
+        on_node: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._plan = plan
+        self._call = call
+        self._prompts = prompts
+        self._journal = journal
+        self._on_node = on_node
+
+    async def run(self) -> None:
+        """Run to the end of the plan.
+
+        Raises:
+            CallerHungUp: the caller left before the plan ended.
+            PlanLoopError: the plan kept moving without end.
+        """
+        name: str | None = self._plan.start
+        steps = 0
+        while name is not None:
+            steps += 1
+            if steps > MAX_STEPS_PER_CALL:
+                raise PlanLoopError(f"plan {self._plan.name} made {steps} steps; stopped")
+            node = self._plan.node(name)
+            self._journal.entered(name)
+            if self._on_node is not None:
+                await self._on_node(name)
+            if isinstance(node, PromptNode):
+                await self._play(node.prompts)
+                name = node.next
+            elif isinstance(node, MenuNode):
+                name = await self._menu(node)
+            elif isinstance(node, HangupNode):
+                await self._play(node.prompts)
+                name = None
+
+    async def _menu(self, node: MenuNode) -> str | None:
+        retry_prompts: tuple[Prompt, ...] = ()
+        for attempt in range(1, node.tries + 1):
+            event = await self._play(retry_prompts + node.prompts, interruptible=True)
+            if event is None:
+                event = await self._wait_for_key(node.timeout_seconds)
+            if event is None:
+                self._journal.event("no_input", node=node.name, attempt=attempt)
+                retry_prompts = node.no_input
+                continue
+            self._journal.pressed(event.digit, node.name)
+            target = node.keys.get(event.digit)
+            if target is not None:
+                return target
+            self._journal.event("no_match", node=node.name, attempt=attempt, digit=event.digit)
+            retry_prompts = node.no_match
+        self._journal.event("menu_failed", node=node.name, tries=node.tries)
+        return node.fallback
+
+    async def _wait_for_key(self, timeout: float) -> DigitPressed | None:
+        event = await self._call.next_event(timeout)
+        if isinstance(event, CallEnded):
+            raise CallerHungUp(event.reason)
+        return event
+
+    async def _play(self, prompts: tuple[Prompt, ...], interruptible: bool = False) -> DigitPressed | None:
+        """Play prompts in order; with ``interruptible``, a key stops them and is returned."""
+        for prompt in prompts:
+            audio = await self._audio(prompt)
+            if audio is None:
+                continue
+            if not interruptible:
+                if not await self._call.play(audio) and self._call.ended:
+                    raise CallerHungUp(self._end_reason())
+                continue
+            key = await self._play_until_key(audio)
+            if key is not None:
+                return key
+        return None
+
+    async def _play_until_key(self, audio: bytes) -> DigitPressed | None:
+        playing = asyncio.ensure_future(self._call.play(audio))
+        waiting = asyncio.ensure_future(self._call.next_event())
+        try:
+            await asyncio.wait({playing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
+        if waiting.done() and not waiting.cancelled():
+            event = waiting.result()
+            self._call.stop_playback()
+            await playing
+            if isinstance(event, CallEnded):
+                raise CallerHungUp(event.reason)
+            return event
+        if self._call.ended:
+            raise CallerHungUp(self._end_reason())
+        return None
+
+    def _end_reason(self) -> str:
+        return self._call.end_reason or "caller hung up"
+
+    async def _audio(self, prompt: Prompt) -> bytes | None:
+        try:
+            if prompt.file is not None:
+                return await self._prompts.file(prompt.file)
+            return await self._prompts.speech(prompt.text or "", prompt.voice)
+        except PromptError as exc:
+            # A broken prompt must not drop the caller: note it and go on.
+            log.error("%s: %s", prompt.location, exc)
+            self._journal.event("prompt_error", location=str(prompt.location), error=str(exc))
+            return None

@@ -1,0 +1,49 @@
+"""Errors raised by the ivr package.
+
+    IvrError
+    ├── ConfigError        a setting is missing or malformed (names key, value, source)
+    ├── DialplanError      a plan failed to load; carries every problem found
+    ├── PromptError        a prompt file cannot be read or converted, or TTS failed
+    ├── TelephonyError     the SIP stack refused an operation or is not running
+    │   └── CallGone       the call ended before the operation reached it
+    └── TicketStoreError   the ticket database refused a read or write
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.dialplan.problems import Problem
+
+
+class IvrError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(IvrError):
+    """A configuration value is missing or malformed."""
+
+
+class DialplanError(IvrError):
+    """A dial plan did not load; ``problems`` lists every error found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class PromptError(IvrError):
+    """A prompt could not be produced (missing file, bad audio, TTS failure)."""
+
+
+class TelephonyError(IvrError):
+    """The SIP stack refused an operation."""
+
+
+class CallGone(TelephonyError):
+    """The call ended before the operation reached it."""
+
+
+class TicketStoreError(IvrError):
+    """The ticket database refused a read or a write."""

@@ -1,0 +1,81 @@
+"""Text to speech through libespeak-ng, as shipped by the ``espeakng-loader`` wheel.
+
+libespeak-ng keeps global state and is not thread-safe, so every synthesis
+runs on one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+from concurrent.futures import ThreadPoolExecutor
+
+import espeakng_loader
+
+from ivr.exceptions import PromptError
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_CHARS_UTF8 = 1
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+
+class EspeakSynthesizer:
+    """Synthesises text to mono 16-bit PCM at :attr:`sample_rate` (22050 Hz)."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+        self._lib: ctypes.CDLL | None = None
+        self._chunks: list[bytes] = []
+        self._callback = _SYNTH_CALLBACK(self._collect)
+        self.sample_rate = 0
+
+    def _collect(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
+        if wav and count > 0:
+            self._chunks.append(ctypes.string_at(wav, count * 2))
+        return 0
+
+    def _load(self) -> ctypes.CDLL:
+        if self._lib is None:
+            lib = ctypes.CDLL(espeakng_loader.get_library_path())
+            lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+            lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+            lib.espeak_Synth.argtypes = [
+                ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ]
+            rate = lib.espeak_Initialize(
+                _AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
+            )
+            if rate <= 0:
+                raise PromptError("espeak-ng failed to initialise")
+            lib.espeak_SetSynthCallback(self._callback)
+            self.sample_rate = rate
+            self._lib = lib
+        return self._lib
+
+    def synthesize_blocking(self, text: str, voice: str) -> bytes:
+        """PCM for ``text`` in ``voice`` (an espeak-ng voice name such as en, cmn, ko).
+
+        Raises:
+            PromptError: unknown voice or synthesis failure.
+        """
+        lib = self._load()
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise PromptError(f"espeak-ng has no voice {voice!r}")
+        self._chunks = []
+        data = text.encode("utf-8")
+        status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
+        if status != 0:
+            raise PromptError(f"espeak-ng could not synthesise {text[:40]!r} (status {status})")
+        return b"".join(self._chunks)
+
+    async def synthesize(self, text: str, voice: str) -> tuple[bytes, int]:
+        """(PCM, sample rate) for ``text``, off the event loop."""
+        loop = asyncio.get_running_loop()
+        pcm = await loop.run_in_executor(self._executor, self.synthesize_blocking, text, voice)
+        return pcm, self.sample_rate
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,108 @@
+"""The call worker: opens every resource in one place, serves, shuts down in order.
+
+Shutdown (SIGTERM or SIGINT): refuse new calls, let live calls finish for
+``shutdown_grace_seconds``, then end the rest; every call's ticket is written
+before the ticket store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from ivr.api.app import ServiceStatus, build_app
+from ivr.call_session import CallServices, CallSession
+from ivr.config import Config
+from ivr.dialplan.registry import PlanRegistry
+from ivr.prompts.library import PromptLibrary
+from ivr.state.live_calls import LiveCallRegistry
+from ivr.state.redis_server import RedisConnection
+from ivr.telephony.baresip_engine import BaresipTelephony
+from ivr.telephony.interface import Call
+from ivr.tickets.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.status = ServiceStatus(worker_id=config.worker_id, started_at=time.time())
+        self._stop = asyncio.Event()
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._services: CallServices | None = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        config = self.config
+        async with AsyncExitStack() as stack:
+            tickets = open_store(config.storage.database_url)
+            await tickets.open()
+            stack.push_async_callback(tickets.close)
+
+            redis = RedisConnection(config.redis)
+            client = await redis.start()
+            stack.push_async_callback(redis.close)
+            live = LiveCallRegistry(client, config.redis.key_prefix, config.worker_id)
+
+            prompts = PromptLibrary(config.storage.cache_dir)
+            stack.callback(prompts.close)
+            plans = PlanRegistry(config.dialplans.directory, config.dialplans.default_plan)
+            await plans.load_all(prompts)
+
+            self._services = CallServices(
+                plans=plans,
+                prompts=prompts,
+                tickets=tickets,
+                live_calls=live,
+                recordings_dir=config.storage.recordings_dir,
+                worker_id=config.worker_id,
+            )
+            telephony = BaresipTelephony(config.sip)
+            await telephony.start(self._handle_call)
+            stack.push_async_callback(telephony.close)
+
+            runner = web.AppRunner(build_app(tickets, live, telephony, plans, self.status),
+                                   access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            http = config.http.listen
+            await web.TCPSite(runner, http.host, http.port).start()
+            log.info("HTTP API on http://%s/api/health; worker %s ready", http, config.worker_id)
+
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.request_stop)
+            await self._stop.wait()
+            await self._shut_down(telephony)
+
+    async def _handle_call(self, call: Call) -> None:
+        assert self._services is not None
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await CallSession(call, self._services).run()
+        finally:
+            self._sessions.discard(task)
+
+    async def _shut_down(self, telephony: BaresipTelephony) -> None:
+        grace = self.config.shutdown_grace_seconds
+        log.info("stopping: refusing new calls; %d live, %.0f s grace", len(self._sessions), grace)
+        self.status.accepting_calls = False
+        await telephony.stop_accepting()
+        if self._sessions:
+            _, still_live = await asyncio.wait(set(self._sessions), timeout=grace)
+            if still_live:
+                log.warning("grace period over: ending %d live calls", len(still_live))
+                for task in still_live:
+                    task.cancel()
+                await asyncio.gather(*still_live, return_exceptions=True)
+        log.info("stopped")

@@ -1,0 +1,117 @@
+"""Live calls of every worker, shared through Redis.
+
+Best effort by design: when Redis is unreachable a call goes on, the registry
+logs once per outage, and this worker's own calls are still reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ivr.state import keys
+
+log = logging.getLogger(__name__)
+
+# A worker that dies leaves its entries behind; they expire unless refreshed.
+ENTRY_TTL_SECONDS = 4 * 3600
+
+
+@dataclass
+class LiveCall:
+    call_id: str
+    worker_id: str
+    ticket_id: int
+    caller_number: str
+    called_number: str
+    plan: str
+    started_at: float
+    node: str = ""
+
+
+class LiveCallRegistry:
+    def __init__(self, client: aioredis.Redis | None, prefix: str, worker_id: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._worker_id = worker_id
+        self._local: dict[str, LiveCall] = {}
+        self._redis_ok = True
+
+    async def add(self, call: LiveCall) -> None:
+        self._local[call.call_id] = call
+        await self._store(call)
+
+    async def update_node(self, call_id: str, node: str) -> None:
+        call = self._local.get(call_id)
+        if call is not None:
+            call.node = node
+            await self._store(call)
+
+    async def remove(self, call_id: str) -> None:
+        self._local.pop(call_id, None)
+        if self._client is None:
+            return
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.live_call(self._prefix, call_id))
+                pipe.zrem(keys.live_calls_index(self._prefix), call_id)
+                await pipe.execute()
+            self._mark(True)
+        except (RedisError, OSError) as exc:
+            self._mark(False, exc)
+
+    async def _store(self, call: LiveCall) -> None:
+        if self._client is None:
+            return
+        key = keys.live_call(self._prefix, call.call_id)
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
+                pipe.expire(key, ENTRY_TTL_SECONDS)
+                pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
+                await pipe.execute()
+            self._mark(True)
+        except (RedisError, OSError) as exc:
+            self._mark(False, exc)
+
+    def _mark(self, ok: bool, exc: Exception | None = None) -> None:
+        if ok and not self._redis_ok:
+            log.info("Redis is back; live calls are shared again")
+        elif not ok and self._redis_ok:
+            log.warning("Redis unreachable, live calls not shared: %s", exc)
+        self._redis_ok = ok
+
+    async def list_all(self) -> tuple[list[dict[str, Any]], bool]:
+        """(live calls of all workers, complete). Incomplete means only this worker's."""
+        if self._client is not None:
+            try:
+                index = keys.live_calls_index(self._prefix)
+                ids = await self._client.zrange(index, 0, -1)
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for call_id in ids:
+                        pipe.hgetall(keys.live_call(self._prefix, call_id))
+                    rows = await pipe.execute()
+                self._mark(True)
+                stale = [cid for cid, row in zip(ids, rows, strict=True) if not row]
+                if stale:
+                    await self._client.zrem(index, *stale)
+                return [_decode(row) for row in rows if row], True
+            except (RedisError, OSError) as exc:
+                self._mark(False, exc)
+        return [asdict(call) for call in self._local.values()], False
+
+    def local_count(self) -> int:
+        return len(self._local)
+
+
+def _decode(row: dict[str, str]) -> dict[str, Any]:
+    decoded: dict[str, Any] = dict(row)
+    decoded["ticket_id"] = int(row.get("ticket_id", 0) or 0)
+    decoded["started_at"] = float(row.get("started_at", 0) or 0)
+    decoded["duration_seconds"] = round(time.time() - decoded["started_at"], 1)
+    return decoded

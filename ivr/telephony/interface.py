@@ -1,0 +1,118 @@
+"""The call interface the rest of the service uses; no SIP-stack type crosses it.
+
+Audio is signed 16-bit little-endian mono PCM at 8 kHz (G.711's rate), which
+is what the service negotiates (PCMU/PCMA only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SAMPLE_RATE = 8000
+SAMPLE_WIDTH = 2
+BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who called whom, as read from the INVITE."""
+
+    call_id: str
+    caller_uri: str
+    caller_number: str
+    called_number: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    digit: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The call is over; ``by_caller`` is False when we or the stack ended it."""
+
+    reason: str
+    by_caller: bool
+
+
+CallEvent = DigitPressed | CallEnded
+
+
+class AudioSink(Protocol):
+    """Receives a call's audio as it flows (recording, later speech recognition)."""
+
+    def on_caller_audio(self, pcm: bytes) -> None: ...
+
+    def on_played_audio(self, pcm: bytes) -> None: ...
+
+    def on_playback_flushed(self, unplayed_bytes: int) -> None: ...
+
+
+class Call(Protocol):
+    """One live call leg."""
+
+    @property
+    def info(self) -> CallInfo: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the call ended (the stack's words); None while it is up."""
+
+    async def answer(self) -> None:
+        """Answer and wait until media is up. Raises CallGone if the caller left."""
+
+    async def play(self, pcm: bytes) -> bool:
+        """Play ``pcm`` to the far end; True when it all played, False when
+        stopped by :meth:`stop_playback` or the end of the call."""
+
+    def stop_playback(self) -> None:
+        """Stop the current playback within one frame (barge-in)."""
+
+    def add_audio_sink(self, sink: AudioSink) -> None: ...
+
+    async def next_event(self, timeout: float | None = None) -> CallEvent | None:
+        """The next key press or the end of the call; None after ``timeout`` seconds."""
+
+    async def hangup(self) -> None:
+        """End the call; a no-op when it has ended already."""
+
+    async def transfer(self, uri: str) -> None:
+        """Blind transfer (REFER) to ``uri``. Raises TelephonyError on refusal."""
+
+    async def send_digits(self, digits: str) -> None: ...
+
+
+IncomingCallHandler = Callable[[Call], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RegistrationStatus:
+    account: str
+    registered: bool
+    detail: str
+
+
+class Telephony(Protocol):
+    """A SIP endpoint that hands each inbound call to a handler."""
+
+    async def start(self, on_incoming: IncomingCallHandler) -> None: ...
+
+    async def dial(self, uri: str, timeout: float = 30.0) -> Call:
+        """Call ``uri`` and wait until it is answered. Raises TelephonyError."""
+
+    async def stop_accepting(self) -> None:
+        """Refuse new inbound calls from now on; live calls carry on."""
+
+    async def close(self) -> None: ...
+
+    def registrations(self) -> list[RegistrationStatus]: ...
+
+    @property
+    def live_calls(self) -> int: ...

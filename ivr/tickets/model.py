@@ -1,0 +1,103 @@
+"""What a ticket holds, and the journal a live call writes it from."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Disposition(Enum):
+    LIVE = "live"  # the call is still up (or its worker died before closing it)
+    COMPLETED = "completed"  # the plan ran to its end and the service hung up
+    ABANDONED = "abandoned"  # the caller hung up before the plan ended
+    FAILED = "failed"  # the service could not carry the call
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    at: float  # Unix seconds
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TicketStart:
+    call_id: str
+    worker_id: str
+    caller_number: str
+    called_number: str
+    plan_name: str
+    plan_version: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class TicketEnd:
+    answered_at: float | None
+    ended_at: float
+    disposition: Disposition
+    end_reason: str
+    nodes: tuple[str, ...]
+    keys: str
+    recording_path: str | None
+    events: tuple[TicketEvent, ...]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    start: TicketStart
+    disposition: Disposition
+    answered_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str | None = None
+    nodes: tuple[str, ...] = ()
+    keys: str = ""
+    recording_path: str | None = None
+    events: tuple[TicketEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    caller: str | None = None
+    disposition: Disposition | None = None
+    since: float | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass
+class CallJournal:
+    """The record of one live call, turned into a :class:`TicketEnd` when it ends."""
+
+    answered_at: float | None = None
+    nodes: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    events: list[TicketEvent] = field(default_factory=list)
+
+    def event(self, kind: str, **detail: Any) -> None:
+        self.events.append(TicketEvent(time.time(), kind, detail))
+
+    def entered(self, node: str) -> None:
+        self.nodes.append(node)
+        self.event("node", node=node)
+
+    def pressed(self, digit: str, node: str) -> None:
+        self.keys.append(digit)
+        self.event("dtmf", digit=digit, node=node)
+
+    def finish(self, disposition: Disposition, reason: str, recording: str | None) -> TicketEnd:
+        ended_at = time.time()
+        self.event("ended", disposition=disposition.value, reason=reason)
+        return TicketEnd(
+            answered_at=self.answered_at,
+            ended_at=ended_at,
+            disposition=disposition,
+            end_reason=reason,
+            nodes=tuple(self.nodes),
+            keys="".join(self.keys),
+            recording_path=recording,
+            events=tuple(self.events),
+        )

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian test peers (SIPp, Kamailio) when they are missing and we may.
+set -euo pipefail
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test peers missing (${missing[*]}); install them as root: apt-get install ${missing[*]}" >&2
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q "${missing[@]}"
