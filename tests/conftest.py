@@ -1,0 +1,241 @@
+"""Fixtures that run the real service as a process, with real peers around it.
+
+Redis: the machine's server at 127.0.0.1:6379 when it answers (each service
+gets its own key prefix), otherwise each service starts its embedded one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SIPP_DIR = REPO / "tests" / "sipp"
+ARTIFACTS = REPO / "test-artifacts"
+PYTHON = sys.executable
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both TCP and UDP on ``host``."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind((host, port))
+            except OSError:
+                continue
+            return port
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def machine_redis_url() -> str | None:
+    if os.environ.get("IVR_TEST_EMBEDDED_REDIS"):
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return "redis://127.0.0.1:6379/0"
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class RunningService:
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    sip_port: int
+    http_port: int
+    log_path: Path
+
+    @property
+    def sip_uri_host(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
+
+    def api(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tickets_of(self, caller: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        """The ``count`` tickets of ``caller`` once all are closed (not live)."""
+
+        def closed() -> list[dict[str, Any]] | None:
+            _, body = self.api(f"/api/tickets?caller={caller}&limit=500")
+            tickets = body["tickets"]
+            done = [t for t in tickets if t["disposition"] != "live"]
+            return tickets if len(done) >= count else None
+
+        return wait_until(closed, timeout, f"{count} closed tickets of caller {caller}")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"service did not stop within {timeout} s") from None
+
+
+def start_service(
+    workdir: Path,
+    plans: Path | None = None,
+    env: dict[str, str] | None = None,
+    config_text: str | None = None,
+) -> RunningService:
+    workdir.mkdir(parents=True, exist_ok=True)
+    sip_port, http_port = free_port(), free_port()
+    plan_dir = plans or REPO / "dialplans"
+    config = workdir / "ivr.yaml"
+    config.write_text(config_text or "log_level: INFO\n")
+    full_env = {
+        **os.environ,
+        "IVR_SIP_LISTEN": f"127.0.0.1:{sip_port}",
+        "IVR_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+        "IVR_DIALPLAN_DIR": str(plan_dir),
+        "DATABASE_URL": f"sqlite:///{workdir / 'tickets.db'}",
+        "IVR_RECORDINGS_DIR": str(workdir / "recordings"),
+        "IVR_CACHE_DIR": str(REPO / "var" / "test-cache"),
+        "IVR_REDIS_DATA_DIR": str(workdir / "redis"),
+        "IVR_REDIS_KEY_PREFIX": f"ivrtest:{uuid.uuid4().hex[:8]}:",
+        "IVR_WORKER_ID": f"test-{workdir.name}",
+        "IVR_SHUTDOWN_GRACE": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+    redis_url = machine_redis_url()
+    if redis_url:
+        full_env["REDIS_URL"] = redis_url
+    else:
+        full_env.pop("REDIS_URL", None)
+    full_env.update(env or {})
+    log_path = workdir / "service.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "ivr", "serve", "--config", str(config)],
+            cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    service = RunningService(process, workdir, sip_port, http_port, log_path)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited at start:\n{service.log_text()}")
+        try:
+            return service.api("/api/health")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, 60, "the service's health endpoint")
+    return service
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One service for a whole test module, on the shipped default plan."""
+    running = start_service(tmp_path_factory.mktemp("service"))
+    yield running
+    running.stop()
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    errors: str
+
+
+def run_sipp(
+    scenario: str,
+    target: str,
+    caller: str,
+    *,
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    service_number: str = "100",
+    timeout: float = 120,
+    workdir: Path,
+) -> SippResult:
+    """Run a SIPp scenario from tests/sipp against ``target`` (host:port)."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sipp, "-sf", str(SIPP_DIR / scenario), target,
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+        "-s", service_number, "-key", "caller", caller,
+        "-m", str(calls), "-r", str(rate), "-l", str(concurrent or calls),
+        "-timeout", f"{int(timeout)}s", "-timeout_error",
+        "-trace_err", "-nostdin", "-nd",
+    ]
+    completed = subprocess.run(
+        command, cwd=workdir, capture_output=True, timeout=timeout + 30, check=False
+    )
+    errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
+    return SippResult(completed.returncode, completed.stdout.decode(errors="replace"), errors)
+
+
+@dataclass
+class PhoneResult:
+    ok: bool
+    heard: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    error: str
+    recording: Path
+
+
+def run_phone(
+    uri: str, steps: list[list[Any]], recording: Path, caller: str = "2001", timeout: float = 90
+) -> PhoneResult:
+    """Call ``uri`` from a pjsua2 phone (its own process) and follow ``steps``."""
+    completed = subprocess.run(
+        [PYTHON, str(REPO / "tests" / "peers" / "pj_phone.py"), uri, str(recording),
+         json.dumps(steps), caller],
+        capture_output=True, timeout=timeout, check=False,
+    )
+    lines = completed.stdout.decode(errors="replace").strip().splitlines()
+    if not lines:
+        raise AssertionError(f"phone printed nothing: {completed.stderr.decode()[-2000:]}")
+    result = json.loads(lines[-1])
+    return PhoneResult(result["ok"], result["heard"], result["events"],
+                       result.get("error", ""), recording)

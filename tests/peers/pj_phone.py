@@ -1,0 +1,199 @@
+"""A scripted SIP phone on pjsua2, run as its own process by the tests.
+
+pjsua2 is driven from this one thread with ``libHandleEvents`` and a null
+sound device, as its Python bindings deadlock otherwise. What the phone
+hears goes to a WAV file; the script's ``hear`` step reads that file as it
+grows and waits for a stretch of sound followed by silence (a prompt).
+
+Usage: pj_phone.py URI RECORDING.wav STEPS_JSON [CALLER_NUMBER]
+Steps: ["hear", timeout_s], ["dtmf", "123"], ["wait_end", timeout_s], ["hangup"]
+Prints one JSON object: {"ok": bool, "heard": [...], "events": [...], "error": str}
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import os
+import sys
+import time
+
+import pjsua2 as pj
+
+CLOCK_RATE = 8000
+FRAME_SAMPLES = 160  # 20 ms
+SOUND_RMS = 300  # above this a 20 ms frame counts as sound
+SILENCE_AFTER_PROMPT_S = 0.8
+WAV_HEADER_BYTES = 44
+
+
+class PhoneCall(pj.Call):
+    def __init__(self, account: pj.Account) -> None:
+        super().__init__(account)
+        self.state = "new"
+        self.media_ready = False
+        self.disconnect_reason = ""
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        self.state = info.stateText
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.state = "DISCONNECTED"
+            self.disconnect_reason = f"{info.lastStatusCode} {info.lastReason}"
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.media_ready = True
+
+
+class Phone:
+    def __init__(self, caller: str) -> None:
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = True
+        config.logConfig.level = 1
+        config.logConfig.consoleLevel = 1
+        config.logConfig.msgLogging = 0
+        config.medConfig.clockRate = CLOCK_RATE
+        config.medConfig.sndClockRate = CLOCK_RATE
+        config.medConfig.noVad = True
+        self.ep.libInit(config)
+        transport = pj.TransportConfig()
+        transport.port = 0
+        transport.boundAddress = "127.0.0.1"
+        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        self.ep.libStart()
+        self.ep.audDevManager().setNullDev()
+        account_config = pj.AccountConfig()
+        account_config.idUri = f"sip:{caller}@127.0.0.1"
+        account_config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        account_config.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
+        self.account = pj.Account()
+        self.account.create(account_config)
+        self.recorder: pj.AudioMediaRecorder | None = None
+        self.events: list[dict[str, object]] = []
+        self.started = time.monotonic()
+
+    def pump(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+    def call(self, uri: str, recording: str) -> PhoneCall:
+        call = PhoneCall(self.account)
+        param = pj.CallOpParam(True)
+        call.makeCall(uri, param)
+        deadline = time.monotonic() + 10
+        while not call.media_ready and call.state != "DISCONNECTED":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"call not answered (state {call.state})")
+            self.ep.libHandleEvents(10)
+        if call.state == "DISCONNECTED":
+            raise RuntimeError(f"call failed: {call.disconnect_reason}")
+        self.recorder = pj.AudioMediaRecorder()
+        self.recorder.createRecorder(recording)
+        call.getAudioMedia(-1).startTransmit(self.recorder)
+        self.events.append({"at": self.now(), "event": "connected"})
+        return call
+
+    def close(self) -> None:
+        self.recorder = None
+        self.ep.libDestroy()
+
+
+def frame_levels(path: str, start_sample: int) -> list[float]:
+    """RMS of each whole 20 ms frame recorded from ``start_sample`` on."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(WAV_HEADER_BYTES + start_sample * 2)
+            data = handle.read()
+    except OSError:
+        return []
+    whole = len(data) - len(data) % (FRAME_SAMPLES * 2)
+    samples = array.array("h", data[:whole])
+    levels = []
+    for offset in range(0, len(samples), FRAME_SAMPLES):
+        frame = samples[offset : offset + FRAME_SAMPLES]
+        levels.append(math.sqrt(sum(s * s for s in frame) / FRAME_SAMPLES))
+    return levels
+
+
+def hear(phone: Phone, call: PhoneCall, path: str, position: list[int], timeout: float) -> dict[str, object]:
+    """Wait for sound then SILENCE_AFTER_PROMPT_S of silence; report that stretch."""
+    deadline = time.monotonic() + timeout
+    sound_frames: list[float] = []
+    first = last = None
+    frame_index = position[0] // FRAME_SAMPLES
+    silent_needed = int(SILENCE_AFTER_PROMPT_S * 1000 / 20)
+    while time.monotonic() < deadline and call.state != "DISCONNECTED":
+        phone.pump(0.05)
+        levels = frame_levels(path, frame_index * FRAME_SAMPLES)
+        for level in levels:
+            if level >= SOUND_RMS:
+                if first is None:
+                    first = frame_index
+                last = frame_index
+                sound_frames.append(level)
+            frame_index += 1
+            if first is not None and last is not None and frame_index - last > silent_needed:
+                position[0] = frame_index * FRAME_SAMPLES
+                rms = math.sqrt(sum(x * x for x in sound_frames) / len(sound_frames))
+                return {
+                    "start": first * 0.02,
+                    "duration": round((last - first + 1) * 0.02, 2),
+                    "rms": round(rms),
+                }
+    position[0] = frame_index * FRAME_SAMPLES
+    if first is not None and last is not None:  # the far end hung up right after it
+        rms = math.sqrt(sum(x * x for x in sound_frames) / len(sound_frames))
+        return {"start": first * 0.02, "duration": round((last - first + 1) * 0.02, 2),
+                "rms": round(rms)}
+    raise RuntimeError(f"no complete prompt heard within {timeout} s (call {call.state})")
+
+
+def main() -> int:
+    uri, recording, steps = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    caller = sys.argv[4] if len(sys.argv) > 4 else "2001"
+    result: dict[str, object] = {"ok": False, "heard": [], "events": []}
+    phone = Phone(caller)
+    try:
+        call = phone.call(uri, recording)
+        position = [0]
+        for step in steps:
+            kind = step[0]
+            if kind == "hear":
+                result["heard"].append(hear(phone, call, recording, position, float(step[1])))  # type: ignore[union-attr]
+            elif kind == "dtmf":
+                call.dialDtmf(step[1])
+                phone.events.append({"at": phone.now(), "event": "dtmf", "digits": step[1]})
+                phone.pump(0.3)
+            elif kind == "wait_end":
+                deadline = time.monotonic() + float(step[1])
+                while call.state != "DISCONNECTED" and time.monotonic() < deadline:
+                    phone.pump(0.05)
+                if call.state != "DISCONNECTED":
+                    raise RuntimeError("the service did not hang up")
+                phone.events.append({"at": phone.now(), "event": "remote_hangup",
+                                     "reason": call.disconnect_reason})
+            elif kind == "hangup":
+                call.hangup(pj.CallOpParam(True))
+                phone.pump(0.5)
+                phone.events.append({"at": phone.now(), "event": "hangup"})
+        result["ok"] = True
+    except Exception as exc:  # reported to the test, which fails with it
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["events"] = phone.events
+    phone.pump(0.2)
+    phone.close()
+    print(json.dumps(result))
+    sys.stdout.flush()
+    os._exit(0)  # pjsua2's teardown can hang in Python's finalisers
+
+
+if __name__ == "__main__":
+    sys.exit(main())
