@@ -14,6 +14,7 @@ from ivr.exceptions import CallGone, IvrError
 from ivr.prompts.library import PromptLibrary
 from ivr.recording import CallRecorder, recording_path
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
+from ivr.tasks import finish_despite_cancel
 from ivr.telephony.interface import Call
 from ivr.tickets.model import CallJournal, Disposition, TicketEnd, TicketStart
 from ivr.tickets.store import TicketStore
@@ -94,13 +95,13 @@ class CallSession:
             log.exception("call %s failed", info.call_id)
             disposition, reason = Disposition.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
-            await self._call.hangup()
-            await self._close(start, disposition, reason)
+            await finish_despite_cancel(self._close(start, disposition, reason))
 
     async def _node_entered(self, node: str) -> None:
         await self._services.live_calls.update_node(self._call.info.call_id, node)
 
     async def _close(self, start: TicketStart, disposition: Disposition, reason: str) -> None:
+        await self._call.hangup()
         recording = None
         if self._recorder is not None:
             self._recorder.close()
@@ -109,15 +110,8 @@ class CallSession:
             else:
                 recording = str(self._recorder.path)
         end = self._journal.finish(disposition, reason, recording)
-        # The ticket write must survive the cancellation of a call at shutdown.
-        write = asyncio.ensure_future(self._write_ticket(start, end))
-        try:
-            await asyncio.shield(write)
-        except asyncio.CancelledError:
-            await write
-            raise
-        finally:
-            await self._services.live_calls.remove(start.call_id)
+        await self._write_ticket(start, end)
+        await self._services.live_calls.remove(start.call_id)
 
     async def _write_ticket(self, start: TicketStart, end: TicketEnd) -> None:
         tickets = self._services.tickets

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,12 +29,18 @@ def _serve(args: argparse.Namespace) -> int:
     )
     # baresip logs every call's media statistics at INFO; keep them at debug level.
     logging.getLogger("baresip").setLevel(max(logging.WARNING, logging.getLogger().level))
+    code = 0
     try:
         asyncio.run(Service(config).run())
     except IvrError as exc:
         logging.getLogger("ivr").error("%s", exc)
-        return 1
-    return 0
+        code = 1
+    # Skip interpreter teardown: the SIP stack's native teardown is unsafe (see
+    # BaresipTelephony.close); every call and ticket is finished by now.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _default_config_path() -> Path | None:

@@ -11,7 +11,9 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 from aiohttp import web
 
@@ -23,10 +25,24 @@ from ivr.prompts.library import PromptLibrary
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
 from ivr.telephony.baresip_engine import BaresipTelephony
+from ivr.tasks import cancel_and_wait
 from ivr.telephony.interface import Call
 from ivr.tickets.store import open_store
 
 log = logging.getLogger(__name__)
+
+
+def log_task_stacks() -> None:
+    """SIGUSR1: log where every asyncio task is waiting (for a stuck worker)."""
+    for task in asyncio.all_tasks():
+        chain: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        log.warning("task %s waits in %s", task.get_name(), " -> ".join(chain) or "?")
 
 
 class Service:
@@ -45,11 +61,11 @@ class Service:
         async with AsyncExitStack() as stack:
             tickets = open_store(config.storage.database_url)
             await tickets.open()
-            stack.push_async_callback(tickets.close)
+            stack.push_async_callback(self._closing, "ticket store", tickets.close)
 
             redis = RedisConnection(config.redis)
             client = await redis.start()
-            stack.push_async_callback(redis.close)
+            stack.push_async_callback(self._closing, "redis", redis.close)
             live = LiveCallRegistry(client, config.redis.key_prefix, config.worker_id)
 
             prompts = PromptLibrary(config.storage.cache_dir)
@@ -67,12 +83,12 @@ class Service:
             )
             telephony = BaresipTelephony(config.sip)
             await telephony.start(self._handle_call)
-            stack.push_async_callback(telephony.close)
+            stack.push_async_callback(self._closing, "SIP stack", telephony.close)
 
             runner = web.AppRunner(build_app(tickets, live, telephony, plans, self.status),
                                    access_log=None)
             await runner.setup()
-            stack.push_async_callback(runner.cleanup)
+            stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
             http = config.http.listen
             await web.TCPSite(runner, http.host, http.port).start()
             log.info("HTTP API on http://%s/api/health; worker %s ready", http, config.worker_id)
@@ -80,8 +96,14 @@ class Service:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop)
+            loop.add_signal_handler(signal.SIGUSR1, log_task_stacks)
             await self._stop.wait()
             await self._shut_down(telephony)
+
+    @staticmethod
+    async def _closing(what: str, close: Callable[[], Awaitable[None]]) -> None:
+        log.info("closing %s", what)
+        await close()
 
     async def _handle_call(self, call: Call) -> None:
         assert self._services is not None
@@ -102,7 +124,5 @@ class Service:
             _, still_live = await asyncio.wait(set(self._sessions), timeout=grace)
             if still_live:
                 log.warning("grace period over: ending %d live calls", len(still_live))
-                for task in still_live:
-                    task.cancel()
-                await asyncio.gather(*still_live, return_exceptions=True)
+                await cancel_and_wait(still_live)
         log.info("stopped")

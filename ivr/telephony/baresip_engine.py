@@ -18,6 +18,7 @@ from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
 from ivr.config import SipAccount, SipConfig
 from ivr.exceptions import TelephonyError
 from ivr.telephony.baresip_call import BaresipCall
+from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class BaresipTelephony:
         self._registered_agents: list[tuple[SipAccount, UserAgent]] = []
         self._registration: dict[str, RegistrationStatus] = {}
         self._calls: dict[int, BaresipCall] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks()
         self._pump_task: asyncio.Task[None] | None = None
         self._on_incoming: IncomingCallHandler | None = None
         self._accepting = True
@@ -124,7 +125,7 @@ class BaresipTelephony:
         self._registered_agents.append((account, agent))
         name = f"{account.user}@{account.domain}"
         self._registration[name] = RegistrationStatus(name, False, "registering")
-        self._own(self._keep_registered(name, agent), f"register-{name}")
+        self._tasks.start(self._keep_registered(name, agent), f"register-{name}")
 
     async def _keep_registered(self, name: str, agent: UserAgent) -> None:
         # The stack refreshes a registration that succeeded; one that failed is
@@ -155,11 +156,11 @@ class BaresipTelephony:
 
     def _incoming(self, stack_call: baresip.Call) -> None:
         if not self._accepting or self._on_incoming is None:
-            self._own(self._reject(stack_call), "reject")
+            self._tasks.start(self._reject(stack_call), "reject")
             return
         call = BaresipCall(stack_call, call_info_from(stack_call))
         self._calls[stack_call.handle] = call
-        self._own(self._run_call(stack_call.handle, call, self._on_incoming), "call")
+        self._tasks.start(self._run_call(stack_call.handle, call, self._on_incoming), "call")
 
     async def _reject(self, stack_call: baresip.Call) -> None:
         try:
@@ -205,7 +206,7 @@ class BaresipTelephony:
             self._calls.pop(stack_call.handle, None)
             raise TelephonyError(f"call to {uri} not answered: {exc}") from exc
         call._media_up = True
-        self._own(self._forget_when_closed(stack_call.handle, call), "outbound")
+        self._tasks.start(self._forget_when_closed(stack_call.handle, call), "outbound")
         return call
 
     async def _forget_when_closed(self, handle: int, call: BaresipCall) -> None:
@@ -216,7 +217,7 @@ class BaresipTelephony:
         # New INVITEs get "486 Busy Here" from the stack itself: the binding
         # offers no other refusal code.
         self._accepting = False
-        self._own(self._drain(), "drain")
+        self._tasks.start(self._drain(), "drain")
 
     async def _drain(self) -> None:
         try:
@@ -225,15 +226,22 @@ class BaresipTelephony:
             log.warning("could not put the SIP stack in drain mode: %s", exc)
 
     async def close(self) -> None:
+        """End every call and unregister; the native stack itself is left to process exit.
+
+        baresip-python 0.5.2a3 corrupts its heap during teardown after it has
+        refused an INVITE without a Contact header (glibc then aborts the
+        process), so its teardown is not run: the process exits right after.
+        """
         for call in list(self._calls.values()):
             await call.hangup()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self._pump_task is not None:
-            self._pump_task.cancel()
-            await asyncio.gather(self._pump_task, return_exceptions=True)
-        await self._runtime.close()
+            await cancel_and_wait([self._pump_task])
+        for account, agent in self._registered_agents:
+            try:
+                await agent.unregister(timeout=2.0)
+            except baresip.BaresipError as exc:
+                log.warning("unregister of %s@%s failed: %s", account.user, account.domain, exc)
 
     async def _media_clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -250,9 +258,3 @@ class BaresipTelephony:
                 next_tick = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
-
-    def _own(self, coro: object, name: str) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
