@@ -195,7 +195,25 @@ def run_sipp(
     timeout: float = 120,
     workdir: Path,
 ) -> SippResult:
-    """Run a SIPp scenario from tests/sipp against ``target`` (host:port)."""
+    """Run a SIPp scenario from tests/sipp against ``target`` (host:port) to its end."""
+    process = start_sipp(scenario, target, caller, calls=calls, rate=rate,
+                         concurrent=concurrent, service_number=service_number,
+                         timeout=timeout, workdir=workdir)
+    return finish_sipp(process, workdir, timeout + 30)
+
+
+def start_sipp(
+    scenario: str,
+    target: str,
+    caller: str,
+    *,
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    service_number: str = "100",
+    timeout: float = 120,
+    workdir: Path,
+) -> subprocess.Popen[bytes]:
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
@@ -208,11 +226,13 @@ def run_sipp(
         "-timeout", f"{int(timeout)}s", "-timeout_error",
         "-trace_err", "-nostdin", "-nd",
     ]
-    completed = subprocess.run(
-        command, cwd=workdir, capture_output=True, timeout=timeout + 30, check=False
-    )
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish_sipp(process: subprocess.Popen[bytes], workdir: Path, timeout: float) -> SippResult:
+    output, _ = process.communicate(timeout=timeout)
     errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
-    return SippResult(completed.returncode, completed.stdout.decode(errors="replace"), errors)
+    return SippResult(process.returncode, output.decode(errors="replace"), errors)
 
 
 @dataclass

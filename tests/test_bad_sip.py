@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
 from conftest import RunningService, run_sipp
-
-GOOD_SDP = (
-    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    "m=audio 40000 RTP/AVP 0\r\n"
-)
-
-
-def invite(service: RunningService, port: int, *, drop: str = "", body: str = GOOD_SDP) -> bytes:
-    headers = {
-        "Via": f"SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex}",
-        "From": f"<sip:5001@127.0.0.1:{port}>;tag={uuid.uuid4().hex[:8]}",
-        "To": f"<sip:100@{service.sip_uri_host}>",
-        "Call-ID": uuid.uuid4().hex,
-        "CSeq": "1 INVITE",
-        "Contact": f"<sip:5001@127.0.0.1:{port}>",
-        "Max-Forwards": "70",
-        "Content-Type": "application/sdp",
-        "Content-Length": str(len(body)),
-    }
-    lines = [f"INVITE sip:100@{service.sip_uri_host} SIP/2.0"]
-    lines += [f"{name}: {value}" for name, value in headers.items() if name != drop]
-    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
-
-
-def final_response(sock: socket.socket) -> str:
-    """The status line of the first non-1xx response."""
-    while True:
-        data = sock.recv(65535).decode(errors="replace")
-        status = data.split("\r\n", 1)[0]
-        if not status.startswith("SIP/2.0 1"):
-            return status
-
+from sip_messages import GOOD_SDP, final_response, invite
 
 BAD_INVITES = {
     "sdp_not_sdp": {"body": "this is not a session description\r\n"},

@@ -41,6 +41,8 @@ DEFAULT_MENU_TRIES = 3
 class _Context:
     path: Path
     problems: list[Problem] = field(default_factory=list)
+    # Where each (node, target) reference was written, for dangling-target errors.
+    references: dict[tuple[str, str], Location] = field(default_factory=dict)
 
     def at(self, node: yaml.Node) -> Location:
         mark = node.start_mark
@@ -165,7 +167,12 @@ def _node(ctx: _Context, name: str, node: yaml.Node, voice: str) -> Node | None:
     location = ctx.at(node)
 
     def target(key: str) -> str | None:
-        return _text(ctx, entries[key][1], key) if key in entries else None
+        if key not in entries:
+            return None
+        destination = _text(ctx, entries[key][1], key)
+        if destination:
+            ctx.references.setdefault((name, destination), ctx.at(entries[key][1]))
+        return destination
 
     if node_type == "prompt":
         return PromptNode(name, location, prompts, target("next"))
@@ -182,6 +189,7 @@ def _node(ctx: _Context, name: str, node: yaml.Node, voice: str) -> Node | None:
             destination = _text(ctx, value_node, f"target of key {key!r}")
             if destination:
                 keys[key] = destination
+                ctx.references.setdefault((name, destination), ctx.at(value_node))
 
     def number(key: str, low: float, high: float, default: float) -> float:
         if key not in entries:
@@ -218,8 +226,9 @@ def _check_graph(ctx: _Context, start: str, start_node: yaml.Node, nodes: dict[s
     for node in nodes.values():
         for destination in _targets(node):
             if destination not in nodes:
+                where = ctx.references.get((node.name, destination), node.location)
                 ctx.problems.append(
-                    Problem(node.location, f"node {node.name!r} goes to unknown node {destination!r}")
+                    Problem(where, f"node {node.name!r} goes to unknown node {destination!r}")
                 )
     if start not in nodes:
         ctx.error(start_node, f"start node {start!r} is not defined")
@@ -282,6 +291,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         start = _text(ctx, top["start"][1], "start")
         if start and nodes:
             _check_graph(ctx, start, top["start"][1], nodes, name_nodes)
+    ctx.problems.sort(key=lambda p: (p.location.line, p.location.column))
     if any(p.severity is Severity.ERROR for p in ctx.problems) or not plan_name:
         return None, ctx.problems
     plan = Plan(

@@ -1,0 +1,121 @@
+"""Plan loading: every problem found, each at its file:line:col."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+from ivr.dialplan.loader import check_plan, load_plan
+from ivr.dialplan.model import HangupNode, MenuNode, PromptNode
+
+BROKEN = """\
+plan: broken
+start: welcome
+nodes:
+  welcome:
+    type: prompt
+    say: Hello
+    next: nowhere
+  menu:
+    type: menu
+    say: Press a key
+    keys:
+      "1": welcome
+      "12": welcome
+      "1": menu
+    timeout: -3
+  music:
+    type: prompt
+    play: missing.wav
+  odd:
+    type: jump
+  typo:
+    type: hangup
+    sya: Bye
+"""
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    _, problems = check_plan(path)
+    return [str(p).replace(str(path), "plan.yaml") for p in problems]
+
+
+def test_every_error_in_a_file_is_reported_with_its_position(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, BROKEN) == [
+        "plan.yaml:7:11: node 'welcome' goes to unknown node 'nowhere'",
+        "plan.yaml:8:3: warning: node 'menu' is never reached from 'welcome'",
+        "plan.yaml:13:7: invalid DTMF key '12' (use one of 0-9, * or #, quoted)",
+        "plan.yaml:14:7: duplicate key '1' in keys (first at line 12)",
+        "plan.yaml:15:14: timeout must be a number from 0.5 to 120",
+        "plan.yaml:16:3: warning: node 'music' is never reached from 'welcome'",
+        "plan.yaml:18:11: prompt file 'missing.wav' not found "
+        f"(looked for {tmp_path / 'missing.wav'})",
+        "plan.yaml:20:11: unknown node type 'jump' (known: prompt, menu, hangup)",
+        "plan.yaml:21:3: warning: node 'typo' is never reached from 'welcome'",
+        "plan.yaml:23:5: unknown key 'sya' in hangup node 'typo' (known: play, say, type, voice)",
+    ]
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    # An unquoted * is YAML's alias marker: the commonest slip in a key map.
+    text = "plan: x\nstart: m\nnodes:\n  m:\n    type: menu\n    keys:\n      *: m\n"
+    assert problems_of(tmp_path, text) == [
+        "plan.yaml:7:8: YAML syntax error: expected alphabetic or numeric character, but found ':'"
+    ]
+
+
+def test_missing_start_node_is_an_error(tmp_path: Path) -> None:
+    text = "plan: p\nstart: begin\nnodes:\n  end:\n    type: hangup\n"
+    assert problems_of(tmp_path, text) == ["plan.yaml:2:8: start node 'begin' is not defined"]
+
+
+def test_shipped_default_plan_loads_into_typed_nodes() -> None:
+    plan = load_plan(REPO / "dialplans" / "default.yaml")
+    assert plan.name == "default" and plan.start == "welcome" and len(plan.version) == 12
+    menu = plan.node("main_menu")
+    assert isinstance(menu, MenuNode)
+    assert dict(menu.keys) == {"1": "password_reset", "2": "software", "9": "main_menu"}
+    assert menu.tries == 3 and menu.timeout_seconds == 5
+    assert isinstance(plan.node("welcome"), PromptNode)
+    assert isinstance(plan.node("goodbye"), HangupNode)
+
+
+def test_validate_command_prints_problems_and_exits_1_on_errors(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(BROKEN)
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "dialplan", "validate", str(tmp_path / "plan.yaml")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1
+    assert f"{tmp_path / 'plan.yaml'}:13:7: invalid DTMF key '12'" in result.stdout
+    assert "7 error(s)" in result.stderr
+
+
+def test_validate_command_passes_the_shipped_plans() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "dialplan", "validate", str(REPO / "dialplans")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "0 error(s)" in result.stderr
+
+
+def test_service_refuses_to_start_on_a_broken_default_plan(tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "default.yaml").write_text(BROKEN.replace("plan: broken", "plan: default"))
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "serve"],
+        env={"IVR_DIALPLAN_DIR": str(plans), "IVR_SIP_LISTEN": "127.0.0.1:1",
+             "IVR_CACHE_DIR": str(tmp_path / "cache"), "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+             "IVR_REDIS_DATA_DIR": str(tmp_path / "redis"), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert f"{plans / 'default.yaml'}:13:7: invalid DTMF key '12'" in result.stderr
+    assert "default plan 'default': it failed to load" in result.stderr
