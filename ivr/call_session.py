@@ -76,13 +76,16 @@ class CallSession:
             self._journal.answered_at = time.time()
             self._journal.event("answered")
             if plan.record and self._ticket_id is not None:
-                path = recording_path(self._services.recordings_dir, self._ticket_id, start.started_at)
+                path = recording_path(
+                    self._services.recordings_dir, self._ticket_id, start.started_at
+                )
                 self._recorder = CallRecorder(path)
                 self._call.add_audio_sink(self._recorder)
                 if self._recorder.error:
                     self._journal.event("recording_failed", error=self._recorder.error)
-            await PlanRunner(plan, self._call, self._services.prompts, self._journal,
-                             on_node=self._node_entered).run()
+            await PlanRunner(
+                plan, self._call, self._services.prompts, self._journal, on_node=self._node_entered
+            ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:
             disposition, reason = Disposition.ABANDONED, f"caller hung up: {exc.reason}"
@@ -119,7 +122,12 @@ class CallSession:
             if self._ticket_id is None:
                 self._ticket_id = await tickets.create(start)
             await tickets.finish(self._ticket_id, end)
-            log.info("call %s ticket %s: %s (%s)", start.call_id, self._ticket_id,
-                     end.disposition.value, end.end_reason)
+            log.info(
+                "call %s ticket %s: %s (%s)",
+                start.call_id,
+                self._ticket_id,
+                end.disposition.value,
+                end.end_reason,
+            )
         except IvrError as exc:
             log.error("ticket for call %s not written: %s", start.call_id, exc)

@@ -153,7 +153,15 @@ _KNOWN_KEYS = {
     "shutdown_grace_seconds": None,
     "log_level": None,
 }
-_ACCOUNT_KEYS = {"user", "domain", "password", "registrar", "transport", "reg_interval", "auth_user"}
+_ACCOUNT_KEYS = {
+    "user",
+    "domain",
+    "password",
+    "registrar",
+    "transport",
+    "reg_interval",
+    "auth_user",
+}
 
 
 class _Reader:
@@ -192,7 +200,9 @@ class _Reader:
         return (Path.cwd() if from_env else self.base_dir) / value
 
     def database_url(self) -> str:
-        url = self.get("storage.database_url", "DATABASE_URL", parse_text, StorageConfig.database_url)
+        url = self.get(
+            "storage.database_url", "DATABASE_URL", parse_text, StorageConfig.database_url
+        )
         prefix = "sqlite:///"
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_absolute():
             from_env = self.env.get("DATABASE_URL", "") != ""

@@ -1,12 +1,12 @@
 """Errors raised by the ivr package.
 
-    IvrError
-    ├── ConfigError        a setting is missing or malformed (names key, value, source)
-    ├── DialplanError      a plan failed to load; carries every problem found
-    ├── PromptError        a prompt file cannot be read or converted, or TTS failed
-    ├── TelephonyError     the SIP stack refused an operation or is not running
-    │   └── CallGone       the call ended before the operation reached it
-    └── TicketStoreError   the ticket database refused a read or write
+IvrError
+├── ConfigError        a setting is missing or malformed (names key, value, source)
+├── DialplanError      a plan failed to load; carries every problem found
+├── PromptError        a prompt file cannot be read or converted, or TTS failed
+├── TelephonyError     the SIP stack refused an operation or is not running
+│   └── CallGone       the call ended before the operation reached it
+└── TicketStoreError   the ticket database refused a read or write
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from ivr.dialplan.registry import PlanRegistry
 from ivr.prompts.library import PromptLibrary
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
-from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.tasks import cancel_and_wait
+from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.store import open_store
 
@@ -85,8 +85,9 @@ class Service:
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)
 
-            runner = web.AppRunner(build_app(tickets, live, telephony, plans, self.status),
-                                   access_log=None)
+            runner = web.AppRunner(
+                build_app(tickets, live, telephony, plans, self.status), access_log=None
+            )
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
             http = config.http.listen

@@ -152,7 +152,10 @@ def start_service(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [PYTHON, "-m", "ivr", "serve", "--config", str(config)],
-            cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     service = RunningService(process, workdir, sip_port, http_port, log_path)
 
@@ -196,9 +199,17 @@ def run_sipp(
     workdir: Path,
 ) -> SippResult:
     """Run a SIPp scenario from tests/sipp against ``target`` (host:port) to its end."""
-    process = start_sipp(scenario, target, caller, calls=calls, rate=rate,
-                         concurrent=concurrent, service_number=service_number,
-                         timeout=timeout, workdir=workdir)
+    process = start_sipp(
+        scenario,
+        target,
+        caller,
+        calls=calls,
+        rate=rate,
+        concurrent=concurrent,
+        service_number=service_number,
+        timeout=timeout,
+        workdir=workdir,
+    )
     return finish_sipp(process, workdir, timeout + 30)
 
 
@@ -219,12 +230,33 @@ def start_sipp(
         pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
-        sipp, "-sf", str(SIPP_DIR / scenario), target,
-        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
-        "-s", service_number, "-key", "caller", caller,
-        "-m", str(calls), "-r", str(rate), "-l", str(concurrent or calls),
-        "-timeout", f"{int(timeout)}s", "-timeout_error",
-        "-trace_err", "-nostdin", "-nd",
+        sipp,
+        "-sf",
+        str(SIPP_DIR / scenario),
+        target,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mp",
+        str(free_port()),
+        "-s",
+        service_number,
+        "-key",
+        "caller",
+        caller,
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-l",
+        str(concurrent or calls),
+        "-timeout",
+        f"{int(timeout)}s",
+        "-timeout_error",
+        "-trace_err",
+        "-nostdin",
+        "-nd",
     ]
     return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -249,13 +281,22 @@ def run_phone(
 ) -> PhoneResult:
     """Call ``uri`` from a pjsua2 phone (its own process) and follow ``steps``."""
     completed = subprocess.run(
-        [PYTHON, str(REPO / "tests" / "peers" / "pj_phone.py"), uri, str(recording),
-         json.dumps(steps), caller],
-        capture_output=True, timeout=timeout, check=False,
+        [
+            PYTHON,
+            str(REPO / "tests" / "peers" / "pj_phone.py"),
+            uri,
+            str(recording),
+            json.dumps(steps),
+            caller,
+        ],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
     lines = completed.stdout.decode(errors="replace").strip().splitlines()
     if not lines:
         raise AssertionError(f"phone printed nothing: {completed.stderr.decode()[-2000:]}")
     result = json.loads(lines[-1])
-    return PhoneResult(result["ok"], result["heard"], result["events"],
-                       result.get("error", ""), recording)
+    return PhoneResult(
+        result["ok"], result["heard"], result["events"], result.get("error", ""), recording
+    )

@@ -21,10 +21,18 @@ def test_health_reports_worker_plans_and_redis(service: RunningService) -> None:
 def test_ticket_filters_by_caller_disposition_and_time(
     service: RunningService, tmp_path: Path
 ) -> None:
-    assert run_sipp("menu_key1_rfc2833.xml", service.sip_uri_host, "7001",
-                    workdir=tmp_path / "a").returncode == 0
-    assert run_sipp("hangup_during_prompt.xml", service.sip_uri_host, "7001",
-                    workdir=tmp_path / "b").returncode == 0
+    assert (
+        run_sipp(
+            "menu_key1_rfc2833.xml", service.sip_uri_host, "7001", workdir=tmp_path / "a"
+        ).returncode
+        == 0
+    )
+    assert (
+        run_sipp(
+            "hangup_during_prompt.xml", service.sip_uri_host, "7001", workdir=tmp_path / "b"
+        ).returncode
+        == 0
+    )
     tickets = service.tickets_of("7001", 2)
     assert [t["disposition"] for t in tickets] == ["abandoned", "completed"]  # newest first
 
@@ -71,8 +79,11 @@ def test_live_calls_lists_a_call_in_progress(service: RunningService, tmp_path: 
     call = start_sipp("menu_key1_rfc2833.xml", service.sip_uri_host, "7002", workdir=tmp_path)
     try:
         calls = wait_until(
-            lambda: [c for c in service.api("/api/calls")[1]["calls"] if c["caller_number"] == "7002"],
-            10, "the live call",
+            lambda: [
+                c for c in service.api("/api/calls")[1]["calls"] if c["caller_number"] == "7002"
+            ],
+            10,
+            "the live call",
         )
         assert calls[0]["called_number"] == "100"
         assert calls[0]["plan"] == "default"
@@ -80,6 +91,9 @@ def test_live_calls_lists_a_call_in_progress(service: RunningService, tmp_path: 
     finally:
         assert finish_sipp(call, tmp_path, 60).returncode == 0
     wait_until(
-        lambda: not [c for c in service.api("/api/calls")[1]["calls"] if c["caller_number"] == "7002"],
-        10, "the call to leave the live list",
+        lambda: (
+            not [c for c in service.api("/api/calls")[1]["calls"] if c["caller_number"] == "7002"]
+        ),
+        10,
+        "the call to leave the live list",
     )

@@ -89,7 +89,9 @@ def test_validate_command_prints_problems_and_exits_1_on_errors(tmp_path: Path) 
     (tmp_path / "plan.yaml").write_text(BROKEN)
     result = subprocess.run(
         [sys.executable, "-m", "ivr", "dialplan", "validate", str(tmp_path / "plan.yaml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert f"{tmp_path / 'plan.yaml'}:13:7: invalid DTMF key '12'" in result.stdout
@@ -99,7 +101,9 @@ def test_validate_command_prints_problems_and_exits_1_on_errors(tmp_path: Path) 
 def test_validate_command_passes_the_shipped_plans() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ivr", "dialplan", "validate", str(REPO / "dialplans")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout
     assert "0 error(s)" in result.stderr
@@ -111,10 +115,19 @@ def test_service_refuses_to_start_on_a_broken_default_plan(tmp_path: Path) -> No
     (plans / "default.yaml").write_text(BROKEN.replace("plan: broken", "plan: default"))
     result = subprocess.run(
         [sys.executable, "-m", "ivr", "serve"],
-        env={"IVR_DIALPLAN_DIR": str(plans), "IVR_SIP_LISTEN": "127.0.0.1:1",
-             "IVR_CACHE_DIR": str(tmp_path / "cache"), "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
-             "IVR_REDIS_DATA_DIR": str(tmp_path / "redis"), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path,
+        env={
+            "IVR_DIALPLAN_DIR": str(plans),
+            "IVR_SIP_LISTEN": "127.0.0.1:1",
+            "IVR_CACHE_DIR": str(tmp_path / "cache"),
+            "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+            "IVR_REDIS_DATA_DIR": str(tmp_path / "redis"),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert f"{plans / 'default.yaml'}:13:7: invalid DTMF key '12'" in result.stderr

@@ -13,9 +13,14 @@ def test_hundred_concurrent_calls_are_all_answered_and_ticketed(tmp_path: Path) 
     service = start_service(tmp_path / "service")
     try:
         result = run_sipp(
-            "menu_key1_rfc2833.xml", service.sip_uri_host, "4100",
-            calls=CONCURRENT_CALLS, rate=50, concurrent=CONCURRENT_CALLS,
-            workdir=tmp_path / "sipp", timeout=120,
+            "menu_key1_rfc2833.xml",
+            service.sip_uri_host,
+            "4100",
+            calls=CONCURRENT_CALLS,
+            rate=50,
+            concurrent=CONCURRENT_CALLS,
+            workdir=tmp_path / "sipp",
+            timeout=120,
         )
         assert result.returncode == 0, result.errors[-3000:]
         # All were live together: the scenario lasts ~10 s, started within 2 s.

@@ -19,12 +19,21 @@ def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     sip_port, http_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("IVR_", "VIRTUAL_ENV")) and key not in ("REDIS_URL", "DATABASE_URL")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("IVR_", "VIRTUAL_ENV")) and key not in ("REDIS_URL", "DATABASE_URL")
+    }
     env.update(IVR_SIP_LISTEN=f"127.0.0.1:{sip_port}", IVR_HTTP_LISTEN=f"127.0.0.1:{http_port}")
     log = (tmp_path / "make-run.log").open("wb")
-    process = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run"],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def healthy() -> bool:
         assert process.poll() is None, (tmp_path / "make-run.log").read_text()[-3000:]
@@ -36,8 +45,9 @@ def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:
 
     try:
         wait_until(healthy, 600, "make run to install and start the service")
-        result = run_sipp("menu_key1_rfc2833.xml", f"127.0.0.1:{sip_port}", "9001",
-                          workdir=tmp_path / "sipp")
+        result = run_sipp(
+            "menu_key1_rfc2833.xml", f"127.0.0.1:{sip_port}", "9001", workdir=tmp_path / "sipp"
+        )
         assert result.returncode == 0, result.errors
         with urllib.request.urlopen(
             f"http://127.0.0.1:{http_port}/api/tickets?caller=9001", timeout=5

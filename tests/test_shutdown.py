@@ -19,8 +19,9 @@ def refused_status(service) -> str:  # type: ignore[no-untyped-def]
 
 def test_sigterm_refuses_new_calls_and_lets_the_live_call_finish(tmp_path: Path) -> None:
     service = start_service(tmp_path / "service", env={"IVR_SHUTDOWN_GRACE": "30"})
-    live_call = start_sipp("menu_key1_rfc2833.xml", service.sip_uri_host, "6001",
-                           workdir=tmp_path / "sipp")
+    live_call = start_sipp(
+        "menu_key1_rfc2833.xml", service.sip_uri_host, "6001", workdir=tmp_path / "sipp"
+    )
     wait_until(lambda: service.api("/api/calls")[1]["calls"], 10, "the call to be live")
 
     service.process.terminate()
@@ -43,8 +44,9 @@ def test_calls_still_up_after_the_grace_period_are_ended_and_ticketed_failed(
     tmp_path: Path,
 ) -> None:
     service = start_service(tmp_path / "service", env={"IVR_SHUTDOWN_GRACE": "1"})
-    live_call = start_sipp("menu_key1_rfc2833.xml", service.sip_uri_host, "6002",
-                           workdir=tmp_path / "sipp")
+    live_call = start_sipp(
+        "menu_key1_rfc2833.xml", service.sip_uri_host, "6002", workdir=tmp_path / "sipp"
+    )
     wait_until(lambda: service.api("/api/calls")[1]["calls"], 10, "the call to be live")
 
     assert service.stop() == 0

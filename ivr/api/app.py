@@ -55,9 +55,7 @@ def parse_time(text: str) -> float:
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=json.dumps({"error": message}), content_type="application/json"
-    )
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
@@ -79,9 +77,7 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
         "recording_path": ticket.recording_path,
     }
     if with_events:
-        body["events"] = [
-            {"at": iso(e.at), "kind": e.kind, **e.detail} for e in ticket.events
-        ]
+        body["events"] = [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in ticket.events]
     return body
 
 
@@ -151,8 +147,11 @@ async def list_tickets(request: web.Request) -> web.Response:
     )
     tickets = await request.app[TICKETS].search(query)
     return web.json_response(
-        {"tickets": [ticket_json(t, False) for t in tickets], "limit": query.limit,
-         "offset": query.offset}
+        {
+            "tickets": [ticket_json(t, False) for t in tickets],
+            "limit": query.limit,
+            "offset": query.offset,
+        }
     )
 
 

@@ -221,8 +221,13 @@ def _targets(node: Node) -> list[str]:
     return []
 
 
-def _check_graph(ctx: _Context, start: str, start_node: yaml.Node, nodes: dict[str, Node],
-                 name_nodes: dict[str, yaml.Node]) -> None:
+def _check_graph(
+    ctx: _Context,
+    start: str,
+    start_node: yaml.Node,
+    nodes: dict[str, Node],
+    name_nodes: dict[str, yaml.Node],
+) -> None:
     for node in nodes.values():
         for destination in _targets(node):
             if destination not in nodes:

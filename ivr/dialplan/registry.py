@@ -19,6 +19,7 @@ from ivr.telephony.interface import CallInfo
 
 log = logging.getLogger(__name__)
 
+
 async def prepare_plan(path: Path, prompts: PromptLibrary) -> Plan:
     """Load ``path`` and render all its prompts.
 
@@ -38,6 +39,7 @@ async def prepare_plan(path: Path, prompts: PromptLibrary) -> Plan:
     if problems:
         raise DialplanError(problems)
     return plan
+
 
 class PlanRegistry:
     def __init__(self, directory: Path, default_plan: str) -> None:
@@ -67,7 +69,6 @@ class PlanRegistry:
             self._plans[plan.name] = plan
             log.info("plan %s loaded from %s (version %s)", plan.name, path, plan.version)
         if self._default_name not in self._plans:
-
             where = Location(str(self._directory), 1, 1)
             detail = "it failed to load (see above)" if self.errors else "no such plan"
             raise DialplanError([Problem(where, f"default plan {self._default_name!r}: {detail}")])

@@ -94,7 +94,9 @@ class PlanRunner:
             raise CallerHungUp(event.reason)
         return event
 
-    async def _play(self, prompts: tuple[Prompt, ...], interruptible: bool = False) -> DigitPressed | None:
+    async def _play(
+        self, prompts: tuple[Prompt, ...], interruptible: bool = False
+    ) -> DigitPressed | None:
         """Play prompts in order; with ``interruptible``, a key stops them and is returned."""
         for prompt in prompts:
             audio = await self._audio(prompt)

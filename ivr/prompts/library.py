@@ -12,10 +12,9 @@ import asyncio
 import hashlib
 import logging
 import subprocess
+import warnings
 from collections import OrderedDict
 from pathlib import Path
-
-import warnings
 
 import imageio_ffmpeg
 
@@ -53,9 +52,23 @@ def decode_file(path: Path) -> bytes:
         # pydub's generic loader probes with ffprobe, which the pip-installed
         # ffmpeg lacks; ffmpeg decodes to raw PCM just as well.
         result = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
-             "-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"],
-            capture_output=True, check=False, timeout=120,
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-v",
+                "error",
+                "-i",
+                str(path),
+                "-f",
+                "s16le",
+                "-ac",
+                "1",
+                "-ar",
+                str(SAMPLE_RATE),
+                "-",
+            ],
+            capture_output=True,
+            check=False,
+            timeout=120,
         )
     except Exception as exc:  # pydub raises bare Exceptions on bad WAV data
         raise PromptError(f"prompt file {path} is not readable audio: {exc}") from exc

@@ -91,7 +91,7 @@ class LiveCallRegistry:
         if self._client is not None:
             try:
                 index = keys.live_calls_index(self._prefix)
-                ids = await self._client.zrange(index, 0, -1)
+                ids: list[str] = [str(i) for i in await self._client.zrange(index, 0, -1)]
                 async with self._client.pipeline(transaction=False) as pipe:
                     for call_id in ids:
                         pipe.hgetall(keys.live_call(self._prefix, call_id))

@@ -17,8 +17,8 @@ from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
 
 from ivr.config import SipAccount, SipConfig
 from ivr.exceptions import TelephonyError
-from ivr.telephony.baresip_call import BaresipCall
 from ivr.tasks import OwnedTasks, cancel_and_wait
+from ivr.telephony.baresip_call import BaresipCall
 from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class BaresipTelephony:
                     max_concurrent_calls=self._config.max_calls,
                     rtp_timeout=self._config.rtp_timeout_seconds,
                     expose_headers=EXPOSED_HEADERS,
-                    extra_config_text=(
-                        f"sip_listen {listen}\nsip_transports {transports}\n"
-                    ),
+                    extra_config_text=(f"sip_listen {listen}\nsip_transports {transports}\n"),
                 )
             )
             # Calls from a trunk or PBX to any number land on this catch-all agent.

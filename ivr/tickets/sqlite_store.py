@@ -122,8 +122,16 @@ class SqliteTicketStore:
             cursor = db.execute(
                 "INSERT INTO tickets (call_id, worker_id, caller_number, called_number, "
                 "plan_name, plan_version, started_at, disposition) VALUES (?,?,?,?,?,?,?,?)",
-                (start.call_id, start.worker_id, start.caller_number, start.called_number,
-                 start.plan_name, start.plan_version, start.started_at, Disposition.LIVE.value),
+                (
+                    start.call_id,
+                    start.worker_id,
+                    start.caller_number,
+                    start.called_number,
+                    start.plan_name,
+                    start.plan_version,
+                    start.started_at,
+                    Disposition.LIVE.value,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
@@ -134,14 +142,24 @@ class SqliteTicketStore:
             db.execute(
                 "UPDATE tickets SET answered_at=?, ended_at=?, disposition=?, end_reason=?, "
                 "nodes=?, keys=?, recording_path=? WHERE id=?",
-                (end.answered_at, end.ended_at, end.disposition.value, end.end_reason,
-                 json.dumps(list(end.nodes)), end.keys, end.recording_path, ticket_id),
+                (
+                    end.answered_at,
+                    end.ended_at,
+                    end.disposition.value,
+                    end.end_reason,
+                    json.dumps(list(end.nodes)),
+                    end.keys,
+                    end.recording_path,
+                    ticket_id,
+                ),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO ticket_events (ticket_id, seq, at, kind, detail) "
                 "VALUES (?,?,?,?,?)",
-                [(ticket_id, seq, e.at, e.kind, json.dumps(e.detail))
-                 for seq, e in enumerate(end.events)],
+                [
+                    (ticket_id, seq, e.at, e.kind, json.dumps(e.detail))
+                    for seq, e in enumerate(end.events)
+                ],
             )
 
         await self._run(update)
@@ -172,7 +190,10 @@ class SqliteTicketStore:
             clauses.append("started_at >= ?")
             params.append(query.since)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_COLUMNS} FROM tickets {where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        sql = (
+            f"SELECT {_COLUMNS} FROM tickets {where} "
+            "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        )
 
         def select(db: sqlite3.Connection) -> list[Ticket]:
             rows = db.execute(sql, (*params, query.limit, query.offset)).fetchall()
@@ -182,8 +203,23 @@ class SqliteTicketStore:
 
 
 def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
-    (ticket_id, call_id, worker_id, caller, called, plan_name, plan_version, started_at,
-     answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path) = row
+    (
+        ticket_id,
+        call_id,
+        worker_id,
+        caller,
+        called,
+        plan_name,
+        plan_version,
+        started_at,
+        answered_at,
+        ended_at,
+        disposition,
+        end_reason,
+        nodes,
+        keys,
+        recording_path,
+    ) = row
     return Ticket(
         id=ticket_id,
         start=TicketStart(call_id, worker_id, caller, called, plan_name, plan_version, started_at),

@@ -109,8 +109,19 @@ def start_kamailio(workdir: Path, port: int) -> Kamailio:
     log_path = workdir / "kamailio.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [binary, "-DD", "-E", "-f", str(config), "-Y", str(workdir), "-P", str(workdir / "pid")],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                binary,
+                "-DD",
+                "-E",
+                "-f",
+                str(config),
+                "-Y",
+                str(workdir),
+                "-P",
+                str(workdir / "pid"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 15
     while not answers_sip(port):

@@ -123,7 +123,9 @@ def frame_levels(path: str, start_sample: int) -> list[float]:
     return levels
 
 
-def hear(phone: Phone, call: PhoneCall, path: str, position: list[int], timeout: float) -> dict[str, object]:
+def hear(
+    phone: Phone, call: PhoneCall, path: str, position: list[int], timeout: float
+) -> dict[str, object]:
     """Wait for sound then SILENCE_AFTER_PROMPT_S of silence; report that stretch."""
     deadline = time.monotonic() + timeout
     sound_frames: list[float] = []
@@ -151,8 +153,11 @@ def hear(phone: Phone, call: PhoneCall, path: str, position: list[int], timeout:
     position[0] = frame_index * FRAME_SAMPLES
     if first is not None and last is not None:  # the far end hung up right after it
         rms = math.sqrt(sum(x * x for x in sound_frames) / len(sound_frames))
-        return {"start": first * 0.02, "duration": round((last - first + 1) * 0.02, 2),
-                "rms": round(rms)}
+        return {
+            "start": first * 0.02,
+            "duration": round((last - first + 1) * 0.02, 2),
+            "rms": round(rms),
+        }
     raise RuntimeError(f"no complete prompt heard within {timeout} s (call {call.state})")
 
 
@@ -178,8 +183,9 @@ def main() -> int:
                     phone.pump(0.05)
                 if call.state != "DISCONNECTED":
                     raise RuntimeError("the service did not hang up")
-                phone.events.append({"at": phone.now(), "event": "remote_hangup",
-                                     "reason": call.disconnect_reason})
+                phone.events.append(
+                    {"at": phone.now(), "event": "remote_hangup", "reason": call.disconnect_reason}
+                )
             elif kind == "hangup":
                 call.hangup(pj.CallOpParam(True))
                 phone.pump(0.5)
