@@ -78,6 +78,7 @@ class RedisConfig:
 class DialplanConfig:
     directory: Path = Path("dialplans")
     default_plan: str = "default"
+    watch: bool = True  # reload plans when their files change
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,17 @@ def parse_text(value: Any) -> str:
     return str(value)
 
 
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 def parse_log_level(value: Any) -> str:
     level = str(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -148,7 +160,7 @@ _KNOWN_KEYS = {
     "http": {"listen"},
     "storage": {"database_url", "recordings_dir", "cache_dir"},
     "redis": {"url", "key_prefix", "embedded_data_dir"},
-    "dialplans": {"directory", "default_plan"},
+    "dialplans": {"directory", "default_plan", "watch"},
     "worker_id": None,
     "shutdown_grace_seconds": None,
     "log_level": None,
@@ -327,6 +339,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                 parse_text,
                 DialplanConfig.default_plan,
             ),
+            watch=read.get("dialplans.watch", "IVR_DIALPLAN_WATCH", parse_bool, True),
         ),
         worker_id=read.get(
             "worker_id", "IVR_WORKER_ID", parse_text, f"{socket.gethostname()}-{os.getpid()}"

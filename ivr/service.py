@@ -24,12 +24,14 @@ from ivr.dialplan.registry import PlanRegistry
 from ivr.prompts.library import PromptLibrary
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
-from ivr.tasks import cancel_and_wait
+from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.store import open_store
 
 log = logging.getLogger(__name__)
+
+PLAN_WATCH_INTERVAL_SECONDS = 2.0
 
 
 def log_task_stacks() -> None:
@@ -51,6 +53,7 @@ class Service:
         self.status = ServiceStatus(worker_id=config.worker_id, started_at=time.time())
         self._stop = asyncio.Event()
         self._sessions: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks()
         self._services: CallServices | None = None
 
     def request_stop(self) -> None:
@@ -70,8 +73,8 @@ class Service:
 
             prompts = PromptLibrary(config.storage.cache_dir)
             stack.callback(prompts.close)
-            plans = PlanRegistry(config.dialplans.directory, config.dialplans.default_plan)
-            await plans.load_all(prompts)
+            plans = PlanRegistry(config.dialplans.directory, config.dialplans.default_plan, prompts)
+            await plans.load_all()
 
             self._services = CallServices(
                 plans=plans,
@@ -98,8 +101,31 @@ class Service:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop)
             loop.add_signal_handler(signal.SIGUSR1, log_task_stacks)
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: self._tasks.start(self._reload(plans, "SIGHUP"), "reload")
+            )
+            if config.dialplans.watch:
+                self._tasks.start(self._watch_plans(plans), "plan-watcher")
+            stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
+
+    @staticmethod
+    async def _reload(plans: PlanRegistry, why: str) -> None:
+        report = await plans.reload()
+        log.info(
+            "plans reloaded (%s): %d loaded, %d refused, %d removed",
+            why,
+            len(report.loaded),
+            len(report.refused),
+            len(report.removed),
+        )
+
+    async def _watch_plans(self, plans: PlanRegistry) -> None:
+        while True:
+            await asyncio.sleep(PLAN_WATCH_INTERVAL_SECONDS)
+            if plans.changed_on_disk():
+                await self._reload(plans, "file change")
 
     @staticmethod
     async def _closing(what: str, close: Callable[[], Awaitable[None]]) -> None:

@@ -187,29 +187,10 @@ class SippResult:
 
 
 def run_sipp(
-    scenario: str,
-    target: str,
-    caller: str,
-    *,
-    calls: int = 1,
-    rate: float = 10,
-    concurrent: int | None = None,
-    service_number: str = "100",
-    timeout: float = 120,
-    workdir: Path,
+    scenario: str, target: str, caller: str, *, workdir: Path, timeout: float = 120, **options: Any
 ) -> SippResult:
-    """Run a SIPp scenario from tests/sipp against ``target`` (host:port) to its end."""
-    process = start_sipp(
-        scenario,
-        target,
-        caller,
-        calls=calls,
-        rate=rate,
-        concurrent=concurrent,
-        service_number=service_number,
-        timeout=timeout,
-        workdir=workdir,
-    )
+    """Run a SIPp scenario to its end; ``options`` as for :func:`start_sipp`."""
+    process = start_sipp(scenario, target, caller, workdir=workdir, timeout=timeout, **options)
     return finish_sipp(process, workdir, timeout + 30)
 
 
@@ -225,6 +206,7 @@ def start_sipp(
     timeout: float = 120,
     workdir: Path,
 ) -> subprocess.Popen[bytes]:
+    """Start a SIPp scenario from tests/sipp against ``target`` (host:port)."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")

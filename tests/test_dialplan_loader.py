@@ -132,3 +132,14 @@ def test_service_refuses_to_start_on_a_broken_default_plan(tmp_path: Path) -> No
     assert result.returncode == 1
     assert f"{plans / 'default.yaml'}:13:7: invalid DTMF key '12'" in result.stderr
     assert "default plan 'default': it failed to load" in result.stderr
+
+
+def test_invalid_caller_pattern_is_located(tmp_path: Path) -> None:
+    text = (
+        "plan: p\nmatch:\n  called: ['100']\n  caller: ['^(10']\nstart: end\n"
+        "nodes:\n  end:\n    type: hangup\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "plan.yaml:4:12: invalid caller pattern '^(10': missing ), unterminated subpattern "
+        "at position 1"
+    ]

@@ -167,6 +167,26 @@ async def get_ticket(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, True))
 
 
+def plans_json(plans: PlanRegistry) -> dict[str, Any]:
+    return {"plans": plans.summary(), "errors": plans.errors}
+
+
+async def list_plans(request: web.Request) -> web.Response:
+    return web.json_response(plans_json(request.app[PLANS]))
+
+
+async def reload_plans(request: web.Request) -> web.Response:
+    """Reload the plan folder; 422 when a changed plan was refused (the old version stays)."""
+    report = await request.app[PLANS].reload()
+    body = {
+        "loaded": report.loaded,
+        "refused": report.refused,
+        "removed": report.removed,
+        **plans_json(request.app[PLANS]),
+    }
+    return web.json_response(body, status=422 if report.refused else 200)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -202,4 +222,6 @@ def build_app(
     app.router.add_get("/api/calls", live_calls)
     app.router.add_get("/api/tickets", list_tickets)
     app.router.add_get("/api/tickets/{ticket_id}", get_ticket)
+    app.router.add_get("/api/dialplans", list_plans)
+    app.router.add_post("/api/dialplans/reload", reload_plans)
     return app

@@ -7,6 +7,7 @@ the loader collects all problems it finds instead of stopping at the first.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,15 @@ from ivr.dialplan.model import (
     MenuNode,
     Node,
     Plan,
+    PlanMatch,
     Prompt,
     PromptNode,
 )
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.exceptions import DialplanError
 
-PLAN_KEYS = {"plan", "description", "voice", "record", "start", "nodes"}
+PLAN_KEYS = {"plan", "description", "voice", "record", "start", "nodes", "match"}
+MATCH_KEYS = {"called", "caller"}
 PROMPT_KEYS = {"say", "play", "voice"}
 NODE_KEYS: dict[str, set[str]] = {
     "prompt": {"next"},
@@ -213,6 +216,32 @@ def _node(ctx: _Context, name: str, node: yaml.Node, voice: str) -> Node | None:
     )
 
 
+def _match(ctx: _Context, node: yaml.Node) -> PlanMatch | None:
+    entries = _entries(ctx, node, "match", MATCH_KEYS)
+    if not entries:
+        return None
+
+    def items(key: str) -> list[tuple[yaml.Node, str]]:
+        if key not in entries:
+            return []
+        value = entries[key][1]
+        elements = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        found = []
+        for element in elements:
+            text = _text(ctx, element, f"match.{key} entry")
+            if text is not None:
+                found.append((element, text))
+        return found
+
+    patterns = []
+    for element, text in items("caller"):
+        try:
+            patterns.append(re.compile(text))
+        except re.error as exc:
+            ctx.error(element, f"invalid caller pattern {text!r}: {exc}")
+    return PlanMatch(called=frozenset(t for _, t in items("called")), caller=tuple(patterns))
+
+
 def _targets(node: Node) -> list[str]:
     if isinstance(node, PromptNode):
         return [node.next] if node.next else []
@@ -280,6 +309,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
             ctx.error(top["record"][1], "record must be true or false")
         else:
             record = value
+    match = _match(ctx, top["match"][1]) if "match" in top else None
     nodes: dict[str, Node] = {}
     name_nodes: dict[str, yaml.Node] = {}
     if "nodes" not in top:
@@ -307,6 +337,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         record=record,
         start=str(_scalar(top["start"][1])),
         nodes=nodes,
+        match=match,
     )
     return plan, ctx.problems
 

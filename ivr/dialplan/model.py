@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,22 @@ Node = PromptNode | MenuNode | HangupNode
 
 
 @dataclass(frozen=True)
+class PlanMatch:
+    """Which calls a plan takes: called numbers (DIDs) and caller-number patterns.
+
+    An empty side matches any call; both given, both must match.
+    """
+
+    called: frozenset[str] = frozenset()
+    caller: tuple[re.Pattern[str], ...] = ()
+
+    def fits(self, caller_number: str, called_number: str) -> bool:
+        if self.called and called_number not in self.called:
+            return False
+        return not self.caller or any(p.search(caller_number) for p in self.caller)
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     version: str  # content hash of the file, recorded on every ticket
@@ -67,6 +84,10 @@ class Plan:
     record: bool
     start: str
     nodes: Mapping[str, Node]
+    match: PlanMatch | None = None
+
+    def matches(self, caller_number: str, called_number: str) -> bool:
+        return self.match is not None and self.match.fits(caller_number, called_number)
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
