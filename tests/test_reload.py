@@ -1,4 +1,4 @@
-"""Plans change under live calls: calls keep the version they started on, broken versions are refused."""
+"""Plans change under live calls: calls keep their version, broken versions are refused."""
 
 from __future__ import annotations
 
