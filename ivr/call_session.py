@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.exceptions import CallGone, IvrError
@@ -83,8 +84,9 @@ class CallSession:
                 self._call.add_audio_sink(self._recorder)
                 if self._recorder.error:
                     self._journal.event("recording_failed", error=self._recorder.error)
+            player = AudioPromptPlayer(self._call, self._services.prompts, self._journal)
             await PlanRunner(
-                plan, self._call, self._services.prompts, self._journal, on_node=self._node_entered
+                plan, self._call, player, self._journal, on_node=self._node_entered
             ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ivr.config import load_config
 from ivr.dialplan.loader import check_plan
+from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
 from ivr.exceptions import IvrError
 
@@ -62,6 +63,53 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from ivr.dialplan.simulator import TextPromptPlayer, TypingCaller, parse_inputs, simulate
+
+    plan = _load_or_report(Path(args.path))
+    if plan is None:
+        return 1
+    print(
+        f"plan {plan.name} version {plan.version}: type keys and Enter; an empty line lets "
+        "the menu time out; Ctrl-D hangs up"
+    )
+    waiting = parse_inputs(args.keys) if args.keys else []
+    player = TextPromptPlayer(show=lambda text: print(f"IVR: {text}", flush=True))
+    result = asyncio.run(simulate(plan, TypingCaller(waiting), player))
+    print(f"path: {' -> '.join(result.path)}")
+    print(f"keys: {result.keys or '-'}; outcome: {result.outcome}")
+    return 0
+
+
+def _test_cases(args: argparse.Namespace) -> int:
+    from ivr.dialplan.cases import load_cases, run_case
+
+    plan = _load_or_report(Path(args.path))
+    if plan is None:
+        return 1
+    try:
+        cases = load_cases(Path(args.cases))
+    except IvrError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    failed = 0
+    for case in cases:
+        result = asyncio.run(run_case(plan, case))
+        print(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
+        for failure in result.failures:
+            print(f"     {failure}")
+        failed += not result.passed
+    print(f"{len(cases) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _load_or_report(path: Path) -> Plan | None:
+    plan, problems = check_plan(path)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="IT helpdesk hotline voice service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     validate = dialplan_commands.add_parser("validate", help="check plans, print file:line:col")
     validate.add_argument("paths", nargs="+", help="plan files or folders")
     validate.set_defaults(func=_validate)
+    simulate = dialplan_commands.add_parser("simulate", help="walk a plan by typing keys")
+    simulate.add_argument("path", help="plan file")
+    simulate.add_argument("keys", nargs="*", help="keys to press first (optional)")
+    simulate.set_defaults(func=_simulate)
+    test = dialplan_commands.add_parser("test", help="run scripted cases against a plan")
+    test.add_argument("path", help="plan file")
+    test.add_argument("cases", help="cases file (YAML)")
+    test.set_defaults(func=_test_cases)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

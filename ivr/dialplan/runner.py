@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ivr.dialplan.model import HangupNode, MenuNode, Plan, Prompt, PromptNode
-from ivr.exceptions import PromptError
-from ivr.prompts.library import PromptLibrary
-from ivr.telephony.interface import Call, CallEnded, DigitPressed
+from ivr.dialplan.prompt_player import PromptPlayer
+from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
 log = logging.getLogger(__name__)
 
 # A plan that moves this many times without the caller doing anything is looping.
 MAX_STEPS_PER_CALL = 500
+
+
+class CallerEvents(Protocol):
+    """What the runner reads from the caller: keys and the end of the call."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def end_reason(self) -> str | None: ...
+
+    async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
 
 
 class CallerHungUp(Exception):
@@ -32,14 +44,14 @@ class PlanRunner:
     def __init__(
         self,
         plan: Plan,
-        call: Call,
-        prompts: PromptLibrary,
+        caller: CallerEvents,
+        player: PromptPlayer,
         journal: CallJournal,
         on_node: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._plan = plan
-        self._call = call
-        self._prompts = prompts
+        self._call = caller
+        self._player = player
         self._journal = journal
         self._on_node = on_node
 
@@ -99,20 +111,17 @@ class PlanRunner:
     ) -> DigitPressed | None:
         """Play prompts in order; with ``interruptible``, a key stops them and is returned."""
         for prompt in prompts:
-            audio = await self._audio(prompt)
-            if audio is None:
-                continue
             if not interruptible:
-                if not await self._call.play(audio) and self._call.ended:
+                if not await self._player.play(prompt) and self._call.ended:
                     raise CallerHungUp(self._end_reason())
                 continue
-            key = await self._play_until_key(audio)
+            key = await self._play_until_key(prompt)
             if key is not None:
                 return key
         return None
 
-    async def _play_until_key(self, audio: bytes) -> DigitPressed | None:
-        playing = asyncio.ensure_future(self._call.play(audio))
+    async def _play_until_key(self, prompt: Prompt) -> DigitPressed | None:
+        playing = asyncio.ensure_future(self._player.play(prompt))
         waiting = asyncio.ensure_future(self._call.next_event())
         try:
             await asyncio.wait({playing, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -122,7 +131,7 @@ class PlanRunner:
                 await asyncio.gather(waiting, return_exceptions=True)
         if waiting.done() and not waiting.cancelled():
             event = waiting.result()
-            self._call.stop_playback()
+            self._player.stop()
             await playing
             if isinstance(event, CallEnded):
                 raise CallerHungUp(event.reason)
@@ -133,14 +142,3 @@ class PlanRunner:
 
     def _end_reason(self) -> str:
         return self._call.end_reason or "caller hung up"
-
-    async def _audio(self, prompt: Prompt) -> bytes | None:
-        try:
-            if prompt.file is not None:
-                return await self._prompts.file(prompt.file)
-            return await self._prompts.speech(prompt.text or "", prompt.voice)
-        except PromptError as exc:
-            # A broken prompt must not drop the caller: note it and go on.
-            log.error("%s: %s", prompt.location, exc)
-            self._journal.event("prompt_error", location=str(prompt.location), error=str(exc))
-            return None

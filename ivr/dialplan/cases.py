@@ -1,0 +1,87 @@
+"""``ivr dialplan test``: scripted calls through a plan, checked against expectations.
+
+A cases file::
+
+    cases:
+      - name: password reset by key
+        caller: "3001"          # optional: for plan selection and caller patterns
+        called: "100"           # optional
+        input: ["1"]            # keys; "-" lets a menu time out; "hangup"
+        expect:
+          path: [welcome, main_menu, password_reset, goodbye]
+          outcome: completed    # or abandoned
+          keys: "1"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr.dialplan.model import Plan
+from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_inputs, simulate
+from ivr.exceptions import DialplanError
+
+EXPECT_KEYS = ("path", "outcome", "keys")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    """The cases of a cases file.
+
+    Raises:
+        DialplanError: unreadable file or malformed cases, with file:line where known.
+    """
+    from ivr.dialplan.problems import Location, Problem
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DialplanError(
+            [Problem(Location(str(path), 1, 1), f"cannot read cases: {exc}")]
+        ) from None
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+        raise DialplanError(
+            [Problem(Location(str(path), 1, 1), "expected 'cases:' with a list of cases")]
+        )
+    return cases
+
+
+async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
+    name = str(case.get("name", "unnamed case"))
+    try:
+        tokens = parse_inputs(case.get("input") or [])
+    except ValueError as exc:
+        return CaseResult(name, [str(exc)])
+    result = await simulate(plan, ScriptedCaller(tokens), TextPromptPlayer())
+    actual = {"path": result.path, "outcome": result.outcome, "keys": result.keys}
+    expect = case.get("expect") or {}
+    failures = [
+        f"{key}: expected {expect[key]!r}, got {actual[key]!r}"
+        for key in EXPECT_KEYS
+        if key in expect and _normalise(key, expect[key]) != actual[key]
+    ]
+    unknown = sorted(set(expect) - set(EXPECT_KEYS))
+    failures += [
+        f"unknown expectation {key!r} (known: {', '.join(EXPECT_KEYS)})" for key in unknown
+    ]
+    return CaseResult(name, failures)
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if key == "path":
+        return [str(v) for v in value] if isinstance(value, list) else value
+    return str(value)

@@ -1,0 +1,150 @@
+"""Running a plan without a phone: keys typed or scripted, prompts printed as text.
+
+The simulator drives the same :class:`~ivr.dialplan.runner.PlanRunner` the
+calls use; only the caller and the prompt player are stand-ins. Prompts take
+no time, so a key is always an answer to the prompt before it (no barge-in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ivr.dialplan.model import Plan, Prompt
+from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
+from ivr.tickets.model import CallJournal
+
+SILENCE = "-"  # the caller lets one menu timeout pass
+HANGUP = "hangup"
+DTMF_INPUT = set("0123456789*#")
+
+
+def parse_inputs(items: Iterable[str]) -> list[str]:
+    """Split ``["12", "-", "hangup"]`` into single keys, silences and hang-ups.
+
+    Raises:
+        ValueError: an input that is none of these.
+    """
+    tokens: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if text in (SILENCE, HANGUP):
+            tokens.append(text)
+        elif text and set(text) <= DTMF_INPUT:
+            tokens.extend(text)
+        else:
+            raise ValueError(f"input {item!r} is not keys (0-9 * #), '{SILENCE}' or '{HANGUP}'")
+    return tokens
+
+
+class _SimulatedCaller(ABC):
+    def __init__(self) -> None:
+        self._end: CallEnded | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self._end is not None
+
+    @property
+    def end_reason(self) -> str | None:
+        return self._end.reason if self._end else None
+
+    def _hang_up(self, reason: str) -> CallEnded:
+        self._end = CallEnded(reason, by_caller=True)
+        return self._end
+
+    async def next_event(self, timeout: float | None = None) -> CallEvent | None:
+        if self._end is not None:
+            return self._end
+        if timeout is None:  # prompts take no time: never a key during one
+            await asyncio.Event().wait()
+        token = await self._next_input()
+        if token == SILENCE:
+            return None
+        if token == HANGUP:
+            return self._hang_up("caller hung up")
+        return DigitPressed(token)
+
+    @abstractmethod
+    async def _next_input(self) -> str:
+        """The caller's next input: a key, SILENCE or HANGUP."""
+
+
+class ScriptedCaller(_SimulatedCaller):
+    """Presses the scripted keys in order; hangs up when the script runs out."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        super().__init__()
+        self._tokens = list(tokens)
+
+    async def _next_input(self) -> str:
+        return self._tokens.pop(0) if self._tokens else HANGUP
+
+
+class TypingCaller(_SimulatedCaller):
+    """Reads keys from standard input: a line of keys, empty for silence, EOF hangs up."""
+
+    def __init__(self, tokens_waiting: list[str] | None = None) -> None:
+        super().__init__()
+        self._waiting = tokens_waiting or []
+
+    async def _next_input(self) -> str:
+        while not self._waiting:
+            line = await asyncio.get_running_loop().run_in_executor(None, _read_line)
+            if line is None:
+                return HANGUP
+            try:
+                self._waiting = parse_inputs([line.strip() or SILENCE])
+            except ValueError as exc:
+                print(f"  ({exc})", flush=True)
+        return self._waiting.pop(0)
+
+
+def _read_line() -> str | None:
+    print("keys> ", end="", flush=True)
+    line = sys.stdin.readline()
+    return line if line else None
+
+
+class TextPromptPlayer:
+    def __init__(self, show: Callable[[str], None] | None = None) -> None:
+        self.heard: list[str] = []
+        self._show = show
+
+    async def play(self, prompt: Prompt) -> bool:
+        text = prompt.text if prompt.text is not None else f"[audio {prompt.file}]"
+        self.heard.append(text)
+        if self._show is not None:
+            self._show(text)
+        return True
+
+    def stop(self) -> None:
+        return None
+
+
+@dataclass
+class SimulationResult:
+    path: list[str]
+    keys: str
+    outcome: str  # completed | abandoned
+    prompts: list[str]
+    events: list[str] = field(default_factory=list)
+
+
+async def simulate(
+    plan: Plan, caller: _SimulatedCaller, player: TextPromptPlayer
+) -> SimulationResult:
+    journal = CallJournal()
+    outcome = "completed"
+    try:
+        await PlanRunner(plan, caller, player, journal).run()
+    except CallerHungUp:
+        outcome = "abandoned"
+    events = [e.kind for e in journal.events if e.kind not in ("node", "dtmf")]
+    return SimulationResult(
+        list(journal.nodes), "".join(journal.keys), outcome, player.heard, events
+    )

@@ -1,0 +1,69 @@
+"""The plan simulator and the scripted case runner, as operations staff run them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PLAN = REPO / "dialplans" / "default.yaml"
+
+
+def ivr(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivr", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_shipped_cases_pass() -> None:
+    result = ivr("dialplan", "test", str(PLAN), str(REPO / "dialplans" / "cases" / "default.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 passed, 0 failed" in result.stdout
+
+
+def test_a_failing_case_is_reported_with_expected_and_actual(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n"
+        "  - name: wrong expectation\n"
+        "    input: ['2']\n"
+        "    expect: {path: [welcome, main_menu, password_reset, goodbye], outcome: completed}\n"
+        "  - name: bad input\n"
+        "    input: ['x']\n"
+    )
+    result = ivr("dialplan", "test", str(PLAN), str(cases))
+    assert result.returncode == 1
+    assert "FAIL wrong expectation" in result.stdout
+    assert (
+        "path: expected ['welcome', 'main_menu', 'password_reset', 'goodbye'], "
+        "got ['welcome', 'main_menu', 'software', 'goodbye']"
+    ) in result.stdout
+    assert "FAIL bad input" in result.stdout
+    assert "input 'x' is not keys" in result.stdout
+    assert "0 passed, 2 failed" in result.stdout
+
+
+def test_simulate_prints_prompts_and_the_path_for_typed_keys() -> None:
+    result = ivr("dialplan", "simulate", str(PLAN), stdin="7\n\n1\n")
+    assert result.returncode == 0, result.stderr
+    lines = [line.removeprefix("keys> ") for line in result.stdout.splitlines()]
+    assert "IVR: Welcome to the IT help desk." in lines
+    assert "IVR: Sorry, that is not one of the choices." in lines
+    assert "IVR: Sorry, I did not hear a choice." in lines
+    assert "path: welcome -> main_menu -> password_reset -> goodbye" in lines
+    assert "keys: 71; outcome: completed" in lines
+
+
+def test_simulate_refuses_a_broken_plan_with_its_problems(tmp_path: Path) -> None:
+    broken = tmp_path / "plan.yaml"
+    broken.write_text("plan: p\nstart: a\nnodes:\n  a: {type: prompt, next: b}\n")
+    result = ivr("dialplan", "simulate", str(broken))
+    assert result.returncode == 1
+    assert f"{broken}:4:27: node 'a' goes to unknown node 'b'" in result.stderr
