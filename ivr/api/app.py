@@ -75,6 +75,8 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
         "nodes": list(ticket.nodes),
         "keys": ticket.keys,
         "recording_path": ticket.recording_path,
+        "variables": ticket.variables,
+        "satisfaction": ticket.satisfaction,
     }
     if with_events:
         body["events"] = [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in ticket.events]

@@ -11,6 +11,8 @@ A cases file::
           path: [welcome, main_menu, password_reset, goodbye]
           outcome: completed    # or abandoned
           keys: "1"
+          variables: {employee_id: "123456"}   # what collect nodes stored
+          satisfaction: 4                       # the survey score
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ivr.dialplan.model import Plan
 from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_inputs, simulate
 from ivr.exceptions import DialplanError
 
-EXPECT_KEYS = ("path", "outcome", "keys")
+EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,13 @@ async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
     except ValueError as exc:
         return CaseResult(name, [str(exc)])
     result = await simulate(plan, ScriptedCaller(tokens), TextPromptPlayer())
-    actual = {"path": result.path, "outcome": result.outcome, "keys": result.keys}
+    actual = {
+        "path": result.path,
+        "outcome": result.outcome,
+        "keys": result.keys,
+        "variables": result.variables,
+        "satisfaction": result.satisfaction,
+    }
     expect = case.get("expect") or {}
     failures = [
         f"{key}: expected {expect[key]!r}, got {actual[key]!r}"
@@ -84,4 +92,8 @@ async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
 def _normalise(key: str, value: Any) -> Any:
     if key == "path":
         return [str(v) for v in value] if isinstance(value, list) else value
+    if key == "variables":
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+    if key == "satisfaction":
+        return value
     return str(value)

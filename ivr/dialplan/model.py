@@ -56,7 +56,44 @@ class HangupNode:
     prompts: tuple[Prompt, ...]
 
 
-Node = PromptNode | MenuNode | HangupNode
+@dataclass(frozen=True)
+class CollectNode:
+    """Collects digits into ``variable``: the entry ends at ``terminator``, at
+    ``max_digits``, or after ``inter_digit_seconds`` without a key; it is valid
+    with at least ``min_digits`` digits and, when given, a full ``pattern`` match."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    variable: str
+    min_digits: int
+    max_digits: int
+    terminator: str | None
+    pattern: re.Pattern[str] | None
+    timeout_seconds: float
+    inter_digit_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    next: str | None
+    fallback: str | None
+
+
+@dataclass(frozen=True)
+class SurveyNode:
+    """Asks for a satisfaction score, one key from 1 to 5, kept on the ticket."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    timeout_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    next: str | None
+
+
+Node = PromptNode | MenuNode | HangupNode | CollectNode | SurveyNode
 
 
 @dataclass(frozen=True)
@@ -96,6 +133,6 @@ class Plan:
         found: list[Prompt] = []
         for node in self.nodes.values():
             found.extend(node.prompts)
-            if isinstance(node, MenuNode):
+            if isinstance(node, MenuNode | CollectNode | SurveyNode):
                 found.extend(node.no_input + node.no_match)
         return found

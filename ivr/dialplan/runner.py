@@ -7,7 +7,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ivr.dialplan.model import HangupNode, MenuNode, Plan, Prompt, PromptNode
+from ivr.dialplan.model import (
+    CollectNode,
+    HangupNode,
+    MenuNode,
+    Plan,
+    Prompt,
+    PromptNode,
+    SurveyNode,
+)
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
@@ -77,6 +85,11 @@ class PlanRunner:
                 name = node.next
             elif isinstance(node, MenuNode):
                 name = await self._menu(node)
+            elif isinstance(node, CollectNode):
+                name = await self._collect(node)
+            elif isinstance(node, SurveyNode):
+                await self._survey(node)
+                name = node.next
             elif isinstance(node, HangupNode):
                 await self._play(node.prompts)
                 name = None
@@ -99,6 +112,58 @@ class PlanRunner:
             retry_prompts = node.no_match
         self._journal.event("menu_failed", node=node.name, tries=node.tries)
         return node.fallback
+
+    async def _collect(self, node: CollectNode) -> str | None:
+        retry_prompts: tuple[Prompt, ...] = ()
+        for attempt in range(1, node.tries + 1):
+            first = await self._play(retry_prompts + node.prompts, interruptible=True)
+            if first is None:
+                first = await self._wait_for_key(node.timeout_seconds)
+            if first is None:
+                self._journal.event("no_input", node=node.name, attempt=attempt)
+                retry_prompts = node.no_input
+                continue
+            digits = await self._rest_of_entry(node, first)
+            valid = len(digits) >= node.min_digits and (
+                node.pattern is None or node.pattern.fullmatch(digits) is not None
+            )
+            if valid:
+                self._journal.collected(node.variable, digits, node.name)
+                return node.next
+            self._journal.event("no_match", node=node.name, attempt=attempt, digits=digits)
+            retry_prompts = node.no_match
+        self._journal.event("collect_failed", node=node.name, tries=node.tries)
+        return node.fallback
+
+    async def _rest_of_entry(self, node: CollectNode, first: DigitPressed) -> str:
+        digits = ""
+        event: DigitPressed | None = first
+        while event is not None:
+            self._journal.pressed(event.digit, node.name)
+            if event.digit == node.terminator:
+                break
+            digits += event.digit
+            if len(digits) >= node.max_digits:
+                break
+            event = await self._wait_for_key(node.inter_digit_seconds)
+        return digits
+
+    async def _survey(self, node: SurveyNode) -> None:
+        retry_prompts: tuple[Prompt, ...] = ()
+        for attempt in range(1, node.tries + 1):
+            event = await self._play(retry_prompts + node.prompts, interruptible=True)
+            if event is None:
+                event = await self._wait_for_key(node.timeout_seconds)
+            if event is None:
+                self._journal.event("no_input", node=node.name, attempt=attempt)
+                retry_prompts = node.no_input
+                continue
+            self._journal.pressed(event.digit, node.name)
+            if event.digit in "12345":
+                self._journal.rated(int(event.digit), node.name)
+                return
+            self._journal.event("no_match", node=node.name, attempt=attempt, digit=event.digit)
+            retry_prompts = node.no_match
 
     async def _wait_for_key(self, timeout: float) -> DigitPressed | None:
         event = await self._call.next_event(timeout)

@@ -133,6 +133,8 @@ class SimulationResult:
     outcome: str  # completed | abandoned
     prompts: list[str]
     events: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    satisfaction: int | None = None
 
 
 async def simulate(
@@ -146,5 +148,11 @@ async def simulate(
         outcome = "abandoned"
     events = [e.kind for e in journal.events if e.kind not in ("node", "dtmf")]
     return SimulationResult(
-        list(journal.nodes), "".join(journal.keys), outcome, player.heard, events
+        list(journal.nodes),
+        "".join(journal.keys),
+        outcome,
+        player.heard,
+        events,
+        dict(journal.variables),
+        journal.satisfaction,
     )

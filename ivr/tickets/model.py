@@ -43,6 +43,8 @@ class TicketEnd:
     keys: str
     recording_path: str | None
     events: tuple[TicketEvent, ...]
+    variables: dict[str, str] = field(default_factory=dict)
+    satisfaction: int | None = None  # survey score 1-5
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Ticket:
     keys: str = ""
     recording_path: str | None = None
     events: tuple[TicketEvent, ...] = ()
+    variables: dict[str, str] = field(default_factory=dict)
+    satisfaction: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class CallJournal:
     nodes: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     events: list[TicketEvent] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    satisfaction: int | None = None
 
     def event(self, kind: str, **detail: Any) -> None:
         self.events.append(TicketEvent(time.time(), kind, detail))
@@ -87,6 +93,14 @@ class CallJournal:
     def pressed(self, digit: str, node: str) -> None:
         self.keys.append(digit)
         self.event("dtmf", digit=digit, node=node)
+
+    def collected(self, variable: str, value: str, node: str) -> None:
+        self.variables[variable] = value
+        self.event("collected", variable=variable, value=value, node=node)
+
+    def rated(self, score: int, node: str) -> None:
+        self.satisfaction = score
+        self.event("survey", score=score, node=node)
 
     def finish(self, disposition: Disposition, reason: str, recording: str | None) -> TicketEnd:
         ended_at = time.time()
@@ -100,4 +114,6 @@ class CallJournal:
             keys="".join(self.keys),
             recording_path=recording,
             events=tuple(self.events),
+            variables=dict(self.variables),
+            satisfaction=self.satisfaction,
         )

@@ -54,11 +54,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ticket_id, seq)
     );
     """,
+    """
+    ALTER TABLE tickets ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE tickets ADD COLUMN satisfaction INTEGER;
+    """,
 ]
 
 _COLUMNS = (
     "id, call_id, worker_id, caller_number, called_number, plan_name, plan_version, "
-    "started_at, answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path"
+    "started_at, answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path, "
+    "variables, satisfaction"
 )
 
 
@@ -141,7 +146,7 @@ class SqliteTicketStore:
         def update(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE tickets SET answered_at=?, ended_at=?, disposition=?, end_reason=?, "
-                "nodes=?, keys=?, recording_path=? WHERE id=?",
+                "nodes=?, keys=?, recording_path=?, variables=?, satisfaction=? WHERE id=?",
                 (
                     end.answered_at,
                     end.ended_at,
@@ -150,6 +155,8 @@ class SqliteTicketStore:
                     json.dumps(list(end.nodes)),
                     end.keys,
                     end.recording_path,
+                    json.dumps(end.variables),
+                    end.satisfaction,
                     ticket_id,
                 ),
             )
@@ -219,6 +226,8 @@ def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
         nodes,
         keys,
         recording_path,
+        variables,
+        satisfaction,
     ) = row
     return Ticket(
         id=ticket_id,
@@ -231,4 +240,6 @@ def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
         keys=keys,
         recording_path=recording_path,
         events=events,
+        variables=json.loads(variables),
+        satisfaction=satisfaction,
     )

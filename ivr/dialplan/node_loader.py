@@ -1,0 +1,235 @@
+"""Building the typed nodes of a plan from their YAML, one builder per node type."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from ivr.dialplan.model import (
+    DTMF_KEYS,
+    CollectNode,
+    HangupNode,
+    MenuNode,
+    Node,
+    Prompt,
+    PromptNode,
+    SurveyNode,
+)
+from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of, scalar, text_of
+
+PROMPT_KEYS = {"say", "play", "voice"}
+_RETRIES = {"timeout", "tries", "no_input", "no_match"}
+NODE_KEYS: dict[str, set[str]] = {
+    "prompt": {"next"},
+    "menu": {"keys", "fallback"} | _RETRIES,
+    "collect": {
+        "variable",
+        "min_digits",
+        "max_digits",
+        "terminator",
+        "pattern",
+        "inter_digit_timeout",
+        "next",
+        "fallback",
+    }
+    | _RETRIES,
+    "survey": {"next"} | _RETRIES,
+    "hangup": set(),
+}
+DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
+DEFAULT_MENU_TRIES = 3
+DEFAULT_INTER_DIGIT_SECONDS = 3.0
+
+
+def prompt_of(ctx: YamlContext, node: yaml.Node, entries: Entries, voice: str) -> Prompt | None:
+    if "voice" in entries:
+        voice = text_of(ctx, entries["voice"][1], "voice") or voice
+    has_say, has_play = "say" in entries, "play" in entries
+    if has_say and has_play:
+        ctx.error(entries["play"][0], "a prompt takes either 'say' or 'play', not both")
+        return None
+    if has_say:
+        text = text_of(ctx, entries["say"][1], "say")
+        return Prompt(ctx.at(entries["say"][1]), text=text, voice=voice) if text else None
+    if has_play:
+        value_node = entries["play"][1]
+        name = text_of(ctx, value_node, "play")
+        if name is None:
+            return None
+        file = Path(name) if Path(name).is_absolute() else ctx.path.parent / name
+        if not file.is_file():
+            ctx.error(value_node, f"prompt file {name!r} not found (looked for {file})")
+        return Prompt(ctx.at(value_node), file=file, voice=voice)
+    return None
+
+
+def prompt_list(ctx: YamlContext, node: yaml.Node, what: str, voice: str) -> tuple[Prompt, ...]:
+    """A prompt given as text, a {say|play} mapping, or a list of either."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    prompts = []
+    for item in items:
+        if isinstance(item, yaml.ScalarNode):
+            text = text_of(ctx, item, what)
+            if text:
+                prompts.append(Prompt(ctx.at(item), text=text, voice=voice))
+            continue
+        entries = entries_of(ctx, item, what, PROMPT_KEYS)
+        prompt = prompt_of(ctx, item, entries, voice)
+        if prompt is None and entries:
+            ctx.error(item, f"{what} needs 'say' or 'play'")
+        if prompt is not None:
+            prompts.append(prompt)
+    return tuple(prompts)
+
+
+class _Fields:
+    """One node's entries, read with the node's name and the plan's voice at hand."""
+
+    def __init__(self, ctx: YamlContext, name: str, node: yaml.Node, entries: Entries, voice: str):
+        self.ctx, self.name, self.node, self.entries, self.voice = ctx, name, node, entries, voice
+        prompt = prompt_of(ctx, node, entries, voice)
+        self.prompts = (prompt,) if prompt else ()
+        self.location = ctx.at(node)
+
+    def target(self, key: str) -> str | None:
+        if key not in self.entries:
+            return None
+        value_node = self.entries[key][1]
+        destination = text_of(self.ctx, value_node, key)
+        if destination:
+            self.ctx.references.setdefault((self.name, destination), self.ctx.at(value_node))
+        return destination
+
+    def number(self, key: str, low: float, high: float, default: float) -> float:
+        if key not in self.entries:
+            return default
+        value = number_of(self.ctx, self.entries[key][1], key, low, high)
+        return default if value is None else value
+
+    def text(self, key: str) -> str | None:
+        return text_of(self.ctx, self.entries[key][1], key) if key in self.entries else None
+
+    def prompts_of(self, key: str) -> tuple[Prompt, ...]:
+        if key not in self.entries:
+            return ()
+        return prompt_list(self.ctx, self.entries[key][1], key, self.voice)
+
+
+def _menu(f: _Fields) -> MenuNode:
+    keys: dict[str, str] = {}
+    if "keys" not in f.entries:
+        f.ctx.error(f.node, f"menu {f.name!r} has no 'keys'")
+    else:
+        for key, (key_node, value_node) in entries_of(
+            f.ctx, f.entries["keys"][1], "keys", None
+        ).items():
+            if len(key) != 1 or key not in DTMF_KEYS:
+                f.ctx.error(key_node, f"invalid DTMF key {key!r} (use one of 0-9, * or #, quoted)")
+                continue
+            destination = text_of(f.ctx, value_node, f"target of key {key!r}")
+            if destination:
+                keys[key] = destination
+                f.ctx.references.setdefault((f.name, destination), f.ctx.at(value_node))
+    return MenuNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        keys=keys,
+        timeout_seconds=f.number("timeout", 0.5, 120, DEFAULT_MENU_TIMEOUT_SECONDS),
+        tries=int(f.number("tries", 1, 20, DEFAULT_MENU_TRIES)),
+        no_input=f.prompts_of("no_input"),
+        no_match=f.prompts_of("no_match"),
+        fallback=f.target("fallback"),
+    )
+
+
+def _collect(f: _Fields) -> CollectNode:
+    variable = f.text("variable")
+    if "variable" not in f.entries:
+        f.ctx.error(f.node, f"collect node {f.name!r} has no 'variable' to store the digits in")
+    min_digits = int(f.number("min_digits", 1, 64, 1))
+    max_digits = int(f.number("max_digits", 1, 64, max(min_digits, 16)))
+    if min_digits > max_digits:
+        f.ctx.error(
+            f.entries["min_digits"][1], f"min_digits {min_digits} is above max_digits {max_digits}"
+        )
+    terminator = f.text("terminator")
+    if terminator is not None and terminator not in ("#", "*"):
+        f.ctx.error(f.entries["terminator"][1], "terminator must be '#' or '*' (quoted)")
+        terminator = None
+    pattern = None
+    if "pattern" in f.entries:
+        source = f.text("pattern") or ""
+        try:
+            pattern = re.compile(source)
+        except re.error as exc:
+            f.ctx.error(f.entries["pattern"][1], f"invalid pattern {source!r}: {exc}")
+    return CollectNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        variable=variable or "",
+        min_digits=min_digits,
+        max_digits=max_digits,
+        terminator=terminator,
+        pattern=pattern,
+        timeout_seconds=f.number("timeout", 0.5, 120, DEFAULT_MENU_TIMEOUT_SECONDS),
+        inter_digit_seconds=f.number("inter_digit_timeout", 0.5, 30, DEFAULT_INTER_DIGIT_SECONDS),
+        tries=int(f.number("tries", 1, 20, DEFAULT_MENU_TRIES)),
+        no_input=f.prompts_of("no_input"),
+        no_match=f.prompts_of("no_match"),
+        next=f.target("next"),
+        fallback=f.target("fallback"),
+    )
+
+
+def _survey(f: _Fields) -> SurveyNode:
+    return SurveyNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        timeout_seconds=f.number("timeout", 0.5, 120, DEFAULT_MENU_TIMEOUT_SECONDS),
+        tries=int(f.number("tries", 1, 20, 2)),
+        no_input=f.prompts_of("no_input"),
+        no_match=f.prompts_of("no_match"),
+        next=f.target("next"),
+    )
+
+
+_BUILDERS: dict[str, Callable[[_Fields], Node]] = {
+    "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
+    "menu": _menu,
+    "collect": _collect,
+    "survey": _survey,
+    "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
+}
+
+
+def build_node(ctx: YamlContext, name: str, node: yaml.Node, voice: str) -> Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        ctx.error(node, f"node {name!r} must be a mapping")
+        return None
+    type_entry = next((v for k, v in node.value if getattr(k, "value", None) == "type"), None)
+    if type_entry is None:
+        ctx.error(node, f"node {name!r} has no 'type' (one of: {', '.join(NODE_KEYS)})")
+        return None
+    node_type = scalar(type_entry)
+    if node_type not in NODE_KEYS:
+        ctx.error(type_entry, f"unknown node type {node_type!r} (known: {', '.join(NODE_KEYS)})")
+        return None
+    allowed = {"type"} | PROMPT_KEYS | NODE_KEYS[node_type]
+    entries = entries_of(ctx, node, f"{node_type} node {name!r}", allowed)
+    return _BUILDERS[node_type](_Fields(ctx, name, node, entries, voice))
+
+
+def targets_of(node: Node) -> list[str]:
+    if isinstance(node, MenuNode):
+        return list(node.keys.values()) + ([node.fallback] if node.fallback else [])
+    if isinstance(node, CollectNode):
+        return [t for t in (node.next, node.fallback) if t]
+    if isinstance(node, PromptNode | SurveyNode):
+        return [node.next] if node.next else []
+    return []
