@@ -103,6 +103,19 @@ def _test_cases(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from ivr.dialplan.schema import plan_schema
+
+    text = json.dumps(plan_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _load_or_report(path: Path) -> Plan | None:
     plan, problems = check_plan(path)
     for problem in problems:
@@ -129,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("path", help="plan file")
     test.add_argument("cases", help="cases file (YAML)")
     test.set_defaults(func=_test_cases)
+    schema = dialplan_commands.add_parser("schema", help="write the plan format's JSON Schema")
+    schema.add_argument("-o", "--output", help="file to write (default: standard output)")
+    schema.set_defaults(func=_schema)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

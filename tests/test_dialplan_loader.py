@@ -143,3 +143,36 @@ def test_invalid_caller_pattern_is_located(tmp_path: Path) -> None:
         "plan.yaml:4:12: invalid caller pattern '^(10': missing ), unterminated subpattern "
         "at position 1"
     ]
+
+
+def test_schema_accepts_the_shipped_plans_and_flags_a_typo(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    schema_file = tmp_path / "plan.schema.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "dialplan", "schema", "-o", str(schema_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
+    for plan in [
+        REPO / "dialplans" / "default.yaml",
+        REPO / "tests" / "plans" / "collect_and_survey" / "default.yaml",
+    ]:
+        assert list(validator.iter_errors(yaml.safe_load(plan.read_text()))) == []
+    typo = yaml.safe_load(BROKEN)
+    assert list(validator.iter_errors(typo)), "an unknown node type and key are flagged"
+
+
+def test_committed_schema_is_up_to_date() -> None:
+    import json
+
+    from ivr.dialplan.schema import plan_schema
+
+    committed = json.loads((REPO / "dialplans" / "plan.schema.json").read_text())
+    assert committed == plan_schema(), "run: ivr dialplan schema -o dialplans/plan.schema.json"
