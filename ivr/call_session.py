@@ -86,7 +86,12 @@ class CallSession:
                     self._journal.event("recording_failed", error=self._recorder.error)
             player = AudioPromptPlayer(self._call, self._services.prompts, self._journal)
             await PlanRunner(
-                plan, self._call, player, self._journal, on_node=self._node_entered
+                plan,
+                self._call,
+                player,
+                self._journal,
+                on_node=self._node_entered,
+                caller_number=info.caller_number,
             ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:

@@ -55,7 +55,7 @@ def test_every_error_in_a_file_is_reported_with_its_position(tmp_path: Path) -> 
         "plan.yaml:16:3: warning: node 'music' is never reached from 'welcome'",
         "plan.yaml:18:11: prompt file 'missing.wav' not found "
         f"(looked for {tmp_path / 'missing.wav'})",
-        "plan.yaml:20:11: unknown node type 'jump' (known: prompt, menu, collect, survey, hangup)",
+        "plan.yaml:20:11: unknown node type 'jump' (known: prompt, menu, collect, survey, set, condition, hangup)",
         "plan.yaml:21:3: warning: node 'typo' is never reached from 'welcome'",
         "plan.yaml:23:5: unknown key 'sya' in hangup node 'typo' (known: play, say, type, voice)",
     ]
@@ -176,3 +176,36 @@ def test_committed_schema_is_up_to_date() -> None:
 
     committed = json.loads((REPO / "dialplans" / "plan.schema.json").read_text())
     assert committed == plan_schema(), "run: ivr dialplan schema -o dialplans/plan.schema.json"
+
+
+def test_conditions_and_hours_report_their_mistakes(tmp_path: Path) -> None:
+    text = """\
+plan: p
+start: route
+hours:
+  office:
+    timezone: Mars/Olympus
+    weekdays: [mon, funday]
+    open: "18:00"
+    close: "08:30"
+    holidays: [someday]
+nodes:
+  route:
+    type: condition
+    when:
+      - {hours: shop, goto: end}
+      - {goto: end}
+      - {variable: x, matches: "(", goto: end}
+    otherwise: end
+  end:
+    type: hangup
+"""
+    assert problems_of(tmp_path, text) == [
+        "plan.yaml:5:15: unknown time zone 'Mars/Olympus'",
+        "plan.yaml:6:21: unknown weekday 'funday' (use mon ... sun)",
+        "plan.yaml:8:12: close must be later than open",
+        "plan.yaml:9:16: holiday 'someday' is not a date like 2026-12-25",
+        "plan.yaml:14:17: unknown hours 'shop' (known: none defined)",
+        "plan.yaml:15:9: rule tests nothing: give hours, caller or variable",
+        "plan.yaml:16:32: invalid pattern '(': missing ), unterminated subpattern at position 0",
+    ]

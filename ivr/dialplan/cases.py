@@ -4,8 +4,8 @@ A cases file::
 
     cases:
       - name: password reset by key
-        caller: "3001"          # optional: for plan selection and caller patterns
-        called: "100"           # optional
+        caller: "3001"          # optional: for caller patterns
+        time: "2026-11-23T10:00:00+08:00"   # optional: the moment office hours see
         input: ["1"]            # keys; "-" lets a menu time out; "hangup"
         expect:
           path: [welcome, main_menu, password_reset, goodbye]
@@ -18,6 +18,7 @@ A cases file::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,16 @@ async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
         tokens = parse_inputs(case.get("input") or [])
     except ValueError as exc:
         return CaseResult(name, [str(exc)])
-    result = await simulate(plan, ScriptedCaller(tokens), TextPromptPlayer())
+    at = None
+    if "time" in case:
+        try:
+            at = datetime.fromisoformat(str(case["time"]))
+        except ValueError:
+            return CaseResult(name, [f"time {case['time']!r} is not ISO 8601"])
+        if at.tzinfo is None:
+            return CaseResult(name, [f"time {case['time']!r} needs a UTC offset, e.g. +08:00"])
+    caller_number = str(case.get("caller", ""))
+    result = await simulate(plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at)
     actual = {
         "path": result.path,
         "outcome": result.outcome,

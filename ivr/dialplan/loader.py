@@ -9,18 +9,78 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import date, time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ivr.dialplan.model import Node, Plan, PlanMatch
+from ivr.dialplan.model import Node, OfficeHours, Plan, PlanMatch
 from ivr.dialplan.node_loader import build_node, targets_of
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.yaml_reader import YamlContext, entries_of, scalar, text_of
 from ivr.exceptions import DialplanError
 
-PLAN_KEYS = {"plan", "description", "voice", "record", "start", "nodes", "match"}
+PLAN_KEYS = {"plan", "description", "voice", "record", "start", "nodes", "match", "hours"}
+HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = {"called", "caller"}
+
+
+def _clock(ctx: YamlContext, node: yaml.Node, what: str) -> time | None:
+    value = scalar(node)
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 08:30 as 510
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        ctx.error(node, f'{what} must be a time of day like "08:30"')
+        return None
+
+
+def _calendar(ctx: YamlContext, name: str, node: yaml.Node) -> OfficeHours | None:
+    entries = entries_of(ctx, node, f"hours {name!r}", HOURS_KEYS)
+    if not entries:
+        return None
+    zone = None
+    if "timezone" not in entries:
+        ctx.error(node, f"hours {name!r} has no 'timezone' (e.g. Europe/Berlin)")
+    else:
+        zone_name = text_of(ctx, entries["timezone"][1], "timezone") or ""
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            ctx.error(entries["timezone"][1], f"unknown time zone {zone_name!r}")
+    weekdays = set(range(5))
+    if "weekdays" in entries:
+        listed = entries["weekdays"][1]
+        items = listed.value if isinstance(listed, yaml.SequenceNode) else [listed]
+        weekdays = set()
+        for item in items:
+            day = str(scalar(item)).lower()[:3]
+            if day not in WEEKDAYS:
+                ctx.error(item, f"unknown weekday {scalar(item)!r} (use mon ... sun)")
+            else:
+                weekdays.add(WEEKDAYS.index(day))
+    opens = _clock(ctx, entries["open"][1], "open") if "open" in entries else None
+    closes = _clock(ctx, entries["close"][1], "close") if "close" in entries else None
+    for key in ("open", "close"):
+        if key not in entries:
+            ctx.error(node, f"hours {name!r} has no '{key}'")
+    if opens and closes and opens >= closes:
+        ctx.error(entries["close"][1], "close must be later than open")
+    holidays: set[date] = set()
+    if "holidays" in entries:
+        listed = entries["holidays"][1]
+        for item in listed.value if isinstance(listed, yaml.SequenceNode) else [listed]:
+            day = scalar(item)
+            try:
+                holidays.add(day if isinstance(day, date) else date.fromisoformat(str(day)))
+            except ValueError:
+                ctx.error(item, f"holiday {day!r} is not a date like 2026-12-25")
+    if zone is None or opens is None or closes is None:
+        return None
+    return OfficeHours(name, zone, frozenset(weekdays), opens, closes, frozenset(holidays))
 
 
 def _match(ctx: YamlContext, node: yaml.Node) -> PlanMatch | None:
@@ -109,6 +169,12 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         else:
             record = value
     match = _match(ctx, top["match"][1]) if "match" in top else None
+    calendars: dict[str, OfficeHours] = {}
+    if "hours" in top:
+        for name, (_, value) in entries_of(ctx, top["hours"][1], "hours", None).items():
+            calendar = _calendar(ctx, name, value)
+            if calendar is not None:
+                calendars[name] = calendar
     nodes: dict[str, Node] = {}
     name_nodes: dict[str, yaml.Node] = {}
     if "nodes" not in top:
@@ -116,7 +182,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
     else:
         for name, (key_node, value_node) in entries_of(ctx, top["nodes"][1], "nodes", None).items():
             name_nodes[name] = key_node
-            built = build_node(ctx, name, value_node, voice)
+            built = build_node(ctx, name, value_node, voice, calendars)
             if built is not None:
                 nodes[name] = built
     if "start" not in top:

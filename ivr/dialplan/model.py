@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ivr.dialplan.problems import Location
 
@@ -93,7 +95,74 @@ class SurveyNode:
     next: str | None
 
 
-Node = PromptNode | MenuNode | HangupNode | CollectNode | SurveyNode
+@dataclass(frozen=True)
+class SetNode:
+    """Sets call variables (kept on the ticket), then goes to ``next``."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    values: Mapping[str, str]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """A weekly opening time in a time zone, closed on the listed holidays."""
+
+    name: str
+    timezone: ZoneInfo
+    weekdays: frozenset[int]  # Monday is 0
+    opens: time
+    closes: time
+    holidays: frozenset[date]
+
+    def open_at(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.timezone)
+        if local.date() in self.holidays or local.weekday() not in self.weekdays:
+            return False
+        return self.opens <= local.time() < self.closes
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One test of a condition node; the first rule that holds picks the target."""
+
+    target: str
+    hours: OfficeHours | None = None
+    caller: re.Pattern[str] | None = None
+    variable: str | None = None
+    equals: str | None = None
+    matches: re.Pattern[str] | None = None
+
+    def holds(self, caller_number: str, variables: Mapping[str, str], now: datetime) -> bool:
+        if self.hours is not None and not self.hours.open_at(now):
+            return False
+        if self.caller is not None and not self.caller.search(caller_number):
+            return False
+        if self.variable is not None:
+            value = variables.get(self.variable)
+            if value is None:
+                return False
+            if self.equals is not None and value != self.equals:
+                return False
+            if self.matches is not None and not self.matches.search(value):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class ConditionNode:
+    """Goes to the target of the first rule that holds, else to ``otherwise``."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    rules: tuple[Rule, ...]
+    otherwise: str | None
+
+
+Node = PromptNode | MenuNode | HangupNode | CollectNode | SurveyNode | SetNode | ConditionNode
 
 
 @dataclass(frozen=True)

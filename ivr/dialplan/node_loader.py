@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -11,11 +11,15 @@ import yaml
 from ivr.dialplan.model import (
     DTMF_KEYS,
     CollectNode,
+    ConditionNode,
     HangupNode,
     MenuNode,
     Node,
+    OfficeHours,
     Prompt,
     PromptNode,
+    Rule,
+    SetNode,
     SurveyNode,
 )
 from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of, scalar, text_of
@@ -37,6 +41,8 @@ NODE_KEYS: dict[str, set[str]] = {
     }
     | _RETRIES,
     "survey": {"next"} | _RETRIES,
+    "set": {"values", "next"},
+    "condition": {"when", "otherwise"},
     "hangup": set(),
 }
 DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
@@ -85,11 +91,23 @@ def prompt_list(ctx: YamlContext, node: yaml.Node, what: str, voice: str) -> tup
     return tuple(prompts)
 
 
+RULE_KEYS = {"hours", "caller", "variable", "equals", "matches", "goto"}
+
+
 class _Fields:
     """One node's entries, read with the node's name and the plan's voice at hand."""
 
-    def __init__(self, ctx: YamlContext, name: str, node: yaml.Node, entries: Entries, voice: str):
+    def __init__(
+        self,
+        ctx: YamlContext,
+        name: str,
+        node: yaml.Node,
+        entries: Entries,
+        voice: str,
+        calendars: Mapping[str, OfficeHours],
+    ):
         self.ctx, self.name, self.node, self.entries, self.voice = ctx, name, node, entries, voice
+        self.calendars = calendars
         prompt = prompt_of(ctx, node, entries, voice)
         self.prompts = (prompt,) if prompt else ()
         self.location = ctx.at(node)
@@ -111,6 +129,22 @@ class _Fields:
 
     def text(self, key: str) -> str | None:
         return text_of(self.ctx, self.entries[key][1], key) if key in self.entries else None
+
+    def reference(self, value_node: yaml.Node, what: str) -> str | None:
+        destination = text_of(self.ctx, value_node, what)
+        if destination:
+            self.ctx.references.setdefault((self.name, destination), self.ctx.at(value_node))
+        return destination
+
+    def regex(self, value_node: yaml.Node, what: str) -> re.Pattern[str] | None:
+        source = text_of(self.ctx, value_node, what)
+        if source is None:
+            return None
+        try:
+            return re.compile(source)
+        except re.error as exc:
+            self.ctx.error(value_node, f"invalid {what} {source!r}: {exc}")
+            return None
 
     def prompts_of(self, key: str) -> tuple[Prompt, ...]:
         if key not in self.entries:
@@ -199,16 +233,81 @@ def _survey(f: _Fields) -> SurveyNode:
     )
 
 
+def _set(f: _Fields) -> SetNode:
+    values: dict[str, str] = {}
+    if "values" not in f.entries:
+        f.ctx.error(f.node, f"set node {f.name!r} has no 'values'")
+    else:
+        for key, (_, value_node) in entries_of(
+            f.ctx, f.entries["values"][1], "values", None
+        ).items():
+            value = scalar(value_node)
+            if isinstance(value, dict | list) or not isinstance(value_node, yaml.ScalarNode):
+                f.ctx.error(value_node, f"value of {key!r} must be text or a number")
+                continue
+            values[key] = "" if value is None else str(value)
+    return SetNode(f.name, f.location, f.prompts, values, f.target("next"))
+
+
+def _rule(f: _Fields, node: yaml.Node) -> Rule | None:
+    entries = entries_of(f.ctx, node, "rule", RULE_KEYS)
+    if not entries:
+        return None
+    if "goto" not in entries:
+        f.ctx.error(node, "rule has no 'goto'")
+        return None
+    target = f.reference(entries["goto"][1], "goto")
+    hours = None
+    if "hours" in entries:
+        calendar = text_of(f.ctx, entries["hours"][1], "hours")
+        hours = f.calendars.get(calendar or "")
+        if hours is None and calendar:
+            known = ", ".join(sorted(f.calendars)) or "none defined"
+            f.ctx.error(entries["hours"][1], f"unknown hours {calendar!r} (known: {known})")
+    caller = f.regex(entries["caller"][1], "caller pattern") if "caller" in entries else None
+    variable = text_of(f.ctx, entries["variable"][1], "variable") if "variable" in entries else None
+    equals = text_of(f.ctx, entries["equals"][1], "equals") if "equals" in entries else None
+    matches = f.regex(entries["matches"][1], "pattern") if "matches" in entries else None
+    if (equals is not None or matches is not None) and variable is None:
+        f.ctx.error(node, "'equals' and 'matches' need a 'variable'")
+    if not ({"hours", "caller", "variable"} & set(entries)):
+        f.ctx.error(node, "rule tests nothing: give hours, caller or variable")
+    if target is None:
+        return None
+    return Rule(target, hours, caller, variable, equals, matches)
+
+
+def _condition(f: _Fields) -> ConditionNode:
+    rules: list[Rule] = []
+    if "when" not in f.entries:
+        f.ctx.error(f.node, f"condition node {f.name!r} has no 'when' rules")
+    else:
+        when = f.entries["when"][1]
+        if not isinstance(when, yaml.SequenceNode):
+            f.ctx.error(when, "'when' must be a list of rules")
+        else:
+            rules = [r for r in (_rule(f, item) for item in when.value) if r is not None]
+    return ConditionNode(f.name, f.location, f.prompts, tuple(rules), f.target("otherwise"))
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
     "collect": _collect,
     "survey": _survey,
+    "set": _set,
+    "condition": _condition,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 
 
-def build_node(ctx: YamlContext, name: str, node: yaml.Node, voice: str) -> Node | None:
+def build_node(
+    ctx: YamlContext,
+    name: str,
+    node: yaml.Node,
+    voice: str,
+    calendars: Mapping[str, OfficeHours],
+) -> Node | None:
     if not isinstance(node, yaml.MappingNode):
         ctx.error(node, f"node {name!r} must be a mapping")
         return None
@@ -222,7 +321,7 @@ def build_node(ctx: YamlContext, name: str, node: yaml.Node, voice: str) -> Node
         return None
     allowed = {"type"} | PROMPT_KEYS | NODE_KEYS[node_type]
     entries = entries_of(ctx, node, f"{node_type} node {name!r}", allowed)
-    return _BUILDERS[node_type](_Fields(ctx, name, node, entries, voice))
+    return _BUILDERS[node_type](_Fields(ctx, name, node, entries, voice, calendars))
 
 
 def targets_of(node: Node) -> list[str]:
@@ -230,6 +329,8 @@ def targets_of(node: Node) -> list[str]:
         return list(node.keys.values()) + ([node.fallback] if node.fallback else [])
     if isinstance(node, CollectNode):
         return [t for t in (node.next, node.fallback) if t]
-    if isinstance(node, PromptNode | SurveyNode):
+    if isinstance(node, PromptNode | SurveyNode | SetNode):
         return [node.next] if node.next else []
+    if isinstance(node, ConditionNode):
+        return [r.target for r in node.rules] + ([node.otherwise] if node.otherwise else [])
     return []

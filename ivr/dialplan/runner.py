@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from ivr.dialplan.model import (
     CollectNode,
+    ConditionNode,
     HangupNode,
     MenuNode,
     Plan,
     Prompt,
     PromptNode,
+    SetNode,
     SurveyNode,
 )
 from ivr.dialplan.prompt_player import PromptPlayer
@@ -56,7 +59,11 @@ class PlanRunner:
         player: PromptPlayer,
         journal: CallJournal,
         on_node: Callable[[str], Awaitable[None]] | None = None,
+        caller_number: str = "",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._caller_number = caller_number
+        self._clock = clock
         self._plan = plan
         self._call = caller
         self._player = player
@@ -90,6 +97,14 @@ class PlanRunner:
             elif isinstance(node, SurveyNode):
                 await self._survey(node)
                 name = node.next
+            elif isinstance(node, SetNode):
+                await self._play(node.prompts)
+                for variable, value in node.values.items():
+                    self._journal.set_variable(variable, value, node.name)
+                name = node.next
+            elif isinstance(node, ConditionNode):
+                await self._play(node.prompts)
+                name = self._choose(node)
             elif isinstance(node, HangupNode):
                 await self._play(node.prompts)
                 name = None
@@ -147,6 +162,16 @@ class PlanRunner:
                 break
             event = await self._wait_for_key(node.inter_digit_seconds)
         return digits
+
+    def _choose(self, node: ConditionNode) -> str | None:
+        now = self._clock()
+        variables = self._journal.variables
+        for index, rule in enumerate(node.rules):
+            if rule.holds(self._caller_number, variables, now):
+                self._journal.event("condition", node=node.name, rule=index, goto=rule.target)
+                return rule.target
+        self._journal.event("condition", node=node.name, rule=None, goto=node.otherwise)
+        return node.otherwise
 
     async def _survey(self, node: SurveyNode) -> None:
         retry_prompts: tuple[Prompt, ...] = ()

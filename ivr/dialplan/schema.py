@@ -48,6 +48,44 @@ FIELDS: dict[str, Any] = {
     "max_digits": {"type": "integer", "minimum": 1, "maximum": 64},
     "terminator": {"enum": ["#", "*"]},
     "pattern": {"type": "string", "format": "regex"},
+    "values": {
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+        "description": "variable -> value",
+    },
+    "when": {
+        "type": "array",
+        "description": "rules, first that holds wins",
+        "items": {
+            "type": "object",
+            "required": ["goto"],
+            "properties": {
+                "goto": _NODE_NAME,
+                "hours": {"type": "string", "description": "name of an hours calendar"},
+                "caller": {"type": "string", "format": "regex"},
+                "variable": {"type": "string"},
+                "equals": {"type": ["string", "number"]},
+                "matches": {"type": "string", "format": "regex"},
+            },
+            "additionalProperties": False,
+        },
+    },
+    "otherwise": _NODE_NAME,
+}
+_HOURS = {
+    "type": "object",
+    "required": ["timezone", "open", "close"],
+    "properties": {
+        "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Shanghai"},
+        "weekdays": {
+            "type": "array",
+            "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+        },
+        "open": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+        "close": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+        "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+    },
+    "additionalProperties": False,
 }
 
 
@@ -78,6 +116,7 @@ def plan_schema() -> dict[str, Any]:
         "record": {"type": "boolean"},
         "start": _NODE_NAME,
         "match": match,
+        "hours": {"type": "object", "additionalProperties": _HOURS},
         "nodes": {"type": "object", "additionalProperties": {"oneOf": node_schemas}},
     }
     assert set(top) == PLAN_KEYS

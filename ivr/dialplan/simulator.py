@@ -12,6 +12,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
@@ -138,12 +139,20 @@ class SimulationResult:
 
 
 async def simulate(
-    plan: Plan, caller: _SimulatedCaller, player: TextPromptPlayer
+    plan: Plan,
+    caller: _SimulatedCaller,
+    player: TextPromptPlayer,
+    caller_number: str = "",
+    at: datetime | None = None,
 ) -> SimulationResult:
+    """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now."""
     journal = CallJournal()
     outcome = "completed"
+    clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
     try:
-        await PlanRunner(plan, caller, player, journal).run()
+        await PlanRunner(
+            plan, caller, player, journal, caller_number=caller_number, clock=clock
+        ).run()
     except CallerHungUp:
         outcome = "abandoned"
     events = [e.kind for e in journal.events if e.kind not in ("node", "dtmf")]

@@ -98,6 +98,10 @@ class CallJournal:
         self.variables[variable] = value
         self.event("collected", variable=variable, value=value, node=node)
 
+    def set_variable(self, variable: str, value: str, node: str) -> None:
+        self.variables[variable] = value
+        self.event("set", variable=variable, value=value, node=node)
+
     def rated(self, score: int, node: str) -> None:
         self.satisfaction = score
         self.event("survey", score=score, node=node)
