@@ -103,6 +103,34 @@ def _test_cases(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _plan_action(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        try:
+            base = f"http://{load_config(_default_config_path()).http.listen}"
+        except IvrError as exc:
+            print(f"ivr: {exc}", file=sys.stderr)
+            return 2
+    url = f"{base}/api/dialplans/{args.name}/{args.action}"
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        print(f"ivr: {json.loads(exc.read() or b'{}').get('error', exc.reason)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ivr: the service at {base} did not answer: {exc}", file=sys.stderr)
+        return 2
+    print(f"plan {body['name']}: version {body['version']} in service ({body['action']})")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     import json
 
@@ -142,6 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("path", help="plan file")
     test.add_argument("cases", help="cases file (YAML)")
     test.set_defaults(func=_test_cases)
+    for action, help_text in (
+        ("rollback", "drop a plan's canary, or return to its previous version"),
+        ("promote", "give a plan's canary version all calls"),
+    ):
+        command = dialplan_commands.add_parser(action, help=help_text)
+        command.add_argument("name", help="plan name")
+        command.add_argument("--url", help="service API (default: http.listen from ivr.yaml)")
+        command.set_defaults(func=_plan_action, action=action)
     schema = dialplan_commands.add_parser("schema", help="write the plan format's JSON Schema")
     schema.add_argument("-o", "--output", help="file to write (default: standard output)")
     schema.set_defaults(func=_schema)

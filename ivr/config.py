@@ -79,6 +79,8 @@ class DialplanConfig:
     directory: Path = Path("dialplans")
     default_plan: str = "default"
     watch: bool = True  # reload plans when their files change
+    canary_percent: int = 0  # share of calls a new plan version takes before promotion
+    versions_dir: Path = Path("var/dialplan-versions")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,15 @@ def parse_text(value: Any) -> str:
     return str(value)
 
 
+def parse_percent(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number from 0 to 100")
+    number = int(value)
+    if not 0 <= number <= 100:
+        raise ValueError("expected a whole number from 0 to 100")
+    return number
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -160,7 +171,7 @@ _KNOWN_KEYS = {
     "http": {"listen"},
     "storage": {"database_url", "recordings_dir", "cache_dir"},
     "redis": {"url", "key_prefix", "embedded_data_dir"},
-    "dialplans": {"directory", "default_plan", "watch"},
+    "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
     "worker_id": None,
     "shutdown_grace_seconds": None,
     "log_level": None,
@@ -340,6 +351,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                 DialplanConfig.default_plan,
             ),
             watch=read.get("dialplans.watch", "IVR_DIALPLAN_WATCH", parse_bool, True),
+            canary_percent=read.get(
+                "dialplans.canary_percent", "IVR_DIALPLAN_CANARY_PERCENT", parse_percent, 0
+            ),
+            versions_dir=read.path_setting(
+                "dialplans.versions_dir", "IVR_DIALPLAN_VERSIONS_DIR", DialplanConfig.versions_dir
+            ),
         ),
         worker_id=read.get(
             "worker_id", "IVR_WORKER_ID", parse_text, f"{socket.gethostname()}-{os.getpid()}"

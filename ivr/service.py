@@ -21,6 +21,7 @@ from ivr.api.app import ServiceStatus, build_app
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
 from ivr.dialplan.registry import PlanRegistry
+from ivr.dialplan.versions import VersionArchive
 from ivr.prompts.library import PromptLibrary
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
@@ -73,7 +74,13 @@ class Service:
 
             prompts = PromptLibrary(config.storage.cache_dir)
             stack.callback(prompts.close)
-            plans = PlanRegistry(config.dialplans.directory, config.dialplans.default_plan, prompts)
+            plans = PlanRegistry(
+                config.dialplans.directory,
+                config.dialplans.default_plan,
+                prompts,
+                VersionArchive(config.dialplans.versions_dir),
+                config.dialplans.canary_percent,
+            )
             await plans.load_all()
 
             self._services = CallServices(

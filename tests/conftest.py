@@ -137,6 +137,7 @@ def start_service(
         "IVR_RECORDINGS_DIR": str(workdir / "recordings"),
         "IVR_CACHE_DIR": str(REPO / "var" / "test-cache"),
         "IVR_REDIS_DATA_DIR": str(workdir / "redis"),
+        "IVR_DIALPLAN_VERSIONS_DIR": str(workdir / "dialplan-versions"),
         "IVR_REDIS_KEY_PREFIX": f"ivrtest:{uuid.uuid4().hex[:8]}:",
         "IVR_WORKER_ID": f"test-{workdir.name}",
         "IVR_SHUTDOWN_GRACE": "10",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import REPO, finish_sipp, run_sipp, start_service, start_sipp, wait_until
@@ -125,5 +127,93 @@ def test_plan_is_chosen_by_called_number_and_caller_pattern(tmp_path: Path) -> N
             assert caller == "1201" or result.returncode == 0, result.errors
         plan_of = {c: service.tickets_of(c, 1)[0]["plan"]["name"] for c in ("1201", "1301", "1202")}
         assert plan_of == {"1201": "vip", "1301": "default", "1202": "default"}
+    finally:
+        assert service.stop() == 0
+
+
+def test_rollback_returns_to_the_previous_version_and_rewrites_the_file(tmp_path: Path) -> None:
+    plans, plan_file = edited_copy_of_default(tmp_path)
+    original = plan_file.read_text()
+    service = start_service(tmp_path / "service", plans=plans, env={"IVR_DIALPLAN_WATCH": "0"})
+    try:
+        v1 = version_in_service(service)
+        plan_file.write_text(original.replace("Goodbye.", "Bye for now."))
+        assert service.api("/api/dialplans/reload", method="POST")[0] == 200
+        v2 = version_in_service(service)
+
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ivr",
+                "dialplan",
+                "rollback",
+                "default",
+                "--url",
+                f"http://127.0.0.1:{service.http_port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"version {v1} in service" in result.stdout
+        assert version_in_service(service) == v1
+        assert plan_file.read_text() == original
+        [listed] = service.api("/api/dialplans")[1]["plans"]
+        assert listed["history"] == [v1]
+        assert v2 != v1
+
+        status, body = service.api("/api/dialplans/default/rollback", method="POST")
+        assert status == 409 and "no earlier version" in body["error"]
+        assert (
+            run_sipp(
+                "menu_key1_rfc2833.xml", service.sip_uri_host, "1601", workdir=tmp_path / "call"
+            ).returncode
+            == 0
+        )
+        assert service.tickets_of("1601", 1)[0]["plan"]["version"] == v1
+    finally:
+        assert service.stop() == 0
+
+
+CANARY_CALLS = 200
+
+
+def test_a_canary_takes_its_share_of_calls_until_promoted(tmp_path: Path) -> None:
+    plans, plan_file = edited_copy_of_default(tmp_path)
+    service = start_service(
+        tmp_path / "service",
+        plans=plans,
+        env={"IVR_DIALPLAN_WATCH": "0", "IVR_DIALPLAN_CANARY_PERCENT": "30"},
+    )
+    try:
+        stable = version_in_service(service)
+        plan_file.write_text(plan_file.read_text().replace("Goodbye.", "Bye for now."))
+        assert service.api("/api/dialplans/reload", method="POST")[0] == 200
+        [listed] = service.api("/api/dialplans")[1]["plans"]
+        canary = listed["canary"]["version"]
+        assert listed["version"] == stable and listed["canary"]["percent"] == 30
+
+        result = run_sipp(
+            "hangup_during_prompt.xml",
+            service.sip_uri_host,
+            "1701",
+            calls=CANARY_CALLS,
+            rate=15,
+            workdir=tmp_path / "calls",
+        )
+        assert result.returncode == 0, result.errors[-2000:]
+        versions = [t["plan"]["version"] for t in service.tickets_of("1701", CANARY_CALLS)]
+        on_canary = versions.count(canary)
+        assert versions.count(stable) + on_canary == CANARY_CALLS
+        # 30% of 200 is 60; 30..90 is beyond 4.5 standard deviations either way.
+        assert 30 <= on_canary <= 90, on_canary
+
+        status, body = service.api("/api/dialplans/default/promote", method="POST")
+        assert status == 200 and body["version"] == canary
+        assert version_in_service(service) == canary
+        assert service.api("/api/dialplans")[1]["plans"][0]["canary"] is None
     finally:
         assert service.stop() == 0

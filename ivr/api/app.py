@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.dialplan.registry import PlanRegistry
+from ivr.dialplan.registry import PlanActionRefused, PlanRegistry
 from ivr.exceptions import IvrError
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.telephony.interface import Telephony
@@ -189,6 +189,21 @@ async def reload_plans(request: web.Request) -> web.Response:
     return web.json_response(body, status=422 if report.refused else 200)
 
 
+def _plan_action(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        plans = request.app[PLANS]
+        try:
+            plan = await (plans.promote(name) if action == "promote" else plans.rollback(name))
+        except PlanActionRefused as exc:
+            raise web.HTTPConflict(
+                text=json.dumps({"error": str(exc)}), content_type="application/json"
+            ) from exc
+        return web.json_response({"name": plan.name, "version": plan.version, "action": action})
+
+    return handler
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -226,4 +241,6 @@ def build_app(
     app.router.add_get("/api/tickets/{ticket_id}", get_ticket)
     app.router.add_get("/api/dialplans", list_plans)
     app.router.add_post("/api/dialplans/reload", reload_plans)
+    app.router.add_post("/api/dialplans/{name}/promote", _plan_action("promote"))
+    app.router.add_post("/api/dialplans/{name}/rollback", _plan_action("rollback"))
     return app

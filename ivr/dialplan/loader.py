@@ -203,6 +203,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         start=str(scalar(top["start"][1])),
         nodes=nodes,
         match=match,
+        source=data,
     )
     return plan, ctx.problems
 

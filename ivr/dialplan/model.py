@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -191,6 +191,7 @@ class Plan:
     start: str
     nodes: Mapping[str, Node]
     match: PlanMatch | None = None
+    source: bytes = field(default=b"", repr=False, compare=False)  # the file's exact text
 
     def matches(self, caller_number: str, called_number: str) -> bool:
         return self.match is not None and self.match.fits(caller_number, called_number)

@@ -10,14 +10,17 @@ reload never changes a call in progress.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Location, Problem
-from ivr.exceptions import DialplanError, PromptError
+from ivr.dialplan.versions import VersionArchive
+from ivr.exceptions import DialplanError, IvrError, PromptError
 from ivr.prompts.library import PromptLibrary
 from ivr.telephony.interface import CallInfo
 
@@ -57,12 +60,34 @@ def _file_stamp(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
+class PlanActionRefused(IvrError):
+    """A promote or rollback that cannot be done (nothing to act on, or it would not load)."""
+
+
+def canary_share(call_id: str) -> int:
+    """A stable 0-99 bucket for a call, so a call's plan choice is repeatable."""
+    return int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:4], "big") % 100
+
+
 class PlanRegistry:
-    def __init__(self, directory: Path, default_plan: str, prompts: PromptLibrary) -> None:
+    """The plans in service. With ``canary_percent`` above 0 a new version of a plan
+    first takes that share of its calls; :meth:`promote` gives it all of them."""
+
+    def __init__(
+        self,
+        directory: Path,
+        default_plan: str,
+        prompts: PromptLibrary,
+        archive: VersionArchive,
+        canary_percent: int = 0,
+    ) -> None:
         self._directory = directory
         self._default_name = default_plan
         self._prompts = prompts
+        self._archive = archive
+        self._canary_percent = canary_percent
         self._plans: dict[str, Plan] = {}
+        self._canaries: dict[str, Plan] = {}
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
         self.errors: dict[str, list[str]] = {}
@@ -92,7 +117,7 @@ class PlanRegistry:
         async with self._lock:
             return await self._reload()
 
-    async def _reload(self) -> ReloadReport:
+    async def _reload(self, all_calls: bool = False) -> ReloadReport:
         report = ReloadReport()
         seen: dict[Path, tuple[int, int]] = {}
         names_on_disk: set[str] = set()
@@ -103,6 +128,8 @@ class PlanRegistry:
                 continue
             unchanged = self._stamps.get(path) == seen[path] and str(path) not in self.errors
             current = next((p for p in self._plans.values() if p.path == path), None)
+            if current is not None and current.name in self._canaries:
+                unchanged = unchanged and not all_calls
             if unchanged and current is not None:
                 names_on_disk.add(current.name)
                 continue
@@ -125,10 +152,7 @@ class PlanRegistry:
                 continue
             self.errors.pop(str(path), None)
             names_on_disk.add(plan.name)
-            if other is None or other.version != plan.version:
-                self._plans[plan.name] = plan
-                report.loaded.append(f"{plan.name} {plan.version}")
-                log.info("plan %s version %s in service (%s)", plan.name, plan.version, path)
+            self._take_into_service(plan, other, all_calls, report)
         for name in list(self._plans):
             if name in names_on_disk:
                 continue
@@ -146,17 +170,99 @@ class PlanRegistry:
         self._stamps = seen
         return report
 
+    def _take_into_service(
+        self, plan: Plan, other: Plan | None, all_calls: bool, report: ReloadReport
+    ) -> None:
+        canary = self._canaries.get(plan.name)
+        if other is not None and other.version == plan.version:
+            if canary is not None:  # the file went back to the version in service
+                del self._canaries[plan.name]
+                log.info("plan %s: canary %s dropped", plan.name, canary.version)
+            return
+        if canary is not None and canary.version == plan.version:
+            return
+        self._archive.record(plan)
+        report.loaded.append(f"{plan.name} {plan.version}")
+        if other is None or all_calls or self._canary_percent == 0:
+            self._plans[plan.name] = plan
+            self._canaries.pop(plan.name, None)
+            log.info("plan %s version %s in service (%s)", plan.name, plan.version, plan.path)
+        else:
+            self._canaries[plan.name] = plan
+            log.info(
+                "plan %s version %s takes %d%% of calls as a canary",
+                plan.name,
+                plan.version,
+                self._canary_percent,
+            )
+
+    async def promote(self, name: str) -> Plan:
+        """Give the canary of ``name`` all calls. Raises PlanActionRefused without one."""
+        async with self._lock:
+            canary = self._canaries.pop(name, None)
+            if canary is None:
+                raise PlanActionRefused(f"plan {name!r} has no canary to promote")
+            self._plans[name] = canary
+            log.info("plan %s version %s promoted: it takes all calls", name, canary.version)
+            return canary
+
+    async def rollback(self, name: str) -> Plan:
+        """Drop the canary of ``name``, or else return to the version before the one in
+        service. The plan file is rewritten to that version, so a restart keeps it.
+
+        Raises:
+            PlanActionRefused: unknown plan, or no earlier version kept.
+            DialplanError: the earlier version no longer loads (a prompt file is gone).
+        """
+        async with self._lock:
+            active = self._plans.get(name)
+            if active is None:
+                raise PlanActionRefused(f"no plan {name!r} in service")
+            if name in self._canaries:
+                target_text = active.source
+            else:
+                previous = self._archive.drop_last(name)
+                if previous is None:
+                    raise PlanActionRefused(f"plan {name!r} has no earlier version to return to")
+                target_text = self._archive.text(name, previous)
+            active.path.write_bytes(target_text)
+            report = await self._reload(all_calls=True)
+            if str(active.path) in report.refused:
+                problems = "; ".join(report.refused[str(active.path)])
+                raise PlanActionRefused(
+                    f"the earlier version of {name!r} no longer loads: {problems}"
+                )
+            log.info("plan %s rolled back to version %s", name, self._plans[name].version)
+            return self._plans[name]
+
     def for_call(self, info: CallInfo) -> Plan:
-        """The plan whose ``match`` fits the call (by plan name order), else the default."""
+        """The plan whose ``match`` fits the call (by plan name order), else the default;
+        a canary of that plan takes its share of calls."""
+        chosen = self._plans[self._default_name]
         for name in sorted(self._plans):
             if name != self._default_name and self._plans[name].matches(
                 info.caller_number, info.called_number
             ):
-                return self._plans[name]
-        return self._plans[self._default_name]
+                chosen = self._plans[name]
+                break
+        canary = self._canaries.get(chosen.name)
+        if canary is not None and canary_share(info.call_id) < self._canary_percent:
+            return canary
+        return chosen
 
-    def summary(self) -> list[dict[str, str]]:
-        return [
-            {"name": p.name, "version": p.version, "path": str(p.path)}
-            for p in sorted(self._plans.values(), key=lambda p: p.name)
-        ]
+    def summary(self) -> list[dict[str, Any]]:
+        listed = []
+        for plan in sorted(self._plans.values(), key=lambda p: p.name):
+            canary = self._canaries.get(plan.name)
+            listed.append(
+                {
+                    "name": plan.name,
+                    "version": plan.version,
+                    "path": str(plan.path),
+                    "canary": None
+                    if canary is None
+                    else {"version": canary.version, "percent": self._canary_percent},
+                    "history": self._archive.history(plan.name),
+                }
+            )
+        return listed
