@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
@@ -33,6 +34,8 @@ class CallServices:
     live_calls: LiveCallRegistry
     recordings_dir: Path
     worker_id: str
+    fetcher: JsonFetcher
+    service_api: str  # this worker's own API, for plans that look things up in it
 
 
 class CallSession:
@@ -92,6 +95,12 @@ class CallSession:
                 self._journal,
                 on_node=self._node_entered,
                 caller_number=info.caller_number,
+                fetcher=self._services.fetcher,
+                builtins={
+                    "called_number": info.called_number,
+                    "ticket_id": str(self._ticket_id or ""),
+                    "service_api": self._services.service_api,
+                },
             ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:

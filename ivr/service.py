@@ -20,6 +20,7 @@ from aiohttp import web
 from ivr.api.app import ServiceStatus, build_app
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
+from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.prompts.library import PromptLibrary
@@ -83,6 +84,8 @@ class Service:
             )
             await plans.load_all()
 
+            fetcher = AiohttpFetcher()
+            stack.push_async_callback(self._closing, "HTTP lookups", fetcher.close)
             self._services = CallServices(
                 plans=plans,
                 prompts=prompts,
@@ -90,6 +93,8 @@ class Service:
                 live_calls=live,
                 recordings_dir=config.storage.recordings_dir,
                 worker_id=config.worker_id,
+                fetcher=fetcher,
+                service_api=f"http://{config.http.listen}",
             )
             telephony = BaresipTelephony(config.sip)
             await telephony.start(self._handle_call)

@@ -6,6 +6,7 @@ A cases file::
       - name: password reset by key
         caller: "3001"          # optional: for caller patterns
         time: "2026-11-23T10:00:00+08:00"   # optional: the moment office hours see
+        values: {service_api: "http://127.0.0.1:8080"}   # optional: values the call starts with
         input: ["1"]            # keys; "-" lets a menu time out; "hangup"
         expect:
           path: [welcome, main_menu, password_reset, goodbye]
@@ -13,6 +14,7 @@ A cases file::
           keys: "1"
           variables: {employee_id: "123456"}   # what collect nodes stored
           satisfaction: 4                       # the survey score
+          heard: ["Welcome ...", ...]           # every prompt, as text
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ivr.dialplan.model import Plan
 from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_inputs, simulate
 from ivr.exceptions import DialplanError
 
-EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction")
+EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction", "heard")
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,17 @@ async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
         if at.tzinfo is None:
             return CaseResult(name, [f"time {case['time']!r} needs a UTC offset, e.g. +08:00"])
     caller_number = str(case.get("caller", ""))
-    result = await simulate(plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at)
+    values = {str(k): str(v) for k, v in (case.get("values") or {}).items()}
+    result = await simulate(
+        plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at, values
+    )
     actual = {
         "path": result.path,
         "outcome": result.outcome,
         "keys": result.keys,
         "variables": result.variables,
         "satisfaction": result.satisfaction,
+        "heard": result.prompts,
     }
     expect = case.get("expect") or {}
     failures = [
@@ -106,4 +112,6 @@ def _normalise(key: str, value: Any) -> Any:
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
     if key == "satisfaction":
         return value
+    if key == "heard":
+        return [str(v) for v in value] if isinstance(value, list) else value
     return str(value)

@@ -22,6 +22,7 @@ class Prompt:
     text: str | None = None
     file: Path | None = None
     voice: str = "en"
+    has_values: bool = False  # text holds {variable} fields, filled at call time
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,22 @@ class SurveyNode:
 
 
 @dataclass(frozen=True)
+class HttpLookupNode:
+    """Fetches JSON from ``url`` (a template); ``results`` maps variables to dotted paths
+    in the answer. Any failure goes to ``on_failure``."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    url: str
+    method: str
+    timeout_seconds: float
+    results: Mapping[str, str]
+    next: str | None
+    on_failure: str | None
+
+
+@dataclass(frozen=True)
 class SetNode:
     """Sets call variables (kept on the ticket), then goes to ``next``."""
 
@@ -162,7 +179,16 @@ class ConditionNode:
     otherwise: str | None
 
 
-Node = PromptNode | MenuNode | HangupNode | CollectNode | SurveyNode | SetNode | ConditionNode
+Node = (
+    PromptNode
+    | MenuNode
+    | HangupNode
+    | CollectNode
+    | SurveyNode
+    | SetNode
+    | ConditionNode
+    | HttpLookupNode
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ivr.dialplan.model import (
     CollectNode,
     ConditionNode,
     HangupNode,
+    HttpLookupNode,
     MenuNode,
     Node,
     OfficeHours,
@@ -22,6 +23,7 @@ from ivr.dialplan.model import (
     SetNode,
     SurveyNode,
 )
+from ivr.dialplan.templates import template_fields
 from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of, scalar, text_of
 
 PROMPT_KEYS = {"say", "play", "voice"}
@@ -43,11 +45,21 @@ NODE_KEYS: dict[str, set[str]] = {
     "survey": {"next"} | _RETRIES,
     "set": {"values", "next"},
     "condition": {"when", "otherwise"},
+    "http": {"url", "method", "timeout", "results", "next", "on_failure"},
     "hangup": set(),
 }
 DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
 DEFAULT_MENU_TRIES = 3
 DEFAULT_INTER_DIGIT_SECONDS = 3.0
+
+
+def _spoken(ctx: YamlContext, node: yaml.Node, text: str, voice: str) -> Prompt:
+    try:
+        fields = template_fields(text)
+    except ValueError as exc:
+        ctx.error(node, str(exc))
+        fields = []
+    return Prompt(ctx.at(node), text=text, voice=voice, has_values=bool(fields))
 
 
 def prompt_of(ctx: YamlContext, node: yaml.Node, entries: Entries, voice: str) -> Prompt | None:
@@ -59,7 +71,7 @@ def prompt_of(ctx: YamlContext, node: yaml.Node, entries: Entries, voice: str) -
         return None
     if has_say:
         text = text_of(ctx, entries["say"][1], "say")
-        return Prompt(ctx.at(entries["say"][1]), text=text, voice=voice) if text else None
+        return _spoken(ctx, entries["say"][1], text, voice) if text else None
     if has_play:
         value_node = entries["play"][1]
         name = text_of(ctx, value_node, "play")
@@ -80,7 +92,7 @@ def prompt_list(ctx: YamlContext, node: yaml.Node, what: str, voice: str) -> tup
         if isinstance(item, yaml.ScalarNode):
             text = text_of(ctx, item, what)
             if text:
-                prompts.append(Prompt(ctx.at(item), text=text, voice=voice))
+                prompts.append(_spoken(ctx, item, text, voice))
             continue
         entries = entries_of(ctx, item, what, PROMPT_KEYS)
         prompt = prompt_of(ctx, item, entries, voice)
@@ -290,6 +302,44 @@ def _condition(f: _Fields) -> ConditionNode:
     return ConditionNode(f.name, f.location, f.prompts, tuple(rules), f.target("otherwise"))
 
 
+def _http(f: _Fields) -> HttpLookupNode:
+    url = f.text("url") or ""
+    if "url" not in f.entries:
+        f.ctx.error(f.node, f"http node {f.name!r} has no 'url'")
+    elif not url.startswith(("http://", "https://", "{")):
+        f.ctx.error(
+            f.entries["url"][1],
+            "url must start with http://, https:// or a base like {service_api}",
+        )
+    else:
+        try:
+            template_fields(url)
+        except ValueError as exc:
+            f.ctx.error(f.entries["url"][1], str(exc))
+    method = (f.text("method") or "GET").upper()
+    if method not in ("GET", "POST"):
+        f.ctx.error(f.entries["method"][1], "method must be GET or POST")
+    results: dict[str, str] = {}
+    if "results" in f.entries:
+        for variable, (_, path_node) in entries_of(
+            f.ctx, f.entries["results"][1], "results", None
+        ).items():
+            path = text_of(f.ctx, path_node, f"path of {variable!r}")
+            if path:
+                results[variable] = path
+    return HttpLookupNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        url=url,
+        method=method,
+        timeout_seconds=f.number("timeout", 0.1, 30, 3.0),
+        results=results,
+        next=f.target("next"),
+        on_failure=f.target("on_failure"),
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
@@ -297,6 +347,7 @@ _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "survey": _survey,
     "set": _set,
     "condition": _condition,
+    "http": _http,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 
@@ -329,6 +380,8 @@ def targets_of(node: Node) -> list[str]:
         return list(node.keys.values()) + ([node.fallback] if node.fallback else [])
     if isinstance(node, CollectNode):
         return [t for t in (node.next, node.fallback) if t]
+    if isinstance(node, HttpLookupNode):
+        return [t for t in (node.next, node.on_failure) if t]
     if isinstance(node, PromptNode | SurveyNode | SetNode):
         return [node.next] if node.next else []
     if isinstance(node, ConditionNode):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Protocol
 
 from ivr.dialplan.model import Prompt
+from ivr.dialplan.templates import render
 from ivr.exceptions import PromptError
 from ivr.prompts.library import PromptLibrary
 from ivr.telephony.interface import Call
@@ -15,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class PromptPlayer(Protocol):
-    async def play(self, prompt: Prompt) -> bool:
+    async def play(self, prompt: Prompt, values: Mapping[str, str]) -> bool:
         """True when the prompt played to its end (or was skipped as broken);
         False when :meth:`stop` or the end of the call cut it short."""
 
@@ -28,12 +30,15 @@ class AudioPromptPlayer:
         self._library = library
         self._journal = journal
 
-    async def play(self, prompt: Prompt) -> bool:
+    async def play(self, prompt: Prompt, values: Mapping[str, str]) -> bool:
         try:
             if prompt.file is not None:
                 audio = await self._library.file(prompt.file)
             else:
-                audio = await self._library.speech(prompt.text or "", prompt.voice)
+                text = prompt.text or ""
+                if prompt.has_values:
+                    text = render(text, values, prompt.voice)
+                audio = await self._library.speech(text, prompt.voice)
         except PromptError as exc:
             # A broken prompt must not drop the caller: note it and go on.
             log.error("%s: %s", prompt.location, exc)

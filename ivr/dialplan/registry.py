@@ -36,6 +36,8 @@ async def prepare_plan(path: Path, prompts: PromptLibrary) -> Plan:
     plan = load_plan(path, warn=lambda problem: log.warning("%s", problem))
     problems = []
     for prompt in plan.prompts():
+        if prompt.has_values:  # spoken at call time, once the values are known
+            continue
         try:
             if prompt.file is not None:
                 await prompts.file(prompt.file)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ivr.dialplan.http_lookup import JsonFetcher, LookupFailed, pick, render_url
 from ivr.dialplan.model import (
     CollectNode,
     ConditionNode,
     HangupNode,
+    HttpLookupNode,
     MenuNode,
     Plan,
     Prompt,
@@ -61,7 +63,11 @@ class PlanRunner:
         on_node: Callable[[str], Awaitable[None]] | None = None,
         caller_number: str = "",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fetcher: JsonFetcher | None = None,
+        builtins: Mapping[str, str] | None = None,
     ) -> None:
+        self._fetcher = fetcher
+        self._builtins = dict(builtins or {})
         self._caller_number = caller_number
         self._clock = clock
         self._plan = plan
@@ -105,6 +111,9 @@ class PlanRunner:
             elif isinstance(node, ConditionNode):
                 await self._play(node.prompts)
                 name = self._choose(node)
+            elif isinstance(node, HttpLookupNode):
+                await self._play(node.prompts)
+                name = await self._lookup(node)
             elif isinstance(node, HangupNode):
                 await self._play(node.prompts)
                 name = None
@@ -163,6 +172,21 @@ class PlanRunner:
             event = await self._wait_for_key(node.inter_digit_seconds)
         return digits
 
+    async def _lookup(self, node: HttpLookupNode) -> str | None:
+        url = render_url(node.url, self._values())
+        try:
+            if self._fetcher is None:
+                raise LookupFailed("HTTP lookups are not available here")
+            data = await self._fetcher.fetch(node.method, url, node.timeout_seconds)
+            found = {variable: pick(data, path) for variable, path in node.results.items()}
+        except LookupFailed as exc:
+            self._journal.event("http_lookup", node=node.name, url=url, ok=False, error=str(exc))
+            return node.on_failure
+        self._journal.event("http_lookup", node=node.name, url=url, ok=True)
+        for variable, value in found.items():
+            self._journal.set_variable(variable, value, node.name)
+        return node.next
+
     def _choose(self, node: ConditionNode) -> str | None:
         now = self._clock()
         variables = self._journal.variables
@@ -202,7 +226,7 @@ class PlanRunner:
         """Play prompts in order; with ``interruptible``, a key stops them and is returned."""
         for prompt in prompts:
             if not interruptible:
-                if not await self._player.play(prompt) and self._call.ended:
+                if not await self._player.play(prompt, self._values()) and self._call.ended:
                     raise CallerHungUp(self._end_reason())
                 continue
             key = await self._play_until_key(prompt)
@@ -211,7 +235,7 @@ class PlanRunner:
         return None
 
     async def _play_until_key(self, prompt: Prompt) -> DigitPressed | None:
-        playing = asyncio.ensure_future(self._player.play(prompt))
+        playing = asyncio.ensure_future(self._player.play(prompt, self._values()))
         waiting = asyncio.ensure_future(self._call.next_event())
         try:
             await asyncio.wait({playing, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -229,6 +253,10 @@ class PlanRunner:
         if self._call.ended:
             raise CallerHungUp(self._end_reason())
         return None
+
+    def _values(self) -> dict[str, str]:
+        """What prompts can speak: the call's variables and who called."""
+        return {"caller_number": self._caller_number, **self._builtins, **self._journal.variables}
 
     def _end_reason(self) -> str:
         return self._call.end_reason or "caller hung up"

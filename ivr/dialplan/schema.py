@@ -71,6 +71,14 @@ FIELDS: dict[str, Any] = {
         },
     },
     "otherwise": _NODE_NAME,
+    "on_failure": _NODE_NAME,
+    "url": {"type": "string", "description": "http(s) URL; {variable} fields are filled"},
+    "method": {"enum": ["GET", "POST", "get", "post"]},
+    "results": {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": "variable -> dotted path in the JSON answer",
+    },
 }
 _HOURS = {
     "type": "object",

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.dialplan.templates import render
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
@@ -116,8 +118,11 @@ class TextPromptPlayer:
         self.heard: list[str] = []
         self._show = show
 
-    async def play(self, prompt: Prompt) -> bool:
-        text = prompt.text if prompt.text is not None else f"[audio {prompt.file}]"
+    async def play(self, prompt: Prompt, values: Mapping[str, str]) -> bool:
+        if prompt.text is None:
+            text = f"[audio {prompt.file}]"
+        else:
+            text = render(prompt.text, values, prompt.voice) if prompt.has_values else prompt.text
         self.heard.append(text)
         if self._show is not None:
             self._show(text)
@@ -144,17 +149,29 @@ async def simulate(
     player: TextPromptPlayer,
     caller_number: str = "",
     at: datetime | None = None,
+    values: Mapping[str, str] | None = None,
 ) -> SimulationResult:
-    """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now."""
+    """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now;
+    ``values`` are what the call starts with (``service_api`` for lookups, say)."""
     journal = CallJournal()
     outcome = "completed"
     clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
+    fetcher = AiohttpFetcher()  # lookups are real, as on a call
     try:
         await PlanRunner(
-            plan, caller, player, journal, caller_number=caller_number, clock=clock
+            plan,
+            caller,
+            player,
+            journal,
+            caller_number=caller_number,
+            clock=clock,
+            fetcher=fetcher,
+            builtins=values,
         ).run()
     except CallerHungUp:
         outcome = "abandoned"
+    finally:
+        await fetcher.close()
     events = [e.kind for e in journal.events if e.kind not in ("node", "dtmf")]
     return SimulationResult(
         list(journal.nodes),
