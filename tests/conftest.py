@@ -69,6 +69,18 @@ def machine_redis_url() -> str | None:
     return None
 
 
+def run_ivr(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The ``ivr`` command, as operations staff run it."""
+    return subprocess.run(
+        [PYTHON, "-m", "ivr", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @dataclass
 class RunningService:
     process: subprocess.Popen[bytes]

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO, run_sipp, start_service
+from conftest import REPO, run_ivr, run_sipp, start_service
 
 PLANS = REPO / "tests" / "plans" / "collect_and_survey"
 
 
 def test_cases_for_collect_and_survey_pass() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ivr",
-            "dialplan",
-            "test",
-            str(PLANS / "default.yaml"),
-            str(REPO / "tests" / "plans" / "collect_and_survey.cases.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    result = run_ivr(
+        "dialplan",
+        "test",
+        str(PLANS / "default.yaml"),
+        str(REPO / "tests" / "plans" / "collect_and_survey.cases.yaml"),
     )
     assert result.returncode == 0, result.stdout
     assert "5 passed, 0 failed" in result.stdout

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from conftest import REPO
+from conftest import REPO, run_ivr
 
 PLANS = REPO / "tests" / "plans"
 
 
 def test_office_hours_cases_pass() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ivr",
-            "dialplan",
-            "test",
-            str(PLANS / "office_hours" / "default.yaml"),
-            str(PLANS / "office_hours.cases.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    result = run_ivr(
+        "dialplan",
+        "test",
+        str(PLANS / "office_hours" / "default.yaml"),
+        str(PLANS / "office_hours.cases.yaml"),
     )
     assert result.returncode == 0, result.stdout
     assert "6 passed, 0 failed" in result.stdout
@@ -33,20 +21,6 @@ def test_office_hours_cases_pass() -> None:
 def test_a_case_without_a_utc_offset_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cases = tmp_path / "cases.yaml"
     cases.write_text("cases:\n  - name: naive\n    time: '2026-11-23T10:00:00'\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ivr",
-            "dialplan",
-            "test",
-            str(PLANS / "office_hours" / "default.yaml"),
-            str(cases),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = run_ivr("dialplan", "test", str(PLANS / "office_hours" / "default.yaml"), str(cases))
     assert result.returncode == 1
     assert "needs a UTC offset" in result.stdout

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
-from conftest import REPO, run_sipp, start_service
+from conftest import REPO, run_ivr, run_sipp, start_service
 
 PLANS = REPO / "tests" / "plans" / "ticket_status"
 
@@ -50,21 +48,7 @@ def test_a_caller_hears_the_status_of_a_ticket_looked_up_over_http(tmp_path: Pat
             "    input: ['7#']\n"
             "    expect: {path: [ask_ticket, lookup, unknown, goodbye]}\n"
         )
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ivr",
-                "dialplan",
-                "test",
-                str(PLANS / "default.yaml"),
-                str(cases),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        result = run_ivr("dialplan", "test", str(PLANS / "default.yaml"), str(cases))
         assert result.returncode == 0, result.stdout
     finally:
         assert service.stop() == 0

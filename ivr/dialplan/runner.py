@@ -121,11 +121,8 @@ class PlanRunner:
     async def _menu(self, node: MenuNode) -> str | None:
         retry_prompts: tuple[Prompt, ...] = ()
         for attempt in range(1, node.tries + 1):
-            event = await self._play(retry_prompts + node.prompts, interruptible=True)
+            event = await self._ask(node, retry_prompts, attempt)
             if event is None:
-                event = await self._wait_for_key(node.timeout_seconds)
-            if event is None:
-                self._journal.event("no_input", node=node.name, attempt=attempt)
                 retry_prompts = node.no_input
                 continue
             self._journal.pressed(event.digit, node.name)
@@ -140,11 +137,8 @@ class PlanRunner:
     async def _collect(self, node: CollectNode) -> str | None:
         retry_prompts: tuple[Prompt, ...] = ()
         for attempt in range(1, node.tries + 1):
-            first = await self._play(retry_prompts + node.prompts, interruptible=True)
+            first = await self._ask(node, retry_prompts, attempt)
             if first is None:
-                first = await self._wait_for_key(node.timeout_seconds)
-            if first is None:
-                self._journal.event("no_input", node=node.name, attempt=attempt)
                 retry_prompts = node.no_input
                 continue
             digits = await self._rest_of_entry(node, first)
@@ -200,11 +194,8 @@ class PlanRunner:
     async def _survey(self, node: SurveyNode) -> None:
         retry_prompts: tuple[Prompt, ...] = ()
         for attempt in range(1, node.tries + 1):
-            event = await self._play(retry_prompts + node.prompts, interruptible=True)
+            event = await self._ask(node, retry_prompts, attempt)
             if event is None:
-                event = await self._wait_for_key(node.timeout_seconds)
-            if event is None:
-                self._journal.event("no_input", node=node.name, attempt=attempt)
                 retry_prompts = node.no_input
                 continue
             self._journal.pressed(event.digit, node.name)
@@ -213,6 +204,21 @@ class PlanRunner:
                 return
             self._journal.event("no_match", node=node.name, attempt=attempt, digit=event.digit)
             retry_prompts = node.no_match
+
+    async def _ask(
+        self,
+        node: MenuNode | CollectNode | SurveyNode,
+        retry_prompts: tuple[Prompt, ...],
+        attempt: int,
+    ) -> DigitPressed | None:
+        """Play the node's prompts (after the last try's retry prompt) and wait for a
+        first key; None, journalled as no input, when none comes in time."""
+        event = await self._play(retry_prompts + node.prompts, interruptible=True)
+        if event is None:
+            event = await self._wait_for_key(node.timeout_seconds)
+        if event is None:
+            self._journal.event("no_input", node=node.name, attempt=attempt)
+        return event
 
     async def _wait_for_key(self, timeout: float) -> DigitPressed | None:
         event = await self._call.next_event(timeout)
