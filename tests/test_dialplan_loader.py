@@ -161,10 +161,9 @@ def test_schema_accepts_the_shipped_plans_and_flags_a_typo(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
-    for plan in [
-        REPO / "dialplans" / "default.yaml",
-        REPO / "tests" / "plans" / "collect_and_survey" / "default.yaml",
-    ]:
+    plans = [*REPO.glob("dialplans/*.yaml"), *REPO.glob("tests/plans/*/*.yaml")]
+    assert len(plans) >= 5
+    for plan in plans:
         assert list(validator.iter_errors(yaml.safe_load(plan.read_text()))) == []
     typo = yaml.safe_load(BROKEN)
     assert list(validator.iter_errors(typo)), "an unknown node type and key are flagged"
@@ -209,4 +208,15 @@ nodes:
         "plan.yaml:14:17: unknown hours 'shop' (known: none defined)",
         "plan.yaml:15:9: rule tests nothing: give hours, caller or variable",
         "plan.yaml:16:32: invalid pattern '(': missing ), unterminated subpattern at position 0",
+    ]
+
+
+def test_prompts_per_language_must_cover_the_plan_languages(tmp_path: Path) -> None:
+    text = (
+        "plan: p\nlanguages: {en: en, zh: cmn}\nstart: a\nnodes:\n"
+        "  a:\n    type: hangup\n    say: {en: Bye, fr: Au revoir}\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "plan.yaml:7:10: prompt has no 'zh' version",
+        "plan.yaml:7:20: unknown key 'fr' in prompt languages (known: en, zh)",
     ]

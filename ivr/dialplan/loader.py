@@ -18,10 +18,21 @@ import yaml
 from ivr.dialplan.model import Node, OfficeHours, Plan, PlanMatch
 from ivr.dialplan.node_loader import build_node, targets_of
 from ivr.dialplan.problems import Location, Problem, Severity
+from ivr.dialplan.prompt_loader import PlanScope
 from ivr.dialplan.yaml_reader import YamlContext, entries_of, scalar, text_of
 from ivr.exceptions import DialplanError
 
-PLAN_KEYS = {"plan", "description", "voice", "record", "start", "nodes", "match", "hours"}
+PLAN_KEYS = {
+    "plan",
+    "description",
+    "voice",
+    "languages",
+    "record",
+    "start",
+    "nodes",
+    "match",
+    "hours",
+}
 HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = {"called", "caller"}
@@ -81,6 +92,16 @@ def _calendar(ctx: YamlContext, name: str, node: yaml.Node) -> OfficeHours | Non
     if zone is None or opens is None or closes is None:
         return None
     return OfficeHours(name, zone, frozenset(weekdays), opens, closes, frozenset(holidays))
+
+
+def _languages(ctx: YamlContext, node: yaml.Node) -> dict[str, str]:
+    """language -> espeak-ng voice; the first language is the default."""
+    languages = {}
+    for language, (_, voice_node) in entries_of(ctx, node, "languages", None).items():
+        voice = text_of(ctx, voice_node, f"voice of language {language!r}")
+        if voice:
+            languages[language] = voice
+    return languages
 
 
 def _match(ctx: YamlContext, node: yaml.Node) -> PlanMatch | None:
@@ -175,6 +196,8 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
             calendar = _calendar(ctx, name, value)
             if calendar is not None:
                 calendars[name] = calendar
+    languages = _languages(ctx, top["languages"][1]) if "languages" in top else {}
+    scope = PlanScope(voice=voice, languages=languages, calendars=calendars)
     nodes: dict[str, Node] = {}
     name_nodes: dict[str, yaml.Node] = {}
     if "nodes" not in top:
@@ -182,7 +205,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
     else:
         for name, (key_node, value_node) in entries_of(ctx, top["nodes"][1], "nodes", None).items():
             name_nodes[name] = key_node
-            built = build_node(ctx, name, value_node, voice, calendars)
+            built = build_node(ctx, name, value_node, scope)
             if built is not None:
                 nodes[name] = built
     if "start" not in top:
@@ -203,6 +226,7 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         start=str(scalar(top["start"][1])),
         nodes=nodes,
         match=match,
+        languages=languages,
         source=data,
     )
     return plan, ctx.problems

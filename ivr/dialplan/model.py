@@ -23,6 +23,10 @@ class Prompt:
     file: Path | None = None
     voice: str = "en"
     has_values: bool = False  # text holds {variable} fields, filled at call time
+    by_language: Mapping[str, Prompt] = field(default_factory=dict)  # language -> variant
+
+    def for_language(self, language: str) -> Prompt:
+        return self.by_language.get(language, self)
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,12 @@ class Plan:
     start: str
     nodes: Mapping[str, Node]
     match: PlanMatch | None = None
+    languages: Mapping[str, str] = field(default_factory=dict)  # language -> voice
     source: bytes = field(default=b"", repr=False, compare=False)  # the file's exact text
+
+    @property
+    def default_language(self) -> str:
+        return next(iter(self.languages), "")
 
     def matches(self, caller_number: str, called_number: str) -> bool:
         return self.match is not None and self.match.fits(caller_number, called_number)
@@ -226,9 +235,10 @@ class Plan:
         return self.nodes[name]
 
     def prompts(self) -> list[Prompt]:
+        """Every prompt of the plan, each language's variant included."""
         found: list[Prompt] = []
         for node in self.nodes.values():
             found.extend(node.prompts)
             if isinstance(node, MenuNode | CollectNode | SurveyNode):
                 found.extend(node.no_input + node.no_match)
-        return found
+        return [v for p in found for v in (p.by_language.values() or [p])]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 
 import yaml
 
@@ -16,17 +15,16 @@ from ivr.dialplan.model import (
     HttpLookupNode,
     MenuNode,
     Node,
-    OfficeHours,
     Prompt,
     PromptNode,
     Rule,
     SetNode,
     SurveyNode,
 )
+from ivr.dialplan.prompt_loader import PROMPT_KEYS, PlanScope, prompt_list, prompt_of
 from ivr.dialplan.templates import template_fields
 from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of, scalar, text_of
 
-PROMPT_KEYS = {"say", "play", "voice"}
 _RETRIES = {"timeout", "tries", "no_input", "no_match"}
 NODE_KEYS: dict[str, set[str]] = {
     "prompt": {"next"},
@@ -53,61 +51,11 @@ DEFAULT_MENU_TRIES = 3
 DEFAULT_INTER_DIGIT_SECONDS = 3.0
 
 
-def _spoken(ctx: YamlContext, node: yaml.Node, text: str, voice: str) -> Prompt:
-    try:
-        fields = template_fields(text)
-    except ValueError as exc:
-        ctx.error(node, str(exc))
-        fields = []
-    return Prompt(ctx.at(node), text=text, voice=voice, has_values=bool(fields))
-
-
-def prompt_of(ctx: YamlContext, node: yaml.Node, entries: Entries, voice: str) -> Prompt | None:
-    if "voice" in entries:
-        voice = text_of(ctx, entries["voice"][1], "voice") or voice
-    has_say, has_play = "say" in entries, "play" in entries
-    if has_say and has_play:
-        ctx.error(entries["play"][0], "a prompt takes either 'say' or 'play', not both")
-        return None
-    if has_say:
-        text = text_of(ctx, entries["say"][1], "say")
-        return _spoken(ctx, entries["say"][1], text, voice) if text else None
-    if has_play:
-        value_node = entries["play"][1]
-        name = text_of(ctx, value_node, "play")
-        if name is None:
-            return None
-        file = Path(name) if Path(name).is_absolute() else ctx.path.parent / name
-        if not file.is_file():
-            ctx.error(value_node, f"prompt file {name!r} not found (looked for {file})")
-        return Prompt(ctx.at(value_node), file=file, voice=voice)
-    return None
-
-
-def prompt_list(ctx: YamlContext, node: yaml.Node, what: str, voice: str) -> tuple[Prompt, ...]:
-    """A prompt given as text, a {say|play} mapping, or a list of either."""
-    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    prompts = []
-    for item in items:
-        if isinstance(item, yaml.ScalarNode):
-            text = text_of(ctx, item, what)
-            if text:
-                prompts.append(_spoken(ctx, item, text, voice))
-            continue
-        entries = entries_of(ctx, item, what, PROMPT_KEYS)
-        prompt = prompt_of(ctx, item, entries, voice)
-        if prompt is None and entries:
-            ctx.error(item, f"{what} needs 'say' or 'play'")
-        if prompt is not None:
-            prompts.append(prompt)
-    return tuple(prompts)
-
-
 RULE_KEYS = {"hours", "caller", "variable", "equals", "matches", "goto"}
 
 
 class _Fields:
-    """One node's entries, read with the node's name and the plan's voice at hand."""
+    """One node's entries, read with the node's name and the plan's scope at hand."""
 
     def __init__(
         self,
@@ -115,12 +63,11 @@ class _Fields:
         name: str,
         node: yaml.Node,
         entries: Entries,
-        voice: str,
-        calendars: Mapping[str, OfficeHours],
+        scope: PlanScope,
     ):
-        self.ctx, self.name, self.node, self.entries, self.voice = ctx, name, node, entries, voice
-        self.calendars = calendars
-        prompt = prompt_of(ctx, node, entries, voice)
+        self.ctx, self.name, self.node, self.entries, self.scope = ctx, name, node, entries, scope
+        self.calendars = scope.calendars
+        prompt = prompt_of(ctx, entries, scope)
         self.prompts = (prompt,) if prompt else ()
         self.location = ctx.at(node)
 
@@ -161,7 +108,7 @@ class _Fields:
     def prompts_of(self, key: str) -> tuple[Prompt, ...]:
         if key not in self.entries:
             return ()
-        return prompt_list(self.ctx, self.entries[key][1], key, self.voice)
+        return prompt_list(self.ctx, self.entries[key][1], key, self.scope)
 
 
 def _menu(f: _Fields) -> MenuNode:
@@ -356,8 +303,7 @@ def build_node(
     ctx: YamlContext,
     name: str,
     node: yaml.Node,
-    voice: str,
-    calendars: Mapping[str, OfficeHours],
+    scope: PlanScope,
 ) -> Node | None:
     if not isinstance(node, yaml.MappingNode):
         ctx.error(node, f"node {name!r} must be a mapping")
@@ -372,7 +318,7 @@ def build_node(
         return None
     allowed = {"type"} | PROMPT_KEYS | NODE_KEYS[node_type]
     entries = entries_of(ctx, node, f"{node_type} node {name!r}", allowed)
-    return _BUILDERS[node_type](_Fields(ctx, name, node, entries, voice, calendars))
+    return _BUILDERS[node_type](_Fields(ctx, name, node, entries, scope))
 
 
 def targets_of(node: Node) -> list[str]:

@@ -31,13 +31,16 @@ class AudioPromptPlayer:
         self._journal = journal
 
     async def play(self, prompt: Prompt, values: Mapping[str, str]) -> bool:
+        prompt = prompt.for_language(values.get("language", ""))
         try:
             if prompt.file is not None:
+                self._journal.event("prompt", file=prompt.file.name)
                 audio = await self._library.file(prompt.file)
             else:
                 text = prompt.text or ""
                 if prompt.has_values:
                     text = render(text, values, prompt.voice)
+                self._journal.event("prompt", text=text, voice=prompt.voice)
                 audio = await self._library.speech(text, prompt.voice)
         except PromptError as exc:
             # A broken prompt must not drop the caller: note it and go on.

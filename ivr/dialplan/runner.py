@@ -262,7 +262,12 @@ class PlanRunner:
 
     def _values(self) -> dict[str, str]:
         """What prompts can speak: the call's variables and who called."""
-        return {"caller_number": self._caller_number, **self._builtins, **self._journal.variables}
+        return {
+            "language": self._plan.default_language,
+            "caller_number": self._caller_number,
+            **self._builtins,
+            **self._journal.variables,
+        }
 
     def _end_reason(self) -> str:
         return self._call.end_reason or "caller hung up"

@@ -10,11 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from ivr.dialplan.loader import MATCH_KEYS, PLAN_KEYS
-from ivr.dialplan.node_loader import NODE_KEYS, PROMPT_KEYS
+from ivr.dialplan.node_loader import NODE_KEYS
+from ivr.dialplan.prompt_loader import PROMPT_KEYS
+
+
+def _per_language(schema: dict[str, Any]) -> dict[str, Any]:
+    by_language = {
+        "type": "object",
+        "additionalProperties": schema,
+        "description": "one per language of the plan's 'languages'",
+    }
+    return {"anyOf": [schema, by_language]}
+
 
 _PROMPT_PROPERTIES: dict[str, Any] = {
-    "say": {"type": "string", "description": "text spoken by espeak-ng"},
-    "play": {"type": "string", "description": "audio file, relative to the plan"},
+    "say": _per_language({"type": "string", "description": "text spoken by espeak-ng"}),
+    "play": _per_language({"type": "string", "description": "audio file, relative to the plan"}),
     "voice": {"type": "string", "description": "espeak-ng voice, e.g. en, cmn, ko"},
 }
 _PROMPT = {"type": "object", "properties": _PROMPT_PROPERTIES, "additionalProperties": False}
@@ -121,6 +132,11 @@ def plan_schema() -> dict[str, Any]:
         "plan": {"type": "string", "description": "the plan's name"},
         "description": {"type": "string"},
         "voice": FIELDS["voice"],
+        "languages": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "language -> espeak-ng voice; the first is the default",
+        },
         "record": {"type": "boolean"},
         "start": _NODE_NAME,
         "match": match,

@@ -119,6 +119,7 @@ class TextPromptPlayer:
         self._show = show
 
     async def play(self, prompt: Prompt, values: Mapping[str, str]) -> bool:
+        prompt = prompt.for_language(values.get("language", ""))
         if prompt.text is None:
             text = f"[audio {prompt.file}]"
         else:
