@@ -13,6 +13,7 @@ from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.exceptions import CallGone, IvrError
+from ivr.messages import CallMessageTaker
 from ivr.prompts.library import PromptLibrary
 from ivr.recording import CallRecorder, recording_path
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
@@ -96,6 +97,13 @@ class CallSession:
                 on_node=self._node_entered,
                 caller_number=info.caller_number,
                 fetcher=self._services.fetcher,
+                messages=CallMessageTaker(
+                    self._call,
+                    recording_path(
+                        self._services.recordings_dir, self._ticket_id or 0, start.started_at
+                    ).parent,
+                    self._ticket_id,
+                ),
                 builtins={
                     "called_number": info.called_number,
                     "ticket_id": str(self._ticket_id or ""),

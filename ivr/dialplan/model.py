@@ -117,6 +117,20 @@ class HttpLookupNode:
 
 
 @dataclass(frozen=True)
+class MessageNode:
+    """Records a message after a tone: until ``end_key``, ``silence_seconds`` of
+    silence or ``max_seconds``; a hang-up keeps the message and ends the plan."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    max_seconds: float
+    silence_seconds: float
+    end_key: str
+    next: str | None
+
+
+@dataclass(frozen=True)
 class SetNode:
     """Sets call variables (kept on the ticket), then goes to ``next``."""
 
@@ -192,6 +206,7 @@ Node = (
     | SetNode
     | ConditionNode
     | HttpLookupNode
+    | MessageNode
 )
 
 

@@ -14,6 +14,7 @@ from ivr.dialplan.model import (
     HangupNode,
     HttpLookupNode,
     MenuNode,
+    MessageNode,
     Node,
     Prompt,
     PromptNode,
@@ -44,6 +45,7 @@ NODE_KEYS: dict[str, set[str]] = {
     "set": {"values", "next"},
     "condition": {"when", "otherwise"},
     "http": {"url", "method", "timeout", "results", "next", "on_failure"},
+    "message": {"max_seconds", "silence_seconds", "end_key", "next"},
     "hangup": set(),
 }
 DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
@@ -287,6 +289,21 @@ def _http(f: _Fields) -> HttpLookupNode:
     )
 
 
+def _message(f: _Fields) -> MessageNode:
+    end_key = f.text("end_key") or "#"
+    if len(end_key) != 1 or end_key not in DTMF_KEYS:
+        f.ctx.error(f.entries["end_key"][1], "end_key must be one DTMF key, quoted")
+    return MessageNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        max_seconds=f.number("max_seconds", 5, 600, 120),
+        silence_seconds=f.number("silence_seconds", 1, 30, 5),
+        end_key=end_key,
+        next=f.target("next"),
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
@@ -295,6 +312,7 @@ _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "set": _set,
     "condition": _condition,
     "http": _http,
+    "message": _message,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 
@@ -328,7 +346,7 @@ def targets_of(node: Node) -> list[str]:
         return [t for t in (node.next, node.fallback) if t]
     if isinstance(node, HttpLookupNode):
         return [t for t in (node.next, node.on_failure) if t]
-    if isinstance(node, PromptNode | SurveyNode | SetNode):
+    if isinstance(node, PromptNode | SurveyNode | SetNode | MessageNode):
         return [node.next] if node.next else []
     if isinstance(node, ConditionNode):
         return [r.target for r in node.rules] + ([node.otherwise] if node.otherwise else [])

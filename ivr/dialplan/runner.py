@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from ivr.dialplan.http_lookup import JsonFetcher, LookupFailed, pick, render_url
@@ -15,6 +16,7 @@ from ivr.dialplan.model import (
     HangupNode,
     HttpLookupNode,
     MenuNode,
+    MessageNode,
     Plan,
     Prompt,
     PromptNode,
@@ -43,6 +45,21 @@ class CallerEvents(Protocol):
     async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
 
 
+class MessageOutcome(Protocol):
+    @property
+    def path(self) -> Path | None: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def ended_by(self) -> str: ...
+
+
+class MessageTaker(Protocol):
+    async def take(self, node: MessageNode) -> MessageOutcome: ...
+
+
 class CallerHungUp(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -65,7 +82,9 @@ class PlanRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fetcher: JsonFetcher | None = None,
         builtins: Mapping[str, str] | None = None,
+        messages: MessageTaker | None = None,
     ) -> None:
+        self._messages = messages
         self._fetcher = fetcher
         self._builtins = dict(builtins or {})
         self._caller_number = caller_number
@@ -114,6 +133,9 @@ class PlanRunner:
             elif isinstance(node, HttpLookupNode):
                 await self._play(node.prompts)
                 name = await self._lookup(node)
+            elif isinstance(node, MessageNode):
+                await self._play(node.prompts)
+                name = await self._message(node)
             elif isinstance(node, HangupNode):
                 await self._play(node.prompts)
                 name = None
@@ -180,6 +202,21 @@ class PlanRunner:
         for variable, value in found.items():
             self._journal.set_variable(variable, value, node.name)
         return node.next
+
+    async def _message(self, node: MessageNode) -> str | None:
+        if self._messages is None:
+            self._journal.event("message", node=node.name, path=None, ended_by="unavailable")
+            return node.next
+        result = await self._messages.take(node)
+        self._journal.event(
+            "message",
+            node=node.name,
+            path=str(result.path) if result.path else None,
+            seconds=result.seconds,
+            ended_by=result.ended_by,
+        )
+        # Hanging up is how most callers finish a message: the plan ends there.
+        return None if result.ended_by == "hangup" else node.next
 
     def _choose(self, node: ConditionNode) -> str | None:
         now = self._clock()

@@ -83,6 +83,9 @@ FIELDS: dict[str, Any] = {
     },
     "otherwise": _NODE_NAME,
     "on_failure": _NODE_NAME,
+    "max_seconds": {"type": "number", "minimum": 5, "maximum": 600},
+    "silence_seconds": {"type": "number", "minimum": 1, "maximum": 30},
+    "end_key": {"type": "string", "pattern": "^[0-9*#]$"},
     "url": {"type": "string", "description": "http(s) URL; {variable} fields are filled"},
     "method": {"enum": ["GET", "POST", "get", "post"]},
     "results": {

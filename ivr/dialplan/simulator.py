@@ -13,9 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ivr.dialplan.http_lookup import AiohttpFetcher
-from ivr.dialplan.model import Plan, Prompt
+from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.dialplan.templates import render
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
@@ -133,6 +134,30 @@ class TextPromptPlayer:
         return None
 
 
+@dataclass(frozen=True)
+class SimulatedMessage:
+    path: Path | None
+    seconds: float
+    ended_by: str
+
+
+class SimulatedMessageTaker:
+    """No audio here: the caller's next input ends the message (a key, silence, hang-up)."""
+
+    def __init__(self, caller: _SimulatedCaller) -> None:
+        self._caller = caller
+
+    async def take(self, node: MessageNode) -> SimulatedMessage:
+        event = await self._caller.next_event(node.max_seconds)
+        if isinstance(event, CallEnded):
+            ended_by = "hangup"
+        elif isinstance(event, DigitPressed) and event.digit == node.end_key:
+            ended_by = "key"
+        else:
+            ended_by = "silence"
+        return SimulatedMessage(None, 0.0, ended_by)
+
+
 @dataclass
 class SimulationResult:
     path: list[str]
@@ -168,6 +193,7 @@ async def simulate(
             clock=clock,
             fetcher=fetcher,
             builtins=values,
+            messages=SimulatedMessageTaker(caller),
         ).run()
     except CallerHungUp:
         outcome = "abandoned"

@@ -130,6 +130,10 @@ class BaresipCall:
     def add_audio_sink(self, sink: AudioSink) -> None:
         self._sinks.append(sink)
 
+    def remove_audio_sink(self, sink: AudioSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         if not self._events.empty():
             return self._events.get_nowait()

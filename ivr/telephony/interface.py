@@ -77,6 +77,8 @@ class Call(Protocol):
 
     def add_audio_sink(self, sink: AudioSink) -> None: ...
 
+    def remove_audio_sink(self, sink: AudioSink) -> None: ...
+
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         """The next key press or the end of the call; None after ``timeout`` seconds."""
 
