@@ -12,6 +12,7 @@ from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.directory import EmployeeDirectory
 from ivr.exceptions import CallGone, IvrError
 from ivr.messages import CallMessageTaker
 from ivr.prompts.library import PromptLibrary
@@ -36,6 +37,7 @@ class CallServices:
     recordings_dir: Path
     worker_id: str
     fetcher: JsonFetcher
+    directory: EmployeeDirectory
     service_api: str  # this worker's own API, for plans that look things up in it
 
 
@@ -60,6 +62,9 @@ class CallSession:
             started_at=time.time(),
         )
         self._journal.event("incoming", caller_uri=info.caller_uri, called=info.called_number)
+        employee = self._services.directory.by_number(info.caller_number)
+        if employee is not None:
+            self._journal.identified(employee.as_variables(), by="number")
         try:
             self._ticket_id = await self._services.tickets.create(start)
         except IvrError as exc:
@@ -97,6 +102,7 @@ class CallSession:
                 on_node=self._node_entered,
                 caller_number=info.caller_number,
                 fetcher=self._services.fetcher,
+                directory=self._services.directory,
                 messages=CallMessageTaker(
                     self._call,
                     recording_path(

@@ -13,6 +13,7 @@ from ivr.config import load_config
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
+from ivr.directory import EmployeeDirectory
 from ivr.exceptions import IvrError
 
 
@@ -75,7 +76,9 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     waiting = parse_inputs(args.keys) if args.keys else []
     player = TextPromptPlayer(show=lambda text: print(f"IVR: {text}", flush=True))
-    result = asyncio.run(simulate(plan, TypingCaller(waiting), player))
+    result = asyncio.run(
+        simulate(plan, TypingCaller(waiting), player, args.caller, directory=_directory(args))
+    )
     print(f"path: {' -> '.join(result.path)}")
     print(f"keys: {result.keys or '-'}; outcome: {result.outcome}")
     return 0
@@ -94,7 +97,7 @@ def _test_cases(args: argparse.Namespace) -> int:
         return 1
     failed = 0
     for case in cases:
-        result = asyncio.run(run_case(plan, case))
+        result = asyncio.run(run_case(plan, case, _directory(args)))
         print(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
         for failure in result.failures:
             print(f"     {failure}")
@@ -144,6 +147,17 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _directory(args: argparse.Namespace) -> EmployeeDirectory:
+    from ivr.directory import EmployeeDirectory
+
+    if args.directory:
+        return EmployeeDirectory(Path(args.directory))
+    try:
+        return EmployeeDirectory(load_config(_default_config_path()).directory_csv)
+    except IvrError:
+        return EmployeeDirectory(Path("dialplans/directory.csv"))
+
+
 def _load_or_report(path: Path) -> Plan | None:
     plan, problems = check_plan(path)
     for problem in problems:
@@ -165,10 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     simulate = dialplan_commands.add_parser("simulate", help="walk a plan by typing keys")
     simulate.add_argument("path", help="plan file")
     simulate.add_argument("keys", nargs="*", help="keys to press first (optional)")
+    simulate.add_argument("--caller", default="", help="the caller's number")
     simulate.set_defaults(func=_simulate)
     test = dialplan_commands.add_parser("test", help="run scripted cases against a plan")
     test.add_argument("path", help="plan file")
     test.add_argument("cases", help="cases file (YAML)")
+    for command in (simulate, test):
+        command.add_argument("--directory", help="employee directory CSV (default: from ivr.yaml)")
     test.set_defaults(func=_test_cases)
     for action, help_text in (
         ("rollback", "drop a plan's canary, or return to its previous version"),

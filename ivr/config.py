@@ -90,6 +90,7 @@ class Config:
     storage: StorageConfig = StorageConfig()
     redis: RedisConfig = RedisConfig()
     dialplans: DialplanConfig = DialplanConfig()
+    directory_csv: Path = Path("dialplans/directory.csv")  # the employee directory
     worker_id: str = ""
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
@@ -173,6 +174,7 @@ _KNOWN_KEYS = {
     "redis": {"url", "key_prefix", "embedded_data_dir"},
     "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
     "worker_id": None,
+    "directory_csv": None,
     "shutdown_grace_seconds": None,
     "log_level": None,
 }
@@ -358,6 +360,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                 "dialplans.versions_dir", "IVR_DIALPLAN_VERSIONS_DIR", DialplanConfig.versions_dir
             ),
         ),
+        directory_csv=read.path_setting("directory_csv", "IVR_DIRECTORY_CSV", Config.directory_csv),
         worker_id=read.get(
             "worker_id", "IVR_WORKER_ID", parse_text, f"{socket.gethostname()}-{os.getpid()}"
         ),

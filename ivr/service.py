@@ -23,6 +23,7 @@ from ivr.config import Config
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
+from ivr.directory import EmployeeDirectory
 from ivr.prompts.library import PromptLibrary
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
@@ -94,6 +95,7 @@ class Service:
                 recordings_dir=config.storage.recordings_dir,
                 worker_id=config.worker_id,
                 fetcher=fetcher,
+                directory=EmployeeDirectory(config.directory_csv),
                 service_api=f"http://{config.http.listen}",
             )
             telephony = BaresipTelephony(config.sip)

@@ -28,6 +28,7 @@ import yaml
 
 from ivr.dialplan.model import Plan
 from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_inputs, simulate
+from ivr.directory import EmployeeDirectory
 from ivr.exceptions import DialplanError
 
 EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction", "heard")
@@ -65,7 +66,9 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
+async def run_case(
+    plan: Plan, case: dict[str, Any], directory: EmployeeDirectory | None = None
+) -> CaseResult:
     name = str(case.get("name", "unnamed case"))
     try:
         tokens = parse_inputs(case.get("input") or [])
@@ -82,7 +85,7 @@ async def run_case(plan: Plan, case: dict[str, Any]) -> CaseResult:
     caller_number = str(case.get("caller", ""))
     values = {str(k): str(v) for k, v in (case.get("values") or {}).items()}
     result = await simulate(
-        plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at, values
+        plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at, values, directory
     )
     actual = {
         "path": result.path,

@@ -84,6 +84,7 @@ class CollectNode:
     no_match: tuple[Prompt, ...]
     next: str | None
     fallback: str | None
+    identify: bool = False  # the digits are an employee ID, valid when in the directory
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ NODE_KEYS: dict[str, set[str]] = {
     "prompt": {"next"},
     "menu": {"keys", "fallback"} | _RETRIES,
     "collect": {
+        "identify",
         "variable",
         "min_digits",
         "max_digits",
@@ -90,6 +91,15 @@ class _Fields:
 
     def text(self, key: str) -> str | None:
         return text_of(self.ctx, self.entries[key][1], key) if key in self.entries else None
+
+    def flag(self, key: str) -> bool:
+        if key not in self.entries:
+            return False
+        value = scalar(self.entries[key][1])
+        if not isinstance(value, bool):
+            self.ctx.error(self.entries[key][1], f"{key} must be true or false")
+            return False
+        return value
 
     def reference(self, value_node: yaml.Node, what: str) -> str | None:
         destination = text_of(self.ctx, value_node, what)
@@ -178,6 +188,7 @@ def _collect(f: _Fields) -> CollectNode:
         no_match=f.prompts_of("no_match"),
         next=f.target("next"),
         fallback=f.target("fallback"),
+        identify=f.flag("identify"),
     )
 
 

@@ -45,6 +45,14 @@ class CallerEvents(Protocol):
     async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
 
 
+class Identity(Protocol):
+    def as_variables(self) -> dict[str, str]: ...
+
+
+class EmployeeLookup(Protocol):
+    def by_employee_id(self, employee_id: str) -> Identity | None: ...
+
+
 class MessageOutcome(Protocol):
     @property
     def path(self) -> Path | None: ...
@@ -83,8 +91,10 @@ class PlanRunner:
         fetcher: JsonFetcher | None = None,
         builtins: Mapping[str, str] | None = None,
         messages: MessageTaker | None = None,
+        directory: EmployeeLookup | None = None,
     ) -> None:
         self._messages = messages
+        self._directory = directory
         self._fetcher = fetcher
         self._builtins = dict(builtins or {})
         self._caller_number = caller_number
@@ -167,6 +177,8 @@ class PlanRunner:
             valid = len(digits) >= node.min_digits and (
                 node.pattern is None or node.pattern.fullmatch(digits) is not None
             )
+            if valid and node.identify:
+                valid = self._identify(digits, node.name)
             if valid:
                 self._journal.collected(node.variable, digits, node.name)
                 return node.next
@@ -227,6 +239,14 @@ class PlanRunner:
                 return rule.target
         self._journal.event("condition", node=node.name, rule=None, goto=node.otherwise)
         return node.otherwise
+
+    def _identify(self, employee_id: str, node: str) -> bool:
+        employee = self._directory.by_employee_id(employee_id) if self._directory else None
+        if employee is None:
+            self._journal.event("not_in_directory", node=node, employee_id=employee_id)
+            return False
+        self._journal.identified(employee.as_variables(), by="employee_id")
+        return True
 
     async def _survey(self, node: SurveyNode) -> None:
         retry_prompts: tuple[Prompt, ...] = ()

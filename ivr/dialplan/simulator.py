@@ -19,6 +19,7 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.dialplan.templates import render
+from ivr.directory import EmployeeDirectory
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
@@ -176,10 +177,14 @@ async def simulate(
     caller_number: str = "",
     at: datetime | None = None,
     values: Mapping[str, str] | None = None,
+    directory: EmployeeDirectory | None = None,
 ) -> SimulationResult:
     """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now;
     ``values`` are what the call starts with (``service_api`` for lookups, say)."""
     journal = CallJournal()
+    employee = directory.by_number(caller_number) if directory and caller_number else None
+    if employee is not None:
+        journal.identified(employee.as_variables(), by="number")
     outcome = "completed"
     clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
     fetcher = AiohttpFetcher()  # lookups are real, as on a call
@@ -194,6 +199,7 @@ async def simulate(
             fetcher=fetcher,
             builtins=values,
             messages=SimulatedMessageTaker(caller),
+            directory=directory,
         ).run()
     except CallerHungUp:
         outcome = "abandoned"

@@ -98,6 +98,11 @@ class CallJournal:
         self.variables[variable] = value
         self.event("collected", variable=variable, value=value, node=node)
 
+    def identified(self, variables: dict[str, str], by: str) -> None:
+        """The caller matched the employee directory (``by`` number or employee_id)."""
+        self.variables.update(variables)
+        self.event("identified", by=by, employee_id=variables.get("employee_id", ""))
+
     def set_variable(self, variable: str, value: str, node: str) -> None:
         self.variables[variable] = value
         self.event("set", variable=variable, value=value, node=node)
