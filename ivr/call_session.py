@@ -103,6 +103,7 @@ class CallSession:
                 caller_number=info.caller_number,
                 fetcher=self._services.fetcher,
                 directory=self._services.directory,
+                plans=self._services.plans.get,
                 messages=CallMessageTaker(
                     self._call,
                     recording_path(

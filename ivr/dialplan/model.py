@@ -132,6 +132,17 @@ class MessageNode:
 
 
 @dataclass(frozen=True)
+class GotoNode:
+    """Continues the call in another plan (a shared sub-flow), at ``node`` or its start."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    plan: str
+    node: str | None
+
+
+@dataclass(frozen=True)
 class SetNode:
     """Sets call variables (kept on the ticket), then goes to ``next``."""
 
@@ -208,6 +219,7 @@ Node = (
     | ConditionNode
     | HttpLookupNode
     | MessageNode
+    | GotoNode
 )
 
 

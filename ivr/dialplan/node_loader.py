@@ -11,6 +11,7 @@ from ivr.dialplan.model import (
     DTMF_KEYS,
     CollectNode,
     ConditionNode,
+    GotoNode,
     HangupNode,
     HttpLookupNode,
     MenuNode,
@@ -47,6 +48,7 @@ NODE_KEYS: dict[str, set[str]] = {
     "condition": {"when", "otherwise"},
     "http": {"url", "method", "timeout", "results", "next", "on_failure"},
     "message": {"max_seconds", "silence_seconds", "end_key", "next"},
+    "goto": {"plan", "node"},
     "hangup": set(),
 }
 DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
@@ -315,6 +317,12 @@ def _message(f: _Fields) -> MessageNode:
     )
 
 
+def _goto(f: _Fields) -> GotoNode:
+    if "plan" not in f.entries:
+        f.ctx.error(f.node, f"goto node {f.name!r} has no 'plan'")
+    return GotoNode(f.name, f.location, f.prompts, f.text("plan") or "", f.text("node"))
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
@@ -324,6 +332,7 @@ _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "condition": _condition,
     "http": _http,
     "message": _message,
+    "goto": _goto,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 

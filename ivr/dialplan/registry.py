@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.dialplan.loader import load_plan
-from ivr.dialplan.model import Plan
+from ivr.dialplan.model import GotoNode, Plan
 from ivr.dialplan.problems import Location, Problem
 from ivr.dialplan.versions import VersionArchive
 from ivr.exceptions import DialplanError, IvrError, PromptError
@@ -170,7 +170,27 @@ class PlanRegistry:
             if not any(str(p.path) == gone for p in self._plans.values()):
                 del self.errors[gone]
         self._stamps = seen
+        self._check_gotos()
         return report
+
+    def _check_gotos(self) -> None:
+        """Report gotos whose plan or node is not in service (the call would end there)."""
+        for plan in [*self._plans.values(), *self._canaries.values()]:
+            for node in plan.nodes.values():
+                if not isinstance(node, GotoNode):
+                    continue
+                target = self._plans.get(node.plan)
+                start = None if target is None else (node.node or target.start)
+                if target is None or start not in target.nodes:
+                    what = f"plan {node.plan!r}" if target is None else f"node {start!r}"
+                    message = f"{node.location}: goto {node.name!r} leads to a missing {what}"
+                    if message not in self.errors.get(str(plan.path), []):
+                        self.errors.setdefault(str(plan.path), []).append(message)
+                        log.error("%s", message)
+
+    def get(self, name: str) -> Plan | None:
+        """The version of plan ``name`` in service (for gotos between plans)."""
+        return self._plans.get(name)
 
     def _take_into_service(
         self, plan: Plan, other: Plan | None, all_calls: bool, report: ReloadReport

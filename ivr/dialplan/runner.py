@@ -13,6 +13,7 @@ from ivr.dialplan.http_lookup import JsonFetcher, LookupFailed, pick, render_url
 from ivr.dialplan.model import (
     CollectNode,
     ConditionNode,
+    GotoNode,
     HangupNode,
     HttpLookupNode,
     MenuNode,
@@ -92,7 +93,9 @@ class PlanRunner:
         builtins: Mapping[str, str] | None = None,
         messages: MessageTaker | None = None,
         directory: EmployeeLookup | None = None,
+        plans: Callable[[str], Plan | None] | None = None,
     ) -> None:
+        self._plans = plans
         self._messages = messages
         self._directory = directory
         self._fetcher = fetcher
@@ -100,6 +103,7 @@ class PlanRunner:
         self._caller_number = caller_number
         self._clock = clock
         self._plan = plan
+        self._first_plan = plan
         self._call = caller
         self._player = player
         self._journal = journal
@@ -119,9 +123,10 @@ class PlanRunner:
             if steps > MAX_STEPS_PER_CALL:
                 raise PlanLoopError(f"plan {self._plan.name} made {steps} steps; stopped")
             node = self._plan.node(name)
-            self._journal.entered(name)
+            shown = name if self._plan is self._first_plan else f"{self._plan.name}/{name}"
+            self._journal.entered(shown)
             if self._on_node is not None:
-                await self._on_node(name)
+                await self._on_node(shown)
             if isinstance(node, PromptNode):
                 await self._play(node.prompts)
                 name = node.next
@@ -146,6 +151,9 @@ class PlanRunner:
             elif isinstance(node, MessageNode):
                 await self._play(node.prompts)
                 name = await self._message(node)
+            elif isinstance(node, GotoNode):
+                await self._play(node.prompts)
+                name = self._goto(node)
             elif isinstance(node, HangupNode):
                 await self._play(node.prompts)
                 name = None
@@ -229,6 +237,20 @@ class PlanRunner:
         )
         # Hanging up is how most callers finish a message: the plan ends there.
         return None if result.ended_by == "hangup" else node.next
+
+    def _goto(self, node: GotoNode) -> str | None:
+        target = self._plans(node.plan) if self._plans is not None else None
+        start = None if target is None else (node.node or target.start)
+        if target is None or start not in target.nodes:
+            missing = (
+                f"plan {node.plan!r}" if target is None else f"node {start!r} in {node.plan!r}"
+            )
+            log.error("%s: goto to a missing %s; the plan ends here", node.location, missing)
+            self._journal.event("goto_failed", node=node.name, plan=node.plan, missing=missing)
+            return None
+        self._journal.event("goto", plan=target.name, version=target.version, node=start)
+        self._plan = target
+        return start
 
     def _choose(self, node: ConditionNode) -> str | None:
         now = self._clock()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.dialplan.http_lookup import AiohttpFetcher
+from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.dialplan.templates import render
@@ -135,6 +136,21 @@ class TextPromptPlayer:
         return None
 
 
+def sibling_plans(plan: Plan) -> Callable[[str], Plan | None]:
+    """Plans in ``plan``'s folder by name, loaded when a goto first asks for them."""
+    loaded: dict[str, Plan] = {plan.name: plan}
+
+    def find(name: str) -> Plan | None:
+        if name not in loaded:
+            for path in sorted(plan.path.parent.glob("*.yaml")):
+                other, _ = check_plan(path)
+                if other is not None:
+                    loaded.setdefault(other.name, other)
+        return loaded.get(name)
+
+    return find
+
+
 @dataclass(frozen=True)
 class SimulatedMessage:
     path: Path | None
@@ -180,7 +196,8 @@ async def simulate(
     directory: EmployeeDirectory | None = None,
 ) -> SimulationResult:
     """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now;
-    ``values`` are what the call starts with (``service_api`` for lookups, say)."""
+    ``values`` are what the call starts with (``service_api`` for lookups, say);
+    gotos reach the other plans in its folder."""
     journal = CallJournal()
     employee = directory.by_number(caller_number) if directory and caller_number else None
     if employee is not None:
@@ -200,6 +217,7 @@ async def simulate(
             builtins=values,
             messages=SimulatedMessageTaker(caller),
             directory=directory,
+            plans=sibling_plans(plan),
         ).run()
     except CallerHungUp:
         outcome = "abandoned"
