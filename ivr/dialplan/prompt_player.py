@@ -41,7 +41,9 @@ class AudioPromptPlayer:
                 if prompt.has_values:
                     text = render(text, values, prompt.voice)
                 self._journal.event("prompt", text=text, voice=prompt.voice)
-                audio = await self._library.speech(text, prompt.voice)
+                audio = await self._library.speech(
+                    text, prompt.voice, keep_on_disk=not prompt.has_values
+                )
         except PromptError as exc:
             # A broken prompt must not drop the caller: note it and go on.
             log.error("%s: %s", prompt.location, exc)

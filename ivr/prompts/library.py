@@ -96,8 +96,11 @@ class PromptLibrary:
         key = f"file\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
         return await self._cached(key, lambda: self._run_blocking(decode_file, path))
 
-    async def speech(self, text: str, voice: str) -> bytes:
-        """Call audio for ``text`` spoken by espeak-ng ``voice``. Raises PromptError."""
+    async def speech(self, text: str, voice: str, keep_on_disk: bool = True) -> bytes:
+        """Call audio for ``text`` spoken by espeak-ng ``voice``. Raises PromptError.
+
+        ``keep_on_disk=False`` for one-off texts (a ticket number read out), which
+        would otherwise grow the disk cache without bound."""
         key = f"say\0{voice}\0{text}"
 
         async def synthesise() -> bytes:
@@ -105,9 +108,9 @@ class PromptLibrary:
             segment = AudioSegment(pcm, sample_width=2, frame_rate=rate, channels=1)
             return await self._run_blocking(to_call_audio, segment)
 
-        return await self._cached(key, synthesise)
+        return await self._cached(key, synthesise, keep_on_disk)
 
-    async def _cached(self, key: str, produce: object) -> bytes:
+    async def _cached(self, key: str, produce: object, keep_on_disk: bool = True) -> bytes:
         if key in self._memory:
             self._memory.move_to_end(key)
             return self._memory[key]
@@ -116,7 +119,8 @@ class PromptLibrary:
             pcm = disk_path.read_bytes()
         except OSError:
             pcm = await produce()  # type: ignore[operator]
-            self._write_disk_cache(disk_path, pcm)
+            if keep_on_disk:
+                self._write_disk_cache(disk_path, pcm)
         self._memory[key] = pcm
         while len(self._memory) > MEMORY_CACHE_ENTRIES:
             self._memory.popitem(last=False)

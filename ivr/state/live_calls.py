@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # A worker that dies leaves its entries behind; they expire unless refreshed.
 ENTRY_TTL_SECONDS = 4 * 3600
+# After a failure, calls stop waiting on Redis for this long (one try per window),
+# so an unreachable server costs a call at most one timeout, not one per step.
+OUTAGE_BACKOFF_SECONDS = 5.0
 
 
 @dataclass
@@ -41,6 +44,11 @@ class LiveCallRegistry:
         self._worker_id = worker_id
         self._local: dict[str, LiveCall] = {}
         self._redis_ok = True
+        self._skip_until = 0.0
+
+    def _usable(self) -> aioredis.Redis | None:
+        """The client, unless Redis failed within the last backoff window."""
+        return self._client if time.monotonic() >= self._skip_until else None
 
     async def add(self, call: LiveCall) -> None:
         self._local[call.call_id] = call
@@ -54,10 +62,11 @@ class LiveCallRegistry:
 
     async def remove(self, call_id: str) -> None:
         self._local.pop(call_id, None)
-        if self._client is None:
+        client = self._usable()
+        if client is None:
             return
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
+            async with client.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.live_call(self._prefix, call_id))
                 pipe.zrem(keys.live_calls_index(self._prefix), call_id)
                 await pipe.execute()
@@ -66,11 +75,12 @@ class LiveCallRegistry:
             self._mark(False, exc)
 
     async def _store(self, call: LiveCall) -> None:
-        if self._client is None:
+        client = self._usable()
+        if client is None:
             return
         key = keys.live_call(self._prefix, call.call_id)
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
+            async with client.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
                 pipe.expire(key, ENTRY_TTL_SECONDS)
                 pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
@@ -80,6 +90,8 @@ class LiveCallRegistry:
             self._mark(False, exc)
 
     def _mark(self, ok: bool, exc: Exception | None = None) -> None:
+        if not ok:
+            self._skip_until = time.monotonic() + OUTAGE_BACKOFF_SECONDS
         if ok and not self._redis_ok:
             log.info("Redis is back; live calls are shared again")
         elif not ok and self._redis_ok:
@@ -88,18 +100,19 @@ class LiveCallRegistry:
 
     async def list_all(self) -> tuple[list[dict[str, Any]], bool]:
         """(live calls of all workers, complete). Incomplete means only this worker's."""
-        if self._client is not None:
+        client = self._usable()
+        if client is not None:
             try:
                 index = keys.live_calls_index(self._prefix)
-                ids: list[str] = [str(i) for i in await self._client.zrange(index, 0, -1)]
-                async with self._client.pipeline(transaction=False) as pipe:
+                ids: list[str] = [str(i) for i in await client.zrange(index, 0, -1)]
+                async with client.pipeline(transaction=False) as pipe:
                     for call_id in ids:
                         pipe.hgetall(keys.live_call(self._prefix, call_id))
                     rows = await pipe.execute()
                 self._mark(True)
                 stale = [cid for cid, row in zip(ids, rows, strict=True) if not row]
                 if stale:
-                    await self._client.zrem(index, *stale)
+                    await client.zrem(index, *stale)
                 return [_decode(row) for row in rows if row], True
             except (RedisError, OSError) as exc:
                 self._mark(False, exc)
