@@ -220,3 +220,17 @@ def test_prompts_per_language_must_cover_the_plan_languages(tmp_path: Path) -> N
         "plan.yaml:7:10: prompt has no 'zh' version",
         "plan.yaml:7:20: unknown key 'fr' in prompt languages (known: en, zh)",
     ]
+
+
+def test_a_loop_that_never_waits_for_the_caller_is_an_error(tmp_path: Path) -> None:
+    text = (
+        "plan: p\nstart: a\nnodes:\n"
+        "  a: {type: prompt, say: Hi, next: b}\n"
+        "  b: {type: set, values: {x: 1}, next: c}\n"
+        "  c:\n    type: condition\n    when: [{variable: x, equals: '2', goto: m}]\n"
+        "    otherwise: a\n"
+        "  m: {type: menu, say: Press 1 to hear this again., keys: {'1': m}}\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "plan.yaml:4:3: loop without input would repeat forever: a -> b -> c -> a"
+    ]

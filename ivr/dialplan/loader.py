@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ivr.dialplan.model import Node, OfficeHours, Plan, PlanMatch
+from ivr.dialplan.model import (
+    CollectNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    OfficeHours,
+    Plan,
+    PlanMatch,
+    SurveyNode,
+)
 from ivr.dialplan.node_loader import build_node, targets_of
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.prompt_loader import PlanScope
@@ -36,6 +45,8 @@ PLAN_KEYS = {
 HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = {"called", "caller"}
+# Nodes that wait for the caller; a loop through one of them is a retry, not a spin.
+INPUT_NODES = (MenuNode, CollectNode, SurveyNode, MessageNode)
 
 
 def _clock(ctx: YamlContext, node: yaml.Node, what: str) -> time | None:
@@ -156,6 +167,41 @@ def _check_graph(
     for name in nodes:
         if name not in seen:
             ctx.warn(name_nodes[name], f"node {name!r} is never reached from {start!r}")
+    _check_loops_without_input(ctx, nodes, name_nodes)
+
+
+def _check_loops_without_input(
+    ctx: YamlContext, nodes: dict[str, Node], name_nodes: dict[str, yaml.Node]
+) -> None:
+    """A cycle of nodes none of which waits for the caller would spin forever."""
+    passive = {name for name, node in nodes.items() if not isinstance(node, INPUT_NODES)}
+    reported: set[str] = set()
+    for first in sorted(passive):
+        path = [first]
+        on_path = {first}
+        stack = [iter(targets_of(nodes[first]))]
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if following not in passive:
+                continue
+            if following == first:
+                loop = path + [first]
+                if not reported & set(path):
+                    reported.update(path)
+                    ctx.error(
+                        name_nodes[first],
+                        f"loop without input would repeat forever: {' -> '.join(loop)}",
+                    )
+                continue
+            if following in on_path or following < first:
+                continue  # found from its own smallest node already
+            path.append(following)
+            on_path.add(following)
+            stack.append(iter(targets_of(nodes[following])))
 
 
 def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
