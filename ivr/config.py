@@ -314,6 +314,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         max_calls=read.get("sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250),
         rtp_timeout_seconds=read.get("sip.rtp_timeout_seconds", None, parse_positive_int, 30),
     )
+    if sip.listen.host in ("0.0.0.0", "::", ""):
+        raise ConfigError(
+            f"sip.listen has value '{sip.listen}': give the address the PBX reaches "
+            "(e.g. 10.0.0.5:5060); the SIP stack puts it in every SDP, so a wildcard "
+            "address cannot work"
+        )
     if sip.max_calls > 255:
         raise ConfigError(
             f"{read.source}: sip.max_calls has value {sip.max_calls}: one worker carries at "

@@ -57,6 +57,7 @@ def test_accounts_are_read_and_the_password_stays_out_of_repr(tmp_path: Path) ->
         ("sip:\n  lisen: 127.0.0.1:5060\n", {}, "unknown setting 'sip.lisen'"),
         ("sip:\n  transports: [udp, sctp]\n", {}, "unknown transport 'sctp'"),
         ("sip:\n  max_calls: 400\n", {}, "at most 255 calls"),
+        ("sip:\n  listen: 0.0.0.0:5060\n", {}, "a wildcard address cannot work"),
         ("http: 8080\n", {}, "http has value 8080: expected a mapping"),
         ("", {"IVR_HTTP_LISTEN": "8080"}, "environment variable IVR_HTTP_LISTEN has value '8080'"),
         ("sip:\n  accounts:\n    - {user: '7000'}\n", {}, "sip.accounts[0]: 'domain' is required"),
