@@ -105,6 +105,16 @@ def parse_host_port(text: str) -> HostPort:
     return HostPort(host.strip("[]"), int(port))
 
 
+def parse_sip_listen(text: str) -> HostPort:
+    listen = parse_host_port(text)
+    if listen.host in ("0.0.0.0", "::"):
+        raise ValueError(
+            "give the address the PBX reaches (e.g. 10.0.0.5:5060); the SIP stack puts it "
+            "in every SDP, so a wildcard address cannot work"
+        )
+    return listen
+
+
 def parse_transports(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items:
@@ -306,7 +316,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     read = _Reader(raw, path, env)
     sip_raw = raw.get("sip") or {}
     sip = SipConfig(
-        listen=read.get("sip.listen", "IVR_SIP_LISTEN", parse_host_port, SipConfig.listen),
+        listen=read.get("sip.listen", "IVR_SIP_LISTEN", parse_sip_listen, SipConfig.listen),
         transports=read.get(
             "sip.transports", "IVR_SIP_TRANSPORTS", parse_transports, SipConfig.transports
         ),
@@ -314,12 +324,6 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         max_calls=read.get("sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250),
         rtp_timeout_seconds=read.get("sip.rtp_timeout_seconds", None, parse_positive_int, 30),
     )
-    if sip.listen.host in ("0.0.0.0", "::", ""):
-        raise ConfigError(
-            f"sip.listen has value '{sip.listen}': give the address the PBX reaches "
-            "(e.g. 10.0.0.5:5060); the SIP stack puts it in every SDP, so a wildcard "
-            "address cannot work"
-        )
     if sip.max_calls > 255:
         raise ConfigError(
             f"{read.source}: sip.max_calls has value {sip.max_calls}: one worker carries at "

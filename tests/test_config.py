@@ -26,14 +26,14 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     config = load_config(
         REPO / "ivr.yaml",
         env={
-            "IVR_SIP_LISTEN": "0.0.0.0:5070",
+            "IVR_SIP_LISTEN": "10.0.0.5:5070",
             "IVR_HTTP_LISTEN": "127.0.0.1:9000",
             "REDIS_URL": "redis://cache:6379/1",
             "DATABASE_URL": "sqlite:////srv/tickets.db",
             "IVR_SIP_TRANSPORTS": "udp",
         },
     )
-    assert config.sip.listen == HostPort("0.0.0.0", 5070)
+    assert config.sip.listen == HostPort("10.0.0.5", 5070)
     assert config.http.listen.port == 9000
     assert config.redis.url == "redis://cache:6379/1"
     assert config.storage.database_url == "sqlite:////srv/tickets.db"
