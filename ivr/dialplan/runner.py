@@ -14,7 +14,6 @@ from ivr.dialplan.model import (
     CollectNode,
     ConditionNode,
     GotoNode,
-    HangupNode,
     HttpLookupNode,
     MenuNode,
     MessageNode,
@@ -67,6 +66,13 @@ class MessageOutcome(Protocol):
 
 class MessageTaker(Protocol):
     async def take(self, node: MessageNode) -> MessageOutcome: ...
+
+
+class NoMatch:
+    """A key (or entry) a node cannot take; ``detail`` goes on the ticket."""
+
+    def __init__(self, **detail: str) -> None:
+        self.detail = detail
 
 
 class CallerHungUp(Exception):
@@ -127,8 +133,13 @@ class PlanRunner:
             self._journal.entered(shown)
             if self._on_node is not None:
                 await self._on_node(shown)
+            if not isinstance(node, MenuNode | CollectNode | SurveyNode):
+                await self._play(node.prompts)  # the asking nodes play theirs as they ask
             if isinstance(node, PromptNode):
-                await self._play(node.prompts)
+                name = node.next
+            elif isinstance(node, SetNode):
+                for variable, value in node.values.items():
+                    self._journal.set_variable(variable, value, node.name)
                 name = node.next
             elif isinstance(node, MenuNode):
                 name = await self._menu(node)
@@ -137,63 +148,71 @@ class PlanRunner:
             elif isinstance(node, SurveyNode):
                 await self._survey(node)
                 name = node.next
-            elif isinstance(node, SetNode):
-                await self._play(node.prompts)
-                for variable, value in node.values.items():
-                    self._journal.set_variable(variable, value, node.name)
-                name = node.next
             elif isinstance(node, ConditionNode):
-                await self._play(node.prompts)
                 name = self._choose(node)
             elif isinstance(node, HttpLookupNode):
-                await self._play(node.prompts)
                 name = await self._lookup(node)
             elif isinstance(node, MessageNode):
-                await self._play(node.prompts)
                 name = await self._message(node)
             elif isinstance(node, GotoNode):
-                await self._play(node.prompts)
                 name = self._goto(node)
-            elif isinstance(node, HangupNode):
-                await self._play(node.prompts)
+            else:  # HangupNode
                 name = None
 
     async def _menu(self, node: MenuNode) -> str | None:
-        retry_prompts: tuple[Prompt, ...] = ()
-        for attempt in range(1, node.tries + 1):
-            event = await self._ask(node, retry_prompts, attempt)
-            if event is None:
-                retry_prompts = node.no_input
-                continue
-            self._journal.pressed(event.digit, node.name)
-            target = node.keys.get(event.digit)
-            if target is not None:
-                return target
-            self._journal.event("no_match", node=node.name, attempt=attempt, digit=event.digit)
-            retry_prompts = node.no_match
-        self._journal.event("menu_failed", node=node.name, tries=node.tries)
-        return node.fallback
+        async def answer(key: DigitPressed) -> str | None | NoMatch:
+            self._journal.pressed(key.digit, node.name)
+            return node.keys[key.digit] if key.digit in node.keys else NoMatch(digit=key.digit)
+
+        answered, target = await self._until_answered(node, answer)
+        return target if answered else node.fallback
 
     async def _collect(self, node: CollectNode) -> str | None:
-        retry_prompts: tuple[Prompt, ...] = ()
-        for attempt in range(1, node.tries + 1):
-            first = await self._ask(node, retry_prompts, attempt)
-            if first is None:
-                retry_prompts = node.no_input
-                continue
+        async def answer(first: DigitPressed) -> str | None | NoMatch:
             digits = await self._rest_of_entry(node, first)
             valid = len(digits) >= node.min_digits and (
                 node.pattern is None or node.pattern.fullmatch(digits) is not None
             )
-            if valid and node.identify:
-                valid = self._identify(digits, node.name)
-            if valid:
-                self._journal.collected(node.variable, digits, node.name)
-                return node.next
-            self._journal.event("no_match", node=node.name, attempt=attempt, digits=digits)
+            if not valid or (node.identify and not self._identify(digits, node.name)):
+                return NoMatch(digits=digits)
+            self._journal.collected(node.variable, digits, node.name)
+            return node.next
+
+        answered, target = await self._until_answered(node, answer)
+        return target if answered else node.fallback
+
+    async def _survey(self, node: SurveyNode) -> None:
+        async def answer(key: DigitPressed) -> str | None | NoMatch:
+            self._journal.pressed(key.digit, node.name)
+            if key.digit not in "12345":
+                return NoMatch(digit=key.digit)
+            self._journal.rated(int(key.digit), node.name)
+            return None
+
+        await self._until_answered(node, answer)
+
+    async def _until_answered(
+        self,
+        node: MenuNode | CollectNode | SurveyNode,
+        answer: Callable[[DigitPressed], Awaitable[str | None | NoMatch]],
+    ) -> tuple[bool, str | None]:
+        """Ask up to ``node.tries`` times, re-prompting with no_input / no_match.
+
+        ``answer`` turns the first key of a try into the node to go to, or a
+        :class:`NoMatch`. Returns (answered, where to go)."""
+        retry_prompts: tuple[Prompt, ...] = ()
+        for attempt in range(1, node.tries + 1):
+            key = await self._ask(node, retry_prompts, attempt)
+            if key is None:
+                retry_prompts = node.no_input
+                continue
+            outcome = await answer(key)
+            if not isinstance(outcome, NoMatch):
+                return True, outcome
+            self._journal.event("no_match", node=node.name, attempt=attempt, **outcome.detail)
             retry_prompts = node.no_match
-        self._journal.event("collect_failed", node=node.name, tries=node.tries)
-        return node.fallback
+        self._journal.event("no_answer", node=node.name, tries=node.tries)
+        return False, None
 
     async def _rest_of_entry(self, node: CollectNode, first: DigitPressed) -> str:
         digits = ""
@@ -269,20 +288,6 @@ class PlanRunner:
             return False
         self._journal.identified(employee.as_variables(), by="employee_id")
         return True
-
-    async def _survey(self, node: SurveyNode) -> None:
-        retry_prompts: tuple[Prompt, ...] = ()
-        for attempt in range(1, node.tries + 1):
-            event = await self._ask(node, retry_prompts, attempt)
-            if event is None:
-                retry_prompts = node.no_input
-                continue
-            self._journal.pressed(event.digit, node.name)
-            if event.digit in "12345":
-                self._journal.rated(int(event.digit), node.name)
-                return
-            self._journal.event("no_match", node=node.name, attempt=attempt, digit=event.digit)
-            retry_prompts = node.no_match
 
     async def _ask(
         self,
