@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +77,7 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
         "recording_path": ticket.recording_path,
         "variables": ticket.variables,
         "satisfaction": ticket.satisfaction,
+        **asdict(ticket.handling),
     }
     if with_events:
         body["events"] = [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in ticket.events]

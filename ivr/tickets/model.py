@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -20,6 +20,19 @@ class TicketEvent:
     at: float  # Unix seconds
     kind: str
     detail: dict[str, Any]
+
+
+@dataclass
+class Handling:
+    """How the call was handled beyond the plan: speech, queue and agent."""
+
+    intent: str | None = None  # the last recognised intent
+    queue: str | None = None
+    wait_seconds: float | None = None  # in the queue, until an agent answered or the caller left
+    agent_id: str | None = None
+    ring_attempts: int = 0  # agents rung, answered or not
+    talk_seconds: float | None = None  # with the agent
+    transfer_method: str | None = None  # "bridge" or "refer"
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class TicketEnd:
     events: tuple[TicketEvent, ...]
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None  # survey score 1-5
+    handling: Handling = field(default_factory=Handling)
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class Ticket:
     events: tuple[TicketEvent, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None
+    handling: Handling = field(default_factory=Handling)
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class CallJournal:
     events: list[TicketEvent] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None
+    handling: Handling = field(default_factory=Handling)
 
     def event(self, kind: str, **detail: Any) -> None:
         self.events.append(TicketEvent(time.time(), kind, detail))
@@ -125,4 +141,5 @@ class CallJournal:
             events=tuple(self.events),
             variables=dict(self.variables),
             satisfaction=self.satisfaction,
+            handling=replace(self.handling),
         )

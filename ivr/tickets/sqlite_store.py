@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import astuple
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from ivr.exceptions import TicketStoreError
 from ivr.tickets.model import (
     Disposition,
+    Handling,
     Ticket,
     TicketEnd,
     TicketEvent,
@@ -58,12 +60,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE tickets ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE tickets ADD COLUMN satisfaction INTEGER;
     """,
+    """
+    ALTER TABLE tickets ADD COLUMN intent TEXT;
+    ALTER TABLE tickets ADD COLUMN queue TEXT;
+    ALTER TABLE tickets ADD COLUMN wait_seconds REAL;
+    ALTER TABLE tickets ADD COLUMN agent_id TEXT;
+    ALTER TABLE tickets ADD COLUMN ring_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tickets ADD COLUMN talk_seconds REAL;
+    ALTER TABLE tickets ADD COLUMN transfer_method TEXT;
+    """,
 ]
 
 _COLUMNS = (
     "id, call_id, worker_id, caller_number, called_number, plan_name, plan_version, "
     "started_at, answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path, "
-    "variables, satisfaction"
+    "variables, satisfaction, intent, queue, wait_seconds, agent_id, ring_attempts, "
+    "talk_seconds, transfer_method"
 )
 
 
@@ -146,7 +158,9 @@ class SqliteTicketStore:
         def update(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE tickets SET answered_at=?, ended_at=?, disposition=?, end_reason=?, "
-                "nodes=?, keys=?, recording_path=?, variables=?, satisfaction=? WHERE id=?",
+                "nodes=?, keys=?, recording_path=?, variables=?, satisfaction=?, intent=?, queue=?, "
+                "wait_seconds=?, agent_id=?, ring_attempts=?, talk_seconds=?, transfer_method=? "
+                "WHERE id=?",
                 (
                     end.answered_at,
                     end.ended_at,
@@ -157,6 +171,7 @@ class SqliteTicketStore:
                     end.recording_path,
                     json.dumps(end.variables),
                     end.satisfaction,
+                    *astuple(end.handling),
                     ticket_id,
                 ),
             )
@@ -228,6 +243,7 @@ def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
         recording_path,
         variables,
         satisfaction,
+        *handling,
     ) = row
     return Ticket(
         id=ticket_id,
@@ -242,4 +258,5 @@ def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
         events=events,
         variables=json.loads(variables),
         satisfaction=satisfaction,
+        handling=Handling(*handling),
     )
