@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ivr.agents.settings import ContactCenterSettings, parse_contact_center
 from ivr.exceptions import ConfigError
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ class Config:
     worker_id: str = ""
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
+    contact_center: ContactCenterSettings = ContactCenterSettings()  # agents, queues, dialling
 
 
 def parse_host_port(text: str) -> HostPort:
@@ -187,6 +189,10 @@ _KNOWN_KEYS = {
     "directory_csv": None,
     "shutdown_grace_seconds": None,
     "log_level": None,
+    "agents": None,
+    "queues": None,
+    "dialling": None,
+    "screen_pop_url": None,
 }
 _ACCOUNT_KEYS = {
     "user",
@@ -378,4 +384,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             "shutdown_grace_seconds", "IVR_SHUTDOWN_GRACE", parse_seconds, 30.0
         ),
         log_level=read.get("log_level", "IVR_LOG_LEVEL", parse_log_level, "INFO"),
+        contact_center=parse_contact_center(raw, read.source),
     )

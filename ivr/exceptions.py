@@ -5,7 +5,8 @@ IvrError
 ├── DialplanError      a plan failed to load; carries every problem found
 ├── PromptError        a prompt file cannot be read or converted, or TTS failed
 ├── TelephonyError     the SIP stack refused an operation or is not running
-│   └── CallGone       the call ended before the operation reached it
+│   ├── CallGone       the call ended before the operation reached it
+│   └── DialRefused    the dialling policy does not allow that target
 └── TicketStoreError   the ticket database refused a read or write
 """
 
@@ -43,6 +44,10 @@ class TelephonyError(IvrError):
 
 class CallGone(TelephonyError):
     """The call ended before the operation reached it."""
+
+
+class DialRefused(TelephonyError):
+    """The dialling policy does not allow the target (the reason says why)."""
 
 
 class TicketStoreError(IvrError):

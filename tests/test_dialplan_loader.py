@@ -206,7 +206,7 @@ nodes:
         "plan.yaml:8:12: close must be later than open",
         "plan.yaml:9:16: holiday 'someday' is not a date like 2026-12-25",
         "plan.yaml:14:17: unknown hours 'shop' (known: none defined)",
-        "plan.yaml:15:9: rule tests nothing: give hours, caller or variable",
+        "plan.yaml:15:9: rule tests nothing: give hours, caller, variable or queue/wait_above",
         "plan.yaml:16:32: invalid pattern '(': missing ), unterminated subpattern at position 0",
     ]
 

@@ -154,6 +154,27 @@ class SetNode:
 
 
 @dataclass(frozen=True)
+class TransferNode:
+    """Connects the caller to an agent: through a ``queue`` (wait in line, the queue's
+    transfer method) or straight to an ``extension`` (``method`` bridge or refer).
+
+    After a bridged call the agent hung up, the caller goes on at ``next``; a
+    REFER hands the call over and ends the plan. No agent (nobody logged in, the
+    wait too long, a target the dialling rules refuse) goes to ``fallback``."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]
+    queue: str | None
+    extension: str | None
+    method: str  # for extensions: bridge or refer
+    announce: tuple[Prompt, ...]  # place in line and wait: {position}, {wait_minutes}
+    whisper: Prompt | None  # spoken to the agent before connecting
+    next: str | None
+    fallback: str | None
+
+
+@dataclass(frozen=True)
 class OfficeHours:
     """A weekly opening time in a time zone, closed on the listed holidays."""
 
@@ -181,9 +202,20 @@ class Rule:
     variable: str | None = None
     equals: str | None = None
     matches: re.Pattern[str] | None = None
+    queue: str | None = None  # with wait_above: the queue's current estimated wait
+    wait_above: float | None = None
 
-    def holds(self, caller_number: str, variables: Mapping[str, str], now: datetime) -> bool:
+    def holds(
+        self,
+        caller_number: str,
+        variables: Mapping[str, str],
+        now: datetime,
+        queue_wait: float | None = None,
+    ) -> bool:
+        """``queue_wait``: the estimated wait of ``queue`` (None when unknown)."""
         if self.hours is not None and not self.hours.open_at(now):
+            return False
+        if self.wait_above is not None and (queue_wait is None or queue_wait <= self.wait_above):
             return False
         if self.caller is not None and not self.caller.search(caller_number):
             return False
@@ -220,6 +252,7 @@ Node = (
     | HttpLookupNode
     | MessageNode
     | GotoNode
+    | TransferNode
 )
 
 
@@ -269,4 +302,6 @@ class Plan:
             found.extend(node.prompts)
             if isinstance(node, MenuNode | CollectNode | SurveyNode):
                 found.extend(node.no_input + node.no_match)
+            if isinstance(node, TransferNode):
+                found.extend(node.announce)
         return [v for p in found for v in (p.by_language.values() or [p])]

@@ -22,6 +22,7 @@ from ivr.dialplan.model import (
     Rule,
     SetNode,
     SurveyNode,
+    TransferNode,
 )
 from ivr.dialplan.prompt_loader import PROMPT_KEYS, PlanScope, prompt_list, prompt_of
 from ivr.dialplan.templates import template_fields
@@ -49,14 +50,19 @@ NODE_KEYS: dict[str, set[str]] = {
     "http": {"url", "method", "timeout", "results", "next", "on_failure"},
     "message": {"max_seconds", "silence_seconds", "end_key", "next"},
     "goto": {"plan", "node"},
+    "transfer": {"queue", "extension", "method", "announce", "whisper", "next", "fallback"},
     "hangup": set(),
 }
+TRANSFER_METHODS = ("bridge", "refer")
+DEFAULT_ANNOUNCEMENT = (
+    "You are number {position} in line. The wait is about {wait_minutes} minutes."
+)
 DEFAULT_MENU_TIMEOUT_SECONDS = 5.0
 DEFAULT_MENU_TRIES = 3
 DEFAULT_INTER_DIGIT_SECONDS = 3.0
 
 
-RULE_KEYS = {"hours", "caller", "variable", "equals", "matches", "goto"}
+RULE_KEYS = {"hours", "caller", "variable", "equals", "matches", "queue", "wait_above", "goto"}
 
 
 class _Fields:
@@ -244,11 +250,17 @@ def _rule(f: _Fields, node: yaml.Node) -> Rule | None:
     matches = f.regex(entries["matches"][1], "pattern") if "matches" in entries else None
     if (equals is not None or matches is not None) and variable is None:
         f.ctx.error(node, "'equals' and 'matches' need a 'variable'")
-    if not ({"hours", "caller", "variable"} & set(entries)):
-        f.ctx.error(node, "rule tests nothing: give hours, caller or variable")
+    queue = text_of(f.ctx, entries["queue"][1], "queue") if "queue" in entries else None
+    wait_above = None
+    if "wait_above" in entries:
+        wait_above = number_of(f.ctx, entries["wait_above"][1], "wait_above", 0, 86400)
+    if (queue is None) != ("wait_above" not in entries):
+        f.ctx.error(node, "'queue' and 'wait_above' go together (seconds of estimated wait)")
+    if not ({"hours", "caller", "variable", "wait_above"} & set(entries)):
+        f.ctx.error(node, "rule tests nothing: give hours, caller, variable or queue/wait_above")
     if target is None:
         return None
-    return Rule(target, hours, caller, variable, equals, matches)
+    return Rule(target, hours, caller, variable, equals, matches, queue, wait_above)
 
 
 def _condition(f: _Fields) -> ConditionNode:
@@ -323,6 +335,36 @@ def _goto(f: _Fields) -> GotoNode:
     return GotoNode(f.name, f.location, f.prompts, f.text("plan") or "", f.text("node"))
 
 
+def _transfer(f: _Fields) -> TransferNode:
+    queue, extension = f.text("queue"), f.text("extension")
+    if (queue is None) == (extension is None):
+        f.ctx.error(f.node, f"transfer node {f.name!r} needs either 'queue' or 'extension'")
+    if extension is not None and not re.fullmatch(r"[0-9*#+]{1,32}", extension):
+        f.ctx.error(f.entries["extension"][1], f"extension {extension!r} is not a number")
+    method = f.text("method") or "bridge"
+    if method not in TRANSFER_METHODS:
+        f.ctx.error(f.entries["method"][1], "method must be bridge or refer")
+    elif "method" in f.entries and queue is not None:
+        f.ctx.error(f.entries["method"][1], "a queue's transfer method is set in ivr.yaml")
+    announce = f.prompts_of("announce")
+    if not announce and queue is not None:
+        announce = (Prompt(f.location, text=DEFAULT_ANNOUNCEMENT, voice=f.scope.voice,
+                           has_values=True),)
+    whisper = f.prompts_of("whisper")
+    return TransferNode(
+        name=f.name,
+        location=f.location,
+        prompts=f.prompts,
+        queue=queue,
+        extension=extension,
+        method=method,
+        announce=announce,
+        whisper=whisper[0] if whisper else None,
+        next=f.target("next"),
+        fallback=f.target("fallback"),
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
@@ -333,6 +375,7 @@ _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "http": _http,
     "message": _message,
     "goto": _goto,
+    "transfer": _transfer,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 
@@ -366,6 +409,8 @@ def targets_of(node: Node) -> list[str]:
         return [t for t in (node.next, node.fallback) if t]
     if isinstance(node, HttpLookupNode):
         return [t for t in (node.next, node.on_failure) if t]
+    if isinstance(node, TransferNode):
+        return [t for t in (node.next, node.fallback) if t]
     if isinstance(node, PromptNode | SurveyNode | SetNode | MessageNode):
         return [node.next] if node.next else []
     if isinstance(node, ConditionNode):

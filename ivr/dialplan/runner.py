@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
@@ -22,8 +24,10 @@ from ivr.dialplan.model import (
     PromptNode,
     SetNode,
     SurveyNode,
+    TransferNode,
 )
 from ivr.dialplan.prompt_player import PromptPlayer
+from ivr.dialplan.templates import render
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
@@ -68,6 +72,27 @@ class MessageTaker(Protocol):
     async def take(self, node: MessageNode) -> MessageOutcome: ...
 
 
+class TransferOutcome(Enum):
+    CONNECTED = "connected"  # a bridged call the agent ended: the caller goes on
+    CALLER_LEFT = "caller_left"  # the caller hung up, while waiting or after talking
+    TRANSFERRED = "transferred"  # a REFER was followed: the call left the service
+    FALLBACK = "fallback"  # no agent: nobody logged in, waited too long, refused target
+
+
+class Transfers(Protocol):
+    """Connects the caller to agents (built by the service; absent in the simulator)."""
+
+    async def to_queue(
+        self, queue: str, whisper: str, announce: Callable[[int, float], Awaitable[None]]
+    ) -> TransferOutcome:
+        """``announce(position, estimated_wait_seconds)`` is played while waiting."""
+
+    async def to_extension(self, extension: str, method: str, whisper: str) -> TransferOutcome: ...
+
+    async def estimated_wait(self, queue: str) -> float:
+        """Seconds (inf: nobody staffed). Raises LookupError for an unknown queue."""
+
+
 class NoMatch:
     """A key (or entry) a node cannot take; ``detail`` goes on the ticket."""
 
@@ -100,7 +125,10 @@ class PlanRunner:
         messages: MessageTaker | None = None,
         directory: EmployeeLookup | None = None,
         plans: Callable[[str], Plan | None] | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
+        self._transfers = transfers
+        self._announced: dict[str, str] = {}
         self._plans = plans
         self._messages = messages
         self._directory = directory
@@ -149,7 +177,9 @@ class PlanRunner:
                 await self._survey(node)
                 name = node.next
             elif isinstance(node, ConditionNode):
-                name = self._choose(node)
+                name = await self._choose(node)
+            elif isinstance(node, TransferNode):
+                name = await self._transfer(node)
             elif isinstance(node, HttpLookupNode):
                 name = await self._lookup(node)
             elif isinstance(node, MessageNode):
@@ -271,11 +301,53 @@ class PlanRunner:
         self._plan = target
         return start
 
-    def _choose(self, node: ConditionNode) -> str | None:
+    async def _transfer(self, node: TransferNode) -> str | None:
+        if self._transfers is None:
+            self._journal.event("transfer_failed", node=node.name, reason="no agents here")
+            return node.fallback
+        values = self._values()
+        whisper = ""
+        if node.whisper is not None:
+            prompt = node.whisper.for_language(values["language"])
+            whisper = render(prompt.text or "", values, prompt.voice)
+
+        async def announce(position: int, wait_seconds: float) -> None:
+            minutes = "" if math.isinf(wait_seconds) else str(max(1, math.ceil(wait_seconds / 60)))
+            self._announced = {"position": str(position), "wait_minutes": minutes}
+            await self._play(node.announce)
+
+        if node.queue is not None:
+            outcome = await self._transfers.to_queue(node.queue, whisper, announce)
+        else:
+            outcome = await self._transfers.to_extension(node.extension or "", node.method, whisper)
+        if outcome is TransferOutcome.CONNECTED:
+            return node.next
+        if outcome is TransferOutcome.FALLBACK:
+            return node.fallback
+        if outcome is TransferOutcome.CALLER_LEFT and self._journal.handling.talk_seconds is None:
+            raise CallerHungUp(self._end_reason())
+        return None  # talked and hung up, or handed over by REFER: the plan is done
+
+    async def _queue_waits(self, node: ConditionNode) -> dict[str, float]:
+        waits: dict[str, float] = {}
+        for queue in {r.queue for r in node.rules if r.queue is not None}:
+            try:
+                if self._transfers is not None:
+                    waits[queue] = await self._transfers.estimated_wait(queue)
+            except LookupError as exc:
+                log.error("%s: %s", node.location, exc)
+        for queue, wait in waits.items():
+            shown = "" if math.isinf(wait) else str(round(wait))
+            self._journal.set_variable(f"{queue}_estimated_wait_seconds", shown, node.name)
+        return waits
+
+    async def _choose(self, node: ConditionNode) -> str | None:
         now = self._clock()
+        waits = await self._queue_waits(node)
         variables = self._journal.variables
         for index, rule in enumerate(node.rules):
-            if rule.holds(self._caller_number, variables, now):
+            wait = waits.get(rule.queue) if rule.queue is not None else None
+            if rule.holds(self._caller_number, variables, now, wait):
                 self._journal.event("condition", node=node.name, rule=index, goto=rule.target)
                 return rule.target
         self._journal.event("condition", node=node.name, rule=None, goto=node.otherwise)
@@ -350,6 +422,7 @@ class PlanRunner:
             "language": self._plan.default_language,
             "caller_number": self._caller_number,
             **self._builtins,
+            **self._announced,
             **self._journal.variables,
         }
 

@@ -9,3 +9,18 @@ def live_call(prefix: str, call_id: str) -> str:
 def live_calls_index(prefix: str) -> str:
     """Sorted set: call ids of all live calls of all workers, scored by start time."""
     return f"{prefix}calls"
+
+
+def agent(prefix: str, agent_id: str) -> str:
+    """Hash: one agent's state (state, since, idle_since, wrap_up_until, call, reason)."""
+    return f"{prefix}agent:{agent_id}"
+
+
+def agent_claims(prefix: str) -> str:
+    """Counter: every claim of an agent for a caller gets the next number (ordering)."""
+    return f"{prefix}agent-claims"
+
+
+def agent_events(prefix: str) -> str:
+    """Pub/sub channel: an agent became available (waiting callers look again)."""
+    return f"{prefix}agent-events"

@@ -60,6 +60,7 @@ class BaresipCall:
         self._closed = asyncio.get_running_loop().create_future()
         self._rx_started: float | None = None
         self._rx_bytes = 0
+        self._bridged: BaresipCall | None = None
         call.on(self._on_stack_event)
         call.on_dtmf(self._on_digit)
 
@@ -134,6 +135,13 @@ class BaresipCall:
         if sink in self._sinks:
             self._sinks.remove(sink)
 
+    def bridge(self, other: object | None) -> None:
+        if other is not None and not isinstance(other, BaresipCall):
+            raise TelephonyError("only calls of the same SIP stack can be bridged")
+        self._bridged = other
+        if other is not None:
+            self.stop_playback()
+
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         if not self._events.empty():
             return self._events.get_nowait()
@@ -177,6 +185,26 @@ class BaresipCall:
         except (baresip.AudioNotActive, baresip.AudioRestarted):
             return
         self._deliver_caller_audio(received)
+        if self._bridged is not None and received:
+            self._bridged._send_from_peer(received)
+
+    def _send_from_peer(self, pcm: bytes) -> None:
+        """Bridged audio from the other leg, sent to this leg's far end; the sinks
+        (the recording) hear it as what the service played."""
+        if not self._media_up or self._ended is not None or self._playback is not None:
+            return
+        audio = self._call.audio
+        try:
+            # Drop rather than queue when the far end's clock runs slow, so the
+            # conversation's delay stays bounded.
+            if audio.info().tx_buffered > WRITE_AHEAD_BYTES:
+                return
+            written = audio.write(pcm[: len(pcm) - len(pcm) % 2])
+        except (baresip.AudioNotActive, baresip.AudioRestarted, baresip.BaresipError):
+            return
+        written -= written % 2
+        for sink in self._sinks:
+            sink.on_played_audio(pcm[:written])
 
     def _deliver_caller_audio(self, received: bytes) -> None:
         now = time.monotonic()

@@ -202,6 +202,7 @@ class BaresipTelephony:
             await stack_call.wait_established(timeout=timeout)
         except baresip.BaresipError as exc:
             self._calls.pop(stack_call.handle, None)
+            await call.hangup()  # still ringing at the timeout: cancel it
             raise TelephonyError(f"call to {uri} not answered: {exc}") from exc
         call._media_up = True
         self._tasks.start(self._forget_when_closed(stack_call.handle, call), "outbound")

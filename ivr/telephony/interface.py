@@ -79,6 +79,10 @@ class Call(Protocol):
 
     def remove_audio_sink(self, sink: AudioSink) -> None: ...
 
+    def bridge(self, other: Call | None) -> None:
+        """Send the audio this call receives to ``other``'s far end (one direction;
+        bridge both legs for a conversation); None ends it. Stops any playback."""
+
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         """The next key press or the end of the call; None after ``timeout`` seconds."""
 

@@ -1,0 +1,229 @@
+"""Agent state in Redis, shared by every worker and node.
+
+States: offline, available, ringing, on_call, wrap_up, break. A call moves an
+agent ringing -> on_call -> wrap_up -> available; wrap-up ends by itself when
+its time is up (read lazily, so an agent is not stuck in wrap-up if the worker
+that carried the call dies). Claiming an agent for a caller is one Lua script,
+so two workers never ring the same agent and callers are served in line order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from callback.line import QueueLine
+from ivr.agents.settings import AgentSettings
+from ivr.state import keys
+
+log = logging.getLogger(__name__)
+
+
+class AgentState(Enum):
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    BREAK = "break"
+
+
+# States an agent can ask for through the API; the others follow calls.
+REQUESTABLE = (AgentState.OFFLINE, AgentState.AVAILABLE, AgentState.BREAK)
+# Agents counted as working a queue (they will take a call sooner or later).
+STAFFED = ("available", "ringing", "on_call", "wrap_up")
+
+# KEYS: line, connecting, claims counter, agent hashes...
+# ARGV: entry, now, comma-separated excluded agent ids, agent ids (as KEYS[4..])
+_CLAIM = """
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not rank then return {-1, 0, 0} end
+local ahead = 0
+if rank > 0 then
+  for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, rank - 1)) do
+    if redis.call('SISMEMBER', KEYS[2], entry) == 0 then ahead = ahead + 1 end
+  end
+end
+local now = tonumber(ARGV[2])
+local excluded = ',' .. ARGV[3] .. ','
+local best, best_idle, free = nil, nil, 0
+for i = 4, #KEYS do
+  local id = ARGV[i]
+  local state, until_, idle, pending = unpack(redis.call('HMGET', KEYS[i],
+      'state', 'wrap_up_until', 'idle_since', 'break_requested'))
+  if state == 'wrap_up' and tonumber(until_ or '0') <= now then
+    if pending == '1' then
+      redis.call('HSET', KEYS[i], 'state', 'break', 'since', until_, 'break_requested', '0')
+      state = 'break'
+    else
+      state = 'available'
+    end
+  end
+  if state == 'available' and not string.find(excluded, ',' .. id .. ',', 1, true) then
+    free = free + 1
+    local idle_at = tonumber(idle or '0')
+    if best == nil or idle_at < best_idle then best, best_idle = i, idle_at end
+  end
+end
+if best == nil or ahead >= free then return {0, ahead, free} end
+redis.call('HSET', KEYS[best], 'state', 'ringing', 'since', ARGV[2], 'call', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+local seq = redis.call('INCR', KEYS[3])
+return {1, ARGV[best], seq}
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of one try to claim an agent for a caller in line."""
+
+    agent_id: str | None  # claimed (now ringing), or None
+    sequence: int = 0  # claims are numbered in the order Redis granted them
+    ahead: int = 0  # callers in front who are not being connected
+    available: int = 0  # agents free for this caller right now
+    queued: bool = True  # False: the entry is no longer in line
+
+
+@dataclass(frozen=True)
+class AgentView:
+    id: str
+    name: str
+    uri: str
+    queues: tuple[str, ...]
+    state: AgentState
+    since: float
+    break_requested: bool
+    reason: str
+    call: str
+
+
+class AgentBoard:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, agents: tuple[AgentSettings, ...]
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._agents = {a.id: a for a in agents}
+        self._claim = client.register_script(_CLAIM)
+
+    def settings(self, agent_id: str) -> AgentSettings | None:
+        return self._agents.get(agent_id)
+
+    def in_queue(self, queue: str) -> list[AgentSettings]:
+        return [a for a in self._agents.values() if queue in a.queues]
+
+    def _key(self, agent_id: str) -> str:
+        return keys.agent(self._prefix, agent_id)
+
+    async def register_agents(self) -> None:
+        """Make sure every configured agent has a state (offline until they log in);
+        a state another node already keeps is left alone."""
+        now = str(time.time())
+        async with self._client.pipeline(transaction=False) as pipe:
+            for agent_id in self._agents:
+                pipe.hsetnx(self._key(agent_id), "state", AgentState.OFFLINE.value)
+                pipe.hsetnx(self._key(agent_id), "since", now)
+            await pipe.execute()
+
+    async def claim(self, queue: str, line: QueueLine, entry: str, excluded: set[str]) -> Claim:
+        """Ring the longest-idle available agent of ``queue`` for ``entry``, if the
+        entry's place in line entitles it to one of the free agents."""
+        agents = self.in_queue(queue)
+        line_key, connecting_key = line.keys_for(queue)
+        result = await self._claim(
+            keys=[line_key, connecting_key, keys.agent_claims(self._prefix)]
+            + [self._key(a.id) for a in agents],
+            args=[entry, repr(time.time()), ",".join(sorted(excluded))] + [a.id for a in agents],
+        )
+        status, first, second = int(result[0]), result[1], int(result[2])
+        if status == 1:
+            return Claim(agent_id=str(first), sequence=second)
+        return Claim(None, ahead=int(first), available=second, queued=status == 0)
+
+    async def _set(self, agent_id: str, state: AgentState, **fields: str) -> None:
+        mapping: dict[Any, Any] = {"state": state.value, "since": repr(time.time()), **fields}
+        await self._client.hset(self._key(agent_id), mapping=mapping)
+        if state is AgentState.AVAILABLE:
+            await self._client.publish(keys.agent_events(self._prefix), agent_id)
+
+    async def answered(self, agent_id: str) -> None:
+        await self._set(agent_id, AgentState.ON_CALL)
+
+    async def not_answered(self, agent_id: str, reason: str) -> None:
+        """Ring-no-answer (or busy, or unreachable): the agent is taken out until they
+        say they are back, so the next caller does not ring an empty desk."""
+        log.warning("agent %s did not answer (%s): set offline", agent_id, reason)
+        await self._set(agent_id, AgentState.OFFLINE, reason=f"did not answer: {reason}", call="")
+
+    async def finished(self, agent_id: str, wrap_up_seconds: float) -> None:
+        """The agent's call ended: wrap-up, then available (or the break they asked for)."""
+        until = time.time() + wrap_up_seconds
+        await self._set(
+            agent_id,
+            AgentState.WRAP_UP,
+            wrap_up_until=repr(until),
+            idle_since=repr(until),
+            call="",
+            reason="",
+        )
+        if wrap_up_seconds == 0:
+            await self._client.publish(keys.agent_events(self._prefix), agent_id)
+
+    async def set_requested(self, agent_id: str, state: AgentState, break_allowed: bool) -> str:
+        """A state asked for through the API; returns the state taken. A break is
+        granted only when ``break_allowed`` (the queues can spare the agent);
+        otherwise it is held and granted at the end of the agent's next call."""
+        current = await self.view(agent_id)
+        if state is AgentState.BREAK and not break_allowed:
+            await self._client.hset(self._key(agent_id), "break_requested", "1")
+            return f"{current.state.value} (break requested)"
+        busy = current.state in (AgentState.RINGING, AgentState.ON_CALL)
+        if busy and state is not AgentState.OFFLINE:
+            if state is AgentState.BREAK:
+                await self._client.hset(self._key(agent_id), "break_requested", "1")
+                return f"{current.state.value} (break requested)"
+            return current.state.value
+        fields = {"break_requested": "0", "reason": ""}
+        if state is AgentState.AVAILABLE and current.state is not AgentState.AVAILABLE:
+            fields["idle_since"] = repr(time.time())
+        await self._set(agent_id, state, **fields)
+        return state.value
+
+    async def view(self, agent_id: str) -> AgentView:
+        settings = self._agents[agent_id]
+        row = await self._client.hgetall(self._key(agent_id))
+        return _view(settings, cast(dict[str, str], row), time.time())
+
+    async def views(self) -> list[AgentView]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for agent_id in self._agents:
+                pipe.hgetall(self._key(agent_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        now = time.time()
+        return [_view(a, row, now) for a, row in zip(self._agents.values(), rows, strict=True)]
+
+
+def _view(settings: AgentSettings, row: dict[str, str], now: float) -> AgentView:
+    state = AgentState(row.get("state", "offline"))
+    since = float(row.get("since", "0") or 0)
+    pending = row.get("break_requested") == "1"
+    until = float(row.get("wrap_up_until", "0") or 0)
+    if state is AgentState.WRAP_UP and until <= now:
+        state, since = (AgentState.BREAK if pending else AgentState.AVAILABLE), until
+        pending = False
+    return AgentView(
+        id=settings.id,
+        name=settings.name,
+        uri=settings.uri,
+        queues=settings.queues,
+        state=state,
+        since=since,
+        break_requested=pending,
+        reason=row.get("reason", ""),
+        call=row.get("call", ""),
+    )

@@ -1,0 +1,28 @@
+"""Music on hold, made here so no audio file has to ship: a soft, slow chime."""
+
+from __future__ import annotations
+
+import array
+import math
+from functools import cache
+
+from ivr.telephony.interface import SAMPLE_RATE
+
+NOTES_HZ = (523.25, 659.25, 783.99, 659.25)  # C5 E5 G5 E5
+NOTE_SECONDS = 0.45
+REST_SECONDS = 0.35
+PEAK = 2500  # well under full scale: music under an announcement must not shout
+
+
+@cache
+def hold_music() -> bytes:
+    """About 3 s of 8 kHz 16-bit mono PCM, meant to be played in a loop."""
+    samples = array.array("h")
+    note_length = int(NOTE_SECONDS * SAMPLE_RATE)
+    for frequency in NOTES_HZ:
+        for n in range(note_length):
+            envelope = math.sin(math.pi * n / note_length)  # no clicks at either end
+            value = PEAK * envelope * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE)
+            samples.append(int(value))
+        samples.extend([0] * int(REST_SECONDS * SAMPLE_RATE))
+    return samples.tobytes()

@@ -1,0 +1,319 @@
+"""Connecting one caller to an agent: wait in line, ring, whisper, bridge or REFER.
+
+The caller waits with music and hears their place and estimated wait every
+``announce_every_seconds``. When their place entitles them to a free agent,
+the longest-idle one is rung; a ring-no-answer takes that agent out and the
+next one is tried. With ``bridge`` the service dials the agent and stays in
+the path (the recording goes on and it sees the end of the call); with
+``refer`` the caller is handed to the agent's extension by a blind REFER.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from ivr.agents.board import Claim
+from ivr.agents.hold_music import hold_music
+from ivr.agents.queues import QueueDesk
+from ivr.agents.screen_pop import ScreenPop
+from ivr.agents.wakeups import AgentWakeups
+from ivr.dialling import DialPolicy
+from ivr.dialplan.runner import TransferOutcome
+from ivr.exceptions import DialRefused, PromptError, TelephonyError
+from ivr.telephony.interface import Call, CallEnded
+from ivr.tickets.model import CallJournal
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # a waiting caller looks again at least this often
+Announce = Callable[[int, float], Awaitable[None]]  # (place in line from 1, estimated wait s)
+
+
+class Dialler(Protocol):
+    async def dial(self, uri: str, timeout: float = 30.0) -> Call: ...
+
+
+class Speech(Protocol):
+    async def speech(self, text: str, voice: str, keep_on_disk: bool = True) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class TransferServices:
+    """Built once by the service; shared by every call."""
+
+    desk: QueueDesk
+    wakeups: AgentWakeups
+    dialler: Dialler
+    policy: DialPolicy
+    speech: Speech
+    screen_pop: ScreenPop
+
+
+class _HoldMusic:
+    """Loops the hold music on the caller's leg until stopped."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="hold-music")
+
+    async def _loop(self) -> None:
+        while await self._call.play(hold_music()):
+            pass
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._call.stop_playback()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class AgentTransfer:
+    """Transfers of one call (the runner's ``Transfers``)."""
+
+    def __init__(
+        self,
+        call: Call,
+        services: TransferServices,
+        journal: CallJournal,
+        ticket_id: int | None,
+        voice: str,
+    ) -> None:
+        self._call = call
+        self._services = services
+        self._journal = journal
+        self._ticket_id = ticket_id
+        self._voice = voice
+
+    async def estimated_wait(self, queue: str) -> float:
+        """For a caller joining ``queue`` now; raises LookupError for an unknown queue."""
+        if queue not in self._services.desk.settings:
+            raise LookupError(f"no queue {queue!r} is configured")
+        return (await self._services.desk.status(queue)).estimated_wait_seconds
+
+    async def to_extension(self, extension: str, method: str, whisper: str) -> TransferOutcome:
+        try:
+            uri = self._services.policy.uri_for_extension(extension)
+        except DialRefused as exc:
+            self._journal.event("transfer_refused", extension=extension, reason=str(exc))
+            return TransferOutcome.FALLBACK
+        if method == "refer":
+            return await self._refer(uri, agent_id=None)
+        try:
+            leg = await self._services.dialler.dial(uri, timeout=30.0)
+        except TelephonyError as exc:
+            self._journal.event("transfer_failed", extension=extension, reason=str(exc))
+            return TransferOutcome.FALLBACK
+        self._journal.handling.ring_attempts += 1
+        return await self._converse(leg, whisper, agent_id=None)
+
+    async def to_queue(self, queue: str, whisper: str, announce: Announce) -> TransferOutcome:
+        settings = self._services.desk.settings.get(queue)
+        if settings is None:
+            self._journal.event("transfer_failed", queue=queue, reason="no such queue configured")
+            return TransferOutcome.FALLBACK
+        self._journal.handling.queue = queue
+        entry = self._call.info.call_id
+        line = self._services.desk.line
+        joined = time.time()
+        try:
+            await line.join(queue, entry, joined)
+        except (RedisError, OSError) as exc:
+            self._journal.event("transfer_failed", queue=queue, reason=f"queue unavailable: {exc}")
+            return TransferOutcome.FALLBACK
+        music = _HoldMusic(self._call)
+        try:
+            return await self._wait_in_line(queue, entry, joined, whisper, announce, music)
+        except (RedisError, OSError) as exc:
+            self._journal.event("transfer_failed", queue=queue, reason=f"queue unavailable: {exc}")
+            return TransferOutcome.FALLBACK
+        finally:
+            await music.stop()
+            if self._journal.handling.wait_seconds is None:
+                self._journal.handling.wait_seconds = round(time.time() - joined, 3)
+            try:
+                await line.leave(queue, entry)
+            except (RedisError, OSError) as exc:
+                log.warning("could not take %s out of queue %s: %s", entry, queue, exc)
+
+    async def _wait_in_line(
+        self,
+        queue: str,
+        entry: str,
+        joined: float,
+        whisper: str,
+        announce: Announce,
+        music: _HoldMusic,
+    ) -> TransferOutcome:
+        desk, settings = self._services.desk, self._services.desk.settings[queue]
+        excluded: set[str] = set()
+        announced_at: float | None = None
+        while True:
+            if self._call.ended:
+                return TransferOutcome.CALLER_LEFT
+            claim = await desk.board.claim(queue, desk.line, entry, excluded)
+            if claim.agent_id is not None:
+                await music.stop()
+                outcome = await self._ring(queue, claim, whisper, joined)
+                if outcome is not None:
+                    return outcome
+                excluded.add(claim.agent_id)
+                await desk.line.not_connecting(queue, entry)
+                continue
+            if not claim.queued:  # taken out of line by someone else: stand in again
+                await desk.line.join(queue, entry, joined)
+                continue
+            status = await desk.status(queue)
+            if status.agents_staffed == 0:
+                self._journal.event("queue_fallback", queue=queue, reason="no agents logged in")
+                return TransferOutcome.FALLBACK
+            waited = time.time() - joined
+            if waited > settings.max_wait_seconds:
+                self._journal.event("queue_fallback", queue=queue, reason="waited too long")
+                return TransferOutcome.FALLBACK
+            now = time.monotonic()
+            if announced_at is None or now - announced_at >= settings.announce_every_seconds:
+                announced_at = now
+                wait = await desk.wait_for_place(queue, claim.ahead, claim.available)
+                self._journal.event(
+                    "queue_position",
+                    queue=queue,
+                    position=claim.ahead + 1,
+                    estimated_wait_seconds=None if wait == float("inf") else round(wait),
+                )
+                await music.stop()
+                await announce(claim.ahead + 1, wait)
+                if self._call.ended:
+                    return TransferOutcome.CALLER_LEFT
+            music.start()
+            await self._services.wakeups.wait(POLL_SECONDS)
+
+    async def _ring(
+        self, queue: str, claim: Claim, whisper: str, joined: float
+    ) -> TransferOutcome | None:
+        """Ring the claimed agent; None when they did not answer (try the next)."""
+        assert claim.agent_id is not None
+        board = self._services.desk.board
+        settings = self._services.desk.settings[queue]
+        agent = board.settings(claim.agent_id)
+        assert agent is not None
+        self._journal.handling.ring_attempts += 1
+        self._journal.event("agent_ringing", agent=agent.id, claim=claim.sequence, queue=queue)
+        try:
+            uri = self._services.policy.check(agent.uri)
+        except DialRefused as exc:
+            self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
+            await board.not_answered(agent.id, str(exc))
+            return None
+        if settings.transfer == "refer":
+            self._journal.handling.wait_seconds = round(time.time() - joined, 3)
+            outcome = await self._refer(uri, agent.id)
+            if outcome is TransferOutcome.TRANSFERRED:
+                # Out of the path now: the agent is counted busy for an average call.
+                await board.finished(
+                    agent.id, settings.wrap_up_seconds + settings.average_handle_seconds
+                )
+            else:
+                await board.finished(agent.id, 0)
+            return outcome
+        try:
+            leg = await self._services.dialler.dial(uri, timeout=settings.ring_timeout_seconds)
+        except TelephonyError as exc:
+            self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
+            await board.not_answered(agent.id, str(exc))
+            return None
+        if self._call.ended:
+            await leg.hangup()
+            await board.finished(agent.id, 0)
+            return TransferOutcome.CALLER_LEFT
+        await board.answered(agent.id)
+        self._journal.handling.wait_seconds = round(time.time() - joined, 3)
+        self._journal.handling.agent_id = agent.id
+        started = time.time()
+        try:
+            return await self._converse(leg, whisper if settings.whisper else "", agent.id)
+        finally:
+            await board.finished(agent.id, settings.wrap_up_seconds)
+            await self._services.desk.line.record_handled(
+                queue,
+                time.time() - started + settings.wrap_up_seconds,
+                settings.average_handle_seconds,
+            )
+
+    async def _converse(self, leg: Call, whisper: str, agent_id: str | None) -> TransferOutcome:
+        """Whisper to the agent's leg, bridge both ways, and wait for either side to end."""
+        if whisper:
+            try:
+                await leg.play(await self._services.speech.speech(whisper, self._voice, False))
+            except PromptError as exc:
+                log.error("whisper not played: %s", exc)
+        if self._call.ended:
+            await leg.hangup()
+            return TransferOutcome.CALLER_LEFT
+        self._journal.handling.transfer_method = "bridge"
+        self._journal.event("agent_connected", agent=agent_id, uri=leg.info.called_number)
+        self._services.screen_pop.send(self._pop_body(agent_id))
+        self._call.bridge(leg)
+        leg.bridge(self._call)
+        started = time.time()
+        caller_left = await _first_to_hang_up(self._call, leg)
+        self._call.bridge(None)
+        leg.bridge(None)
+        await leg.hangup()
+        self._journal.handling.talk_seconds = round(time.time() - started, 3)
+        self._journal.event(
+            "agent_call_ended", agent=agent_id, by="caller" if caller_left else "agent"
+        )
+        return TransferOutcome.CALLER_LEFT if caller_left else TransferOutcome.CONNECTED
+
+    async def _refer(self, uri: str, agent_id: str | None) -> TransferOutcome:
+        self._journal.event("refer", agent=agent_id, uri=uri)
+        try:
+            await self._call.transfer(uri)
+        except TelephonyError as exc:
+            self._journal.event("transfer_failed", uri=uri, reason=str(exc))
+            return TransferOutcome.FALLBACK
+        self._journal.handling.transfer_method = "refer"
+        self._journal.handling.agent_id = agent_id
+        self._services.screen_pop.send(self._pop_body(agent_id))
+        return TransferOutcome.TRANSFERRED
+
+    def _pop_body(self, agent_id: str | None) -> dict[str, object]:
+        variables = self._journal.variables
+        return {
+            "ticket_id": self._ticket_id,
+            "call_id": self._call.info.call_id,
+            "caller_number": self._call.info.caller_number,
+            "employee_id": variables.get("employee_id"),
+            "employee_name": variables.get("employee_name"),
+            "department": variables.get("department"),
+            "intent": self._journal.handling.intent,
+            "queue": self._journal.handling.queue,
+            "agent_id": agent_id,
+        }
+
+
+async def _first_to_hang_up(caller: Call, agent: Call) -> bool:
+    """Wait until either leg ends; True when the caller ended first."""
+
+    async def until_end(call: Call) -> None:
+        while not isinstance(await call.next_event(), CallEnded):
+            pass  # keys pressed while talking to an agent are theirs, not the plan's
+
+    caller_end = asyncio.ensure_future(until_end(caller))
+    agent_end = asyncio.ensure_future(until_end(agent))
+    done, pending = await asyncio.wait({caller_end, agent_end}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return caller_end in done
