@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.agents.transfer import AgentTransfer, TransferServices
 from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
@@ -39,6 +40,7 @@ class CallServices:
     fetcher: JsonFetcher
     directory: EmployeeDirectory
     service_api: str  # this worker's own API, for plans that look things up in it
+    transfers: TransferServices | None = None  # agents and queues
 
 
 class CallSession:
@@ -104,6 +106,7 @@ class CallSession:
                 fetcher=self._services.fetcher,
                 directory=self._services.directory,
                 plans=self._services.plans.get,
+                transfers=self._transfers(plan.voice),
                 messages=CallMessageTaker(
                     self._call,
                     recording_path(
@@ -130,6 +133,12 @@ class CallSession:
             disposition, reason = Disposition.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
             await finish_despite_cancel(self._close(start, disposition, reason))
+
+    def _transfers(self, voice: str) -> AgentTransfer | None:
+        services = self._services.transfers
+        if services is None:
+            return None
+        return AgentTransfer(self._call, services, self._journal, self._ticket_id, voice)
 
     async def _node_entered(self, node: str) -> None:
         await self._services.live_calls.update_node(self._call.info.call_id, node)

@@ -16,10 +16,20 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from callback.line import QueueLine
+from ivr.agents.board import AgentBoard
+from ivr.agents.queues import QueueDesk
+from ivr.agents.screen_pop import ScreenPop
+from ivr.agents.transfer import TransferServices
+from ivr.agents.wakeups import AgentWakeups
+from ivr.api.agents import add_agent_routes
 from ivr.api.app import ServiceStatus, build_app
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
+from ivr.dialling import DialPolicy
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
@@ -87,6 +97,8 @@ class Service:
 
             fetcher = AiohttpFetcher()
             stack.push_async_callback(self._closing, "HTTP lookups", fetcher.close)
+            telephony = BaresipTelephony(config.sip)
+            transfers = await self._contact_center(client, telephony, prompts, stack)
             self._services = CallServices(
                 plans=plans,
                 prompts=prompts,
@@ -97,14 +109,14 @@ class Service:
                 fetcher=fetcher,
                 directory=EmployeeDirectory(config.directory_csv),
                 service_api=f"http://{config.http.listen}",
+                transfers=transfers,
             )
-            telephony = BaresipTelephony(config.sip)
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)
 
-            runner = web.AppRunner(
-                build_app(tickets, live, telephony, plans, self.status), access_log=None
-            )
+            app = build_app(tickets, live, telephony, plans, self.status)
+            add_agent_routes(app, transfers.desk)
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
             http = config.http.listen
@@ -123,6 +135,37 @@ class Service:
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
+
+    async def _contact_center(
+        self,
+        client: Redis,
+        telephony: BaresipTelephony,
+        prompts: PromptLibrary,
+        stack: AsyncExitStack,
+    ) -> TransferServices:
+        """Agents, queues and the dialling policy, shared by every call."""
+        settings = self.config.contact_center
+        prefix = self.config.redis.key_prefix
+        board = AgentBoard(client, prefix, settings.agents)
+        try:
+            await board.register_agents()
+        except (RedisError, OSError) as exc:
+            log.warning("agents not registered in Redis yet (%s); they start offline", exc)
+        wakeups = AgentWakeups(client, prefix)
+        self._tasks.start(wakeups.run(), "agent-wakeups")
+        screen_pop = ScreenPop(settings.screen_pop_url)
+        stack.push_async_callback(self._closing, "screen pop", screen_pop.close)
+        log.info(
+            "%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none"
+        )
+        return TransferServices(
+            desk=QueueDesk(board, QueueLine(client, prefix), settings.queues),
+            wakeups=wakeups,
+            dialler=telephony,
+            policy=DialPolicy(settings.dialling),
+            speech=prompts,
+            screen_pop=screen_pop,
+        )
 
     @staticmethod
     async def _reload(plans: PlanRegistry, why: str) -> None:
