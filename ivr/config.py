@@ -85,12 +85,20 @@ class DialplanConfig:
 
 
 @dataclass(frozen=True)
+class TicketsConfig:
+    webhook_url: str | None = None  # JSON POST on ticket created, closed, resolved
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_backoff_seconds: float = 60.0  # retry interval cap while the receiver is down
+
+
+@dataclass(frozen=True)
 class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
     storage: StorageConfig = StorageConfig()
     redis: RedisConfig = RedisConfig()
     dialplans: DialplanConfig = DialplanConfig()
+    tickets: TicketsConfig = TicketsConfig()
     directory_csv: Path = Path("dialplans/directory.csv")  # the employee directory
     worker_id: str = ""
     shutdown_grace_seconds: float = 30.0
@@ -152,6 +160,13 @@ def parse_text(value: Any) -> str:
     return str(value)
 
 
+def parse_url(value: Any) -> str:
+    text = parse_text(value)
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
 def parse_percent(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a whole number from 0 to 100")
@@ -185,6 +200,7 @@ _KNOWN_KEYS = {
     "storage": {"database_url", "recordings_dir", "cache_dir"},
     "redis": {"url", "key_prefix", "embedded_data_dir"},
     "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
+    "tickets": {"webhook_url", "webhook_timeout_seconds", "webhook_max_backoff_seconds"},
     "worker_id": None,
     "directory_csv": None,
     "shutdown_grace_seconds": None,
@@ -374,6 +390,18 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
             versions_dir=read.path_setting(
                 "dialplans.versions_dir", "IVR_DIALPLAN_VERSIONS_DIR", DialplanConfig.versions_dir
+            ),
+        ),
+        tickets=TicketsConfig(
+            webhook_url=read.get("tickets.webhook_url", "IVR_TICKETS_WEBHOOK_URL", parse_url, None),
+            webhook_timeout_seconds=read.get(
+                "tickets.webhook_timeout_seconds", "IVR_TICKETS_WEBHOOK_TIMEOUT", parse_seconds, 5.0
+            ),
+            webhook_max_backoff_seconds=read.get(
+                "tickets.webhook_max_backoff_seconds",
+                "IVR_TICKETS_WEBHOOK_MAX_BACKOFF",
+                parse_seconds,
+                60.0,
             ),
         ),
         directory_csv=read.path_setting("directory_csv", "IVR_DIRECTORY_CSV", Config.directory_csv),

@@ -41,6 +41,7 @@ from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.store import open_store
+from ivr.tickets.webhook import WebhookDrainer
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class Service:
     async def run(self) -> None:
         config = self.config
         async with AsyncExitStack() as stack:
-            tickets = open_store(config.storage.database_url)
+            webhook_url = config.tickets.webhook_url
+            tickets = open_store(config.storage.database_url, webhook_url is not None)
             await tickets.open()
             stack.push_async_callback(self._closing, "ticket store", tickets.close)
 
@@ -132,6 +134,15 @@ class Service:
             )
             if config.dialplans.watch:
                 self._tasks.start(self._watch_plans(plans), "plan-watcher")
+            if webhook_url is not None:
+                # Undelivered messages stay in the outbox for the next start.
+                drainer = WebhookDrainer(
+                    tickets,
+                    webhook_url,
+                    config.tickets.webhook_timeout_seconds,
+                    config.tickets.webhook_max_backoff_seconds,
+                )
+                self._tasks.start(drainer.run(), "ticket-webhook")
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)

@@ -295,3 +295,38 @@ def run_phone(
     return PhoneResult(
         result["ok"], result["heard"], result["events"], result.get("error", ""), recording
     )
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Makes fresh databases ``ivr_test_<random>`` on 127.0.0.1:5432 (user postgres,
+    trust auth) and drops them all at the end of the session; skips the test
+    when nothing answers on 5432. Call it for a new database's URL."""
+    if not postgres_answers():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    import psycopg
+
+    created: list[str] = []
+
+    def new() -> str:
+        name = f"ivr_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        created.append(name)
+        return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    yield new
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        for name in created:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -35,6 +35,31 @@ class Handling:
     transfer_method: str | None = None  # "bridge" or "refer"
 
 
+class WorkStatus(Enum):
+    """Where the helpdesk's work on a ticket stands, after the call."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class TicketNote:
+    at: float  # Unix seconds
+    text: str
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """An agent's change to a ticket; ``None`` leaves a field as it is."""
+
+    work_status: WorkStatus | None = None
+    assignee: str | None = None
+    unassign: bool = False  # clears the assignee (``assignee`` must then be None)
+    note: TicketNote | None = None  # appended to the ticket's notes
+
+
 @dataclass(frozen=True)
 class TicketStart:
     call_id: str
@@ -76,13 +101,26 @@ class Ticket:
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None
     handling: Handling = field(default_factory=Handling)
+    work_status: WorkStatus = WorkStatus.OPEN
+    assignee: str | None = None
+    notes: tuple[TicketNote, ...] = ()  # filled by ``get`` only, like ``events``
 
 
 @dataclass(frozen=True)
 class TicketQuery:
+    """One search over tickets; every field that is set must match (AND)."""
+
     caller: str | None = None
+    employee: str | None = None  # variables.employee_id
+    intent: str | None = None
     disposition: Disposition | None = None
-    since: float | None = None
+    queue: str | None = None
+    agent: str | None = None
+    work_status: WorkStatus | None = None
+    assignee: str | None = None
+    since: float | None = None  # started at or after, Unix seconds
+    until: float | None = None  # started before, Unix seconds
+    text: str | None = None  # in the transcript (recognised utterances), case-insensitive
     limit: int = 50
     offset: int = 0
 

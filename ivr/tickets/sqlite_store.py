@@ -3,85 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-from dataclasses import astuple
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.exceptions import TicketStoreError
+from ivr.tickets import outbox, sql
+from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
-    Disposition,
-    Handling,
     Ticket,
     TicketEnd,
-    TicketEvent,
     TicketQuery,
     TicketStart,
+    TicketUpdate,
+    WorkStatus,
 )
+from ivr.tickets.outbox import OutboxMessage
+from ivr.tickets.stats import TicketStats, assemble, stats_queries
 
 T = TypeVar("T")
 
-# Each entry moves the schema one version up; never edit a released entry.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE tickets (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        call_id TEXT NOT NULL,
-        worker_id TEXT NOT NULL,
-        caller_number TEXT NOT NULL,
-        called_number TEXT NOT NULL,
-        plan_name TEXT NOT NULL,
-        plan_version TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        answered_at REAL,
-        ended_at REAL,
-        disposition TEXT NOT NULL,
-        end_reason TEXT,
-        nodes TEXT NOT NULL DEFAULT '[]',
-        keys TEXT NOT NULL DEFAULT '',
-        recording_path TEXT
-    );
-    CREATE INDEX tickets_by_caller ON tickets (caller_number, started_at);
-    CREATE INDEX tickets_by_start ON tickets (started_at);
-    CREATE INDEX tickets_by_call_id ON tickets (call_id);
-    CREATE TABLE ticket_events (
-        ticket_id INTEGER NOT NULL REFERENCES tickets (id),
-        seq INTEGER NOT NULL,
-        at REAL NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        PRIMARY KEY (ticket_id, seq)
-    );
-    """,
-    """
-    ALTER TABLE tickets ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE tickets ADD COLUMN satisfaction INTEGER;
-    """,
-    """
-    ALTER TABLE tickets ADD COLUMN intent TEXT;
-    ALTER TABLE tickets ADD COLUMN queue TEXT;
-    ALTER TABLE tickets ADD COLUMN wait_seconds REAL;
-    ALTER TABLE tickets ADD COLUMN agent_id TEXT;
-    ALTER TABLE tickets ADD COLUMN ring_attempts INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE tickets ADD COLUMN talk_seconds REAL;
-    ALTER TABLE tickets ADD COLUMN transfer_method TEXT;
-    """,
-]
-
-_COLUMNS = (
-    "id, call_id, worker_id, caller_number, called_number, plan_name, plan_version, "
-    "started_at, answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path, "
-    "variables, satisfaction, intent, queue, wait_seconds, agent_id, ring_attempts, "
-    "talk_seconds, transfer_method"
+DIALECT = sql.Dialect(
+    name="sqlite",
+    bucket_15min="CAST(started_at / 900 AS INTEGER)",  # Unix times are positive: truncation
+    json_intent_is_null="json_extract(e.detail, '$.intent') IS NULL",
+    json_text="json_extract(e.detail, '$.text')",
 )
 
 
 class SqliteTicketStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, webhook_outbox: bool = False) -> None:
         self._path = path
+        self._outbox = webhook_outbox
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickets")
         self._db: sqlite3.Connection | None = None
 
@@ -106,8 +62,8 @@ class SqliteTicketStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("PRAGMA busy_timeout=5000")
-                db.isolation_level = "DEFERRED"
                 self._migrate(db)
+                db.isolation_level = "DEFERRED"
             except sqlite3.Error as exc:
                 raise TicketStoreError(f"cannot open ticket database {self._path}: {exc}") from exc
             self._db = db
@@ -116,14 +72,19 @@ class SqliteTicketStore:
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
-        with db:
+        # IMMEDIATE: two workers opening one file migrate one after the other.
+        db.execute("BEGIN IMMEDIATE")
+        try:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in filter(str.strip, script.split(";")):
+            current = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+            for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements(migration.sqlite):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     async def close(self) -> None:
         def disconnect() -> None:
@@ -134,129 +95,92 @@ class SqliteTicketStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
 
+    def _ticket(self, db: sqlite3.Connection, ticket_id: int, full: bool) -> Ticket | None:
+        row = db.execute(sql.SELECT_TICKET, (ticket_id,)).fetchone()
+        if row is None:
+            return None
+        if not full:
+            return sql.ticket_from_row(row)
+        events = db.execute(sql.SELECT_EVENTS, (ticket_id,)).fetchall()
+        notes = db.execute(sql.SELECT_NOTES, (ticket_id,)).fetchall()
+        return sql.ticket_from_row(row, sql.events_from_rows(events), sql.notes_from_rows(notes))
+
+    def _post(self, db: sqlite3.Connection, ticket_id: int, event: str) -> None:
+        ticket = self._ticket(db, ticket_id, full=False)
+        if ticket is not None:
+            payload = outbox.payload(event, ticket)
+            db.execute(sql.INSERT_OUTBOX, (ticket_id, event, payload, time.time()))
+
     async def create(self, start: TicketStart) -> int:
         def insert(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
-                "INSERT INTO tickets (call_id, worker_id, caller_number, called_number, "
-                "plan_name, plan_version, started_at, disposition) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    start.call_id,
-                    start.worker_id,
-                    start.caller_number,
-                    start.called_number,
-                    start.plan_name,
-                    start.plan_version,
-                    start.started_at,
-                    Disposition.LIVE.value,
-                ),
-            )
-            return int(cursor.lastrowid or 0)
+            ticket_id = int(db.execute(sql.INSERT_TICKET, sql.insert_params(start)).fetchone()[0])
+            if self._outbox:
+                self._post(db, ticket_id, outbox.CREATED)
+            return ticket_id
 
         return await self._run(insert)
 
     async def finish(self, ticket_id: int, end: TicketEnd) -> None:
         def update(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE tickets SET answered_at=?, ended_at=?, disposition=?, end_reason=?, "
-                "nodes=?, keys=?, recording_path=?, variables=?, satisfaction=?, intent=?, queue=?, "
-                "wait_seconds=?, agent_id=?, ring_attempts=?, talk_seconds=?, transfer_method=? "
-                "WHERE id=?",
-                (
-                    end.answered_at,
-                    end.ended_at,
-                    end.disposition.value,
-                    end.end_reason,
-                    json.dumps(list(end.nodes)),
-                    end.keys,
-                    end.recording_path,
-                    json.dumps(end.variables),
-                    end.satisfaction,
-                    *astuple(end.handling),
-                    ticket_id,
-                ),
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO ticket_events (ticket_id, seq, at, kind, detail) "
-                "VALUES (?,?,?,?,?)",
-                [
-                    (ticket_id, seq, e.at, e.kind, json.dumps(e.detail))
-                    for seq, e in enumerate(end.events)
-                ],
-            )
+            db.execute(sql.FINISH_TICKET, sql.finish_params(ticket_id, end))
+            db.executemany(sql.UPSERT_EVENT, sql.event_rows(ticket_id, end))
+            if self._outbox:
+                self._post(db, ticket_id, outbox.CLOSED)
 
         await self._run(update)
 
     async def get(self, ticket_id: int) -> Ticket | None:
-        def select(db: sqlite3.Connection) -> Ticket | None:
-            row = db.execute(f"SELECT {_COLUMNS} FROM tickets WHERE id=?", (ticket_id,)).fetchone()
-            if row is None:
-                return None
-            events = db.execute(
-                "SELECT at, kind, detail FROM ticket_events WHERE ticket_id=? ORDER BY seq",
-                (ticket_id,),
-            ).fetchall()
-            return _ticket(row, tuple(TicketEvent(a, k, json.loads(d)) for a, k, d in events))
-
-        return await self._run(select)
+        return await self._run(lambda db: self._ticket(db, ticket_id, full=True))
 
     async def search(self, query: TicketQuery) -> list[Ticket]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.caller is not None:
-            clauses.append("caller_number = ?")
-            params.append(query.caller)
-        if query.disposition is not None:
-            clauses.append("disposition = ?")
-            params.append(query.disposition.value)
-        if query.since is not None:
-            clauses.append("started_at >= ?")
-            params.append(query.since)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT {_COLUMNS} FROM tickets {where} "
-            "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
-        )
+        statement, params = sql.search_sql(query)
 
         def select(db: sqlite3.Connection) -> list[Ticket]:
-            rows = db.execute(sql, (*params, query.limit, query.offset)).fetchall()
-            return [_ticket(row, ()) for row in rows]
+            return [sql.ticket_from_row(row) for row in db.execute(statement, params)]
 
         return await self._run(select)
 
+    async def count(self, query: TicketQuery) -> int:
+        statement, params = sql.count_sql(query)
+        return await self._run(lambda db: int(db.execute(statement, params).fetchone()[0]))
 
-def _ticket(row: tuple[Any, ...], events: tuple[TicketEvent, ...]) -> Ticket:
-    (
-        ticket_id,
-        call_id,
-        worker_id,
-        caller,
-        called,
-        plan_name,
-        plan_version,
-        started_at,
-        answered_at,
-        ended_at,
-        disposition,
-        end_reason,
-        nodes,
-        keys,
-        recording_path,
-        variables,
-        satisfaction,
-        *handling,
-    ) = row
-    return Ticket(
-        id=ticket_id,
-        start=TicketStart(call_id, worker_id, caller, called, plan_name, plan_version, started_at),
-        disposition=Disposition(disposition),
-        answered_at=answered_at,
-        ended_at=ended_at,
-        end_reason=end_reason,
-        nodes=tuple(json.loads(nodes)),
-        keys=keys,
-        recording_path=recording_path,
-        events=events,
-        variables=json.loads(variables),
-        satisfaction=satisfaction,
-        handling=Handling(*handling),
-    )
+    async def update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
+        def write(db: sqlite3.Connection) -> Ticket | None:
+            before = self._ticket(db, ticket_id, full=False)
+            if before is None:
+                return None
+            for statement, params in sql.update_statements(ticket_id, update):
+                db.execute(statement, params)
+            resolved = update.work_status is WorkStatus.RESOLVED
+            if self._outbox and resolved and before.work_status is not WorkStatus.RESOLVED:
+                self._post(db, ticket_id, outbox.RESOLVED)
+            return self._ticket(db, ticket_id, full=True)
+
+        return await self._run(write)
+
+    async def stats(self, since: float, until: float) -> TicketStats:
+        queries = stats_queries(DIALECT, since, until)
+
+        def read(db: sqlite3.Connection) -> TicketStats:
+            db.execute("BEGIN")  # one snapshot for every figure
+            results = [db.execute(q, params).fetchall() for q, params in queries]
+            return assemble(since, until, results)
+
+        return await self._run(read)
+
+    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
+        def select(db: sqlite3.Connection) -> list[OutboxMessage]:
+            rows: list[tuple[Any, ...]] = db.execute(sql.SELECT_OUTBOX, (limit,)).fetchall()
+            return [OutboxMessage(*row) for row in rows]
+
+        return await self._run(select)
+
+    async def outbox_delivered(self, message_id: int) -> None:
+        await self._run(lambda db: db.execute(sql.DELETE_OUTBOX, (message_id,)))
+
+    async def outbox_failed(self, message_id: int, error: str, give_up: bool) -> None:
+        if give_up:
+            params: tuple[Any, ...] = (error, time.time(), message_id)
+            await self._run(lambda db: db.execute(sql.OUTBOX_DEAD, params))
+        else:
+            await self._run(lambda db: db.execute(sql.OUTBOX_FAILED, (error, message_id)))

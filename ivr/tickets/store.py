@@ -1,15 +1,20 @@
-"""The ticket store interface; SQLite now, PostgreSQL behind the same methods later."""
+"""The ticket store interface, on SQLite (default) or PostgreSQL behind the same methods."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets.model import Ticket, TicketEnd, TicketQuery, TicketStart
+from ivr.tickets.model import Ticket, TicketEnd, TicketQuery, TicketStart, TicketUpdate
+from ivr.tickets.outbox import OutboxMessage
+from ivr.tickets.stats import TicketStats
 
 
 class TicketStore(Protocol):
-    async def open(self) -> None: ...
+    """Every method raises :class:`TicketStoreError` when the database refuses."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (migrations run once, in order)."""
 
     async def close(self) -> None: ...
 
@@ -18,14 +23,35 @@ class TicketStore(Protocol):
 
     async def finish(self, ticket_id: int, end: TicketEnd) -> None: ...
 
-    async def get(self, ticket_id: int) -> Ticket | None: ...
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """The ticket with its events and notes; None when there is no such ticket."""
 
     async def search(self, query: TicketQuery) -> list[Ticket]:
-        """Newest first."""
+        """Newest first, without events and notes."""
+
+    async def count(self, query: TicketQuery) -> int:
+        """How many tickets match ``query`` (its limit and offset aside)."""
+
+    async def update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
+        """Apply an agent's change in one transaction; the ticket after it, None if unknown."""
+
+    async def stats(self, since: float, until: float) -> TicketStats:
+        """Figures over the tickets started in ``[since, until)`` (Unix seconds)."""
+
+    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
+        """Undelivered webhook messages, oldest first (never those given up on)."""
+
+    async def outbox_delivered(self, message_id: int) -> None: ...
+
+    async def outbox_failed(self, message_id: int, error: str, give_up: bool) -> None:
+        """Count a failed delivery; ``give_up`` keeps the message but stops sending it."""
 
 
-def open_store(database_url: str) -> TicketStore:
-    """The store for ``database_url`` (``sqlite:///path``).
+def open_store(database_url: str, webhook_outbox: bool = False) -> TicketStore:
+    """The store for ``database_url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    With ``webhook_outbox`` every create, close and resolve also writes a
+    webhook message in the same transaction.
 
     Raises:
         TicketStoreError: an unsupported URL.
@@ -33,8 +59,13 @@ def open_store(database_url: str) -> TicketStore:
     if database_url.startswith("sqlite:///"):
         from ivr.tickets.sqlite_store import SqliteTicketStore
 
-        return SqliteTicketStore(database_url.removeprefix("sqlite:///"))
+        return SqliteTicketStore(database_url.removeprefix("sqlite:///"), webhook_outbox)
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from ivr.tickets.postgres_store import PostgresTicketStore
+
+        return PostgresTicketStore(database_url, webhook_outbox)
     scheme = database_url.split(":", 1)[0]
     raise TicketStoreError(
-        f"DATABASE_URL scheme {scheme!r} is not supported yet; use sqlite:///PATH"
+        f"DATABASE_URL scheme {scheme!r} is not supported; "
+        "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
     )
