@@ -46,6 +46,7 @@ from ivr.tickets.webhook import WebhookDrainer
 log = logging.getLogger(__name__)
 
 PLAN_WATCH_INTERVAL_SECONDS = 2.0
+HELD_BREAK_CHECK_SECONDS = 2.0
 
 
 def log_task_stacks() -> None:
@@ -164,19 +165,31 @@ class Service:
             log.warning("agents not registered in Redis yet (%s); they start offline", exc)
         wakeups = AgentWakeups(client, prefix)
         self._tasks.start(wakeups.run(), "agent-wakeups")
+        desk = QueueDesk(board, QueueLine(client, prefix), settings.queues)
+        self._tasks.start(self._grant_held_breaks(desk), "held-breaks")
         screen_pop = ScreenPop(settings.screen_pop_url)
         stack.push_async_callback(self._closing, "screen pop", screen_pop.close)
         log.info(
             "%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none"
         )
         return TransferServices(
-            desk=QueueDesk(board, QueueLine(client, prefix), settings.queues),
+            desk=desk,
             wakeups=wakeups,
             dialler=telephony,
             policy=DialPolicy(settings.dialling),
             speech=prompts,
             screen_pop=screen_pop,
         )
+
+    @staticmethod
+    async def _grant_held_breaks(desk: QueueDesk) -> None:
+        while True:
+            await asyncio.sleep(HELD_BREAK_CHECK_SECONDS)
+            try:
+                for agent_id in await desk.grant_held_breaks():
+                    log.info("agent %s: held break granted", agent_id)
+            except (RedisError, OSError) as exc:
+                log.debug("held breaks not checked: %s", exc)
 
     @staticmethod
     async def _reload(plans: PlanRegistry, why: str) -> None:

@@ -38,3 +38,32 @@ def read_stereo(path: Path) -> tuple[bytes, bytes, float]:
         seconds = wav.getnframes() / wav.getframerate()
     samples = array("h", frames)
     return samples[0::2].tobytes(), samples[1::2].tobytes(), seconds
+
+
+def tone_share(pcm: bytes, frequency: float, rate: int = 8000) -> float:
+    """The largest share (0..1) of a half-second's energy at ``frequency`` (Goertzel)
+    over every sounding half-second of ``pcm``: a steady tone stands out near 1,
+    speech and music stay far below."""
+    samples = array("h", pcm)
+    window = rate // 2
+    coefficient = 2 * math.cos(2 * math.pi * frequency / rate)
+    best = 0.0
+    for start in range(0, len(samples) - window + 1, window // 2):
+        chunk = samples[start : start + window]
+        energy = float(sum(s * s for s in chunk))
+        if energy < window * SOUND_RMS * SOUND_RMS / 4:
+            continue
+        previous = before = 0.0
+        for sample in chunk:
+            previous, before = sample + coefficient * previous - before, previous
+        power = previous * previous + before * before - coefficient * previous * before
+        best = max(best, min(1.0, 2 * power / (window * energy)))
+    return best
+
+
+def read_mono(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as wav:
+        frames = wav.readframes(wav.getnframes())
+        if wav.getnchannels() == 1:
+            return frames
+        return array("h", frames)[0::2].tobytes()

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from callback.line import QueueLine
 from ivr.agents.settings import AgentSettings
@@ -54,16 +55,9 @@ local excluded = ',' .. ARGV[3] .. ','
 local best, best_idle, free = nil, nil, 0
 for i = 4, #KEYS do
   local id = ARGV[i]
-  local state, until_, idle, pending = unpack(redis.call('HMGET', KEYS[i],
-      'state', 'wrap_up_until', 'idle_since', 'break_requested'))
-  if state == 'wrap_up' and tonumber(until_ or '0') <= now then
-    if pending == '1' then
-      redis.call('HSET', KEYS[i], 'state', 'break', 'since', until_, 'break_requested', '0')
-      state = 'break'
-    else
-      state = 'available'
-    end
-  end
+  local state, until_, idle = unpack(redis.call('HMGET', KEYS[i],
+      'state', 'wrap_up_until', 'idle_since'))
+  if state == 'wrap_up' and tonumber(until_ or '0') <= now then state = 'available' end
   if state == 'available' and not string.find(excluded, ',' .. id .. ',', 1, true) then
     free = free + 1
     local idle_at = tonumber(idle or '0')
@@ -176,8 +170,9 @@ class AgentBoard:
 
     async def set_requested(self, agent_id: str, state: AgentState, break_allowed: bool) -> str:
         """A state asked for through the API; returns the state taken. A break is
-        granted only when ``break_allowed`` (the queues can spare the agent);
-        otherwise it is held and granted at the end of the agent's next call."""
+        granted only when ``break_allowed`` (the queues can spare the agent) and the
+        agent is not on a call; otherwise it is held (the agent keeps taking calls)
+        until :meth:`QueueDesk.grant_held_breaks` finds the queues can spare them."""
         current = await self.view(agent_id)
         if state is AgentState.BREAK and not break_allowed:
             await self._client.hset(self._key(agent_id), "break_requested", "1")
@@ -193,6 +188,24 @@ class AgentBoard:
             fields["idle_since"] = repr(time.time())
         await self._set(agent_id, state, **fields)
         return state.value
+
+    async def start_break(self, agent_id: str) -> bool:
+        """A held break begins, unless a call got the agent first (then False)."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            await pipe.watch(self._key(agent_id))
+            current = await self.view(agent_id)
+            if current.state is not AgentState.AVAILABLE or not current.break_requested:
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(
+                self._key(agent_id),
+                mapping={"state": "break", "since": repr(time.time()), "break_requested": "0"},
+            )
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
 
     async def view(self, agent_id: str) -> AgentView:
         settings = self._agents[agent_id]
@@ -214,8 +227,7 @@ def _view(settings: AgentSettings, row: dict[str, str], now: float) -> AgentView
     pending = row.get("break_requested") == "1"
     until = float(row.get("wrap_up_until", "0") or 0)
     if state is AgentState.WRAP_UP and until <= now:
-        state, since = (AgentState.BREAK if pending else AgentState.AVAILABLE), until
-        pending = False
+        state, since = AgentState.AVAILABLE, until
     return AgentView(
         id=settings.id,
         name=settings.name,

@@ -73,6 +73,16 @@ class QueueDesk:
             arrivals_per_second=await self.line.arrivals_per_second(name),
         )
 
+    async def grant_held_breaks(self) -> list[str]:
+        """Start the breaks that were held at a peak, where the queues can now spare
+        the agent; returns who went on break."""
+        granted = []
+        for view in await self.board.views():
+            if view.break_requested and view.state is AgentState.AVAILABLE:
+                if await self.break_allowed(view.id) and await self.board.start_break(view.id):
+                    granted.append(view.id)
+        return granted
+
     async def break_allowed(self, agent_id: str) -> bool:
         """A break is granted while every queue of the agent keeps its estimated
         wait within its service level without them (breaks are deferred at a peak)."""

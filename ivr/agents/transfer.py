@@ -131,6 +131,7 @@ class AgentTransfer:
         except (RedisError, OSError) as exc:
             self._journal.event("transfer_failed", queue=queue, reason=f"queue unavailable: {exc}")
             return TransferOutcome.FALLBACK
+        self._journal.event("queued", queue=queue, place=joined)
         music = _HoldMusic(self._call)
         try:
             return await self._wait_in_line(queue, entry, joined, whisper, announce, music)
