@@ -1,0 +1,99 @@
+"""Helpers for the ticket API, stats and webhook tests: a real service on either
+database, and tickets written straight into that database through the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import RunningService, start_service
+
+from ivr.tickets.model import (
+    Disposition,
+    Handling,
+    TicketEnd,
+    TicketEvent,
+    TicketStart,
+)
+from ivr.tickets.store import open_store
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@dataclass
+class ServiceOnDatabase:
+    service: RunningService
+    database_url: str
+
+
+def database_url_for(kind: str, workdir: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'tickets.db'}"
+    make: Callable[[], str] = request.getfixturevalue("postgres_database")
+    return make()
+
+
+def service_on(
+    kind: str, workdir: Path, request: pytest.FixtureRequest, env: dict[str, str] | None = None
+) -> ServiceOnDatabase:
+    url = database_url_for(kind, workdir, request)
+    service = start_service(workdir, env={"DATABASE_URL": url, **(env or {})})
+    return ServiceOnDatabase(service, url)
+
+
+@dataclass
+class Seed:
+    """One ticket to write: when it started, who called, how it went."""
+
+    caller: str
+    started_at: float
+    disposition: Disposition = Disposition.COMPLETED
+    variables: dict[str, str] = field(default_factory=dict)
+    handling: Handling = field(default_factory=Handling)
+    satisfaction: int | None = None
+    utterances: tuple[tuple[str, str | None], ...] = ()  # (text, intent or None)
+    event_kinds: tuple[str, ...] = ()  # extra events, e.g. callback_requested
+
+
+def seed_tickets(database_url: str, seeds: list[Seed]) -> list[int]:
+    """Write ``seeds`` through the store interface; their ids, in order."""
+
+    async def write() -> list[int]:
+        store = open_store(database_url)
+        await store.open()
+        try:
+            ids = []
+            for number, seed in enumerate(seeds):
+                at = seed.started_at
+                ticket_id = await store.create(
+                    TicketStart(f"seed-{number}-{at}", "seeder", seed.caller, "4357", "p", "v", at)
+                )
+                events = [
+                    TicketEvent(at + 1 + i, "utterance", {"text": t, "intent": i_, "confidence": 1})
+                    for i, (t, i_) in enumerate(seed.utterances)
+                ] + [TicketEvent(at + 20, kind, {}) for kind in seed.event_kinds]
+                await store.finish(
+                    ticket_id,
+                    TicketEnd(
+                        answered_at=at,
+                        ended_at=at + 30,
+                        disposition=seed.disposition,
+                        end_reason="seeded",
+                        nodes=("welcome",),
+                        keys="",
+                        recording_path=None,
+                        events=tuple(events),
+                        variables=seed.variables,
+                        satisfaction=seed.satisfaction,
+                        handling=seed.handling,
+                    ),
+                )
+                ids.append(ticket_id)
+            return ids
+        finally:
+            await store.close()
+
+    return asyncio.run(write())
