@@ -203,6 +203,8 @@ def group_utterances(
     Utterances equal after :func:`normalise` count as one wording; a wording
     joins the first (most frequent) group whose leading wording shares at least
     :data:`SIMILARITY` of their character bigrams (Jaccard), else starts a group.
+    A group shows its most frequent wording as spelled most often (ties: the
+    spelling first in ``texts``, which the store passes newest first).
     """
     wordings: Counter[str] = Counter()
     spelled: dict[str, Counter[str]] = defaultdict(Counter)
