@@ -122,3 +122,22 @@ def test_messages_wait_for_a_receiver_that_is_down_and_arrive_once_in_order(
     finally:
         service.stop()
         receiver.stop()
+
+
+def test_webhook_settings_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    from ivr.config import load_config
+    from ivr.exceptions import ConfigError
+
+    path = tmp_path / "ivr.yaml"
+    path.write_text("tickets:\n  webhook_url: https://hooks.example.com/t\n")
+    config = load_config(path, env={})
+    assert config.tickets.webhook_url == "https://hooks.example.com/t"
+    assert config.tickets.webhook_max_backoff_seconds == 60.0
+    config = load_config(path, env={"IVR_TICKETS_WEBHOOK_MAX_BACKOFF": "2.5"})
+    assert config.tickets.webhook_max_backoff_seconds == 2.5
+    assert load_config(Path(__file__).parents[1] / "ivr.yaml", env={}).tickets.webhook_url is None
+    path.write_text("tickets:\n  webhook_url: hooks.example.com\n")
+    with pytest.raises(ConfigError, match=r"tickets.webhook_url has value 'hooks.example.com'"):
+        load_config(path, env={})
+    with pytest.raises(ConfigError, match="IVR_TICKETS_WEBHOOK_TIMEOUT has value 'soon'"):
+        load_config(None, env={"IVR_TICKETS_WEBHOOK_TIMEOUT": "soon"})
