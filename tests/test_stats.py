@@ -67,7 +67,7 @@ def running(
 def stats(running: ServiceOnDatabase, since: float, until: float) -> dict[str, Any]:
     status, body = running.service.api(f"/api/stats?from={since}&to={until}")
     assert status == 200, body
-    return body
+    return dict(body)
 
 
 def test_figures_over_seeded_tickets(running: ServiceOnDatabase) -> None:

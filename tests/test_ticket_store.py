@@ -255,14 +255,14 @@ async def test_a_version_3_database_is_migrated_and_backfilled(database_url: str
     else:
         import psycopg
 
-        with psycopg.connect(database_url, autocommit=True) as db:
-            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        with psycopg.connect(database_url, autocommit=True) as pg:
+            pg.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
             for version, migration in enumerate(MIGRATIONS[:3], start=1):
                 for statement in statements(migration.postgres):
-                    db.execute(statement)  # type: ignore[call-overload]
-                db.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+                    pg.execute(statement)
+                pg.execute("INSERT INTO schema_version VALUES (%s)", (version,))
             for row in rows:
-                db.execute(row)  # type: ignore[call-overload]
+                pg.execute(row)
 
     migrated = open_store(database_url)
     await migrated.open()

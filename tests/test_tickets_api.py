@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,7 +55,9 @@ def seeded(running: ServiceOnDatabase) -> list[int]:
     )
 
 
-def raw(running: ServiceOnDatabase, path: str, method: str = "GET", data: bytes | None = None):
+def raw(
+    running: ServiceOnDatabase, path: str, method: str = "GET", data: bytes | None = None
+) -> tuple[int, Message, bytes]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{running.service.http_port}{path}", data=data, method=method
     )
