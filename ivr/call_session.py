@@ -18,6 +18,8 @@ from ivr.exceptions import CallGone, IvrError
 from ivr.messages import CallMessageTaker
 from ivr.prompts.library import PromptLibrary
 from ivr.recording import CallRecorder, recording_path
+from ivr.speech.listener import CallSpeech
+from ivr.speech.recognizer import SpeechEngine
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
 from ivr.tasks import finish_despite_cancel
 from ivr.telephony.interface import Call
@@ -41,6 +43,7 @@ class CallServices:
     directory: EmployeeDirectory
     service_api: str  # this worker's own API, for plans that look things up in it
     transfers: TransferServices | None = None  # agents and queues
+    speech: SpeechEngine | None = None  # None: no model installed, keys only
 
 
 class CallSession:
@@ -107,6 +110,9 @@ class CallSession:
                 directory=self._services.directory,
                 plans=self._services.plans.get,
                 transfers=self._transfers(plan.voice),
+                speech=CallSpeech(self._call, self._services.speech)
+                if self._services.speech is not None
+                else None,
                 messages=CallMessageTaker(
                     self._call,
                     recording_path(

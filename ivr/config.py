@@ -92,6 +92,12 @@ class TicketsConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    models_dir: Path = Path("asr_models")  # one Vosk model per folder
+    pool_size: int = 2  # recognition threads shared by all calls (one per core is plenty)
+
+
+@dataclass(frozen=True)
 class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
@@ -99,6 +105,7 @@ class Config:
     redis: RedisConfig = RedisConfig()
     dialplans: DialplanConfig = DialplanConfig()
     tickets: TicketsConfig = TicketsConfig()
+    speech: SpeechConfig = SpeechConfig()
     directory_csv: Path = Path("dialplans/directory.csv")  # the employee directory
     worker_id: str = ""
     shutdown_grace_seconds: float = 30.0
@@ -201,6 +208,7 @@ _KNOWN_KEYS = {
     "redis": {"url", "key_prefix", "embedded_data_dir"},
     "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
     "tickets": {"webhook_url", "webhook_timeout_seconds", "webhook_max_backoff_seconds"},
+    "speech": {"models_dir", "pool_size"},
     "worker_id": None,
     "directory_csv": None,
     "shutdown_grace_seconds": None,
@@ -403,6 +411,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                 parse_seconds,
                 60.0,
             ),
+        ),
+        speech=SpeechConfig(
+            models_dir=read.path_setting(
+                "speech.models_dir", "IVR_ASR_MODELS_DIR", SpeechConfig.models_dir
+            ),
+            pool_size=read.get("speech.pool_size", "IVR_ASR_POOL_SIZE", parse_positive_int, 2),
         ),
         directory_csv=read.path_setting("directory_csv", "IVR_DIRECTORY_CSV", Config.directory_csv),
         worker_id=read.get(

@@ -4,6 +4,7 @@ IvrError
 ├── ConfigError        a setting is missing or malformed (names key, value, source)
 ├── DialplanError      a plan failed to load; carries every problem found
 ├── PromptError        a prompt file cannot be read or converted, or TTS failed
+├── SpeechError        a speech model is missing, broken or cannot be installed
 ├── TelephonyError     the SIP stack refused an operation or is not running
 │   ├── CallGone       the call ended before the operation reached it
 │   └── DialRefused    the dialling policy does not allow that target
@@ -36,6 +37,10 @@ class DialplanError(IvrError):
 
 class PromptError(IvrError):
     """A prompt could not be produced (missing file, bad audio, TTS failure)."""
+
+
+class SpeechError(IvrError):
+    """A speech model is missing, broken or cannot be installed (the message says which)."""
 
 
 class TelephonyError(IvrError):

@@ -35,6 +35,8 @@ from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.directory import EmployeeDirectory
 from ivr.prompts.library import PromptLibrary
+from ivr.speech.models import set_default_directory
+from ivr.speech.startup import start_speech
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks, cancel_and_wait
@@ -96,7 +98,12 @@ class Service:
                 VersionArchive(config.dialplans.versions_dir),
                 config.dialplans.canary_percent,
             )
+            set_default_directory(config.speech.models_dir)  # what plan validation checks
             await plans.load_all()
+            needed = (plans.get(str(p["name"])) for p in plans.summary())
+            speech = await start_speech(config.speech, [p for p in needed if p is not None])
+            if speech is not None:
+                stack.callback(speech.close)
 
             fetcher = AiohttpFetcher()
             stack.push_async_callback(self._closing, "HTTP lookups", fetcher.close)
@@ -113,6 +120,7 @@ class Service:
                 directory=EmployeeDirectory(config.directory_csv),
                 service_api=f"http://{config.http.listen}",
                 transfers=transfers,
+                speech=speech,
             )
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)

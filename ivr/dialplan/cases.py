@@ -7,7 +7,7 @@ A cases file::
         caller: "3001"          # optional: for caller patterns
         time: "2026-11-23T10:00:00+08:00"   # optional: the moment office hours see
         values: {service_api: "http://127.0.0.1:8080"}   # optional: values the call starts with
-        input: ["1"]            # keys; "-" lets a menu time out; "hangup"
+        input: ["1"]            # keys; "say <words>" speaks; "-" lets a menu time out; "hangup"
         expect:
           path: [welcome, main_menu, password_reset, goodbye]
           outcome: completed    # or abandoned
@@ -15,6 +15,7 @@ A cases file::
           variables: {employee_id: "123456"}   # what collect nodes stored
           satisfaction: 4                       # the survey score
           heard: ["Welcome ...", ...]           # every prompt, as text
+          intents: [password, null]             # the intent of each utterance (null: none)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_input
 from ivr.directory import EmployeeDirectory
 from ivr.exceptions import DialplanError
 
-EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction", "heard")
+EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction", "heard", "intents")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ async def run_case(
         "variables": result.variables,
         "satisfaction": result.satisfaction,
         "heard": result.prompts,
+        "intents": result.intents,
     }
     expect = case.get("expect") or {}
     failures = [
@@ -115,6 +117,8 @@ def _normalise(key: str, value: Any) -> Any:
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
     if key == "satisfaction":
         return value
+    if key == "intents":
+        return [None if v is None else str(v) for v in value] if isinstance(value, list) else value
     if key == "heard":
         return [str(v) for v in value] if isinstance(value, list) else value
     return str(value)

@@ -28,8 +28,11 @@ from ivr.dialplan.model import (
 from ivr.dialplan.node_loader import build_node, targets_of
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.prompt_loader import PlanScope
-from ivr.dialplan.yaml_reader import YamlContext, entries_of, scalar, text_of
+from ivr.dialplan.speech_loader import load_intents, load_speech
+from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, scalar, text_of
 from ivr.exceptions import DialplanError
+from ivr.speech.intents import Intent
+from ivr.speech.spec import SpeechSettings
 
 PLAN_KEYS = {
     "plan",
@@ -41,6 +44,8 @@ PLAN_KEYS = {
     "nodes",
     "match",
     "hours",
+    "speech",
+    "intents",
 }
 HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -113,6 +118,19 @@ def _languages(ctx: YamlContext, node: yaml.Node) -> dict[str, str]:
         if voice:
             languages[language] = voice
     return languages
+
+
+def _speech(
+    ctx: YamlContext, top: Entries, languages: dict[str, str], voice: str
+) -> tuple[SpeechSettings | None, dict[str, Intent]]:
+    default_language = next(iter(languages), voice)
+    speech = load_speech(ctx, top["speech"][1], default_language) if "speech" in top else None
+    intents = (
+        load_intents(ctx, top["intents"][1], set(languages) or None) if "intents" in top else {}
+    )
+    if intents and "speech" not in top:
+        ctx.error(top["intents"][0], "intents need a 'speech' section (which model hears them)")
+    return speech, intents
 
 
 def _match(ctx: YamlContext, node: yaml.Node) -> PlanMatch | None:
@@ -243,7 +261,13 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
             if calendar is not None:
                 calendars[name] = calendar
     languages = _languages(ctx, top["languages"][1]) if "languages" in top else {}
-    scope = PlanScope(voice=voice, languages=languages, calendars=calendars)
+    speech, intents = _speech(ctx, top, languages, voice)
+    scope = PlanScope(
+        voice=voice,
+        languages=languages,
+        calendars=calendars,
+        intents=frozenset(intents) if speech is not None else None,
+    )
     nodes: dict[str, Node] = {}
     name_nodes: dict[str, yaml.Node] = {}
     if "nodes" not in top:
@@ -273,6 +297,8 @@ def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
         nodes=nodes,
         match=match,
         languages=languages,
+        speech=speech,
+        intents=intents,
         source=data,
     )
     return plan, ctx.problems

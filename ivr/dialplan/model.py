@@ -10,6 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ivr.dialplan.problems import Location
+from ivr.speech.intents import Intent
+from ivr.speech.spec import SpeechSettings
 
 DTMF_KEYS = frozenset("0123456789*#")
 
@@ -52,6 +54,9 @@ class MenuNode:
     no_input: tuple[Prompt, ...]
     no_match: tuple[Prompt, ...]
     fallback: str | None
+    intents: Mapping[str, str] = field(default_factory=dict)  # spoken intent -> node
+    barge_in: bool | None = None  # speech stops the prompt; None: the plan's setting
+    confidence: float | None = None  # threshold override; None: the plan's setting
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,8 @@ class Plan:
     nodes: Mapping[str, Node]
     match: PlanMatch | None = None
     languages: Mapping[str, str] = field(default_factory=dict)  # language -> voice
+    speech: SpeechSettings | None = None  # None: keys only
+    intents: Mapping[str, Intent] = field(default_factory=dict)
     source: bytes = field(default=b"", repr=False, compare=False)  # the file's exact text
 
     @property

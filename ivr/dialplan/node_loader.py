@@ -31,7 +31,7 @@ from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of
 _RETRIES = {"timeout", "tries", "no_input", "no_match"}
 NODE_KEYS: dict[str, set[str]] = {
     "prompt": {"next"},
-    "menu": {"keys", "fallback"} | _RETRIES,
+    "menu": {"keys", "fallback", "intents", "barge_in", "confidence"} | _RETRIES,
     "collect": {
         "identify",
         "variable",
@@ -133,9 +133,9 @@ class _Fields:
 
 def _menu(f: _Fields) -> MenuNode:
     keys: dict[str, str] = {}
-    if "keys" not in f.entries:
-        f.ctx.error(f.node, f"menu {f.name!r} has no 'keys'")
-    else:
+    if "keys" not in f.entries and "intents" not in f.entries:
+        f.ctx.error(f.node, f"menu {f.name!r} has no 'keys' (or 'intents')")
+    elif "keys" in f.entries:
         for key, (key_node, value_node) in entries_of(
             f.ctx, f.entries["keys"][1], "keys", None
         ).items():
@@ -156,7 +156,31 @@ def _menu(f: _Fields) -> MenuNode:
         no_input=f.prompts_of("no_input"),
         no_match=f.prompts_of("no_match"),
         fallback=f.target("fallback"),
+        intents=_menu_intents(f),
+        barge_in=f.flag("barge_in") if "barge_in" in f.entries else None,
+        confidence=f.number("confidence", 0, 1, -1) if "confidence" in f.entries else None,
     )
+
+
+def _menu_intents(f: _Fields) -> dict[str, str]:
+    """intent -> node; every intent must be defined in the plan's ``intents``."""
+    if "intents" not in f.entries:
+        return {}
+    defined = f.scope.intents
+    if defined is None:
+        f.ctx.error(f.entries["intents"][0], "menu intents need 'speech' and 'intents' in the plan")
+    intents = {}
+    for intent, (key_node, value_node) in entries_of(
+        f.ctx, f.entries["intents"][1], "intents", None
+    ).items():
+        if defined is not None and intent not in defined:
+            known = ", ".join(sorted(defined)) or "none"
+            f.ctx.error(key_node, f"intent {intent!r} used but not defined (defined: {known})")
+            continue
+        destination = f.reference(value_node, f"target of intent {intent!r}")
+        if destination:
+            intents[intent] = destination
+    return intents
 
 
 def _collect(f: _Fields) -> CollectNode:
@@ -404,7 +428,8 @@ def build_node(
 
 def targets_of(node: Node) -> list[str]:
     if isinstance(node, MenuNode):
-        return list(node.keys.values()) + ([node.fallback] if node.fallback else [])
+        spoken = list(node.intents.values())
+        return list(node.keys.values()) + spoken + ([node.fallback] if node.fallback else [])
     if isinstance(node, CollectNode):
         return [t for t in (node.next, node.fallback) if t]
     if isinstance(node, HttpLookupNode):

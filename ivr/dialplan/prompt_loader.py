@@ -27,6 +27,7 @@ class PlanScope:
     voice: str = "en"  # espeak-ng voice when the plan declares no languages
     languages: Mapping[str, str] = field(default_factory=dict)  # language -> voice
     calendars: Mapping[str, OfficeHours] = field(default_factory=dict)
+    intents: frozenset[str] | None = None  # defined intents; None: the plan has no speech
 
     @property
     def default_language(self) -> str:

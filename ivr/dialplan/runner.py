@@ -27,6 +27,13 @@ from ivr.dialplan.model import (
     TransferNode,
 )
 from ivr.dialplan.prompt_player import PromptPlayer
+from ivr.dialplan.speech_turn import (
+    SpeechInput,
+    Understood,
+    ask_by_voice,
+    journal_utterance,
+    menu_request,
+)
 from ivr.dialplan.templates import render
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
@@ -126,7 +133,9 @@ class PlanRunner:
         directory: EmployeeLookup | None = None,
         plans: Callable[[str], Plan | None] | None = None,
         transfers: Transfers | None = None,
+        speech: SpeechInput | None = None,
     ) -> None:
+        self._speech = speech  # None: keys only
         self._transfers = transfers
         self._announced: dict[str, str] = {}
         self._plans = plans
@@ -236,13 +245,29 @@ class PlanRunner:
             if key is None:
                 retry_prompts = node.no_input
                 continue
-            outcome = await answer(key)
+            if isinstance(key, Understood):
+                outcome = self._understood(node, key)
+            else:
+                outcome = await answer(key)
             if not isinstance(outcome, NoMatch):
                 return True, outcome
             self._journal.event("no_match", node=node.name, attempt=attempt, **outcome.detail)
             retry_prompts = node.no_match
         self._journal.event("no_answer", node=node.name, tries=node.tries)
         return False, None
+
+    def _understood(
+        self, node: MenuNode | CollectNode | SurveyNode, understood: Understood
+    ) -> str | None | NoMatch:
+        journal_utterance(self._journal, node.name, understood)
+        intent = understood.match.intent
+        if isinstance(node, MenuNode) and intent is not None and intent in node.intents:
+            return node.intents[intent]
+        return NoMatch(
+            said=understood.heard.text,
+            reason=understood.match.reason,
+            confidence=str(understood.match.confidence),
+        )
 
     async def _rest_of_entry(self, node: CollectNode, first: DigitPressed) -> str:
         digits = ""
@@ -366,9 +391,30 @@ class PlanRunner:
         node: MenuNode | CollectNode | SurveyNode,
         retry_prompts: tuple[Prompt, ...],
         attempt: int,
-    ) -> DigitPressed | None:
+    ) -> DigitPressed | Understood | None:
         """Play the node's prompts (after the last try's retry prompt) and wait for a
-        first key; None, journalled as no input, when none comes in time."""
+        first key (or, on a menu with intents, speech); None, journalled as no input,
+        when none comes in time."""
+        menu = menu_request(self._plan, node, self._values()["language"]) if (
+            isinstance(node, MenuNode) and self._speech is not None
+        ) else None
+        if menu is not None and self._speech is not None:
+            answer = await ask_by_voice(
+                self._call,
+                self._player,
+                self._speech,
+                menu,
+                retry_prompts + node.prompts,
+                self._values(),
+                node.timeout_seconds,
+                self._journal,
+                node.name,
+            )
+            if isinstance(answer, CallEnded):
+                raise CallerHungUp(self._end_reason())
+            if answer is None:
+                self._journal.event("no_input", node=node.name, attempt=attempt)
+            return answer
         event = await self._play(retry_prompts + node.prompts, interruptible=True)
         if event is None:
             event = await self._wait_for_key(node.timeout_seconds)

@@ -12,6 +12,7 @@ from typing import Any
 from ivr.dialplan.loader import MATCH_KEYS, PLAN_KEYS
 from ivr.dialplan.node_loader import NODE_KEYS
 from ivr.dialplan.prompt_loader import PROMPT_KEYS
+from ivr.dialplan.speech_loader import INTENT_KEYS, SPEECH_KEYS
 
 
 def _per_language(schema: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +102,13 @@ FIELDS: dict[str, Any] = {
     },
     "queue": {"type": "string", "description": "queue name from ivr.yaml"},
     "extension": {"type": "string", "pattern": "^[0-9*#+]{1,32}$"},
+    "intents": {
+        "type": "object",
+        "additionalProperties": _NODE_NAME,
+        "description": "spoken intent (defined in the plan's intents) -> node",
+    },
+    "barge_in": {"type": "boolean", "description": "speech stops the prompt"},
+    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     "announce": _PROMPTS,
     "whisper": _PROMPTS,
     "results": {
@@ -121,6 +129,35 @@ _HOURS = {
         "open": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
         "close": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
         "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+    },
+    "additionalProperties": False,
+}
+
+_TEXTS = {"type": "array", "items": {"type": "string"}}
+_TEXTS_PER_LANGUAGE = {"anyOf": [_TEXTS, {"type": "object", "additionalProperties": _TEXTS}]}
+_INTENT = {
+    "type": "object",
+    "properties": {
+        "phrases": _TEXTS_PER_LANGUAGE,
+        "keywords": _TEXTS_PER_LANGUAGE,
+        "synonyms": {
+            "type": "object",
+            "description": "canonical word -> variants, or language -> that",
+        },
+    },
+    "additionalProperties": False,
+}
+_SPEECH = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "description": "an installed model (ivr models list)"},
+        "language": {"type": "string", "description": "the intents' language"},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "open_vocabulary": {"type": "boolean"},
+        "barge_in": {"type": "boolean"},
+        "end_silence": {"type": "number", "minimum": 0.2, "maximum": 5},
+        "max_utterance": {"type": "number", "minimum": 1, "maximum": 60},
     },
     "additionalProperties": False,
 }
@@ -160,8 +197,12 @@ def plan_schema() -> dict[str, Any]:
         "match": match,
         "hours": {"type": "object", "additionalProperties": _HOURS},
         "nodes": {"type": "object", "additionalProperties": {"oneOf": node_schemas}},
+        "speech": _SPEECH,
+        "intents": {"type": "object", "additionalProperties": _INTENT},
     }
     assert set(top) == PLAN_KEYS
+    assert set(_SPEECH["properties"]) == SPEECH_KEYS  # type: ignore[call-overload]
+    assert set(_INTENT["properties"]) == INTENT_KEYS  # type: ignore[call-overload]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Hotline IVR dial plan",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
 from ivr.dialplan.templates import render
 from ivr.directory import EmployeeDirectory
+from ivr.speech.spec import HeardText, ListenRequest
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
 SILENCE = "-"  # the caller lets one menu timeout pass
 HANGUP = "hangup"
+SAY = "say "  # "say <text>": the caller says <text> (scored like a recognised utterance)
 DTMF_INPUT = set("0123456789*#")
 
 
@@ -40,16 +43,21 @@ def parse_inputs(items: Iterable[str]) -> list[str]:
         text = str(item).strip()
         if text in (SILENCE, HANGUP):
             tokens.append(text)
+        elif text.startswith(SAY) and text[len(SAY) :].strip():
+            tokens.append(SAY + text[len(SAY) :].strip())
         elif text and set(text) <= DTMF_INPUT:
             tokens.extend(text)
         else:
-            raise ValueError(f"input {item!r} is not keys (0-9 * #), '{SILENCE}' or '{HANGUP}'")
+            raise ValueError(
+                f"input {item!r} is not keys (0-9 * #), 'say <words>', '{SILENCE}' or '{HANGUP}'"
+            )
     return tokens
 
 
 class _SimulatedCaller(ABC):
     def __init__(self) -> None:
         self._end: CallEnded | None = None
+        self.speech = SimulatedSpeech()
 
     @property
     def ended(self) -> bool:
@@ -73,11 +81,48 @@ class _SimulatedCaller(ABC):
             return None
         if token == HANGUP:
             return self._hang_up("caller hung up")
+        if token.startswith(SAY):
+            if self.speech.hear(token[len(SAY) :]):
+                await asyncio.Event().wait()  # the menu takes the utterance, not a key
+            return None  # nobody listening: as good as silence
         return DigitPressed(token)
 
     @abstractmethod
     async def _next_input(self) -> str:
         """The caller's next input: a key, SILENCE or HANGUP."""
+
+
+class _TextListening:
+    def __init__(self) -> None:
+        self.speech_started = asyncio.Event()
+        self.text = ""
+
+    async def heard(self) -> HeardText:
+        now = time.time()
+        return HeardText(self.text, 1.0, now, now, 0.0)
+
+    def close(self) -> None:
+        return None
+
+
+class SimulatedSpeech:
+    """Speech as typed text: what a menu hears is exactly what the caller 'says'."""
+
+    def __init__(self) -> None:
+        self._current: _TextListening | None = None
+
+    def listen(self, request: ListenRequest) -> _TextListening:
+        self._current = _TextListening()
+        return self._current
+
+    def hear(self, text: str) -> bool:
+        """False when no menu is listening."""
+        listening, self._current = self._current, None
+        if listening is None:
+            return False
+        listening.text = text
+        listening.speech_started.set()
+        return True
 
 
 class ScriptedCaller(_SimulatedCaller):
@@ -184,6 +229,7 @@ class SimulationResult:
     events: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None
+    intents: list[str | None] = field(default_factory=list)  # per utterance, None: no match
 
 
 async def simulate(
@@ -218,6 +264,7 @@ async def simulate(
             messages=SimulatedMessageTaker(caller),
             directory=directory,
             plans=sibling_plans(plan),
+            speech=caller.speech if plan.speech is not None else None,
         ).run()
     except CallerHungUp:
         outcome = "abandoned"
@@ -232,4 +279,5 @@ async def simulate(
         events,
         dict(journal.variables),
         journal.satisfaction,
+        [e.detail.get("intent") for e in journal.events if e.kind == "utterance"],
     )

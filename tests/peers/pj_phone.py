@@ -6,7 +6,10 @@ hears goes to a WAV file; the script's ``hear`` step reads that file as it
 grows and waits for a stretch of sound followed by silence (a prompt).
 
 Usage: pj_phone.py URI RECORDING.wav STEPS_JSON [CALLER_NUMBER]
-Steps: ["hear", timeout_s], ["dtmf", "123"], ["wait_end", timeout_s], ["hangup"]
+Steps: ["hear", timeout_s], ["dtmf", "123"], ["wait_end", timeout_s], ["hangup"],
+       ["hear_start", timeout_s] (the start of a prompt), ["pause", seconds],
+       ["say", "utterance.wav"] (8 kHz mono; plays it into the call, then reports when
+       the service's audio stopped after it began: "prompt_stopped_after")
 Prints one JSON object: {"ok": bool, "heard": [...], "events": [...], "error": str}
 """
 
@@ -161,6 +164,60 @@ def hear(
     raise RuntimeError(f"no complete prompt heard within {timeout} s (call {call.state})")
 
 
+def hear_start(
+    phone: Phone, call: PhoneCall, path: str, position: list[int], timeout: float
+) -> dict[str, object]:
+    """Wait for the first frame of sound from ``position`` on (a prompt beginning)."""
+    deadline = time.monotonic() + timeout
+    frame_index = position[0] // FRAME_SAMPLES
+    while time.monotonic() < deadline and call.state != "DISCONNECTED":
+        phone.pump(0.02)
+        for level in frame_levels(path, frame_index * FRAME_SAMPLES):
+            frame_index += 1
+            if level >= SOUND_RMS:
+                position[0] = frame_index * FRAME_SAMPLES
+                return {"start": round((frame_index - 1) * 0.02, 2)}
+    raise RuntimeError(f"no prompt began within {timeout} s (call {call.state})")
+
+
+def wav_seconds(path: str) -> float:
+    import wave
+
+    with wave.open(path) as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def say(
+    phone: Phone, call: PhoneCall, wav: str, recording: str, position: list[int]
+) -> dict[str, object]:
+    """Play ``wav`` into the call; note where the service's audio stopped after its start."""
+    connected_at = float(next(e["at"] for e in phone.events if e["event"] == "connected"))
+    player = pj.AudioMediaPlayer()
+    player.createPlayer(wav, pj.PJMEDIA_FILE_NO_LOOP)
+    media = call.getAudioMedia(-1)
+    started = phone.now()
+    player.startTransmit(media)
+    phone.pump(wav_seconds(wav))
+    player.stopTransmit(media)
+    del player
+    # Where the service's sound ended after the start of our speech: 10 quiet
+    # frames (200 ms) in a row mark the end of what was playing then.
+    first = int((started - connected_at) / 0.02)
+    levels = frame_levels(recording, first * FRAME_SAMPLES)
+    quiet_run, stopped_after = 0, None
+    for index, level in enumerate(levels):
+        if level < SOUND_RMS:
+            quiet_run += 1
+            if quiet_run >= 10:
+                stopped_after = round((index - 9) * 0.02, 3)
+                break
+        else:
+            quiet_run = 0
+    position[0] = max(position[0], (first + len(levels)) * FRAME_SAMPLES)
+    return {"at": started, "event": "say", "wav": os.path.basename(wav),
+            "prompt_stopped_after": stopped_after}
+
+
 def main() -> int:
     uri, recording, steps = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     caller = sys.argv[4] if len(sys.argv) > 4 else "2001"
@@ -173,6 +230,12 @@ def main() -> int:
             kind = step[0]
             if kind == "hear":
                 result["heard"].append(hear(phone, call, recording, position, float(step[1])))  # type: ignore[union-attr]
+            elif kind == "hear_start":
+                result["heard"].append(hear_start(phone, call, recording, position, float(step[1])))  # type: ignore[union-attr]
+            elif kind == "pause":
+                phone.pump(float(step[1]))
+            elif kind == "say":
+                phone.events.append(say(phone, call, step[1], recording, position))
             elif kind == "dtmf":
                 call.dialDtmf(step[1])
                 phone.events.append({"at": phone.now(), "event": "dtmf", "digits": step[1]})

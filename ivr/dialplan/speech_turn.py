@@ -1,0 +1,214 @@
+"""A menu turn that hears speech as well as keys: prompts, barge-in, the utterance.
+
+The runner asks through :func:`ask_by_voice` when the menu has intents and
+the call has speech; :func:`menu_request` turns the plan's settings into what
+the recognizer needs, and :func:`understand` turns a transcript into an
+intent the same way on calls, in the simulator and in ``ivr speech eval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ivr.dialplan.model import MenuNode, Plan, Prompt
+from ivr.dialplan.prompt_player import PromptPlayer
+from ivr.exceptions import SpeechError
+from ivr.speech.intents import IntentMatch, IntentScorer
+from ivr.speech.spec import HeardText, ListenRequest
+from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
+from ivr.tickets.model import CallJournal
+
+# Past the utterance's own maximum length: time for decoding before giving up.
+DECODE_GRACE_SECONDS = 5.0
+
+
+class Listening(Protocol):
+    """One turn of listening; ``speech_started`` is set at the caller's speech onset."""
+
+    @property
+    def speech_started(self) -> asyncio.Event: ...
+
+    async def heard(self) -> HeardText:
+        """The utterance once it ends. Raises SpeechError when decoding failed."""
+
+    def close(self) -> None: ...
+
+
+class SpeechInput(Protocol):
+    """Speech on one call (absent: the call is keys only)."""
+
+    def listen(self, request: ListenRequest) -> Listening: ...
+
+
+class Caller(Protocol):
+    @property
+    def ended(self) -> bool: ...
+
+    async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
+
+
+@dataclass(frozen=True)
+class MenuSpeech:
+    """What one menu listens for, in one language."""
+
+    request: ListenRequest
+    scorer: IntentScorer
+    threshold: float
+    barge_in: bool
+
+
+@dataclass(frozen=True)
+class Understood:
+    """An utterance and the intent it was taken for (``match.intent`` None: no match)."""
+
+    heard: HeardText
+    match: IntentMatch
+
+
+def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None:
+    """The menu's listening settings; None when the plan or menu has no speech."""
+    speech = plan.speech
+    if speech is None or not node.intents:
+        return None
+    language = language if language else speech.language
+    intents = [plan.intents[name] for name in node.intents if name in plan.intents]
+    if not any(i.phrases_for(language) or i.keywords_for(language) for i in intents):
+        language = speech.language
+    scorer = IntentScorer(intents, language)
+    return MenuSpeech(
+        request=ListenRequest(
+            model=speech.model,
+            grammar=None if speech.open_vocabulary else scorer.grammar(),
+            end_silence_seconds=speech.end_silence_seconds,
+            max_utterance_seconds=speech.max_utterance_seconds,
+        ),
+        scorer=scorer,
+        threshold=node.confidence if node.confidence is not None else speech.threshold,
+        barge_in=node.barge_in if node.barge_in is not None else speech.barge_in,
+    )
+
+
+def understand(menu: MenuSpeech, heard: HeardText) -> Understood:
+    return Understood(heard, menu.scorer.decide(heard.text, heard.confidence, menu.threshold))
+
+
+def journal_utterance(journal: CallJournal, node: str, understood: Understood) -> None:
+    """Every utterance on the ticket; a matched one also as the call's intent."""
+    heard, match = understood.heard, understood.match
+    journal.event(
+        "utterance",
+        node=node,
+        text=heard.text,
+        intent=match.intent,
+        confidence=match.confidence,
+        best=match.best,
+        reason=match.reason,
+        asr_confidence=round(heard.confidence, 3),
+        started_at=heard.started_at,
+        ended_at=heard.ended_at,
+        decode_ms=heard.decode_ms,
+        ended_by=heard.ended_by,
+    )
+    if match.intent is not None:
+        journal.handling.intent = match.intent
+
+
+async def _first(*waits: asyncio.Future[Any], timeout: float | None = None) -> None:
+    await asyncio.wait(set(waits), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _cancel(*tasks: asyncio.Future[Any]) -> None:
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def ask_by_voice(
+    caller: Caller,
+    player: PromptPlayer,
+    speech: SpeechInput,
+    menu: MenuSpeech,
+    prompts: tuple[Prompt, ...],
+    values: Mapping[str, str],
+    timeout: float,
+    journal: CallJournal,
+    node: str,
+) -> DigitPressed | CallEnded | Understood | None:
+    """Play ``prompts`` and wait ``timeout`` seconds after them for a key or speech.
+
+    Speech onset stops the prompt when ``menu.barge_in``; a key always does.
+    Returns the key, the end of the call, what was understood, or None when the
+    caller did nothing (and SpeechError from the recognizer counts as nothing)."""
+    listening = speech.listen(menu.request)
+    loop = asyncio.get_running_loop()
+    onset: asyncio.Future[Any] = loop.create_task(listening.speech_started.wait())
+    try:
+        for prompt in prompts:
+            playing: asyncio.Future[Any] = loop.create_task(player.play(prompt, values))
+            key: asyncio.Future[Any] = loop.create_task(caller.next_event())
+            await _first(playing, key, *([onset] if menu.barge_in else []))
+            interrupted = key.done() or (menu.barge_in and onset.done())
+            if interrupted:
+                player.stop()
+            await asyncio.gather(playing, return_exceptions=True)
+            if key.done():
+                return _event(key)
+            await _cancel(key)
+            if onset.done():
+                if interrupted:
+                    journal.event("barge_in", node=node, at=time.time())
+                break
+            if caller.ended:
+                return CallEnded("caller hung up", by_caller=True)
+        if not onset.done():
+            key = loop.create_task(caller.next_event(timeout))
+            await _first(key, onset, timeout=timeout)
+            if key.done() and not onset.done():
+                return _event(key)
+            await _cancel(key)
+            if not onset.done():
+                return None
+        return await _utterance(caller, listening, menu, loop)
+    finally:
+        await _cancel(onset)
+        listening.close()
+
+
+def _event(key: asyncio.Future[Any]) -> DigitPressed | CallEnded | None:
+    event = key.result()
+    assert event is None or isinstance(event, DigitPressed | CallEnded)
+    return event
+
+
+async def _utterance(
+    caller: Caller, listening: Listening, menu: MenuSpeech, loop: asyncio.AbstractEventLoop
+) -> CallEnded | Understood | None:
+    """The utterance under way; a hang-up meanwhile ends the call."""
+    hearing: asyncio.Future[HeardText] = loop.create_task(listening.heard())
+    hangup: asyncio.Future[Any] = loop.create_task(_hang_up(caller))
+    limit = menu.request.max_utterance_seconds + DECODE_GRACE_SECONDS
+    await _first(hearing, hangup, timeout=limit)
+    if hangup.done() and not hearing.done():
+        await _cancel(hearing)
+        return CallEnded("caller hung up", by_caller=True)
+    await _cancel(hangup)
+    if not hearing.done():
+        await _cancel(hearing)
+        return None
+    try:
+        return understand(menu, hearing.result())
+    except SpeechError:
+        return None
+
+
+async def _hang_up(caller: Caller) -> None:
+    """Waits for the end of the call; keys pressed while speaking are dropped."""
+    while True:
+        event = await caller.next_event()
+        if isinstance(event, CallEnded):
+            return

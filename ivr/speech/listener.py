@@ -1,0 +1,154 @@
+"""Listening to the caller: an audio sink that finds an utterance and streams it to
+the recognizer as it arrives.
+
+The media clock hands the sink caller audio every 40 ms on the event loop;
+the sink only runs the voice activity detector and queues audio to the
+decoding pool, so it never holds up the call loop. The utterance is what
+lies between the detector's onset (plus a little audio before it, so the
+first syllable is not clipped) and its end: trailing silence or the maximum
+length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from ivr.exceptions import SpeechError
+from ivr.speech.recognizer import DecodeStream, SpeechEngine, Transcript
+from ivr.speech.spec import HeardText, ListenRequest
+from ivr.speech.vad import FRAME_BYTES, FRAME_SECONDS, VoiceActivityDetector, VoiceEvent
+from ivr.telephony.interface import Call
+
+PRE_ROLL_FRAMES = 15  # 300 ms of audio kept from before the onset
+
+
+class UtteranceListener:
+    """An :class:`~ivr.telephony.interface.AudioSink` for one turn: the first
+    utterance after it is attached. Create it on the event loop's thread."""
+
+    def __init__(self, engine: SpeechEngine, request: ListenRequest) -> None:
+        self._request = request
+        self._stream: DecodeStream = engine.stream(request.model, request.grammar)
+        self._vad = VoiceActivityDetector(request.end_silence_seconds)
+        self._max_frames = max(1, round(request.max_utterance_seconds / FRAME_SECONDS))
+        self._pending = b""
+        self._pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
+        self._frames = 0
+        self._done = False
+        self._started_at = 0.0
+        self._ended_at = 0.0
+        self._ended_by = "silence"
+        self.speech_started = asyncio.Event()
+        self._ended = asyncio.Event()
+
+    def on_caller_audio(self, pcm: bytes) -> None:
+        if self._done:
+            return
+        data = self._pending + pcm
+        whole = len(data) - len(data) % FRAME_BYTES
+        self._pending = data[whole:]
+        for offset in range(0, whole, FRAME_BYTES):
+            self._frame(data[offset : offset + FRAME_BYTES])
+            if self._done:
+                return
+
+    def _frame(self, frame: bytes) -> None:
+        event = self._vad.frame(frame)
+        if not self.speech_started.is_set():
+            self._pre_roll.append(frame)
+            if event is VoiceEvent.ONSET:
+                self._started_at = time.time()
+                self.speech_started.set()
+                self._stream.feed(b"".join(self._pre_roll))
+                self._frames = len(self._pre_roll)
+                self._pre_roll.clear()
+            return
+        self._stream.feed(frame)
+        self._frames += 1
+        if event is VoiceEvent.END or self._frames >= self._max_frames:
+            self._ended_by = "silence" if event is VoiceEvent.END else "max_length"
+            self._end()
+
+    def _end(self) -> None:
+        self._done = True
+        self._ended_at = time.time()
+        self._stream.finish()
+        self._ended.set()
+
+    @property
+    def decoding_behind(self) -> bool:
+        """The decoder has audio it has not got through yet."""
+        return self._stream.busy
+
+    def end_of_input(self) -> None:
+        """No more audio will come (a file ran out): end an utterance in progress."""
+        if not self._done and self.speech_started.is_set():
+            self._ended_by = "end_of_audio"
+            self._end()
+
+    def on_played_audio(self, pcm: bytes) -> None:
+        return None
+
+    def on_playback_flushed(self, unplayed_bytes: int) -> None:
+        return None
+
+    async def heard(self) -> HeardText:
+        """The transcript of the utterance; wait for :attr:`speech_started` first.
+
+        Raises:
+            SpeechError: decoding failed.
+        """
+        await self._ended.wait()
+        transcript: Transcript = await asyncio.wrap_future(self._stream.result)
+        # Silence before the detector's verdict is part of the end-of-utterance rule,
+        # not of the speech: report when the caller actually stopped.
+        silence = self._request.end_silence_seconds if self._ended_by == "silence" else 0.0
+        return HeardText(
+            text=transcript.text,
+            confidence=transcript.confidence,
+            started_at=self._started_at,
+            ended_at=self._ended_at - silence,
+            decode_ms=transcript.decode_ms,
+            ended_by=self._ended_by,
+        )
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self._stream.cancel()
+
+
+class CallListening:
+    """One turn of listening on a live call; detaches its sink on close."""
+
+    def __init__(self, call: Call, listener: UtteranceListener) -> None:
+        self._call = call
+        self._listener = listener
+        call.add_audio_sink(listener)
+
+    @property
+    def speech_started(self) -> asyncio.Event:
+        return self._listener.speech_started
+
+    async def heard(self) -> HeardText:
+        return await self._listener.heard()
+
+    def close(self) -> None:
+        self._call.remove_audio_sink(self._listener)
+        self._listener.close()
+
+
+class CallSpeech:
+    """Speech input for one call (what the plan runner's ``speech`` needs)."""
+
+    def __init__(self, call: Call, engine: SpeechEngine) -> None:
+        self._call = call
+        self._engine = engine
+
+    def listen(self, request: ListenRequest) -> CallListening:
+        return CallListening(self._call, UtteranceListener(self._engine, request))
+
+
+__all__ = ["CallSpeech", "SpeechError", "UtteranceListener"]

@@ -1,0 +1,60 @@
+"""What a plan asks of speech recognition, and what comes back: plain dataclasses, no vosk.
+
+The dial plan builds these from YAML; the recognizer, the listener, the
+simulator and the replay tool all read them, so one menu behaves the same
+on a call, in ``ivr dialplan simulate`` and in ``ivr speech eval``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_THRESHOLD = 0.55
+DEFAULT_END_SILENCE_SECONDS = 0.6
+DEFAULT_MAX_UTTERANCE_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """A plan's ``speech:`` section.
+
+    ``threshold`` is the confidence (0-1) below which an utterance is a no-match;
+    ``open_vocabulary`` lets the recognizer hear any word instead of only the
+    phrases of the menu's intents (slower, and far less accurate on small models).
+    """
+
+    model: str
+    language: str  # the intents' language when the call has no ``language`` variable
+    threshold: float = DEFAULT_THRESHOLD
+    open_vocabulary: bool = False
+    barge_in: bool = True
+    end_silence_seconds: float = DEFAULT_END_SILENCE_SECONDS
+    max_utterance_seconds: float = DEFAULT_MAX_UTTERANCE_SECONDS
+
+
+@dataclass(frozen=True)
+class ListenRequest:
+    """One turn of listening: which model, which phrases (None: open vocabulary),
+    and when an utterance is over (trailing silence or maximum length, seconds)."""
+
+    model: str
+    grammar: tuple[str, ...] | None
+    end_silence_seconds: float = DEFAULT_END_SILENCE_SECONDS
+    max_utterance_seconds: float = DEFAULT_MAX_UTTERANCE_SECONDS
+
+
+@dataclass(frozen=True)
+class HeardText:
+    """What the recognizer made of one utterance.
+
+    ``confidence`` is the recognizer's own (mean word confidence, 0-1);
+    ``started_at``/``ended_at`` are Unix times of the speech as the voice
+    activity detector saw it; ``decode_ms`` is the time from the end of speech
+    to the transcript (the part of the latency recognition adds)."""
+
+    text: str
+    confidence: float
+    started_at: float
+    ended_at: float
+    decode_ms: float
+    ended_by: str = "silence"  # silence | max_length

@@ -1,0 +1,117 @@
+"""Synthetic speech for measuring recognition: espeak-ng phrases at 8 kHz, in several
+voices and speeds, with white noise at a chosen signal-to-noise ratio.
+
+Files are named ``<intent>__<detail>.wav``, the naming ``ivr speech eval`` reads.
+Synthesis runs on the calling thread (espeak-ng is not thread-safe: call from
+one thread at a time).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import random
+import warnings
+import wave
+import zlib
+from array import array
+from pathlib import Path
+
+from ivr.prompts.tts import EspeakSynthesizer
+from ivr.speech.vad import FRAME_BYTES, frame_rms
+from ivr.telephony.interface import SAMPLE_RATE
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+_ESPEAK_RATE = 1  # espeak_SetParameter: words per minute
+LEAD_SILENCE_SECONDS = 0.4
+TRAIL_SILENCE_SECONDS = 1.2
+
+_synthesizer: EspeakSynthesizer | None = None
+
+
+def speak(text: str, voice: str = "ko", words_per_minute: int = 175) -> bytes:
+    """``text`` as 8 kHz 16-bit mono PCM, trimmed of espeak's own silence."""
+    global _synthesizer
+    if _synthesizer is None:
+        _synthesizer = EspeakSynthesizer()
+    synth = _synthesizer
+    synth.synthesize_blocking("", voice)  # loads the library on first use
+    lib: ctypes.CDLL = synth._lib  # type: ignore[assignment]
+    lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
+    try:
+        raw = synth.synthesize_blocking(text, voice)
+    finally:
+        lib.espeak_SetParameter(_ESPEAK_RATE, 175, 0)
+    pcm, _ = audioop.ratecv(raw, 2, 1, synth.sample_rate, SAMPLE_RATE, None)
+    return trim(pcm)
+
+
+def trim(pcm: bytes, level: float = 200.0) -> bytes:
+    """Drop leading and trailing 20 ms frames quieter than ``level``."""
+    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
+    loud = [i for i, f in enumerate(frames) if frame_rms(f) >= level]
+    if not loud:
+        return b""
+    return b"".join(frames[loud[0] : loud[-1] + 1])
+
+
+def pad(
+    pcm: bytes, lead: float = LEAD_SILENCE_SECONDS, trail: float = TRAIL_SILENCE_SECONDS
+) -> bytes:
+    return bytes(int(lead * SAMPLE_RATE) * 2) + pcm + bytes(int(trail * SAMPLE_RATE) * 2)
+
+
+def add_noise(pcm: bytes, snr_db: float, seed: int = 0, speech: bytes | None = None) -> bytes:
+    """White noise over all of ``pcm`` at ``snr_db`` below the power of ``speech``
+    (default: ``pcm`` itself)."""
+    reference = array("h", speech if speech is not None else pcm)
+    power = sum(s * s for s in reference) / max(1, len(reference))
+    sigma = math.sqrt(power / (10 ** (snr_db / 10)))
+    rng = random.Random(seed)
+    samples = array("h", pcm)
+    noisy = array("h", (max(-32768, min(32767, int(s + rng.gauss(0.0, sigma)))) for s in samples))
+    return noisy.tobytes()
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+
+
+def generate(
+    phrases: dict[str, list[str]],
+    folder: Path,
+    voices: tuple[str, ...] = ("ko",),
+    speeds: tuple[int, ...] = (175,),
+    snrs: tuple[float | None, ...] = (None,),
+) -> list[Path]:
+    """Write one file per intent, phrase, voice, speed and noise level (None: clean).
+    Files already there are kept (a cache)."""
+    written = []
+    for intent, texts in phrases.items():
+        for index, text in enumerate(texts):
+            for voice in voices:
+                for speed in speeds:
+                    clean: bytes | None = None
+                    for snr in snrs:
+                        noise = "clean" if snr is None else f"snr{snr:g}"
+                        tag = voice.replace("+", "-")
+                        path = folder / f"{intent}__{index}-{tag}-{speed}-{noise}.wav"
+                        if not path.exists():
+                            if clean is None:
+                                clean = speak(text, voice, speed)
+                            audio = pad(clean)
+                            if snr is not None:
+                                audio = add_noise(
+                                    audio, snr, seed=zlib.crc32(path.name.encode()), speech=clean
+                                )
+                            write_wav(path, audio)
+                        written.append(path)
+    return written
