@@ -38,6 +38,14 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SPAN_SECONDS = 30 * 24 * 3600  # tickets spread over 30 days
 CALLERS = 5000
 START = 1_700_000_000.0
+PHRASES = [  # unrecognised utterances, for the grouping in stats
+    "my laptop will not start",
+    "My laptop won't start!",
+    "打印机卡纸了",
+    "打印机又卡纸",
+    "how do I install teams",
+    "the wifi on floor 3 is down",
+]
 
 
 def ticket(number: int, rng: random.Random) -> tuple[TicketStart, TicketEnd]:
@@ -48,7 +56,8 @@ def ticket(number: int, rng: random.Random) -> tuple[TicketStart, TicketEnd]:
     events = (
         TicketEvent(at, "incoming", {"caller_uri": f"sip:{caller}@pbx", "called": "4357"}),
         TicketEvent(at + 1, "node", {"node": "welcome"}),
-        TicketEvent(at + 4, "utterance", {"text": "reset my password", "intent": "password"}),
+        TicketEvent(at + 4, "utterance", {"text": rng.choice(PHRASES), "intent": None}),
+        TicketEvent(at + 5, "utterance", {"text": "reset my password", "intent": "password"}),
         TicketEvent(at + 6, "dtmf", {"digit": "1", "node": "main_menu"}),
         TicketEvent(at + 60, "ended", {"disposition": "completed", "reason": "hangup"}),
     )
