@@ -19,3 +19,33 @@ def arrivals(prefix: str, queue: str) -> str:
 def handled(prefix: str, queue: str) -> str:
     """Hash: running average handling time of the queue's answered calls."""
     return f"{prefix}queue:{queue}:handled"
+
+
+def callback(prefix: str, request_id: str) -> str:
+    """Hash: one callback request (``:history`` beside it: its attempts, a list of JSON)."""
+    return f"{prefix}callback:{request_id}"
+
+
+def callbacks_by_number(prefix: str) -> str:
+    """Hash: number -> id of its pending or dialling request (one per number)."""
+    return f"{prefix}callbacks:by-number"
+
+
+def callbacks_due(prefix: str, queue: str) -> str:
+    """Sorted set: pending request ids of ``queue``, scored by when they may be dialled."""
+    return f"{prefix}callbacks:due:{queue}"
+
+
+def callbacks_leased(prefix: str) -> str:
+    """Sorted set: request ids being dialled, scored by when their lease runs out."""
+    return f"{prefix}callbacks:leased"
+
+
+def callbacks_closed(prefix: str) -> str:
+    """Sorted set: done, failed and cancelled request ids, scored by when they closed."""
+    return f"{prefix}callbacks:closed"
+
+
+def callback_queues(prefix: str) -> str:
+    """Set: queues that have had callback requests."""
+    return f"{prefix}callbacks:queues"

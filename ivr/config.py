@@ -217,6 +217,7 @@ _KNOWN_KEYS = {
     "queues": None,
     "dialling": None,
     "screen_pop_url": None,
+    "callbacks": None,
 }
 _ACCOUNT_KEYS = {
     "user",

@@ -18,7 +18,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callback.dispatcher import CallingHours, DispatchSettings
 from ivr.exceptions import ConfigError
 
 TRANSFER_METHODS = ("bridge", "refer")
@@ -34,6 +36,21 @@ QUEUE_KEYS = {
     "whisper",
 }
 DIALLING_KEYS = {"allow", "extension_uri"}
+CALLBACK_KEYS = {
+    "number_uri",
+    "dispatcher",
+    "modes",
+    "max_attempts",
+    "backoff_seconds",
+    "lease_seconds",
+    "max_dialling",
+    "calling_hours",
+    "slots",
+    "priority",
+}
+HOURS_KEYS = {"timezone", "weekdays", "open", "close"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CALLBACK_MODES = ("agent_first", "customer_first")
 
 
 @dataclass(frozen=True)
@@ -64,11 +81,33 @@ class DiallingSettings:
 
 
 @dataclass(frozen=True)
+class Priority:
+    """Seconds a caller stands earlier in line (live or called back), by who and why."""
+
+    vip_seconds: float = 0.0
+    intent_seconds: Mapping[str, float] = field(default_factory=dict)
+
+    def bonus(self, variables: Mapping[str, str], intent: str | None) -> float:
+        vip = variables.get("vip", "").lower() in ("1", "yes", "true", "y")
+        return (self.vip_seconds if vip else 0.0) + self.intent_seconds.get(intent or "", 0.0)
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    number_uri: str = ""  # how a customer's number becomes a URI, e.g. sip:{number}@pbx
+    dispatcher: bool = True  # run a dispatcher inside the service
+    dispatch: DispatchSettings = DispatchSettings()
+    slots: tuple[str, ...] = ()  # "after HH:MM" choices a caller may pick
+
+
+@dataclass(frozen=True)
 class ContactCenterSettings:
     agents: tuple[AgentSettings, ...] = ()
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     dialling: DiallingSettings = DiallingSettings()
     screen_pop_url: str | None = None
+    callbacks: CallbackSettings = CallbackSettings()
+    priority: Priority = Priority()
 
 
 def _mapping(value: Any, where: str, known: set[str]) -> Mapping[str, Any]:
@@ -145,6 +184,83 @@ def _agent(raw: Any, where: str, dialling: DiallingSettings, queues: set[str]) -
     return AgentSettings(agent_id, str(raw.get("name") or agent_id), uri, tuple(listed))
 
 
+def _clock(value: Any, where: str) -> str:
+    text = str(value)
+    match = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", text)
+    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ConfigError(f'{where} has value {value!r}: expected a time like "08:30"')
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _calling_hours(raw: Any, where: str) -> CallingHours:
+    raw = _mapping(raw or {}, where, HOURS_KEYS)
+    zone = str(raw.get("timezone", "UTC"))
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone has value {zone!r}: unknown time zone") from None
+    days = raw.get("weekdays", list(WEEKDAYS))
+    if not isinstance(days, list) or any(d not in WEEKDAYS for d in days):
+        raise ConfigError(f"{where}.weekdays has value {days!r}: expected names like mon, tue")
+    return CallingHours(
+        timezone=zone,
+        weekdays=frozenset(WEEKDAYS.index(d) for d in days),
+        opens=_clock(raw.get("open", "00:00"), f"{where}.open"),
+        closes=_clock(raw.get("close", "24:00"), f"{where}.close"),
+    )
+
+
+def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
+    raw = _mapping(raw or {}, where, CALLBACK_KEYS)
+    template = str(raw.get("number_uri") or "")
+    if template and "{number}" not in template:
+        raise ConfigError(f"{where}.number_uri has value {template!r}: needs {{number}}")
+    modes = _mapping(raw.get("modes") or {}, f"{where}.modes", queues)
+    for queue, mode in modes.items():
+        if mode not in CALLBACK_MODES:
+            raise ConfigError(
+                f"{where}.modes.{queue} has value {mode!r}: expected agent_first or customer_first"
+            )
+    attempts = raw.get("max_attempts", 3)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise ConfigError(f"{where}.max_attempts has value {attempts!r}: expected 1 to 20")
+    backoff = raw.get("backoff_seconds", [120, 600, 1800])
+    if not isinstance(backoff, list) or any(
+        isinstance(b, bool) or not isinstance(b, int | float) or b < 0 for b in backoff
+    ):
+        raise ConfigError(f"{where}.backoff_seconds has value {backoff!r}: expected seconds")
+    slots = raw.get("slots") or []
+    if not isinstance(slots, list):
+        raise ConfigError(f"{where}.slots has value {slots!r}: expected a list of times")
+    dispatcher = raw.get("dispatcher", True)
+    if not isinstance(dispatcher, bool):
+        raise ConfigError(f"{where}.dispatcher has value {dispatcher!r}: expected true or false")
+    return CallbackSettings(
+        number_uri=template,
+        dispatcher=dispatcher,
+        dispatch=DispatchSettings(
+            modes={str(q): str(m) for q, m in modes.items()},
+            max_attempts=attempts,
+            backoff_seconds=tuple(float(b) for b in backoff),
+            lease_seconds=_seconds(raw, "lease_seconds", where, 60.0) or 60.0,
+            max_dialling=int(_seconds(raw, "max_dialling", where, 20)) or 1,
+            hours=_calling_hours(raw.get("calling_hours"), f"{where}.calling_hours"),
+        ),
+        slots=tuple(_clock(s, f"{where}.slots") for s in slots),
+    )
+
+
+def _priority(raw: Any, where: str) -> Priority:
+    raw = _mapping(raw or {}, where, {"vip_seconds", "intents"})
+    intents = _mapping(raw.get("intents") or {}, f"{where}.intents", set(raw.get("intents") or {}))
+    return Priority(
+        vip_seconds=_seconds(raw, "vip_seconds", where, 0.0),
+        intent_seconds={
+            str(name): _seconds(intents, name, f"{where}.intents", 0.0) for name in intents
+        },
+    )
+
+
 def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSettings:
     """The ``agents``, ``queues``, ``dialling`` and ``screen_pop_url`` settings.
 
@@ -174,4 +290,12 @@ def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSe
     screen_pop = raw.get("screen_pop_url")
     if screen_pop is not None and not str(screen_pop).startswith(("http://", "https://")):
         raise ConfigError(f"{source}: screen_pop_url has value {screen_pop!r}: expected a URL")
-    return ContactCenterSettings(agents, queues, dialling, str(screen_pop) if screen_pop else None)
+    callbacks = _callbacks(raw.get("callbacks"), f"{source}: callbacks", set(queues))
+    return ContactCenterSettings(
+        agents,
+        queues,
+        dialling,
+        str(screen_pop) if screen_pop else None,
+        callbacks,
+        _priority((raw.get("callbacks") or {}).get("priority"), f"{source}: callbacks.priority"),
+    )

@@ -267,7 +267,7 @@ class AgentTransfer:
         self._call.bridge(leg)
         leg.bridge(self._call)
         started = time.time()
-        caller_left = await _first_to_hang_up(self._call, leg)
+        caller_left = await first_to_hang_up(self._call, leg)
         self._call.bridge(None)
         leg.bridge(None)
         await leg.hangup()
@@ -304,7 +304,7 @@ class AgentTransfer:
         }
 
 
-async def _first_to_hang_up(caller: Call, agent: Call) -> bool:
+async def first_to_hang_up(caller: Call, agent: Call) -> bool:
     """Wait until either leg ends; True when the caller ended first."""
 
     async def until_end(call: Call) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ivr.dialplan.model import (
+    CallbackNode,
     CollectNode,
     MenuNode,
     MessageNode,
@@ -51,7 +52,7 @@ HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = {"called", "caller"}
 # Nodes that wait for the caller; a loop through one of them is a retry, not a spin.
-INPUT_NODES = (MenuNode, CollectNode, SurveyNode, MessageNode)
+INPUT_NODES = (MenuNode, CollectNode, SurveyNode, MessageNode, CallbackNode)
 
 
 def _clock(ctx: YamlContext, node: yaml.Node, what: str) -> time | None:

@@ -180,6 +180,29 @@ class TransferNode:
 
 
 @dataclass(frozen=True)
+class CallbackNode:
+    """Offers a callback that keeps the caller's place in ``queue``'s line: ``accept_key``
+    books it (after the caller confirms the number or keys in another, and picks a
+    time slot where there are any), then ``next``; another key or silence goes to
+    ``decline``; a booking that cannot be made (number not allowed, Redis down) to
+    ``fallback``. Prompts use {callback_number} and {slot_choices}."""
+
+    name: str
+    location: Location
+    prompts: tuple[Prompt, ...]  # the offer
+    queue: str
+    accept_key: str
+    timeout_seconds: float
+    confirm: tuple[Prompt, ...]
+    ask_number: tuple[Prompt, ...]
+    choose_slot: tuple[Prompt, ...]
+    booked: tuple[Prompt, ...]
+    next: str | None
+    decline: str | None
+    fallback: str | None
+
+
+@dataclass(frozen=True)
 class OfficeHours:
     """A weekly opening time in a time zone, closed on the listed holidays."""
 
@@ -258,6 +281,7 @@ Node = (
     | MessageNode
     | GotoNode
     | TransferNode
+    | CallbackNode
 )
 
 
@@ -311,4 +335,6 @@ class Plan:
                 found.extend(node.no_input + node.no_match)
             if isinstance(node, TransferNode):
                 found.extend(node.announce)
+            if isinstance(node, CallbackNode):
+                found.extend(node.confirm + node.ask_number + node.choose_slot + node.booked)
         return [v for p in found for v in (p.by_language.values() or [p])]

@@ -9,6 +9,7 @@ import yaml
 
 from ivr.dialplan.model import (
     DTMF_KEYS,
+    CallbackNode,
     CollectNode,
     ConditionNode,
     GotoNode,
@@ -51,9 +52,30 @@ NODE_KEYS: dict[str, set[str]] = {
     "message": {"max_seconds", "silence_seconds", "end_key", "next"},
     "goto": {"plan", "node"},
     "transfer": {"queue", "extension", "method", "announce", "whisper", "next", "fallback"},
+    "callback": {
+        "queue",
+        "accept_key",
+        "timeout",
+        "confirm",
+        "ask_number",
+        "choose_slot",
+        "booked",
+        "next",
+        "decline",
+        "fallback",
+    },
     "hangup": set(),
 }
 TRANSFER_METHODS = ("bridge", "refer")
+DEFAULT_CALLBACK_PROMPTS = {
+    "say": "All our agents are busy. Press 1 and we will call you back, keeping your place "
+    "in line. Press 2 to keep waiting.",
+    "confirm": "We will call you back on {callback_number:digits}. Press 1 to confirm, "
+    "or 2 to give another number.",
+    "ask_number": "Please key in the number to call back, then the hash key.",
+    "choose_slot": "Press 1 to be called as soon as possible{slot_choices}.",
+    "booked": "Thank you. We will call you back. You can hang up now.",
+}
 DEFAULT_ANNOUNCEMENT = (
     "You are number {position} in line. The wait is about {wait_minutes} minutes."
 )
@@ -372,8 +394,9 @@ def _transfer(f: _Fields) -> TransferNode:
         f.ctx.error(f.entries["method"][1], "a queue's transfer method is set in ivr.yaml")
     announce = f.prompts_of("announce")
     if not announce and queue is not None:
-        announce = (Prompt(f.location, text=DEFAULT_ANNOUNCEMENT, voice=f.scope.voice,
-                           has_values=True),)
+        announce = (
+            Prompt(f.location, text=DEFAULT_ANNOUNCEMENT, voice=f.scope.voice, has_values=True),
+        )
     whisper = f.prompts_of("whisper")
     return TransferNode(
         name=f.name,
@@ -389,6 +412,38 @@ def _transfer(f: _Fields) -> TransferNode:
     )
 
 
+def _callback(f: _Fields) -> CallbackNode:
+    queue = f.text("queue")
+    if queue is None:
+        f.ctx.error(f.node, f"callback node {f.name!r} has no 'queue'")
+    accept_key = f.text("accept_key") or "1"
+    if len(accept_key) != 1 or accept_key not in DTMF_KEYS:
+        f.ctx.error(f.entries["accept_key"][1], "accept_key must be one DTMF key, quoted")
+
+    def prompts(key: str) -> tuple[Prompt, ...]:
+        given = f.prompts if key == "say" else f.prompts_of(key)
+        if given:
+            return given
+        text = DEFAULT_CALLBACK_PROMPTS[key]
+        return (Prompt(f.location, text=text, voice=f.scope.default_voice, has_values="{" in text),)
+
+    return CallbackNode(
+        name=f.name,
+        location=f.location,
+        prompts=prompts("say"),
+        queue=queue or "",
+        accept_key=accept_key,
+        timeout_seconds=f.number("timeout", 0.5, 120, DEFAULT_MENU_TIMEOUT_SECONDS),
+        confirm=prompts("confirm"),
+        ask_number=prompts("ask_number"),
+        choose_slot=prompts("choose_slot"),
+        booked=prompts("booked"),
+        next=f.target("next"),
+        decline=f.target("decline"),
+        fallback=f.target("fallback"),
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "prompt": lambda f: PromptNode(f.name, f.location, f.prompts, f.target("next")),
     "menu": _menu,
@@ -400,6 +455,7 @@ _BUILDERS: dict[str, Callable[[_Fields], Node]] = {
     "message": _message,
     "goto": _goto,
     "transfer": _transfer,
+    "callback": _callback,
     "hangup": lambda f: HangupNode(f.name, f.location, f.prompts),
 }
 
@@ -436,6 +492,8 @@ def targets_of(node: Node) -> list[str]:
         return [t for t in (node.next, node.on_failure) if t]
     if isinstance(node, TransferNode):
         return [t for t in (node.next, node.fallback) if t]
+    if isinstance(node, CallbackNode):
+        return [t for t in (node.next, node.decline, node.fallback) if t]
     if isinstance(node, PromptNode | SurveyNode | SetNode | MessageNode):
         return [node.next] if node.next else []
     if isinstance(node, ConditionNode):

@@ -11,8 +11,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from ivr.dialplan.callback_offer import CallbackOffer, Callbacks
 from ivr.dialplan.http_lookup import JsonFetcher, LookupFailed, pick, render_url
 from ivr.dialplan.model import (
+    CallbackNode,
     CollectNode,
     ConditionNode,
     GotoNode,
@@ -134,8 +136,10 @@ class PlanRunner:
         plans: Callable[[str], Plan | None] | None = None,
         transfers: Transfers | None = None,
         speech: SpeechInput | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self._speech = speech  # None: keys only
+        self._callbacks = callbacks
         self._transfers = transfers
         self._announced: dict[str, str] = {}
         self._plans = plans
@@ -170,7 +174,7 @@ class PlanRunner:
             self._journal.entered(shown)
             if self._on_node is not None:
                 await self._on_node(shown)
-            if not isinstance(node, MenuNode | CollectNode | SurveyNode):
+            if not isinstance(node, MenuNode | CollectNode | SurveyNode | CallbackNode):
                 await self._play(node.prompts)  # the asking nodes play theirs as they ask
             if isinstance(node, PromptNode):
                 name = node.next
@@ -189,6 +193,8 @@ class PlanRunner:
                 name = await self._choose(node)
             elif isinstance(node, TransferNode):
                 name = await self._transfer(node)
+            elif isinstance(node, CallbackNode):
+                name = await self._callback(node)
             elif isinstance(node, HttpLookupNode):
                 name = await self._lookup(node)
             elif isinstance(node, MessageNode):
@@ -352,6 +358,18 @@ class PlanRunner:
         if outcome is TransferOutcome.CALLER_LEFT and self._journal.handling.talk_seconds is None:
             raise CallerHungUp(self._end_reason())
         return None  # talked and hung up, or handed over by REFER: the plan is done
+
+    async def _callback(self, node: CallbackNode) -> str | None:
+        if self._callbacks is None:
+            self._journal.event("callback_failed", node=node.name, reason="no callbacks here")
+            return node.fallback
+
+        async def play(prompts: tuple[Prompt, ...]) -> DigitPressed | None:
+            self._announced = offer.values
+            return await self._play(prompts, interruptible=True)
+
+        offer = CallbackOffer(node, self._callbacks, self._journal, play, self._wait_for_key, {})
+        return await offer.run(self._caller_number)
 
     async def _queue_waits(self, node: ConditionNode) -> dict[str, float]:
         waits: dict[str, float] = {}

@@ -110,6 +110,12 @@ FIELDS: dict[str, Any] = {
     "barge_in": {"type": "boolean", "description": "speech stops the prompt"},
     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     "announce": _PROMPTS,
+    "accept_key": {"type": "string", "pattern": "^[0-9*#]$"},
+    "confirm": _PROMPTS,
+    "ask_number": _PROMPTS,
+    "choose_slot": _PROMPTS,
+    "booked": _PROMPTS,
+    "decline": _NODE_NAME,
     "whisper": _PROMPTS,
     "results": {
         "type": "object",

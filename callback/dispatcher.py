@@ -1,0 +1,239 @@
+"""The dispatcher: dials callbacks back when an agent is free for them, exactly once.
+
+It runs inside the service or alone (``ivr callbacks run``); several may run on
+several nodes. Each round it gives back the requests of dispatchers that died
+(expired leases), then, queue by queue and in line order, leases a due request
+and asks for an agent for it. The agent is granted by the same rule as for live
+callers (``Agents.claim``): only when no live caller ahead of the request is
+still waiting for one, so callbacks fill slack and never jump the line. The
+service does the dialling (``Connector``); the dispatcher keeps the lease alive
+meanwhile and records the attempt, then retries with backoff inside the
+calling hours, up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from redis.exceptions import RedisError
+
+from callback.requests import CallbackRequest, CallbackRequests
+
+log = logging.getLogger(__name__)
+
+REACHED = "connected"
+# Outcomes that say nothing about the customer: the request goes back untried.
+NOT_THE_CUSTOMER = ("agent_no_answer",)
+
+
+@dataclass(frozen=True)
+class CallingHours:
+    """When customers may be called: weekdays (Monday 0) between ``opens`` and ``closes``."""
+
+    timezone: str = "UTC"
+    weekdays: frozenset[int] = frozenset(range(7))
+    opens: str = "00:00"
+    closes: str = "24:00"
+
+    def next_allowed(self, moment: float) -> float:
+        """``moment`` if it is inside the hours, else the next opening (Unix seconds)."""
+        zone = ZoneInfo(self.timezone)
+        local = datetime.fromtimestamp(moment, zone)
+        for day in range(8):
+            date = (local + timedelta(days=day)).date()
+            if date.weekday() not in self.weekdays:
+                continue
+            opens = _at(date, self.opens, zone)
+            closes = _at(date, self.closes, zone)
+            start = max(opens, local) if day == 0 else opens
+            if start < closes:
+                return start.timestamp()
+        return moment
+
+
+def _at(date: object, clock: str, zone: ZoneInfo) -> datetime:
+    hours, minutes = (int(part) for part in clock.split(":"))
+    base = datetime.combine(date, datetime.min.time(), zone)  # type: ignore[arg-type]
+    return base + timedelta(hours=hours, minutes=minutes)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    modes: Mapping[str, str] = field(default_factory=dict)  # queue -> agent_first|customer_first
+    max_attempts: int = 3
+    backoff_seconds: tuple[float, ...] = (120.0, 600.0, 1800.0)  # before attempt 2, 3, ...
+    lease_seconds: float = 60.0  # a dispatcher that stops renewing loses its requests then
+    max_dialling: int = 20  # callbacks this dispatcher dials at once
+    hours: CallingHours = CallingHours()
+    poll_seconds: float = 1.0
+
+    def mode(self, queue: str) -> str:
+        return self.modes.get(queue, "agent_first")
+
+    def backoff(self, attempts: int) -> float:
+        if not self.backoff_seconds:
+            return 0.0
+        return self.backoff_seconds[min(attempts, len(self.backoff_seconds)) - 1]
+
+
+class Agents(Protocol):
+    """Agent state, read and reserved through the service."""
+
+    async def claim(self, queue: str, entry: str) -> str | None:
+        """Reserve the longest-idle free agent for the line entry, if its place allows."""
+
+    async def release(self, agent_id: str) -> None:
+        """Give back a reserved agent that was not used."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: str  # connected, no_answer, busy, no_key, refused, failed, agent_no_answer
+    detail: str = ""
+    agent_id: str | None = None
+
+
+class Connector(Protocol):
+    """Places one callback call (the service's telephony)."""
+
+    async def call_back(self, request: CallbackRequest, agent_id: str, mode: str) -> Attempt:
+        """Connect the customer to the reserved agent; never raises."""
+
+
+class Wakeup(Protocol):
+    async def wait(self, timeout: float) -> None: ...
+
+
+class AttemptJournal(Protocol):
+    """Where each attempt is written for people to read (the caller's original ticket)."""
+
+    async def attempt(self, request: CallbackRequest, record: dict[str, object]) -> None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        requests: CallbackRequests,
+        agents: Agents,
+        connector: Connector,
+        settings: DispatchSettings,
+        wakeup: Wakeup | None = None,
+        name: str = "",
+        journal: AttemptJournal | None = None,
+    ) -> None:
+        self._journal = journal
+        self._requests = requests
+        self._agents = agents
+        self._connector = connector
+        self._settings = settings
+        self._wakeup = wakeup
+        self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self._dialling: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def dialling(self) -> int:
+        return len(self._dialling)
+
+    async def run(self) -> None:
+        """Dispatch until cancelled; a Redis outage pauses it, then it resumes."""
+        try:
+            while True:
+                try:
+                    await self.dispatch_once()
+                except (RedisError, OSError) as exc:
+                    log.warning("callback dispatch paused: %s", exc)
+                if self._wakeup is not None:
+                    await self._wakeup.wait(self._settings.poll_seconds)
+                else:
+                    await asyncio.sleep(self._settings.poll_seconds)
+        finally:
+            tasks = list(self._dialling.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def dispatch_once(self) -> int:
+        """One round; returns how many callbacks it started dialling."""
+        for request_id in await self._requests.reap_expired_leases():
+            log.info("callback %s taken up again: its dispatcher's lease expired", request_id)
+        now = time.time()
+        if self._settings.hours.next_allowed(now) > now:
+            return 0  # outside calling hours
+        started = 0
+        for queue in await self._requests.queues():
+            for request in await self._requests.due(queue, self._settings.max_dialling):
+                if len(self._dialling) >= self._settings.max_dialling:
+                    return started
+                if not await self._requests.take(
+                    request.id, self.name, self._settings.lease_seconds
+                ):
+                    continue  # another dispatcher has it
+                agent_id = await self._agents.claim(queue, request.entry)
+                if agent_id is None:
+                    await self._requests.untake(request.id, self.name)
+                    break  # later requests of this queue stand behind this one
+                self._dialling[request.id] = asyncio.create_task(
+                    self._attempt(request, agent_id), name=f"callback-{request.id}"
+                )
+                started += 1
+        return started
+
+    async def _attempt(self, request: CallbackRequest, agent_id: str) -> None:
+        renewing = asyncio.create_task(self._renew(request.id))
+        try:
+            mode = self._settings.mode(request.queue)
+            attempt = await self._connector.call_back(request, agent_id, mode)
+            await self._record(request, attempt, mode)
+        except Exception:
+            log.exception("callback %s: attempt failed", request.id)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            self._dialling.pop(request.id, None)
+
+    async def _renew(self, request_id: str) -> None:
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            try:
+                await self._requests.renew(request_id, self.name, self._settings.lease_seconds)
+            except (RedisError, OSError) as exc:
+                log.warning("callback %s: lease not renewed: %s", request_id, exc)
+
+    async def _record(self, request: CallbackRequest, attempt: Attempt, mode: str) -> None:
+        if attempt.outcome in NOT_THE_CUSTOMER:
+            log.info("callback %s: %s; tried again", request.id, attempt.detail or attempt.outcome)
+            await self._requests.untake(request.id, self.name)
+            return
+        attempts = request.attempts + 1
+        if attempt.outcome == REACHED:
+            state, next_at = "done", 0.0
+        elif attempt.outcome == "refused" or attempts >= self._settings.max_attempts:
+            state, next_at = "failed", 0.0
+        else:
+            state = "pending"
+            next_at = self._settings.hours.next_allowed(
+                time.time() + self._settings.backoff(attempts)
+            )
+        record = {
+            "attempt": attempts,
+            "outcome": attempt.outcome,
+            "detail": attempt.detail,
+            "agent": attempt.agent_id,
+            "mode": mode,
+            "dispatcher": self.name,
+            "next_at": next_at or None,
+        }
+        if not await self._requests.finish_attempt(request.id, self.name, state, record, next_at):
+            log.warning("callback %s: lease lost before the attempt was recorded", request.id)
+            return
+        if self._journal is not None:
+            await self._journal.attempt(request, {**record, "state": state})
+        log.info("callback %s attempt %d: %s -> %s", request.id, attempts, attempt.outcome, state)

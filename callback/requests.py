@@ -1,0 +1,375 @@
+"""Callback requests in Redis: one per number, in the queue's line, leased while dialled.
+
+A request stands in its queue's line (``callback.line``) as ``cb:<id>`` at the
+place its caller had, less its priority bonus. Its life: ``pending`` (due at
+``next_at``) -> ``dialling`` (leased by one dispatcher) -> ``done`` | ``failed``
+| ``cancelled``, or back to ``pending`` after a failed attempt. A lease that
+expires (the dispatcher died) returns the request to ``pending`` without
+counting an attempt. Every state change is one Lua script, so two dispatchers
+never hold the same request and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from callback import keys
+
+ENTRY_PREFIX = "cb:"
+ACTIVE = ("pending", "dialling")
+STATES = ("pending", "dialling", "done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    id: str
+    number: str
+    queue: str
+    place: float  # where the caller stood in line (Unix seconds; earlier is served first)
+    state: str = "pending"
+    priority_seconds: float = 0.0  # stands this much earlier in line
+    attempts: int = 0
+    next_at: float = 0.0  # not dialled before this moment
+    ticket_id: int = 0
+    caller_name: str = ""
+    intent: str = ""
+    created_at: float = 0.0
+    reason: str = ""  # of the last attempt or of the end
+    lease_owner: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def entry(self) -> str:
+        return ENTRY_PREFIX + self.id
+
+
+# KEYS: number index, request hash prefix (as KEYS[2]..) -- see _request_keys
+_REQUEST = """
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+local id = ARGV[2]
+local place = tonumber(ARGV[4])
+if existing then
+  local state = redis.call('HGET', ARGV[9] .. existing, 'state')
+  if state == 'pending' or state == 'dialling' then
+    id = existing
+    local old = tonumber(redis.call('HGET', ARGV[9] .. id, 'place'))
+    if old < place then place = old end
+    local old_queue = redis.call('HGET', ARGV[9] .. id, 'queue')
+    if old_queue ~= ARGV[3] then
+      redis.call('ZREM', ARGV[10] .. old_queue .. ':line', 'cb:' .. id)
+      redis.call('ZREM', ARGV[11] .. old_queue, id)
+    end
+  end
+end
+local key = ARGV[9] .. id
+local priority = tonumber(redis.call('HGET', key, 'priority_seconds') or '0')
+local state = redis.call('HGET', key, 'state')
+if state ~= 'dialling' then state = 'pending' end
+redis.call('HSET', key, 'id', id, 'number', ARGV[1], 'queue', ARGV[3], 'place', place,
+  'state', state, 'next_at', ARGV[5], 'ticket_id', ARGV[6], 'caller_name', ARGV[7],
+  'intent', ARGV[8], 'created_at', ARGV[12])
+redis.call('HSETNX', key, 'attempts', 0)
+redis.call('HSETNX', key, 'priority_seconds', 0)
+redis.call('HSET', KEYS[1], ARGV[1], id)
+redis.call('ZADD', ARGV[10] .. ARGV[3] .. ':line', place - priority, 'cb:' .. id)
+if state == 'pending' then redis.call('ZADD', ARGV[11] .. ARGV[3], ARGV[5], id) end
+redis.call('SADD', KEYS[2], ARGV[3])
+return id
+"""
+
+# ARGV: id, owner, now, lease seconds, request prefix, due prefix
+_TAKE = """
+local key = ARGV[5] .. ARGV[1]
+if redis.call('HGET', key, 'state') ~= 'pending' then return 0 end
+if tonumber(redis.call('HGET', key, 'next_at')) > tonumber(ARGV[3]) then return 0 end
+local lease_until = tonumber(ARGV[3]) + tonumber(ARGV[4])
+redis.call('HSET', key, 'state', 'dialling', 'lease_owner', ARGV[2], 'lease_until', lease_until)
+redis.call('ZREM', ARGV[6] .. redis.call('HGET', key, 'queue'), ARGV[1])
+redis.call('ZADD', KEYS[1], lease_until, ARGV[1])
+return 1
+"""
+
+# Back to pending without an attempt (no agent after all, or an expired lease).
+# ARGV: id, owner ('' = any), request prefix, due prefix, now
+_UNTAKE = """
+local key = ARGV[3] .. ARGV[1]
+if redis.call('HGET', key, 'state') ~= 'dialling' then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', key, 'lease_owner') ~= ARGV[2] then return 0 end
+redis.call('HSET', key, 'state', 'pending', 'lease_owner', '', 'lease_until', 0)
+redis.call('ZREM', KEYS[1], ARGV[1])
+local next_at = math.max(tonumber(redis.call('HGET', key, 'next_at')), tonumber(ARGV[5]))
+redis.call('ZADD', ARGV[4] .. redis.call('HGET', key, 'queue'), next_at, ARGV[1])
+return 1
+"""
+
+# One attempt ended. ARGV: id, owner, outcome state (done|failed|pending), reason,
+# next_at, attempt JSON, now, request prefix, due prefix, line prefix
+_FINISH = """
+local key = ARGV[8] .. ARGV[1]
+if redis.call('HGET', key, 'state') ~= 'dialling' then return 0 end
+if redis.call('HGET', key, 'lease_owner') ~= ARGV[2] then return 0 end
+redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('RPUSH', key .. ':history', ARGV[6])
+redis.call('ZREM', KEYS[1], ARGV[1])
+local queue = redis.call('HGET', key, 'queue')
+redis.call('HSET', key, 'state', ARGV[3], 'reason', ARGV[4], 'lease_owner', '', 'lease_until', 0,
+  'next_at', ARGV[5])
+if ARGV[3] == 'pending' then
+  redis.call('ZADD', ARGV[9] .. queue, ARGV[5], ARGV[1])
+else
+  redis.call('ZREM', ARGV[10] .. queue .. ':line', 'cb:' .. ARGV[1])
+  redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
+end
+return 1
+"""
+
+# ARGV: id, reason, now, request prefix, due prefix, line prefix
+_CANCEL = """
+local key = ARGV[4] .. ARGV[1]
+local state = redis.call('HGET', key, 'state')
+if state ~= 'pending' and state ~= 'dialling' then return 0 end
+local queue = redis.call('HGET', key, 'queue')
+redis.call('HSET', key, 'state', 'cancelled', 'reason', ARGV[2], 'lease_owner', '')
+redis.call('ZREM', ARGV[5] .. queue, ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', ARGV[6] .. queue .. ':line', 'cb:' .. ARGV[1])
+redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+
+
+class CallbackRequests:
+    """The requests of every queue, shared by every node through Redis."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._request = client.register_script(_REQUEST)
+        self._take = client.register_script(_TAKE)
+        self._untake = client.register_script(_UNTAKE)
+        self._finish = client.register_script(_FINISH)
+        self._cancel = client.register_script(_CANCEL)
+
+    @property
+    def _hash_prefix(self) -> str:
+        return keys.callback(self._prefix, "")
+
+    @property
+    def _due_prefix(self) -> str:
+        return keys.callbacks_due(self._prefix, "")
+
+    @property
+    def _line_prefix(self) -> str:
+        return keys.line(self._prefix, "").removesuffix(":line")
+
+    async def request(
+        self,
+        number: str,
+        queue: str,
+        place: float,
+        *,
+        not_before: float = 0.0,
+        ticket_id: int = 0,
+        caller_name: str = "",
+        intent: str = "",
+    ) -> str:
+        """Ask for a callback; a number with one pending keeps it (and the earlier
+        place) and has it updated. Returns the request's id."""
+        now = time.time()
+        result = await self._request(
+            keys=[keys.callbacks_by_number(self._prefix), keys.callback_queues(self._prefix)],
+            args=[
+                number,
+                uuid.uuid4().hex[:16],
+                queue,
+                repr(place),
+                repr(max(now, not_before)),
+                str(ticket_id),
+                caller_name,
+                intent,
+                self._hash_prefix,
+                self._line_prefix,
+                self._due_prefix,
+                repr(now),
+            ],
+        )
+        return str(result)
+
+    async def queues(self) -> list[str]:
+        return sorted(
+            str(q) for q in await self._client.smembers(keys.callback_queues(self._prefix))
+        )
+
+    async def due(self, queue: str, limit: int) -> list[CallbackRequest]:
+        """Pending requests of ``queue`` that may be dialled now, in line order."""
+        ids = await self._client.zrangebyscore(
+            keys.callbacks_due(self._prefix, queue), "-inf", repr(time.time())
+        )
+        found = [r for r in [await self.get(str(i)) for i in ids] if r is not None]
+        found.sort(key=lambda r: r.place - r.priority_seconds)
+        return found[:limit]
+
+    async def take(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Lease a pending, due request for dialling; False when another has it."""
+        taken = await self._take(
+            keys=[keys.callbacks_leased(self._prefix)],
+            args=[
+                request_id,
+                owner,
+                repr(time.time()),
+                repr(lease_seconds),
+                self._hash_prefix,
+                self._due_prefix,
+            ],
+        )
+        return bool(taken)
+
+    async def renew(self, request_id: str, owner: str, lease_seconds: float) -> None:
+        until = time.time() + lease_seconds
+        key = keys.callback(self._prefix, request_id)
+        if await self._client.hget(key, "lease_owner") == owner:
+            await self._client.hset(key, "lease_until", repr(until))
+            await self._client.zadd(keys.callbacks_leased(self._prefix), {request_id: until})
+
+    async def untake(self, request_id: str, owner: str) -> None:
+        """Give a leased request back untried (no agent after all)."""
+        await self._untake(
+            keys=[keys.callbacks_leased(self._prefix)],
+            args=[request_id, owner, self._hash_prefix, self._due_prefix, repr(time.time())],
+        )
+
+    async def reap_expired_leases(self) -> list[str]:
+        """Requests whose dispatcher stopped renewing (died) go back to pending."""
+        expired = await self._client.zrangebyscore(
+            keys.callbacks_leased(self._prefix), "-inf", repr(time.time())
+        )
+        returned = []
+        for request_id in expired:
+            done = await self._untake(
+                keys=[keys.callbacks_leased(self._prefix)],
+                args=[str(request_id), "", self._hash_prefix, self._due_prefix, repr(time.time())],
+            )
+            if done:
+                returned.append(str(request_id))
+        return returned
+
+    async def finish_attempt(
+        self, request_id: str, owner: str, state: str, attempt: dict[str, Any], next_at: float
+    ) -> bool:
+        """Record one attempt and move on to ``state`` (done, failed, or pending again
+        at ``next_at``). False when the lease was lost (another took it over)."""
+        now = time.time()
+        finished = await self._finish(
+            keys=[
+                keys.callbacks_leased(self._prefix),
+                keys.callbacks_by_number(self._prefix),
+                keys.callbacks_closed(self._prefix),
+            ],
+            args=[
+                request_id,
+                owner,
+                state,
+                str(attempt.get("outcome", "")),
+                repr(next_at),
+                json.dumps({"at": now, **attempt}),
+                repr(now),
+                self._hash_prefix,
+                self._due_prefix,
+                self._line_prefix,
+            ],
+        )
+        return bool(finished)
+
+    async def cancel(self, request_id: str, reason: str) -> bool:
+        cancelled = await self._cancel(
+            keys=[
+                keys.callbacks_leased(self._prefix),
+                keys.callbacks_by_number(self._prefix),
+                keys.callbacks_closed(self._prefix),
+            ],
+            args=[
+                request_id,
+                reason,
+                repr(time.time()),
+                self._hash_prefix,
+                self._due_prefix,
+                self._line_prefix,
+            ],
+        )
+        return bool(cancelled)
+
+    async def reprioritise(self, request_id: str, priority_seconds: float) -> bool:
+        request = await self.get(request_id)
+        if request is None or request.state not in ACTIVE:
+            return False
+        await self._client.hset(
+            keys.callback(self._prefix, request_id), "priority_seconds", repr(priority_seconds)
+        )
+        await self._client.zadd(
+            keys.line(self._prefix, request.queue),
+            {request.entry: request.place - priority_seconds},
+            xx=True,
+        )
+        return True
+
+    async def pending_for(self, number: str) -> CallbackRequest | None:
+        request_id = await self._client.hget(keys.callbacks_by_number(self._prefix), number)
+        return None if request_id is None else await self.get(str(request_id))
+
+    async def get(self, request_id: str) -> CallbackRequest | None:
+        key = keys.callback(self._prefix, request_id)
+        row = await self._client.hgetall(key)
+        if not row:
+            return None
+        history = [json.loads(h) for h in await self._client.lrange(key + ":history", 0, -1)]
+        return _request(cast(dict[str, str], row), history)
+
+    async def listing(self, limit: int = 200) -> list[CallbackRequest]:
+        """Active requests first (line order), then the most recently closed."""
+        active: list[CallbackRequest] = []
+        for queue in await self.queues():
+            ids = await self._client.zrange(keys.line(self._prefix, queue), 0, -1)
+            for entry in ids:
+                if str(entry).startswith(ENTRY_PREFIX):
+                    found = await self.get(str(entry)[len(ENTRY_PREFIX) :])
+                    if found is not None:
+                        active.append(found)
+        closed_ids = await self._client.zrevrange(
+            keys.callbacks_closed(self._prefix), 0, max(0, limit - len(active) - 1)
+        )
+        closed = [r for r in [await self.get(str(i)) for i in closed_ids] if r is not None]
+        return (active + closed)[:limit]
+
+    async def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("pending", "dialling", "done", "failed", "cancelled"), 0)
+        for request in await self.listing(limit=10_000):
+            counts[request.state] = counts.get(request.state, 0) + 1
+        return counts
+
+
+def _request(row: dict[str, str], history: list[dict[str, Any]]) -> CallbackRequest:
+    return CallbackRequest(
+        id=row["id"],
+        number=row.get("number", ""),
+        queue=row.get("queue", ""),
+        place=float(row.get("place", 0)),
+        state=row.get("state", "pending"),
+        priority_seconds=float(row.get("priority_seconds", 0) or 0),
+        attempts=int(row.get("attempts", 0) or 0),
+        next_at=float(row.get("next_at", 0) or 0),
+        ticket_id=int(row.get("ticket_id", 0) or 0),
+        caller_name=row.get("caller_name", ""),
+        intent=row.get("intent", ""),
+        created_at=float(row.get("created_at", 0) or 0),
+        reason=row.get("reason", ""),
+        lease_owner=row.get("lease_owner", ""),
+        history=history,
+    )
