@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.agents.transfer import AgentTransfer, TransferServices
+from ivr.agents.callback_booking import CallbackBooking
+from ivr.agents.contact_center import ContactCenter
+from ivr.agents.transfer import AgentTransfer
 from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
@@ -42,7 +44,7 @@ class CallServices:
     fetcher: JsonFetcher
     directory: EmployeeDirectory
     service_api: str  # this worker's own API, for plans that look things up in it
-    transfers: TransferServices | None = None  # agents and queues
+    contact_center: ContactCenter | None = None  # agents, queues and callbacks
     speech: SpeechEngine | None = None  # None: no model installed, keys only
 
 
@@ -110,6 +112,7 @@ class CallSession:
                 directory=self._services.directory,
                 plans=self._services.plans.get,
                 transfers=self._transfers(plan.voice),
+                callbacks=self._callbacks(),
                 speech=CallSpeech(self._call, self._services.speech)
                 if self._services.speech is not None
                 else None,
@@ -141,10 +144,14 @@ class CallSession:
             await finish_despite_cancel(self._close(start, disposition, reason))
 
     def _transfers(self, voice: str) -> AgentTransfer | None:
-        services = self._services.transfers
-        if services is None:
+        center = self._services.contact_center
+        if center is None:
             return None
-        return AgentTransfer(self._call, services, self._journal, self._ticket_id, voice)
+        return AgentTransfer(self._call, center.transfers, self._journal, self._ticket_id, voice)
+
+    def _callbacks(self) -> CallbackBooking | None:
+        center = self._services.contact_center
+        return None if center is None else center.booking(self._journal, self._ticket_id)
 
     async def _node_entered(self, node: str) -> None:
         await self._services.live_calls.update_node(self._call.info.call_id, node)

@@ -16,20 +16,13 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from callback.line import QueueLine
-from ivr.agents.board import AgentBoard
-from ivr.agents.queues import QueueDesk
-from ivr.agents.screen_pop import ScreenPop
-from ivr.agents.transfer import TransferServices
-from ivr.agents.wakeups import AgentWakeups
+from ivr.agents.contact_center import open_contact_center
 from ivr.api.agents import add_agent_routes
 from ivr.api.app import ServiceStatus, build_app
+from ivr.api.callbacks import add_callback_routes
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
-from ivr.dialling import DialPolicy
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
@@ -48,7 +41,6 @@ from ivr.tickets.webhook import WebhookDrainer
 log = logging.getLogger(__name__)
 
 PLAN_WATCH_INTERVAL_SECONDS = 2.0
-HELD_BREAK_CHECK_SECONDS = 2.0
 
 
 def log_task_stacks() -> None:
@@ -108,7 +100,19 @@ class Service:
             fetcher = AiohttpFetcher()
             stack.push_async_callback(self._closing, "HTTP lookups", fetcher.close)
             telephony = BaresipTelephony(config.sip)
-            transfers = await self._contact_center(client, telephony, prompts, stack)
+            center = await open_contact_center(
+                config.contact_center,
+                client,
+                config.redis.key_prefix,
+                telephony,
+                prompts,
+                tickets,
+                self._tasks,
+                stack,
+                config.worker_id,
+            )
+            if config.contact_center.callbacks.dispatcher:
+                self._tasks.start(center.dispatcher.run(), "callback-dispatcher")
             self._services = CallServices(
                 plans=plans,
                 prompts=prompts,
@@ -119,14 +123,15 @@ class Service:
                 fetcher=fetcher,
                 directory=EmployeeDirectory(config.directory_csv),
                 service_api=f"http://{config.http.listen}",
-                transfers=transfers,
+                contact_center=center,
                 speech=speech,
             )
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)
 
             app = build_app(tickets, live, telephony, plans, self.status)
-            add_agent_routes(app, transfers.desk)
+            add_agent_routes(app, center.desk)
+            add_callback_routes(app, center.requests)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
@@ -155,49 +160,6 @@ class Service:
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
-
-    async def _contact_center(
-        self,
-        client: Redis,
-        telephony: BaresipTelephony,
-        prompts: PromptLibrary,
-        stack: AsyncExitStack,
-    ) -> TransferServices:
-        """Agents, queues and the dialling policy, shared by every call."""
-        settings = self.config.contact_center
-        prefix = self.config.redis.key_prefix
-        board = AgentBoard(client, prefix, settings.agents)
-        try:
-            await board.register_agents()
-        except (RedisError, OSError) as exc:
-            log.warning("agents not registered in Redis yet (%s); they start offline", exc)
-        wakeups = AgentWakeups(client, prefix)
-        self._tasks.start(wakeups.run(), "agent-wakeups")
-        desk = QueueDesk(board, QueueLine(client, prefix), settings.queues)
-        self._tasks.start(self._grant_held_breaks(desk), "held-breaks")
-        screen_pop = ScreenPop(settings.screen_pop_url)
-        stack.push_async_callback(self._closing, "screen pop", screen_pop.close)
-        log.info(
-            "%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none"
-        )
-        return TransferServices(
-            desk=desk,
-            wakeups=wakeups,
-            dialler=telephony,
-            policy=DialPolicy(settings.dialling),
-            speech=prompts,
-            screen_pop=screen_pop,
-        )
-
-    @staticmethod
-    async def _grant_held_breaks(desk: QueueDesk) -> None:
-        while True:
-            await asyncio.sleep(HELD_BREAK_CHECK_SECONDS)
-            try:
-                for agent_id in await desk.grant_held_breaks():
-                    log.info("agent %s: held break granted", agent_id)
-            except (RedisError, OSError) as exc:
-                log.debug("held breaks not checked: %s", exc)
 
     @staticmethod
     async def _reload(plans: PlanRegistry, why: str) -> None:

@@ -7,6 +7,7 @@ placeholders change (``?`` becomes ``%s``). psycopg types stay in this module.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
@@ -22,6 +23,7 @@ from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
     TicketEnd,
+    TicketEvent,
     TicketQuery,
     TicketStart,
     TicketUpdate,
@@ -163,6 +165,14 @@ class PostgresTicketStore:
                 await self._post(conn, ticket_id, outbox.CLOSED)
 
         await self._run(update)
+
+    async def append_event(self, ticket_id: int, event: TicketEvent) -> None:
+        params = (ticket_id, event.at, event.kind, json.dumps(event.detail), ticket_id)
+
+        async def insert(conn: Connection) -> None:
+            await conn.execute(_pg(sql.APPEND_EVENT), params)
+
+        await self._run(insert)
 
     async def get(self, ticket_id: int) -> Ticket | None:
         return await self._run(lambda conn: self._ticket(conn, ticket_id, full=True))

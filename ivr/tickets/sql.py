@@ -60,6 +60,15 @@ UPSERT_EVENT = (
     "SET at=excluded.at, kind=excluded.kind, detail=excluded.detail"
 )
 
+# Events added after the call (callback attempts) number from APPENDED_SEQ on, so the
+# call's own events, written at its end, can never overwrite them.
+APPENDED_SEQ = 1_000_000
+APPEND_EVENT = (
+    "INSERT INTO ticket_events (ticket_id, seq, at, kind, detail) "
+    f"SELECT ?, COALESCE(MAX(seq), {APPENDED_SEQ - 1}) + 1, ?, ?, ? FROM ticket_events "
+    f"WHERE ticket_id=? AND seq >= {APPENDED_SEQ}"
+)
+
 SELECT_TICKET = f"SELECT {COLUMNS} FROM tickets WHERE id=?"
 SELECT_EVENTS = "SELECT at, kind, detail FROM ticket_events WHERE ticket_id=? ORDER BY seq"
 SELECT_NOTES = "SELECT at, text, author FROM ticket_notes WHERE ticket_id=? ORDER BY id"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
     TicketEnd,
+    TicketEvent,
     TicketQuery,
     TicketStart,
     TicketUpdate,
@@ -128,6 +130,11 @@ class SqliteTicketStore:
                 self._post(db, ticket_id, outbox.CLOSED)
 
         await self._run(update)
+
+    async def append_event(self, ticket_id: int, event: TicketEvent) -> None:
+        detail = json.dumps(event.detail)
+        params = (ticket_id, event.at, event.kind, detail, ticket_id)
+        await self._run(lambda db: db.execute(sql.APPEND_EVENT, params))
 
     async def get(self, ticket_id: int) -> Ticket | None:
         return await self._run(lambda db: self._ticket(db, ticket_id, full=True))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets.model import Ticket, TicketEnd, TicketQuery, TicketStart, TicketUpdate
+from ivr.tickets.model import (
+    Ticket,
+    TicketEnd,
+    TicketEvent,
+    TicketQuery,
+    TicketStart,
+    TicketUpdate,
+)
 from ivr.tickets.outbox import OutboxMessage
 from ivr.tickets.stats import TicketStats
 
@@ -22,6 +29,9 @@ class TicketStore(Protocol):
         """A new ticket for a call that just arrived; returns its id."""
 
     async def finish(self, ticket_id: int, end: TicketEnd) -> None: ...
+
+    async def append_event(self, ticket_id: int, event: TicketEvent) -> None:
+        """Add an event to a ticket after its call (a callback attempt)."""
 
     async def get(self, ticket_id: int) -> Ticket | None:
         """The ticket with its events and notes; None when there is no such ticket."""

@@ -1,0 +1,133 @@
+"""Booking callbacks for one call (the runner's ``Callbacks``), and writing every
+callback attempt onto the caller's original ticket (the dispatcher's journal)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from redis.exceptions import RedisError
+
+from callback.requests import CallbackRequest, CallbackRequests
+from ivr.agents.queues import QueueDesk
+from ivr.agents.settings import CallbackSettings, Priority
+from ivr.dialling import DialPolicy
+from ivr.dialplan.callback_offer import CallbackUnavailable
+from ivr.exceptions import DialRefused, IvrError
+from ivr.tickets.model import CallJournal, TicketEvent
+from ivr.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+SLOT_LEAD_SECONDS = 15 * 60  # a slot starting sooner than this is no real choice
+
+
+class CallbackBooking:
+    def __init__(
+        self,
+        requests: CallbackRequests,
+        desk: QueueDesk,
+        policy: DialPolicy,
+        settings: CallbackSettings,
+        priority: Priority,
+        journal: CallJournal,
+        ticket_id: int | None,
+    ) -> None:
+        self._requests = requests
+        self._desk = desk
+        self._policy = policy
+        self._settings = settings
+        self._priority = priority
+        self._journal = journal
+        self._ticket_id = ticket_id
+
+    def allowed(self, number: str) -> bool:
+        if not self._settings.number_uri or not number.isdigit():
+            return False
+        try:
+            self._policy.check(self._settings.number_uri.format(number=number))
+        except DialRefused:
+            return False
+        return True
+
+    async def slots(self, queue: str) -> list[tuple[str, float]]:
+        """Later slots today that the queue's staffing can still serve before closing."""
+        hours = self._settings.dispatch.hours
+        zone = ZoneInfo(hours.timezone)
+        now = time.time()
+        today = datetime.fromtimestamp(now, zone)
+        if today.weekday() not in hours.weekdays or queue not in self._desk.settings:
+            return []
+        close = _today_at(today, hours.closes).timestamp()
+        try:
+            status = await self._desk.status(queue)
+        except (RedisError, OSError):
+            return []
+        offered = []
+        for label in self._settings.slots:
+            at = _today_at(today, label).timestamp()
+            if at < now + SLOT_LEAD_SECONDS or at >= close:
+                continue
+            capacity = status.agents_staffed * (close - at) / status.average_handle_seconds
+            if status.waiting + 1 <= capacity:
+                offered.append((label, at))
+        return offered
+
+    async def book(self, queue: str, number: str, not_before: float) -> str:
+        if not self.allowed(number):
+            raise CallbackUnavailable(f"{number} may not be called back")
+        if queue not in self._desk.settings:
+            raise CallbackUnavailable(f"no queue {queue!r} is configured")
+        # A caller who waited in this queue keeps the place they had.
+        place = next(
+            (
+                float(e.detail["place"])
+                for e in self._journal.events
+                if e.kind == "queued" and e.detail.get("queue") == queue
+            ),
+            time.time(),
+        )
+        variables = self._journal.variables
+        try:
+            request_id = await self._requests.request(
+                number,
+                queue,
+                place,
+                not_before=not_before,
+                ticket_id=self._ticket_id or 0,
+                caller_name=variables.get("employee_name", ""),
+                intent=self._journal.handling.intent or "",
+            )
+            bonus = self._priority.bonus(variables, self._journal.handling.intent)
+            if bonus:
+                await self._requests.reprioritise(request_id, bonus)
+        except (RedisError, OSError) as exc:
+            raise CallbackUnavailable(f"callback queue unavailable: {exc}") from exc
+        return request_id
+
+
+def _today_at(today: datetime, clock: str) -> datetime:
+    hours, minutes = (int(part) for part in clock.split(":"))
+    midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + timedelta(hours=hours, minutes=minutes)
+
+
+class TicketAttempts:
+    """Puts each callback attempt on the ticket of the call that asked for it."""
+
+    def __init__(self, tickets: TicketStore) -> None:
+        self._tickets = tickets
+
+    async def attempt(self, request: CallbackRequest, record: dict[str, object]) -> None:
+        if not request.ticket_id:
+            return
+        events = [TicketEvent(time.time(), "callback_attempt", {"request": request.id, **record})]
+        if record.get("outcome") == "connected":
+            events.append(TicketEvent(time.time(), "callback_connected", {"request": request.id}))
+        try:
+            for event in events:
+                await self._tickets.append_event(request.ticket_id, event)
+        except IvrError as exc:
+            log.error("callback attempt not written to ticket %s: %s", request.ticket_id, exc)

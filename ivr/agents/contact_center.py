@@ -1,0 +1,120 @@
+"""Agents, queues and callbacks, opened once per process and shared by every call.
+
+The service opens it beside its SIP stack; ``ivr callbacks run`` opens it for a
+dispatcher alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from callback.dispatcher import Dispatcher
+from callback.line import QueueLine
+from callback.requests import CallbackRequests
+from ivr.agents.board import AgentBoard
+from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
+from ivr.agents.callback_calls import BoardAgents, CallbackConnector
+from ivr.agents.queues import QueueDesk
+from ivr.agents.screen_pop import ScreenPop
+from ivr.agents.settings import ContactCenterSettings
+from ivr.agents.transfer import Dialler, Speech, TransferServices
+from ivr.agents.wakeups import AgentWakeups
+from ivr.dialling import DialPolicy
+from ivr.tasks import OwnedTasks
+from ivr.tickets.model import CallJournal
+from ivr.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+HELD_BREAK_CHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ContactCenter:
+    settings: ContactCenterSettings
+    transfers: TransferServices
+    requests: CallbackRequests
+    dispatcher: Dispatcher
+
+    @property
+    def desk(self) -> QueueDesk:
+        return self.transfers.desk
+
+    def booking(self, journal: CallJournal, ticket_id: int | None) -> CallbackBooking:
+        return CallbackBooking(
+            self.requests,
+            self.desk,
+            self.transfers.policy,
+            self.settings.callbacks,
+            self.settings.priority,
+            journal,
+            ticket_id,
+        )
+
+
+async def open_contact_center(
+    settings: ContactCenterSettings,
+    client: Redis,
+    prefix: str,
+    dialler: Dialler,
+    speech: Speech,
+    tickets: TicketStore,
+    tasks: OwnedTasks,
+    stack: AsyncExitStack,
+    worker_id: str,
+) -> ContactCenter:
+    """Build it and start its background work (owned by ``tasks``)."""
+    board = AgentBoard(client, prefix, settings.agents)
+    try:
+        await board.register_agents()
+    except (RedisError, OSError) as exc:
+        log.warning("agents not registered in Redis yet (%s); they start offline", exc)
+    line = QueueLine(client, prefix)
+    desk = QueueDesk(board, line, settings.queues)
+    wakeups = AgentWakeups(client, prefix)
+    tasks.start(wakeups.run(), "agent-wakeups")
+    tasks.start(_grant_held_breaks(desk), "held-breaks")
+    screen_pop = ScreenPop(settings.screen_pop_url)
+    stack.push_async_callback(screen_pop.close)
+    policy = DialPolicy(settings.dialling)
+    requests = CallbackRequests(client, prefix)
+    dispatcher = Dispatcher(
+        requests,
+        BoardAgents(board, line),
+        CallbackConnector(
+            board,
+            line,
+            dict(settings.queues),
+            dialler,
+            policy,
+            speech,
+            settings.callbacks.number_uri,
+        ),
+        settings.callbacks.dispatch,
+        wakeup=wakeups,
+        name=f"{worker_id}-dispatcher",
+        journal=TicketAttempts(tickets),
+    )
+    log.info("%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none")
+    return ContactCenter(
+        settings,
+        TransferServices(desk, wakeups, dialler, policy, speech, screen_pop),
+        requests,
+        dispatcher,
+    )
+
+
+async def _grant_held_breaks(desk: QueueDesk) -> None:
+    while True:
+        await asyncio.sleep(HELD_BREAK_CHECK_SECONDS)
+        try:
+            for agent_id in await desk.grant_held_breaks():
+                log.info("agent %s: held break granted", agent_id)
+        except (RedisError, OSError) as exc:
+            log.debug("held breaks not checked: %s", exc)

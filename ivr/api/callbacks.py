@@ -1,0 +1,83 @@
+"""Callbacks over HTTP: the list with counts, cancel, reprioritise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from callback.requests import STATES, CallbackRequests
+
+CALLBACKS = web.AppKey("callbacks", CallbackRequests)
+MAX_PRIORITY_SECONDS = 86400.0
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    """``?state=pending|dialling|done|failed|cancelled`` narrows the list."""
+    state = request.query.get("state")
+    if state is not None and state not in STATES:
+        raise _error(web.HTTPBadRequest, f"state must be one of {', '.join(STATES)}")
+    requests = request.app[CALLBACKS]
+    listing = await requests.listing()
+    counts = dict.fromkeys(STATES, 0)
+    for item in listing:
+        counts[item.state] += 1
+    shown = [asdict(r) for r in listing if state is None or r.state == state]
+    return web.json_response({"callbacks": shown, "counts": counts})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _error(web.HTTPBadRequest, "body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise _error(web.HTTPBadRequest, "body must be a JSON object")
+    return body
+
+
+async def cancel_callback(request: web.Request) -> web.Response:
+    request_id = request.match_info["request_id"]
+    body = await _body(request)
+    reason = str(body.get("reason") or "cancelled through the API")[:200]
+    requests = request.app[CALLBACKS]
+    if await requests.get(request_id) is None:
+        raise _error(web.HTTPNotFound, f"no callback {request_id!r}")
+    if not await requests.cancel(request_id, reason):
+        raise _error(web.HTTPConflict, f"callback {request_id} is no longer pending")
+    return web.json_response({"id": request_id, "state": "cancelled", "reason": reason})
+
+
+async def reprioritise_callback(request: web.Request) -> web.Response:
+    """Body ``{"priority_seconds": N}``: the request stands N seconds earlier in line."""
+    request_id = request.match_info["request_id"]
+    body = await _body(request)
+    value = body.get("priority_seconds")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_PRIORITY_SECONDS
+    ):
+        raise _error(
+            web.HTTPBadRequest,
+            f"priority_seconds must be a number from 0 to {MAX_PRIORITY_SECONDS:g}",
+        )
+    requests = request.app[CALLBACKS]
+    if await requests.get(request_id) is None:
+        raise _error(web.HTTPNotFound, f"no callback {request_id!r}")
+    if not await requests.reprioritise(request_id, float(value)):
+        raise _error(web.HTTPConflict, f"callback {request_id} is no longer pending")
+    return web.json_response({"id": request_id, "priority_seconds": value})
+
+
+def add_callback_routes(app: web.Application, requests: CallbackRequests) -> None:
+    app[CALLBACKS] = requests
+    app.router.add_get("/api/callbacks", list_callbacks)
+    app.router.add_post("/api/callbacks/{request_id}/cancel", cancel_callback)
+    app.router.add_post("/api/callbacks/{request_id}/priority", reprioritise_callback)
