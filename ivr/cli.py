@@ -7,9 +7,11 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from ivr.config import load_config
+from ivr.config import Config, load_config
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
@@ -21,6 +23,19 @@ from ivr.speech.models import ModelStore
 def _serve(args: argparse.Namespace) -> int:
     from ivr.service import Service
 
+    return _run_process(args, lambda config: Service(config).run())
+
+
+def _run_dispatcher(args: argparse.Namespace) -> int:
+    from ivr.dispatcher_process import run_dispatcher
+
+    return _run_process(args, run_dispatcher)
+
+
+def _run_process(
+    args: argparse.Namespace, main: Callable[[Config], Coroutine[Any, Any, None]]
+) -> int:
+    """Run a long-lived process (a call worker or a dispatcher) from the config."""
     try:
         config = load_config(Path(args.config) if args.config else _default_config_path())
     except IvrError as exc:
@@ -34,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("baresip").setLevel(max(logging.WARNING, logging.getLogger().level))
     code = 0
     try:
-        asyncio.run(Service(config).run())
+        asyncio.run(main(config))
     except IvrError as exc:
         logging.getLogger("ivr").error("%s", exc)
         code = 1
@@ -172,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run a call worker")
     serve.add_argument("--config", help="config file (default: ./ivr.yaml or $IVR_CONFIG)")
     serve.set_defaults(func=_serve)
+    callbacks = commands.add_parser("callbacks", help="the callback queue")
+    callbacks_commands = callbacks.add_subparsers(dest="callbacks_command", required=True)
+    run = callbacks_commands.add_parser("run", help="run a callback dispatcher on its own")
+    run.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
+    run.set_defaults(func=_run_dispatcher)
     dialplan = commands.add_parser("dialplan", help="dial plan tools")
     dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
     validate = dialplan_commands.add_parser("validate", help="check plans, print file:line:col")

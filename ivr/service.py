@@ -21,6 +21,8 @@ from ivr.agents.contact_center import open_contact_center
 from ivr.api.agents import add_agent_routes
 from ivr.api.app import ServiceStatus, build_app
 from ivr.api.callbacks import add_callback_routes
+from ivr.api.dashboard import add_dashboard_routes
+from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
 from ivr.dialplan.http_lookup import AiohttpFetcher
@@ -72,7 +74,10 @@ class Service:
         config = self.config
         async with AsyncExitStack() as stack:
             webhook_url = config.tickets.webhook_url
-            tickets = open_store(config.storage.database_url, webhook_url is not None)
+            metrics = ServiceMetrics()
+            tickets = MeteredTicketStore(
+                open_store(config.storage.database_url, webhook_url is not None), metrics
+            )
             await tickets.open()
             stack.push_async_callback(self._closing, "ticket store", tickets.close)
 
@@ -111,8 +116,6 @@ class Service:
                 stack,
                 config.worker_id,
             )
-            if config.contact_center.callbacks.dispatcher:
-                self._tasks.start(center.dispatcher.run(), "callback-dispatcher")
             self._services = CallServices(
                 plans=plans,
                 prompts=prompts,
@@ -128,10 +131,14 @@ class Service:
             )
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)
+            if config.contact_center.callbacks.dispatcher:
+                self._tasks.start(center.dispatcher.run(), "callback-dispatcher")
 
             app = build_app(tickets, live, telephony, plans, self.status)
             add_agent_routes(app, center.desk)
             add_callback_routes(app, center.requests)
+            add_dashboard_routes(app)
+            add_metrics_routes(app, metrics)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
