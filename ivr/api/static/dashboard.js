@@ -1,0 +1,273 @@
+// The dashboard: renders snapshots from /api/dashboard/stream (server-sent events).
+// Text from calls (numbers, names) only ever goes in through textContent.
+"use strict";
+
+(function () {
+  const LABELS = window.LABELS;
+  let lang = pickLanguage();
+  let latest = null;
+  let source = null;
+  let streamDay = null;
+
+  function pickLanguage() {
+    const saved = window.localStorage.getItem("ivr-dashboard-lang");
+    if (saved && LABELS[saved]) return saved;
+    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+  }
+
+  function t(key) {
+    return LABELS[lang][key] ?? key;
+  }
+
+  function el(tag, text, attrs) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    return node;
+  }
+
+  function seconds(value) {
+    if (value === null || value === undefined) return "–";
+    const total = Math.round(value);
+    const m = Math.floor(total / 60);
+    const s = total % 60;
+    return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "–" : `${Math.round(value * 100)}%`;
+  }
+
+  function clock(unixOrIso) {
+    if (unixOrIso === null || unixOrIso === undefined || unixOrIso === 0) return "–";
+    const date = typeof unixOrIso === "number" ? new Date(unixOrIso * 1000) : new Date(unixOrIso);
+    return date.toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+  }
+
+  function pair(term, value, attrs) {
+    const group = el("div");
+    group.append(el("dt", term), el("dd", value, attrs));
+    return group;
+  }
+
+  function applyLabels() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.title = t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) {
+      node.textContent = t(node.dataset.i18n);
+    }
+    for (const button of document.querySelectorAll("#lang-switch button")) {
+      button.classList.toggle("active", button.dataset.lang === lang);
+    }
+  }
+
+  function fill(tableId, rows, emptyKey) {
+    const body = document.querySelector(`#${tableId} tbody`);
+    body.replaceChildren(...(rows || []));
+    const empty = document.getElementById(`${tableId}-empty`);
+    if (rows === null) {
+      empty.dataset.i18n = "unavailable";
+      empty.hidden = false;
+    } else {
+      empty.dataset.i18n = emptyKey;
+      empty.hidden = rows.length > 0;
+    }
+    empty.textContent = t(empty.dataset.i18n);
+  }
+
+  function renderCalls(calls) {
+    const list = calls ? calls.calls : null;
+    document.getElementById("calls-count").textContent = list ? list.length : "–";
+    const now = Date.now() / 1000;
+    fill(
+      "calls",
+      list &&
+        list.map((call) => {
+          const row = el("tr", null, { "data-call-id": call.call_id });
+          const started = Date.parse(call.started_at) / 1000;
+          row.append(
+            el("td", call.caller_number),
+            el("td", call.called_number),
+            el("td", call.plan),
+            el("td", call.node),
+            el("td", seconds(now - started), { class: "duration", "data-started": started }),
+            el("td", call.ticket_id || "–"),
+            el("td", call.worker_id),
+          );
+          return row;
+        }),
+      "no_calls",
+    );
+  }
+
+  function renderQueues(queues) {
+    fill(
+      "queues",
+      queues &&
+        queues.map((queue) => {
+          const row = el("tr", null, { "data-queue": queue.name });
+          const estimate =
+            queue.estimated_wait_seconds === null ? t("nobody_staffed") : seconds(queue.estimated_wait_seconds);
+          row.append(
+            el("td", queue.name),
+            el("td", queue.waiting, { class: "waiting" }),
+            el("td", seconds(queue.longest_wait_seconds)),
+            el("td", estimate),
+            el("td", queue.agents_available),
+            el("td", queue.agents_staffed),
+          );
+          return row;
+        }),
+      "no_queues",
+    );
+  }
+
+  function renderAgents(agents) {
+    fill(
+      "agents",
+      agents &&
+        agents.map((agent) => {
+          const row = el("tr", null, { "data-agent": agent.id, "data-state": agent.state });
+          const note = [agent.break_requested ? t("break_requested") : "", agent.reason || ""];
+          row.append(
+            el("td", agent.name ? `${agent.name} (${agent.id})` : agent.id),
+            el("td", t(`state_${agent.state}`), { class: `state state-${agent.state}` }),
+            el("td", clock(agent.since)),
+            el("td", (agent.queues || []).join(", ")),
+            el("td", note.filter(Boolean).join("; ")),
+          );
+          return row;
+        }),
+      "no_agents",
+    );
+  }
+
+  function renderCallbacks(callbacks) {
+    const counts = document.getElementById("callback-counts");
+    counts.replaceChildren();
+    for (const state of ["pending", "dialling", "done", "failed", "cancelled"]) {
+      counts.append(pair(t(`state_${state}`), (callbacks.counts || {})[state] ?? 0, { "data-count": state }));
+    }
+    const open = (callbacks.callbacks || []).filter((c) => c.state === "pending" || c.state === "dialling");
+    fill(
+      "callbacks",
+      open.map((request) => {
+        const row = el("tr", null, { "data-callback": request.id });
+        row.append(
+          el("td", request.number),
+          el("td", request.queue),
+          el("td", t(`state_${request.state}`)),
+          el("td", request.attempts ?? 0),
+          el("td", clock(request.next_at)),
+        );
+        return row;
+      }),
+      "no_callbacks",
+    );
+  }
+
+  const FIGURES = [
+    ["fig_calls", (s) => s.calls],
+    ["fig_live", (s) => s.live],
+    ["fig_completed", (s) => s.completed],
+    ["fig_abandoned", (s) => s.abandoned],
+    ["fig_failed", (s) => s.failed],
+    ["fig_self_service_rate", (s) => percent(s.self_service_rate)],
+    ["fig_transfer_rate", (s) => percent(s.transfer_rate)],
+    ["fig_abandonment_rate", (s) => percent(s.abandonment_rate)],
+    ["fig_average_speed_of_answer", (s) => seconds(s.average_speed_of_answer_seconds)],
+    ["fig_wait_p90", (s) => seconds(s.wait_p90_seconds)],
+    ["fig_satisfaction", (s) => (s.satisfaction_average === null ? "–" : s.satisfaction_average.toFixed(1))],
+    ["fig_callbacks_requested", (s) => s.callbacks_requested],
+    ["fig_callbacks_completed", (s) => s.callbacks_completed],
+  ];
+
+  function renderToday(stats) {
+    const list = document.getElementById("today-figures");
+    list.replaceChildren();
+    for (const [key, value] of FIGURES) {
+      list.append(pair(t(key), stats ? value(stats) : "–", { "data-figure": key }));
+    }
+  }
+
+  function renderChart(stats) {
+    const svg = document.getElementById("chart");
+    const slots = stats ? stats.calls_per_15_minutes : [];
+    svg.replaceChildren();
+    document.getElementById("chart-empty").hidden = slots.some((slot) => slot.calls > 0);
+    if (slots.length === 0) return;
+    const ns = "http://www.w3.org/2000/svg";
+    const width = 960 / slots.length;
+    const highest = Math.max(1, ...slots.map((slot) => slot.calls));
+    slots.forEach((slot, index) => {
+      const height = (slot.calls / highest) * 160;
+      const bar = document.createElementNS(ns, "rect");
+      bar.setAttribute("x", String(index * width + 1));
+      bar.setAttribute("y", String(170 - height));
+      bar.setAttribute("width", String(Math.max(1, width - 2)));
+      bar.setAttribute("height", String(height));
+      bar.setAttribute("data-calls", String(slot.calls));
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${clock(slot.at)}: ${slot.calls}`;
+      bar.append(title);
+      svg.append(bar);
+    });
+  }
+
+  function render() {
+    if (latest === null) return;
+    renderToday(latest.stats);
+    renderChart(latest.stats);
+    renderCalls(latest.calls);
+    renderQueues(latest.queues);
+    renderAgents(latest.agents);
+    renderCallbacks(latest.callbacks);
+    document.getElementById("updated").textContent = `${t("updated")} ${clock(Date.now() / 1000)}`;
+  }
+
+  function setConnection(state) {
+    const node = document.getElementById("connection");
+    node.dataset.state = state;
+    node.dataset.i18n = state;
+    node.textContent = t(state);
+  }
+
+  function startOfToday() {
+    const midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    return midnight;
+  }
+
+  function connect() {
+    if (source !== null) source.close();
+    const day = startOfToday();
+    streamDay = day.getTime();
+    source = new EventSource(`/api/dashboard/stream?from=${day.getTime() / 1000}`);
+    source.addEventListener("snapshot", (event) => {
+      latest = JSON.parse(event.data);
+      setConnection("live");
+      render();
+    });
+    source.onerror = () => setConnection("disconnected");  // EventSource retries by itself
+  }
+
+  function tick() {
+    const now = Date.now() / 1000;
+    for (const cell of document.querySelectorAll("#calls .duration")) {
+      cell.textContent = seconds(now - Number(cell.dataset.started));
+    }
+    if (startOfToday().getTime() !== streamDay) connect();  // "today" moved on
+  }
+
+  for (const button of document.querySelectorAll("#lang-switch button")) {
+    button.addEventListener("click", () => {
+      lang = button.dataset.lang;
+      window.localStorage.setItem("ivr-dashboard-lang", lang);
+      applyLabels();
+      render();
+    });
+  }
+  applyLabels();
+  connect();
+  window.setInterval(tick, 1000);
+})();
