@@ -240,6 +240,7 @@ async def test_a_version_3_database_is_migrated_and_backfilled(database_url: str
         "('old', 'w', '2601', '4357', 'default', 'v0', 1600000000.5, 'completed', "
         '\'{"employee_id": "E9"}\')',
         f"INSERT INTO ticket_events VALUES (1, 0, 1600000001.0, 'utterance', '{event}')",
+        "INSERT INTO ticket_events VALUES (1, 1, 1600000002.0, 'callback_requested', '{}')",
     ]
     if database_url.startswith("sqlite"):
         db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
@@ -274,6 +275,10 @@ async def test_a_version_3_database_is_migrated_and_backfilled(database_url: str
         ticket = await migrated.get(1)
         assert ticket is not None and ticket.work_status is WorkStatus.OPEN
         assert ticket.start.started_at == 1600000000.5  # a double on both databases
+        figures = await migrated.stats(1600000000, 1600000001)
+        assert (figures.calls, figures.callbacks_requested) == (1, 1)
+        assert figures.unrecognised_utterances == 1
+        assert [g.text for g in figures.unrecognised_groups] == ["打印机卡纸"]
         new_id = await migrated.create(start("2602"))
         assert new_id == 2
     finally:

@@ -15,6 +15,12 @@ class Disposition(Enum):
     FAILED = "failed"  # the service could not carry the call
 
 
+# Event kinds the ticket store counts (the callback queue journals the first two).
+CALLBACK_REQUESTED = "callback_requested"
+CALLBACK_CONNECTED = "callback_connected"
+UTTERANCE = "utterance"  # detail: text, intent (None: not recognised), confidence
+
+
 @dataclass(frozen=True)
 class TicketEvent:
     at: float  # Unix seconds

@@ -38,8 +38,6 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 DIALECT = sql.Dialect(
     name="postgresql",
     bucket_15min="CAST(FLOOR(started_at / 900) AS BIGINT)",  # CAST alone would round
-    json_intent_is_null="(e.detail::jsonb ->> 'intent') IS NULL",
-    json_text="(e.detail::jsonb ->> 'text')",
 )
 POOL_SIZE = 8
 CONNECT_TIMEOUT_SECONDS = 10.0

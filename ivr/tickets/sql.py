@@ -8,10 +8,14 @@ modules (:class:`Dialect`).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import astuple, dataclass
 from typing import Any
 
 from ivr.tickets.model import (
+    CALLBACK_CONNECTED,
+    CALLBACK_REQUESTED,
+    UTTERANCE,
     Disposition,
     Handling,
     Ticket,
@@ -31,8 +35,6 @@ class Dialect:
 
     name: str
     bucket_15min: str  # integer 15-minute slot of ``started_at``
-    json_intent_is_null: str  # ticket_events.detail has no (or a null) "intent"
-    json_text: str  # ticket_events.detail's "text"
 
 
 COLUMNS = (
@@ -51,7 +53,8 @@ FINISH_TICKET = (
     "UPDATE tickets SET answered_at=?, ended_at=?, disposition=?, end_reason=?, "
     "nodes=?, keys=?, recording_path=?, variables=?, satisfaction=?, intent=?, queue=?, "
     "wait_seconds=?, agent_id=?, ring_attempts=?, talk_seconds=?, transfer_method=?, "
-    "employee_id=?, transcript=? WHERE id=?"
+    "employee_id=?, transcript=?, unrecognised=?, unrecognised_count=?, "
+    "callbacks_requested=?, callbacks_connected=? WHERE id=?"
 )
 
 UPSERT_EVENT = (
@@ -88,9 +91,13 @@ OUTBOX_DEAD = "UPDATE webhook_outbox SET attempts=attempts+1, last_error=?, dead
 
 
 def finish_params(ticket_id: int, end: TicketEnd) -> tuple[Any, ...]:
-    transcript = "\n".join(
-        str(e.detail.get("text", "")) for e in end.events if e.kind == "utterance"
-    )
+    said = [e for e in end.events if e.kind == UTTERANCE]
+    transcript = [_line(e.detail.get("text")) for e in said]
+    # Newest first, as stats read them.
+    unrecognised = [
+        _line(e.detail.get("text")) for e in reversed(said) if e.detail.get("intent") is None
+    ]
+    kinds = Counter(e.kind for e in end.events)
     return (
         end.answered_at,
         end.ended_at,
@@ -103,9 +110,17 @@ def finish_params(ticket_id: int, end: TicketEnd) -> tuple[Any, ...]:
         end.satisfaction,
         *astuple(end.handling),
         end.variables.get("employee_id"),
-        transcript,
+        "\n".join(transcript),
+        "\n".join(unrecognised),
+        len(unrecognised),
+        kinds[CALLBACK_REQUESTED],
+        kinds[CALLBACK_CONNECTED],
         ticket_id,
     )
+
+
+def _line(text: Any) -> str:
+    return " ".join(str(text or "").split())
 
 
 def event_rows(ticket_id: int, end: TicketEnd) -> list[tuple[Any, ...]]:

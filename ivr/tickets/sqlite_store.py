@@ -31,8 +31,6 @@ T = TypeVar("T")
 DIALECT = sql.Dialect(
     name="sqlite",
     bucket_15min="CAST(started_at / 900 AS INTEGER)",  # Unix times are positive: truncation
-    json_intent_is_null="json_extract(e.detail, '$.intent') IS NULL",
-    json_text="json_extract(e.detail, '$.text')",
 )
 
 

@@ -1,9 +1,11 @@
 """Operations figures over the tickets started in a time range.
 
 Every figure counts the tickets with ``since <= started_at < until`` (events
-count when their ticket does), so the figures agree with a ticket search over
-the same range. Counting and averaging happen in SQL; the wait percentiles use
-the nearest-rank definition (integer arithmetic, exact on both databases);
+count when their ticket does: callbacks by event kind ``callback_requested`` and
+``callback_connected``, unrecognised utterances by kind ``utterance`` with no
+intent), so the figures agree with a ticket search over the same range.
+Counting and averaging happen in SQL; the wait percentiles use the
+nearest-rank definition (integer arithmetic, exact on both databases);
 unrecognised utterances are grouped in Python over at most
 :data:`MAX_UTTERANCES` of the newest ones.
 """
@@ -23,9 +25,6 @@ TOP_UTTERANCE_GROUPS = 10
 MAX_UTTERANCES = 5000
 SLOT_SECONDS = 900
 SIMILARITY = 0.5  # character-bigram Jaccard at which two utterances are "the same thing"
-
-CALLBACK_REQUESTED = "callback_requested"
-CALLBACK_CONNECTED = "callback_connected"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,6 @@ class TicketStats:
 
 
 _RANGE = "started_at >= ? AND started_at < ?"
-_TICKET_RANGE = "t.started_at >= ? AND t.started_at < ?"
 
 
 def _percentile_sql(percent: int) -> str:
@@ -80,7 +78,11 @@ def _percentile_sql(percent: int) -> str:
 
 
 def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[str, list[Any]]]:
-    """The read queries behind :class:`TicketStats`, to run in one transaction, in order."""
+    """The read queries behind :class:`TicketStats`, to run in one transaction, in order.
+
+    All read ``tickets`` alone: what stats count from events (callbacks,
+    unrecognised utterances) the store keeps on the ticket when it is written.
+    """
     span = [since, until]
     totals = (
         "SELECT COUNT(*), "
@@ -94,12 +96,9 @@ def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[st
         "SUM(CASE WHEN agent_id IS NOT NULL THEN 1 ELSE 0 END), "
         "AVG(CASE WHEN agent_id IS NOT NULL THEN wait_seconds END), "
         "COUNT(wait_seconds), "
-        "AVG(CAST(satisfaction AS DOUBLE PRECISION)), COUNT(satisfaction) "
+        "AVG(CAST(satisfaction AS DOUBLE PRECISION)), COUNT(satisfaction), "
+        "SUM(callbacks_requested), SUM(callbacks_connected), SUM(unrecognised_count) "
         f"FROM tickets WHERE {_RANGE}"
-    )
-    callbacks = (
-        "SELECT e.kind, COUNT(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {_TICKET_RANGE} AND e.kind IN (?, ?) GROUP BY e.kind"
     )
     intents = (
         f"SELECT intent, COUNT(*) AS c FROM tickets WHERE {_RANGE} AND intent IS NOT NULL "
@@ -109,24 +108,18 @@ def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[st
         f"SELECT {dialect.bucket_15min} AS slot, COUNT(*) FROM tickets WHERE {_RANGE} "
         "GROUP BY slot ORDER BY slot"
     )
-    unrecognised_from = (
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {_TICKET_RANGE} AND e.kind = 'utterance' "
-        f"AND {dialect.json_intent_is_null}"
+    # Each such ticket has at least one: this many tickets hold enough texts.
+    texts = (
+        f"SELECT unrecognised FROM tickets WHERE {_RANGE} AND unrecognised_count > 0 "
+        f"ORDER BY started_at DESC, id DESC LIMIT {MAX_UTTERANCES}"
     )
     return [
         (totals, span),
         (_percentile_sql(50), span),
         (_percentile_sql(90), span),
-        (callbacks, [*span, CALLBACK_REQUESTED, CALLBACK_CONNECTED]),
         (intents, span),
         (slots, span),
-        (f"SELECT COUNT(*) {unrecognised_from}", span),
-        (
-            f"SELECT {dialect.json_text} {unrecognised_from} "
-            f"ORDER BY e.at DESC LIMIT {MAX_UTTERANCES}",
-            span,
-        ),
+        (texts, span),
     ]
 
 
@@ -136,7 +129,7 @@ def _float(value: Any) -> float | None:
 
 def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -> TicketStats:
     """:class:`TicketStats` from the rows of :func:`stats_queries`, in the same order."""
-    totals, p50, p90, callbacks, intents, slots, unrecognised, texts = results
+    totals, p50, p90, intents, slots, texts = results
     (
         calls,
         live,
@@ -150,8 +143,11 @@ def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -
         waits,
         satisfaction,
         responses,
+        callbacks_requested,
+        callbacks_connected,
+        unrecognised,
     ) = totals[0]
-    by_kind = {kind: int(count) for kind, count in callbacks}
+    said = [line for (lines,) in texts for line in str(lines).split("\n") if line]
     return TicketStats(
         since=since,
         until=until,
@@ -163,8 +159,8 @@ def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -
         self_service=int(self_service or 0),
         transferred=int(transferred or 0),
         reached_agent=int(reached_agent or 0),
-        callbacks_requested=by_kind.get(CALLBACK_REQUESTED, 0),
-        callbacks_completed=by_kind.get(CALLBACK_CONNECTED, 0),
+        callbacks_requested=int(callbacks_requested or 0),
+        callbacks_completed=int(callbacks_connected or 0),
         average_speed_of_answer=_float(speed_of_answer),
         waits=int(waits),
         wait_p50=_float(p50[0][0]) if p50 else None,
@@ -173,8 +169,8 @@ def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -
         satisfaction_responses=int(responses),
         top_intents=tuple((str(intent), int(count)) for intent, count in intents),
         calls_per_slot=tuple((float(slot) * SLOT_SECONDS, int(count)) for slot, count in slots),
-        unrecognised_utterances=int(unrecognised[0][0]),
-        unrecognised_groups=group_utterances([str(t) for (t,) in texts if t]),
+        unrecognised_utterances=int(unrecognised or 0),
+        unrecognised_groups=group_utterances(said[:MAX_UTTERANCES]),
     )
 
 
