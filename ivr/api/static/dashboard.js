@@ -190,28 +190,50 @@
     }
   }
 
+  const SLOT_SECONDS = 900;
+  const SLOTS_PER_DAY = 96;
+
+  // The whole day in 15-minute bars, from the viewer's midnight; hours labelled every 3.
   function renderChart(stats) {
     const svg = document.getElementById("chart");
-    const slots = stats ? stats.calls_per_15_minutes : [];
+    const counts = new Map();
+    for (const slot of stats ? stats.calls_per_15_minutes : []) {
+      counts.set(Math.round(Date.parse(slot.at) / 1000), slot.calls);
+    }
     svg.replaceChildren();
-    document.getElementById("chart-empty").hidden = slots.some((slot) => slot.calls > 0);
-    if (slots.length === 0) return;
+    document.getElementById("chart-empty").hidden = counts.size > 0;
     const ns = "http://www.w3.org/2000/svg";
-    const width = 960 / slots.length;
-    const highest = Math.max(1, ...slots.map((slot) => slot.calls));
-    slots.forEach((slot, index) => {
-      const height = (slot.calls / highest) * 160;
+    const midnight = startOfToday().getTime() / 1000;
+    const width = 960 / SLOTS_PER_DAY;
+    const highest = Math.max(1, ...counts.values());
+    for (let index = 0; index < SLOTS_PER_DAY; index++) {
+      const at = midnight + index * SLOT_SECONDS;
+      const calls = counts.get(at) || 0;
+      const height = (calls / highest) * 150;
       const bar = document.createElementNS(ns, "rect");
       bar.setAttribute("x", String(index * width + 1));
-      bar.setAttribute("y", String(170 - height));
-      bar.setAttribute("width", String(Math.max(1, width - 2)));
+      bar.setAttribute("y", String(155 - height));
+      bar.setAttribute("width", String(width - 2));
       bar.setAttribute("height", String(height));
-      bar.setAttribute("data-calls", String(slot.calls));
+      bar.setAttribute("data-calls", String(calls));
       const title = document.createElementNS(ns, "title");
-      title.textContent = `${clock(slot.at)}: ${slot.calls}`;
+      title.textContent = `${clock(at)}: ${calls}`;
       bar.append(title);
       svg.append(bar);
-    });
+      if (index % 12 === 0) {
+        const label = document.createElementNS(ns, "text");
+        label.setAttribute("x", String(index * width + 1));
+        label.setAttribute("y", "175");
+        label.textContent = `${String(index / 4).padStart(2, "0")}:00`;
+        svg.append(label);
+      }
+    }
+    const peak = document.createElementNS(ns, "text");
+    peak.setAttribute("x", "955");
+    peak.setAttribute("y", "12");
+    peak.setAttribute("text-anchor", "end");
+    peak.textContent = String(highest);
+    svg.append(peak);
   }
 
   function render() {
