@@ -7,6 +7,10 @@ A cases file::
         caller: "3001"          # optional: for caller patterns
         time: "2026-11-23T10:00:00+08:00"   # optional: the moment office hours see
         values: {service_api: "http://127.0.0.1:8080"}   # optional: values the call starts with
+        queue_wait: {helpdesk: 300}   # optional: estimated wait per queue, seconds (default 0)
+        agents: answer          # optional: what transfers meet: answer (talk, hang up: next),
+                                #   none (fallback), refer (plan ends);
+                                #   or per queue: {helpdesk: none, default: answer}
         input: ["1"]            # keys; "say <words>" speaks; "-" lets a menu time out; "hangup"
         expect:
           path: [welcome, main_menu, password_reset, goodbye]
@@ -16,6 +20,7 @@ A cases file::
           satisfaction: 4                       # the survey score
           heard: ["Welcome ...", ...]           # every prompt, as text
           intents: [password, null]             # the intent of each utterance (null: none)
+          transfers: ["helpdesk: answer"]       # each transfer: target and what it met
 """
 
 from __future__ import annotations
@@ -28,11 +33,26 @@ from typing import Any
 import yaml
 
 from ivr.dialplan.model import Plan
+from ivr.dialplan.simulated_transfers import (
+    DEFAULT_BEHAVIOUR,
+    SimulatedTransfers,
+    parse_agents,
+    parse_queue_waits,
+)
 from ivr.dialplan.simulator import ScriptedCaller, TextPromptPlayer, parse_inputs, simulate
 from ivr.directory import EmployeeDirectory
 from ivr.exceptions import DialplanError
 
-EXPECT_KEYS = ("path", "outcome", "keys", "variables", "satisfaction", "heard", "intents")
+EXPECT_KEYS = (
+    "path",
+    "outcome",
+    "keys",
+    "variables",
+    "satisfaction",
+    "heard",
+    "intents",
+    "transfers",
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +105,15 @@ async def run_case(
             return CaseResult(name, [f"time {case['time']!r} needs a UTC offset, e.g. +08:00"])
     caller_number = str(case.get("caller", ""))
     values = {str(k): str(v) for k, v in (case.get("values") or {}).items()}
+    try:
+        waits = parse_queue_waits(case.get("queue_wait") or {})
+        agents = parse_agents(case.get("agents", DEFAULT_BEHAVIOUR))
+    except ValueError as exc:
+        return CaseResult(name, [str(exc)])
+    player = TextPromptPlayer()
+    transfers = SimulatedTransfers(waits, agents, note=player.note)
     result = await simulate(
-        plan, ScriptedCaller(tokens), TextPromptPlayer(), caller_number, at, values, directory
+        plan, ScriptedCaller(tokens), player, caller_number, at, values, directory, transfers
     )
     actual = {
         "path": result.path,
@@ -96,6 +123,7 @@ async def run_case(
         "satisfaction": result.satisfaction,
         "heard": result.prompts,
         "intents": result.intents,
+        "transfers": result.transfers,
     }
     expect = case.get("expect") or {}
     failures = [
@@ -119,6 +147,6 @@ def _normalise(key: str, value: Any) -> Any:
         return value
     if key == "intents":
         return [None if v is None else str(v) for v in value] if isinstance(value, list) else value
-    if key == "heard":
+    if key in ("heard", "transfers"):
         return [str(v) for v in value] if isinstance(value, list) else value
     return str(value)

@@ -20,6 +20,7 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.dialplan.simulated_transfers import SimulatedTransfers
 from ivr.dialplan.templates import render
 from ivr.directory import EmployeeDirectory
 from ivr.speech.spec import HeardText, ListenRequest
@@ -172,10 +173,14 @@ class TextPromptPlayer:
             text = f"[audio {prompt.file}]"
         else:
             text = render(prompt.text, values, prompt.voice) if prompt.has_values else prompt.text
+        self.note(text)
+        return True
+
+    def note(self, text: str) -> None:
+        """What the caller hears (a prompt, or a simulated transfer in brackets)."""
         self.heard.append(text)
         if self._show is not None:
             self._show(text)
-        return True
 
     def stop(self) -> None:
         return None
@@ -230,6 +235,7 @@ class SimulationResult:
     variables: dict[str, str] = field(default_factory=dict)
     satisfaction: int | None = None
     intents: list[str | None] = field(default_factory=list)  # per utterance, None: no match
+    transfers: list[str] = field(default_factory=list)  # "helpdesk: answer", in order
 
 
 async def simulate(
@@ -240,10 +246,12 @@ async def simulate(
     at: datetime | None = None,
     values: Mapping[str, str] | None = None,
     directory: EmployeeDirectory | None = None,
+    transfers: SimulatedTransfers | None = None,
 ) -> SimulationResult:
     """Run ``plan``; ``at`` fixes the time the plan sees (office hours), default now;
     ``values`` are what the call starts with (``service_api`` for lookups, say);
-    gotos reach the other plans in its folder."""
+    gotos reach the other plans in its folder. ``transfers`` (default: agents
+    answer, no queue waits) say what transfer nodes and queue-wait rules meet."""
     journal = CallJournal()
     employee = directory.by_number(caller_number) if directory and caller_number else None
     if employee is not None:
@@ -251,6 +259,8 @@ async def simulate(
     outcome = "completed"
     clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
     fetcher = AiohttpFetcher()  # lookups are real, as on a call
+    if transfers is None:
+        transfers = SimulatedTransfers(note=player.note)
     try:
         await PlanRunner(
             plan,
@@ -265,6 +275,7 @@ async def simulate(
             directory=directory,
             plans=sibling_plans(plan),
             speech=caller.speech if plan.speech is not None else None,
+            transfers=transfers,
         ).run()
     except CallerHungUp:
         outcome = "abandoned"
@@ -280,4 +291,5 @@ async def simulate(
         dict(journal.variables),
         journal.satisfaction,
         [e.detail.get("intent") for e in journal.events if e.kind == "utterance"],
+        list(transfers.made),
     )
