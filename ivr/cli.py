@@ -81,23 +81,48 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from ivr.dialplan.simulated_transfers import SimulatedTransfers, parse_agents
     from ivr.dialplan.simulator import TextPromptPlayer, TypingCaller, parse_inputs, simulate
 
     plan = _load_or_report(Path(args.path))
     if plan is None:
         return 1
+    try:
+        waits = dict(_queue_wait(item) for item in args.queue_wait)
+        agents = parse_agents(args.agents)
+    except ValueError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
     print(
         f"plan {plan.name} version {plan.version}: type keys (or say <words>) and Enter; "
         "an empty line lets the menu time out; Ctrl-D hangs up"
     )
     waiting = parse_inputs(args.keys) if args.keys else []
     player = TextPromptPlayer(show=lambda text: print(f"IVR: {text}", flush=True))
+    transfers = SimulatedTransfers(waits, agents, note=player.note)
     result = asyncio.run(
-        simulate(plan, TypingCaller(waiting), player, args.caller, directory=_directory(args))
+        simulate(
+            plan,
+            TypingCaller(waiting),
+            player,
+            args.caller,
+            directory=_directory(args),
+            transfers=transfers,
+        )
     )
     print(f"path: {' -> '.join(result.path)}")
     print(f"keys: {result.keys or '-'}; outcome: {result.outcome}")
     return 0
+
+
+def _queue_wait(item: str) -> tuple[str, float]:
+    """``helpdesk=300`` -> ("helpdesk", 300.0). Raises ValueError naming the item."""
+    from ivr.dialplan.simulated_transfers import parse_queue_waits
+
+    queue, _, seconds = item.partition("=")
+    if not queue or not seconds:
+        raise ValueError(f"--queue-wait {item!r}: expected QUEUE=SECONDS, e.g. helpdesk=300")
+    return next(iter(parse_queue_waits({queue: seconds}).items()))
 
 
 def _test_cases(args: argparse.Namespace) -> int:
@@ -201,6 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("path", help="plan file")
     simulate.add_argument("keys", nargs="*", help="keys to press first (optional)")
     simulate.add_argument("--caller", default="", help="the caller's number")
+    simulate.add_argument(
+        "--queue-wait",
+        action="append",
+        default=[],
+        metavar="QUEUE=SECONDS",
+        help="a queue's estimated wait for queue-wait rules (repeatable; default 0)",
+    )
+    simulate.add_argument(
+        "--agents",
+        default="answer",
+        choices=["answer", "none", "refer"],
+        help="what transfers meet: an agent who talks and hangs up (answer), "
+        "nobody (none: the fallback), a REFER (refer: the plan ends)",
+    )
     simulate.set_defaults(func=_simulate)
     test = dialplan_commands.add_parser("test", help="run scripted cases against a plan")
     test.add_argument("path", help="plan file")
