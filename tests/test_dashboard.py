@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +227,16 @@ def test_dashboard_and_metrics_keep_answering_while_redis_is_down(tmp_path: Path
         assert service.stop() == 0
         if redis.is_running():
             redis.stop()
+
+
+def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "service", config_text=CONFIG)
+    url = f"http://127.0.0.1:{service.http_port}/api/dashboard/stream"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.readline() == b"event: snapshot\n"
+        started = time.monotonic()
+        assert service.stop(timeout=30) == 0
+        stopped_after = time.monotonic() - started
+        assert response.read() is not None  # the stream ended with the service
+    # Without closing streams at shutdown the HTTP server waits for them (60 s).
+    assert stopped_after < 10, stopped_after
