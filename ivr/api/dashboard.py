@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -36,7 +36,41 @@ EMPTY_CALLBACKS = {
     "available": False,
 }
 
+# A little under the check interval, so each check sees a fresh read.
+LIVE_MAX_AGE_SECONDS = 0.9 * CHECK_INTERVAL_SECONDS
+SHARED_FOR_SECONDS = 60.0  # unused reads are dropped after this
+
+
+class SharedReads:
+    """Reads shared by the open streams: a value younger than ``max_age`` is reused,
+    and concurrent readers of one key wait for one read."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str, max_age: float, read: Callable[[], Awaitable[Any]]) -> Any:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            held = self._values.get(key)
+            now = time.monotonic()
+            if held is not None and now - held[0] < max_age:
+                return held[1]
+            value = await read()
+            self._values[key] = (time.monotonic(), value)
+            self._drop_older_than(now - SHARED_FOR_SECONDS)
+            return value
+
+    def _drop_older_than(self, moment: float) -> None:
+        for key in [k for k, (at, _) in self._values.items() if at < moment]:
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._locks[key]
+            del self._values[key]
+
+
 STOPPING = web.AppKey("dashboard_stopping", asyncio.Event)
+SHARED_READS = web.AppKey("dashboard_shared_reads", SharedReads)
 
 
 def _since(request: web.Request) -> float:
@@ -95,20 +129,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     last = ""
     last_write = time.monotonic()
-    stats: Any = None
-    stats_read_at = -math.inf
-    call_ids: list[str] | None = None
+    shared = request.app[SHARED_READS]
     try:
         while not stopping.is_set():
-            parts = await _live_parts(request)
+            # Every viewer shows the same state: one read serves all of them.
+            parts = await shared.get("live", LIVE_MAX_AGE_SECONDS, lambda: _live_parts(request))
             # The day's figures cost a query over the day's tickets: read them when
-            # a call came or went, else every few seconds.
-            if (
-                _call_ids(parts) != call_ids
-                or time.monotonic() - stats_read_at >= STATS_REFRESH_SECONDS
-            ):
-                stats = await _stats(request, since)
-                stats_read_at, call_ids = time.monotonic(), _call_ids(parts)
+            # a call came or went (a new key), else every few seconds.
+            stats_key = f"stats:{since}:{hash(tuple(_call_ids(parts)))}"
+            stats = await shared.get(
+                stats_key, STATS_REFRESH_SECONDS, lambda: _stats(request, since)
+            )
             text = json.dumps({**parts, "stats": stats}, sort_keys=True)
             if text != last:
                 await response.write(f"event: snapshot\ndata: {text}\n\n".encode())
@@ -135,6 +166,7 @@ async def _stop_streams(app: web.Application) -> None:
 def add_dashboard_routes(app: web.Application) -> None:
     """``/``, ``/static/*``, ``/api/dashboard`` and its event stream."""
     app[STOPPING] = asyncio.Event()
+    app[SHARED_READS] = SharedReads()
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR)
