@@ -85,7 +85,8 @@ def test_messages_wait_for_a_receiver_that_is_down_and_arrive_once_in_order(
         assert calls.returncode == 0, calls.output
         early = service.tickets_of("7601", 2)
         assert [t["disposition"] for t in early] == ["completed", "completed"]
-        wait_until(lambda: "webhook" in service.log_text(), 10, "a failed delivery in the log")
+        failure = f"webhook http://127.0.0.1:{port}/hooks/tickets: delivery"  # no query: token
+        wait_until(lambda: failure in service.log_text(), 10, "a failed delivery in the log")
         assert receiver.accepted == []
 
         receiver.start()
