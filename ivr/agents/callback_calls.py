@@ -23,7 +23,6 @@ from ivr.telephony.interface import Call, DigitPressed
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_RING_SECONDS = 30.0
 KEY_WAIT_SECONDS = 8.0
 CUSTOMER_PROMPT = "This is I T support calling you back. Press 1 to be connected to an agent."
 SORRY_PROMPT = "Sorry, no agent could take the call. We will call you again."
@@ -59,8 +58,10 @@ class CallbackConnector:
         policy: DialPolicy,
         speech: Speech,
         number_uri: str,
+        ring_seconds: float,
         voice: str = "en",
     ) -> None:
+        self._ring_seconds = ring_seconds
         self._board = board
         self._line = line
         self._queues = queues
@@ -111,9 +112,10 @@ class CallbackConnector:
             return Attempt("agent_no_answer", str(exc), agent_id)
         await self._board.answered(agent_id)
         try:
-            await self._say(agent_leg, self._whisper(request))
+            if queue.whisper:
+                await self._say(agent_leg, self._whisper(request))
             try:
-                customer = await self._dialler.dial(customer_uri, timeout=CUSTOMER_RING_SECONDS)
+                customer = await self._dialler.dial(customer_uri, timeout=self._ring_seconds)
             except TelephonyError as exc:
                 await self._say(agent_leg, "The customer did not answer.")
                 return Attempt(dial_outcome(exc), str(exc), agent_id)
@@ -131,7 +133,7 @@ class CallbackConnector:
         queue: QueueSettings,
     ) -> Attempt:
         try:
-            customer = await self._dialler.dial(customer_uri, timeout=CUSTOMER_RING_SECONDS)
+            customer = await self._dialler.dial(customer_uri, timeout=self._ring_seconds)
         except TelephonyError as exc:
             await self._board.finished(agent_id, 0)
             return Attempt(dial_outcome(exc), str(exc))
@@ -147,7 +149,8 @@ class CallbackConnector:
                 return Attempt("agent_no_answer", str(exc), agent_id)
             await self._board.answered(agent_id)
             try:
-                await self._say(agent_leg, self._whisper(request))
+                if queue.whisper:
+                    await self._say(agent_leg, self._whisper(request))
                 return await self._talk(customer, agent_leg, agent_id)
             finally:
                 await agent_leg.hangup()

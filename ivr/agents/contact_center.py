@@ -95,6 +95,7 @@ async def open_contact_center(
             policy,
             speech,
             settings.callbacks.number_uri,
+            settings.callbacks.ring_timeout_seconds,
         ),
         settings.callbacks.dispatch,
         wakeup=wakeups,

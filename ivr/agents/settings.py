@@ -47,6 +47,7 @@ CALLBACK_KEYS = {
     "calling_hours",
     "slots",
     "priority",
+    "ring_timeout_seconds",
 }
 HOURS_KEYS = {"timezone", "weekdays", "open", "close"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -98,6 +99,7 @@ class CallbackSettings:
     dispatcher: bool = True  # run a dispatcher inside the service
     dispatch: DispatchSettings = DispatchSettings()
     slots: tuple[str, ...] = ()  # "after HH:MM" choices a caller may pick
+    ring_timeout_seconds: float = 30.0  # a customer who does not answer by then: no_answer
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,7 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
             hours=_calling_hours(raw.get("calling_hours"), f"{where}.calling_hours"),
         ),
         slots=tuple(_clock(s, f"{where}.slots") for s in slots),
+        ring_timeout_seconds=_seconds(raw, "ring_timeout_seconds", where, 30.0) or 30.0,
     )
 
 

@@ -65,6 +65,9 @@ class BaresipTelephony:
         self._pump_task: asyncio.Task[None] | None = None
         self._on_incoming: IncomingCallHandler | None = None
         self._accepting = True
+        # Events of calls being dialled that arrived before their Call object existed.
+        self._dials_in_progress = 0
+        self._early_events: dict[int, list[StackEvent]] = {}
 
     @property
     def live_calls(self) -> int:
@@ -102,6 +105,7 @@ class BaresipTelephony:
         except baresip.BaresipError as exc:
             raise TelephonyError(f"SIP stack failed to start on {listen}: {exc}") from exc
         self._runtime.subscribe(self._on_registration_event)
+        self._runtime.subscribe(self._keep_early_call_events)
         self._pump_task = asyncio.create_task(self._media_clock(), name="media-clock")
         log.info("SIP listening on %s (%s)", listen, transports)
 
@@ -149,6 +153,13 @@ class BaresipTelephony:
             if not ok:
                 log.warning("registration of %s failed: %s", name, event.text)
 
+    def _keep_early_call_events(self, event: StackEvent) -> None:
+        """baresip-python 0.5.2a3 builds an outbound Call only after its dial command
+        returns, and events the stack queued meanwhile (a fast 200 OK: established,
+        or closed) reach no one; they are kept here and replayed by :meth:`dial`."""
+        if self._dials_in_progress and event.call and event.call not in self._calls:
+            self._early_events.setdefault(event.call, []).append(event)
+
     def registrations(self) -> list[RegistrationStatus]:
         return list(self._registration.values())
 
@@ -183,10 +194,17 @@ class BaresipTelephony:
     async def dial(self, uri: str, timeout: float = 30.0) -> Call:
         if self._trunk_agent is None:
             raise TelephonyError("SIP stack is not running")
+        self._dials_in_progress += 1
         try:
             stack_call = await self._trunk_agent.dial(uri)
         except (baresip.BaresipError, ValueError) as exc:
             raise TelephonyError(f"dialling {uri} failed: {exc}") from exc
+        finally:
+            self._dials_in_progress -= 1
+            if not self._dials_in_progress:
+                early, self._early_events = self._early_events, {}
+            else:
+                early = {}
         call = BaresipCall(
             stack_call,
             CallInfo(
@@ -198,6 +216,8 @@ class BaresipTelephony:
             outbound=True,
         )
         self._calls[stack_call.handle] = call
+        for event in early.get(stack_call.handle) or self._early_events.pop(stack_call.handle, []):
+            stack_call._on_stack_event(event)  # the library's own state keeper
         try:
             await stack_call.wait_established(timeout=timeout)
         except baresip.BaresipError as exc:

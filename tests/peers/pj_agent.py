@@ -159,6 +159,17 @@ class Phone:
                 ok.statusCode = 200
                 call.answer(ok)
                 emit(event="answered", call=call.number)
+        dtmf = self.config.get("dtmf")  # {"digits": "1", "after": seconds from connect}
+        if (
+            dtmf
+            and call.connected_at is not None
+            and not getattr(call, "dtmf_sent", False)
+            and now - call.connected_at >= float(dtmf["after"])
+            and call.state != "DISCONNECTED"
+        ):
+            call.dtmf_sent = True
+            call.dialDtmf(dtmf["digits"])
+            emit(event="dtmf", call=call.number, digits=dtmf["digits"])
         talk = self.config.get("talk_seconds")
         if (
             talk is not None
