@@ -30,7 +30,9 @@ from ivr.agents.settings import AgentSettings
 CALLBACKS = 200
 AGENTS = [f"a{n}" for n in range(1, 11)]
 CONFIG = """dialling:
-  allow: ['^sip:60\\d\\d@127\\.0\\.0\\.1:{agents_port}$', '^sip:8\\d{{3}}@127\\.0\\.0\\.1:{customers_port}$']
+  allow:
+    - '^sip:60\\d\\d@127\\.0\\.0\\.1:{agents_port}$'
+    - '^sip:8\\d{{3}}@127\\.0\\.0\\.1:{customers_port}$'
 agents:
 {agents}
 queues:
