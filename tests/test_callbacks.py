@@ -1,0 +1,310 @@
+"""Callbacks end to end: callers accept an offer at a peak, hang up, and are called back
+by the service's dispatcher through Kamailio, with pjsua2 phones as agents and customers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis.asyncio as aioredis
+from audio_checks import read_mono, tone_share
+from conftest import (
+    REPO,
+    RunningService,
+    finish_sipp,
+    free_port,
+    run_sipp,
+    start_service,
+    start_sipp,
+    wait_until,
+)
+from test_agents import (
+    AGENT_TONE_HZ,
+    CALLER_TONE_HZ,
+    Phone,
+    agent_phone,
+    agent_state,
+    caller_phone,
+    set_state,
+)
+
+from callback.dispatcher import CallingHours
+from callback.requests import CallbackRequests
+
+sys.path.insert(0, str(REPO / "tests" / "peers"))
+from kamailio import Kamailio, start_kamailio  # noqa: E402
+
+PEAK_PLAN = """plan: default
+voice: en
+start: welcome
+nodes:
+  welcome: {type: prompt, say: "Hello.", next: check}
+  check:
+    type: condition
+    when: [{queue: helpdesk, wait_above: 30, goto: offer}]
+    otherwise: to_agent
+  offer:
+    type: callback
+    queue: helpdesk
+    say: "Press 1 for a callback."
+    confirm: "Press 1 to confirm."
+    booked: "Booked."
+    next: bye
+    decline: to_agent
+    fallback: sorry
+  to_agent: {type: transfer, queue: helpdesk, next: bye, fallback: bye}
+  sorry: {type: hangup, say: "Sorry."}
+  bye: {type: hangup, say: "Goodbye."}
+"""
+CUSTOMER_FIRST_PLAN = """plan: customer-first
+voice: en
+match: {called: ["301"]}
+start: offer
+nodes:
+  offer:
+    type: callback
+    queue: cf
+    say: "Press 1 for a callback."
+    confirm: "Press 1 to confirm."
+    ask_number: "Key in a number."
+    booked: "Booked."
+    next: bye
+    decline: bye
+    fallback: sorry
+  sorry: {type: hangup, say: "Sorry."}
+  bye: {type: hangup, say: "Goodbye."}
+"""
+CONFIG = """sip: {{rtp_timeout_seconds: 300}}
+dialling:
+  allow:
+    - '^sip:60\\d\\d@127\\.0\\.0\\.1:{port}$'
+    - '^sip:80\\d\\d@127\\.0\\.0\\.1:{port}$'
+  extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
+agents:
+  - {{id: a1, extension: "6001", queues: [helpdesk]}}
+  - {{id: a2, extension: "6002", queues: [cf]}}
+queues:
+  helpdesk: {{wrap_up_seconds: 0, average_handle_seconds: 60}}
+  cf: {{wrap_up_seconds: 0, whisper: false}}
+callbacks:
+  number_uri: "sip:{{number}}@127.0.0.1:{port}"
+  modes: {{helpdesk: agent_first, cf: customer_first}}
+  max_attempts: 2
+  backoff_seconds: [3]
+  ring_timeout_seconds: 4
+  lease_seconds: 30
+"""
+
+
+@pytest.fixture(scope="module")
+def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
+    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
+    yield kamailio
+    kamailio.stop()
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"ivrtest:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="module")
+def service(
+    pbx: Kamailio, prefix: str, shared_redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningService]:
+    plans = tmp_path_factory.mktemp("plans")
+    (plans / "default.yaml").write_text(PEAK_PLAN)
+    (plans / "customer-first.yaml").write_text(CUSTOMER_FIRST_PLAN)
+    running = start_service(
+        tmp_path_factory.mktemp("service"),
+        plans,
+        env={"IVR_REDIS_KEY_PREFIX": prefix, "REDIS_URL": shared_redis_url},
+        config_text=CONFIG.format(port=pbx.port),
+    )
+    yield running
+    running.stop()
+
+
+def callback_events(service: RunningService, ticket_id: int, kind: str) -> list[dict[str, Any]]:
+    _, detail = service.api(f"/api/tickets/{ticket_id}")
+    return [e for e in detail["events"] if e["kind"] == kind]
+
+
+def callbacks_of(service: RunningService, number: str) -> dict[str, Any]:
+    _, body = service.api("/api/callbacks")
+    return next(c for c in body["callbacks"] if c["number"] == number)
+
+
+def booked_ticket(service: RunningService, number: str) -> dict[str, Any]:
+    [ticket] = service.tickets_of(number, 1)
+    assert ticket["nodes"][-2:] == ["offer", "bye"], ticket["nodes"]
+    [requested] = callback_events(service, ticket["id"], "callback_requested")
+    assert requested["number"] == number
+    return ticket
+
+
+def test_at_a_peak_callers_book_callbacks_and_are_called_back_in_line_order(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    agent = agent_phone(pbx, "6001", tmp_path, talk_seconds=10)
+    customers = {
+        number: agent_phone(pbx, number, tmp_path, talk_seconds=2, tone_hz=CALLER_TONE_HZ)
+        for number in ("8001", "8002", "8003")
+    }
+    try:
+        set_state(service, "a1", "available")
+        first = caller_phone(service, "200", tmp_path, "7001")
+        wait_until(lambda: agent_state(service, "a1")["state"] == "on_call", 30, "a1 busy")
+        callers = []
+        for number in customers:  # one after another, so their places are in this order
+            callers.append(
+                start_sipp(
+                    "accept_callback.xml",
+                    service.sip_uri_host,
+                    number,
+                    service_number="200",
+                    timeout=60,
+                    workdir=tmp_path / f"sipp-{number}",
+                )
+            )
+            time.sleep(1.5)
+        for number, process in zip(customers, callers, strict=True):
+            result = finish_sipp(process, tmp_path / f"sipp-{number}", 90)
+            assert result.returncode == 0, result.errors
+        first.wait_for("done", 60)
+        wait_until(
+            lambda: all(callbacks_of(service, n)["state"] == "done" for n in customers),
+            90,
+            "every callback done",
+        )
+    finally:
+        agent.stop()
+        for customer in customers.values():
+            customer.stop()
+
+    connected_at = {}
+    for number in customers:
+        ticket = booked_ticket(service, number)
+        assert ticket["disposition"] == "completed"
+        [attempt] = callback_events(service, ticket["id"], "callback_attempt")
+        assert attempt["outcome"] == "connected" and attempt["agent"] == "a1"
+        assert attempt["mode"] == "agent_first"
+        assert callback_events(service, ticket["id"], "callback_connected")
+        connected_at[number] = attempt["at"]
+    assert sorted(connected_at, key=connected_at.get) == list(customers), connected_at  # type: ignore[arg-type]
+
+    [customer_call] = customers["8001"].of_kind("ended")
+    agent_calls = {e["call"]: e for e in agent.of_kind("ended")}
+    assert tone_share(read_mono(Path(customer_call["recording"])), AGENT_TONE_HZ) > 0.8
+    # the agent's first call was the live caller, the second the callback to 8001
+    assert tone_share(read_mono(Path(agent_calls[2]["recording"])), CALLER_TONE_HZ) > 0.8
+
+
+def test_customer_first_connects_only_after_the_key_and_retries_those_who_do_not_press(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    agent = agent_phone(pbx, "6002", tmp_path, talk_seconds=5)
+    presses = agent_phone(pbx, "8004", tmp_path, dtmf={"digits": "1", "after": 1.5})
+    silent = agent_phone(pbx, "8005", tmp_path, talk_seconds=20)
+    never_answers = agent_phone(pbx, "8006", tmp_path, answer=False)
+    try:
+        set_state(service, "a2", "available")
+        for number in ("8004", "8005", "8006"):
+            result = run_sipp(
+                "accept_callback.xml",
+                service.sip_uri_host,
+                number,
+                service_number="301",
+                timeout=60,
+                workdir=tmp_path / f"sipp-{number}",
+            )
+            assert result.returncode == 0, result.errors
+        wait_until(
+            lambda: (
+                callbacks_of(service, "8004")["state"] == "done"
+                and callbacks_of(service, "8005")["state"] == "failed"
+                and callbacks_of(service, "8006")["state"] == "failed"
+            ),
+            120,
+            "callbacks done or given up",
+        )
+    finally:
+        for phone in (agent, presses, silent, never_answers):
+            phone.stop()
+
+    ticket = booked_ticket(service, "8004")
+    [attempt] = callback_events(service, ticket["id"], "callback_attempt")
+    assert attempt["outcome"] == "connected" and attempt["mode"] == "customer_first"
+    pressed_at = presses.wait_for("dtmf")
+    assert agent.wait_for("incoming"), "the agent was rung"
+    assert presses.of_kind("answered") and pressed_at
+
+    for number, outcome in (("8005", "no_key"), ("8006", "no_answer")):
+        ticket = booked_ticket(service, number)
+        attempts = callback_events(service, ticket["id"], "callback_attempt")
+        assert [a["outcome"] for a in attempts] == [outcome, outcome], attempts
+        assert attempts[-1]["state"] == "failed"
+        assert attempts[0]["next_at"] is not None
+    assert not agent_calls_from(agent, "8005") and not agent_calls_from(agent, "8006")
+
+
+def agent_calls_from(agent: Phone, number: str) -> list[dict[str, Any]]:
+    return [e for e in agent.of_kind("incoming") if number in e["remote"]]
+
+
+def test_a_number_outside_the_allowed_patterns_is_never_dialled(
+    service: RunningService, prefix: str, shared_redis_url: str, tmp_path: Path
+) -> None:
+    # The caller's own number may not be called back: they are asked for another,
+    # key none, and no callback is booked.
+    result = run_sipp(
+        "accept_callback.xml",
+        service.sip_uri_host,
+        "9001",
+        service_number="301",
+        timeout=60,
+        workdir=tmp_path / "sipp",
+    )
+    assert result.returncode == 0, result.errors
+    [ticket] = service.tickets_of("9001", 1)
+    assert ticket["nodes"] == ["offer", "sorry"]
+    assert callback_events(service, ticket["id"], "callback_number_refused")
+
+    # A request that reached the queue some other way is refused by the dispatcher.
+    async def request_directly() -> str:
+        client = aioredis.Redis.from_url(shared_redis_url, decode_responses=True)
+        try:
+            return await CallbackRequests(client, prefix).request("9002", "cf", time.time())
+        finally:
+            await client.aclose()
+
+    request_id = asyncio.run(request_directly())
+    wait_until(
+        lambda: callbacks_of(service, "9002")["state"] == "failed", 30, "the request refused"
+    )
+    refused = callbacks_of(service, "9002")
+    assert refused["id"] == request_id
+    assert [a["outcome"] for a in refused["history"]] == ["refused"]
+
+
+def test_calling_hours_move_a_retry_to_the_next_opening() -> None:
+    hours = CallingHours(
+        timezone="Asia/Shanghai", weekdays=frozenset(range(5)), opens="09:00", closes="18:00"
+    )
+    shanghai = ZoneInfo("Asia/Shanghai")
+
+    def at(day: int, hour: int, minute: int = 0) -> float:
+        return datetime(2026, 11, day, hour, minute, tzinfo=shanghai).timestamp()
+
+    assert hours.next_allowed(at(20, 17, 20)) == at(20, 17, 20)  # Friday, open
+    assert hours.next_allowed(at(20, 18, 30)) == at(23, 9)  # Friday after closing
+    assert hours.next_allowed(at(21, 12)) == at(23, 9)  # Saturday
+    assert hours.next_allowed(at(23, 7)) == at(23, 9)  # Monday before opening
