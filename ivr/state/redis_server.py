@@ -23,7 +23,14 @@ class RedisConnection:
     async def start(self) -> aioredis.Redis:
         if not self._config.url:
             self._config.embedded_data_dir.mkdir(parents=True, exist_ok=True)
-            self._embedded = ValkeyServer(data_dir=self._config.embedded_data_dir, persist=True)
+            # AOF with an fsync every second: callback requests and agent states
+            # survive a restart (at most the last second of writes is lost).
+            self._embedded = ValkeyServer(
+                data_dir=self._config.embedded_data_dir,
+                persist=True,
+                appendonly="yes",
+                appendfsync="everysec",
+            )
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.start)
             self.url = self._embedded.connection_url
             log.info("started embedded Redis (Valkey) at %s", self.url)
