@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from conftest import (
     ARTIFACTS,
     REPO,
@@ -22,6 +23,8 @@ from conftest import (
     start_sipp,
     wait_until,
 )
+
+from callback.requests import CallbackRequests
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
 from chromium import CHROMIUM, Browser  # noqa: E402
@@ -240,3 +243,63 @@ def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
         assert response.read() is not None  # the stream ended with the service
     # Without closing streams at shutdown the HTTP server waits for them (60 s).
     assert stopped_after < 10, stopped_after
+
+
+def test_pending_callbacks_show_on_the_dashboard_and_in_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    redis = ValkeyServer(port=port, data_dir=tmp_path / "redis")
+    redis.start()
+    prefix = "ivrtest:callbacks:"
+    try:
+
+        async def book() -> list[str]:
+            client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", decode_responses=True)
+            try:
+                requests = CallbackRequests(client, prefix)
+                later = time.time() + 3600  # not due while the test runs
+                return [
+                    await requests.request("5550188", "helpdesk", time.time(), not_before=later),
+                    await requests.request("5550199", "vip", time.time(), not_before=later),
+                ]
+            finally:
+                await client.aclose()
+
+        booked = asyncio.run(book())
+        service = start_service(
+            tmp_path / "service",
+            env={"REDIS_URL": f"redis://127.0.0.1:{port}/0", "IVR_REDIS_KEY_PREFIX": prefix},
+            config_text=CONFIG,
+        )
+        try:
+            url = f"http://127.0.0.1:{service.http_port}/"
+
+            async def look() -> dict[str, object]:
+                async with Browser() as page:
+                    await page.goto(url)
+                    await page.wait_for(
+                        "document.querySelectorAll('#callbacks tbody tr').length === 2",
+                        10,
+                        "two pending callbacks",
+                    )
+                    await page.screenshot(ARTIFACTS / "dashboard-callbacks.png")
+                    return {
+                        "rows": await page.evaluate(rows("#callbacks tbody tr")),
+                        "counts": await page.evaluate(rows("#callback-counts dd")),
+                    }
+
+            seen = asyncio.run(look())
+            metrics_url = f"http://127.0.0.1:{service.http_port}/metrics"
+            with urllib.request.urlopen(metrics_url, timeout=10) as response:
+                metrics = response.read().decode()
+        finally:
+            assert service.stop() == 0
+    finally:
+        redis.stop()
+
+    callbacks = dict(seen["rows"])  # type: ignore[call-overload]
+    assert set(callbacks) == set(booked)
+    assert "5550188 helpdesk pending 0" in callbacks[booked[0]]
+    assert "5550199 vip pending 0" in callbacks[booked[1]]
+    assert dict(seen["counts"])["pending"] == "2"  # type: ignore[call-overload]
+    assert 'ivr_callbacks{state="pending"} 2.0' in metrics
+    assert 'ivr_callbacks{state="done"} 0.0' in metrics

@@ -228,6 +228,7 @@
         svg.append(label);
       }
     }
+    if (counts.size === 0) return;
     const peak = document.createElementNS(ns, "text");
     peak.setAttribute("x", "955");
     peak.setAttribute("y", "12");
