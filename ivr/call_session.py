@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from ivr.agents.callback_booking import CallbackBooking
 from ivr.agents.contact_center import ContactCenter
 from ivr.agents.transfer import AgentTransfer
@@ -72,6 +74,7 @@ class CallSession:
         employee = self._services.directory.by_number(info.caller_number)
         if employee is not None:
             self._journal.identified(employee.as_variables(), by="number")
+        pending_callback = await self._pending_callback(info.caller_number)
         try:
             self._ticket_id = await self._services.tickets.create(start)
         except IvrError as exc:
@@ -141,6 +144,8 @@ class CallSession:
             log.exception("call %s failed", info.call_id)
             disposition, reason = Disposition.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
+            if pending_callback and self._journal.handling.agent_id is not None:
+                await self._cancel_callback(pending_callback)
             await finish_despite_cancel(self._close(start, disposition, reason))
 
     def _transfers(self, voice: str) -> AgentTransfer | None:
@@ -148,6 +153,30 @@ class CallSession:
         if center is None:
             return None
         return AgentTransfer(self._call, center.transfers, self._journal, self._ticket_id, voice)
+
+    async def _pending_callback(self, number: str) -> str | None:
+        """A callback this caller is waiting for: plans see ``callback_pending``; reaching
+        an agent on this call cancels it (calling again is one way to cancel)."""
+        center = self._services.contact_center
+        if center is None or not number:
+            return None
+        try:
+            pending = await center.requests.pending_for(number)
+        except (RedisError, OSError):
+            return None
+        if pending is None:
+            return None
+        self._journal.set_variable("callback_pending", "yes", "call start")
+        return pending.id
+
+    async def _cancel_callback(self, request_id: str) -> None:
+        center = self._services.contact_center
+        assert center is not None
+        try:
+            if await center.requests.cancel(request_id, "the caller reached an agent by calling"):
+                self._journal.event("callback_cancelled", request=request_id)
+        except (RedisError, OSError) as exc:
+            log.warning("pending callback %s not cancelled: %s", request_id, exc)
 
     def _callbacks(self) -> CallbackBooking | None:
         center = self._services.contact_center

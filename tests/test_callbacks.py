@@ -308,3 +308,54 @@ def test_calling_hours_move_a_retry_to_the_next_opening() -> None:
     assert hours.next_allowed(at(20, 18, 30)) == at(23, 9)  # Friday after closing
     assert hours.next_allowed(at(21, 12)) == at(23, 9)  # Saturday
     assert hours.next_allowed(at(23, 7)) == at(23, 9)  # Monday before opening
+
+
+def test_a_pending_callback_is_cancelled_by_the_api_or_by_calling_again(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    set_state(service, "a2", "offline")  # nobody can take callbacks of queue cf
+    for number in ("8007", "8008"):
+        result = run_sipp(
+            "accept_callback.xml",
+            service.sip_uri_host,
+            number,
+            service_number="301",
+            timeout=60,
+            workdir=tmp_path / f"sipp-{number}",
+        )
+        assert result.returncode == 0, result.errors
+    pending = callbacks_of(service, "8007")
+    assert pending["state"] == "pending"
+
+    status, body = service.api(
+        f"/api/callbacks/{pending['id']}/priority", "POST", {"priority_seconds": "x"}
+    )
+    assert status == 400 and "priority_seconds" in body["error"]
+    status, _ = service.api(
+        f"/api/callbacks/{pending['id']}/priority", "POST", {"priority_seconds": 60}
+    )
+    assert status == 200
+    status, body = service.api(
+        f"/api/callbacks/{pending['id']}/cancel", "POST", {"reason": "fixed"}
+    )
+    assert status == 200 and body["state"] == "cancelled"
+    status, _ = service.api(f"/api/callbacks/{pending['id']}/cancel", "POST")
+    assert status == 409
+    assert service.api("/api/callbacks/nope/cancel", "POST")[0] == 404
+    _, listing = service.api("/api/callbacks?state=cancelled")
+    assert [c["number"] for c in listing["callbacks"]] == ["8007"]
+    assert listing["counts"]["cancelled"] == 1
+
+    # 8008 calls again and reaches an agent: the callback it was waiting for is cancelled.
+    agent = agent_phone(pbx, "6001", tmp_path, talk_seconds=1)
+    try:
+        set_state(service, "a1", "available")
+        caller = caller_phone(service, "200", tmp_path, "8008")
+        caller.wait_for("done", 60)
+    finally:
+        agent.stop()
+    tickets = service.tickets_of("8008", 2)
+    again = next(t for t in tickets if t["agent_id"] == "a1")
+    assert again["variables"]["callback_pending"] == "yes"
+    assert callback_events(service, again["id"], "callback_cancelled")
+    assert callbacks_of(service, "8008")["state"] == "cancelled"
