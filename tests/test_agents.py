@@ -9,6 +9,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ PLANS = {
     "many": ('match: {called: ["206"]}', "queue: many"),
 }
 CONFIG = """sip: {{rtp_timeout_seconds: 300}}
+screen_pop_url: "http://127.0.0.1:{pop_port}/pop"
 dialling:
   allow: ['^sip:60\\d\\d@127\\.0\\.0\\.1:{port}$']
   extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
@@ -166,8 +168,33 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
     kamailio.stop()
 
 
+class ScreenPops(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+        length = int(self.headers.get("Content-Length", 0))
+        ScreenPops.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def service(pbx: Kamailio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def screen_pops() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ScreenPops)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], ScreenPops.received
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def service(
+    pbx: Kamailio,
+    screen_pops: tuple[int, list[dict[str, Any]]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
     plans = tmp_path_factory.mktemp("plans")
     for name, (match, target) in PLANS.items():
         (plans / f"{name}.yaml").write_text(PLAN.format(name=name, match=match, target=target))
@@ -175,7 +202,7 @@ def service(pbx: Kamailio, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         f'  - {{id: {agent}, extension: "60{agent[1:]:0>2}", queues: [many]}}'
         for agent in MANY_AGENTS
     )
-    config = CONFIG.format(port=pbx.port, many_agents=many)
+    config = CONFIG.format(port=pbx.port, many_agents=many, pop_port=screen_pops[0])
     running = start_service(tmp_path_factory.mktemp("service"), plans, config_text=config)
     yield running
     running.stop()
@@ -198,7 +225,10 @@ def events_of(service: RunningService, ticket: dict[str, Any], kind: str) -> lis
 
 
 def test_caller_and_agent_hear_each_other_and_the_ticket_shows_queue_and_agent(
-    service: RunningService, pbx: Kamailio, tmp_path: Path
+    service: RunningService,
+    pbx: Kamailio,
+    screen_pops: tuple[int, list[dict[str, Any]]],
+    tmp_path: Path,
 ) -> None:
     agent = agent_phone(pbx, "6001", tmp_path, talk_seconds=4)
     try:
@@ -224,6 +254,8 @@ def test_caller_and_agent_hear_each_other_and_the_ticket_shows_queue_and_agent(
     assert tone_share(read_mono(Path(agent_recording)), CALLER_TONE_HZ) > 0.8, "agent hears caller"
     assert tone_share(read_mono(Path(caller_recording)), AGENT_TONE_HZ) > 0.8, "caller hears agent"
     wait_until(lambda: agent_state(service, "a1")["state"] == "available", 10, "a1 after wrap-up")
+    [pop] = [p for p in screen_pops[1] if p["caller_number"] == "7001"]
+    assert pop["ticket_id"] == ticket["id"] and pop["agent_id"] == "a1" and pop["queue"] == "basic"
 
 
 def test_ring_no_answer_moves_on_to_the_next_agent_and_takes_the_first_out(
