@@ -14,7 +14,7 @@ def test_health_reports_worker_plans_and_redis(service: RunningService) -> None:
     assert body["status"] == "ok"
     assert body["accepting_calls"] is True
     assert body["redis"] == "ok"
-    assert [p["name"] for p in body["plans"]] == ["default"]
+    assert [p["name"] for p in body["plans"]] == ["default", "it-helpdesk.en", "it-helpdesk.zh"]
     assert body["registrations"] == []
 
 
