@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         waits = dict(_queue_wait(item) for item in args.queue_wait)
         agents = parse_agents(args.agents)
+        at = _moment(args.at) if args.at else None
     except ValueError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
@@ -106,6 +108,7 @@ def _simulate(args: argparse.Namespace) -> int:
             TypingCaller(waiting),
             player,
             args.caller,
+            at,
             directory=_directory(args),
             transfers=transfers,
         )
@@ -123,6 +126,17 @@ def _queue_wait(item: str) -> tuple[str, float]:
     if not queue or not seconds:
         raise ValueError(f"--queue-wait {item!r}: expected QUEUE=SECONDS, e.g. helpdesk=300")
     return next(iter(parse_queue_waits({queue: seconds}).items()))
+
+
+def _moment(text: str) -> datetime:
+    """``--at``: an ISO 8601 moment with its UTC offset. Raises ValueError."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--at {text!r} is not ISO 8601, e.g. 2026-11-24T10:00+08:00") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"--at {text!r} needs a UTC offset, e.g. 2026-11-24T10:00+08:00")
+    return moment
 
 
 def _test_cases(args: argparse.Namespace) -> int:
@@ -239,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=["answer", "none", "refer"],
         help="what transfers meet: an agent who talks and hangs up (answer), "
         "nobody (none: the fallback), a REFER (refer: the plan ends)",
+    )
+    simulate.add_argument(
+        "--at", help="the moment office hours see (ISO 8601 with offset; default: now)"
     )
     simulate.set_defaults(func=_simulate)
     test = dialplan_commands.add_parser("test", help="run scripted cases against a plan")

@@ -255,3 +255,33 @@ def test_an_intent_used_but_not_defined_is_located(tmp_path: Path) -> None:
     )
     # The model is not installed here: a warning, the plan still goes into service.
     assert f"{plan}:2:17: warning: speech model 'en-us' is not installed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("at", "path"),
+    [
+        (OPEN, "welcome -> office_hours -> identify -> greet -> main_menu -> software"),
+        ("2026-11-24T20:00:00+08:00", "welcome -> office_hours -> closed -> closed_message"),
+    ],
+)
+def test_interactive_simulation_at_a_given_moment(at: str, path: str) -> None:
+    result = run_ivr(
+        "dialplan",
+        "simulate",
+        str(PLANS / "it-helpdesk.en.yaml"),
+        "--caller",
+        "1002",
+        "--at",
+        at,
+        "--directory",
+        DIRECTORY,
+        stdin="3\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"path: {path}" in result.stdout
+
+
+def test_interactive_simulation_needs_an_offset_in_at() -> None:
+    result = run_ivr("dialplan", "simulate", str(PLANS / "it-helpdesk.en.yaml"), "--at", "10:00")
+    assert result.returncode == 2
+    assert "--at '10:00' is not ISO 8601" in result.stderr
