@@ -53,9 +53,10 @@ class CallingHours:
                 continue
             opens = _at(date, self.opens, zone)
             closes = _at(date, self.closes, zone)
-            start = max(opens, local) if day == 0 else opens
-            if start < closes:
-                return start.timestamp()
+            if day == 0 and opens <= local < closes:
+                return moment  # exactly: a round trip through datetime may add a microsecond
+            if opens < closes and (day > 0 or local < opens):
+                return opens.timestamp()
         return moment
 
 
@@ -109,7 +110,9 @@ class Connector(Protocol):
 
 
 class Wakeup(Protocol):
-    async def wait(self, timeout: float) -> None: ...
+    def token(self) -> int: ...
+
+    async def wait(self, timeout: float, since: int | None = None) -> None: ...
 
 
 class AttemptJournal(Protocol):
@@ -146,12 +149,13 @@ class Dispatcher:
         """Dispatch until cancelled; a Redis outage pauses it, then it resumes."""
         try:
             while True:
+                token = self._wakeup.token() if self._wakeup is not None else 0
                 try:
                     await self.dispatch_once()
                 except (RedisError, OSError) as exc:
                     log.warning("callback dispatch paused: %s", exc)
                 if self._wakeup is not None:
-                    await self._wakeup.wait(self._settings.poll_seconds)
+                    await self._wakeup.wait(self._settings.poll_seconds, since=token)
                 else:
                     await asyncio.sleep(self._settings.poll_seconds)
         finally:
@@ -180,6 +184,7 @@ class Dispatcher:
                 if agent_id is None:
                     await self._requests.untake(request.id, self.name)
                     break  # later requests of this queue stand behind this one
+                log.info("callback %s: agent %s reserved, dialling", request.id, agent_id)
                 self._dialling[request.id] = asyncio.create_task(
                     self._attempt(request, agent_id), name=f"callback-{request.id}"
                 )

@@ -308,6 +308,9 @@ def test_calling_hours_move_a_retry_to_the_next_opening() -> None:
     assert hours.next_allowed(at(20, 18, 30)) == at(23, 9)  # Friday after closing
     assert hours.next_allowed(at(21, 12)) == at(23, 9)  # Saturday
     assert hours.next_allowed(at(23, 7)) == at(23, 9)  # Monday before opening
+    always = CallingHours()
+    moments = [time.time() + n * 0.1234567 for n in range(2000)]
+    assert all(always.next_allowed(m) == m for m in moments), "inside the hours means now"
 
 
 def test_a_pending_callback_is_cancelled_by_the_api_or_by_calling_again(

@@ -162,6 +162,7 @@ class AgentTransfer:
         while True:
             if self._call.ended:
                 return TransferOutcome.CALLER_LEFT
+            token = self._services.wakeups.token()
             claim = await desk.board.claim(queue, desk.line, entry, excluded)
             if claim.agent_id is not None:
                 await music.stop()
@@ -197,7 +198,7 @@ class AgentTransfer:
                 if self._call.ended:
                     return TransferOutcome.CALLER_LEFT
             music.start()
-            await self._services.wakeups.wait(POLL_SECONDS)
+            await self._services.wakeups.wait(POLL_SECONDS, since=token)
 
     async def _ring(
         self, queue: str, claim: Claim, whisper: str, joined: float
