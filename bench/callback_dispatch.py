@@ -70,8 +70,8 @@ async def decisions_per_second(client: aioredis.Redis, count: int) -> float:
     line = QueueLine(client, prefix)
     ids = [await requests.request(f"{n:06d}", "helpdesk", 1000.0 + n) for n in range(100)]
     started = time.perf_counter()
-    for n in range(count):
-        request_id = ids[0]  # the head of a line of 100
+    request_id = ids[0]  # the head of a line of 100
+    for _ in range(count):
         if not await requests.take(request_id, "bench", 60):
             raise RuntimeError("booking not taken")
         claim = await board.claim("helpdesk", line, f"cb:{request_id}", set())
