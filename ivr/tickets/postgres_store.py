@@ -169,6 +169,8 @@ class PostgresTicketStore:
 
         async def insert(conn: Connection) -> None:
             await conn.execute(_pg(sql.APPEND_EVENT), params)
+            if event.kind in sql.COUNT_APPENDED:
+                await conn.execute(_pg(sql.COUNT_APPENDED[event.kind]), (ticket_id,))
 
         await self._run(insert)
 

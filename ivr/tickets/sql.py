@@ -72,6 +72,12 @@ APPEND_EVENT = (
     f"WHERE ticket_id=? AND seq >= {APPENDED_SEQ}"
 )
 
+# Counters the stats read from the ticket row, kept in step with appended events.
+COUNT_APPENDED = {
+    "callback_connected": "UPDATE tickets SET callbacks_connected = callbacks_connected + 1 "
+    "WHERE id=?",
+}
+
 SELECT_TICKET = f"SELECT {COLUMNS} FROM tickets WHERE id=?"
 SELECT_EVENTS = "SELECT at, kind, detail FROM ticket_events WHERE ticket_id=? ORDER BY seq"
 SELECT_NOTES = "SELECT at, text, author FROM ticket_notes WHERE ticket_id=? ORDER BY id"

@@ -132,7 +132,13 @@ class SqliteTicketStore:
     async def append_event(self, ticket_id: int, event: TicketEvent) -> None:
         detail = json.dumps(event.detail)
         params = (ticket_id, event.at, event.kind, detail, ticket_id)
-        await self._run(lambda db: db.execute(sql.APPEND_EVENT, params))
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(sql.APPEND_EVENT, params)
+            if event.kind in sql.COUNT_APPENDED:
+                db.execute(sql.COUNT_APPENDED[event.kind], (ticket_id,))
+
+        await self._run(insert)
 
     async def get(self, ticket_id: int) -> Ticket | None:
         return await self._run(lambda db: self._ticket(db, ticket_id, full=True))

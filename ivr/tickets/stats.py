@@ -43,7 +43,7 @@ class TicketStats:
     completed: int = 0
     abandoned: int = 0
     failed: int = 0
-    self_service: int = 0  # completed, no agent and no transfer
+    self_service: int = 0  # completed, no agent, no transfer, no callback asked for
     transferred: int = 0  # a transfer method is recorded
     reached_agent: int = 0
     callbacks_requested: int = 0
@@ -91,7 +91,7 @@ def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[st
         "SUM(CASE WHEN disposition = 'abandoned' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN disposition = 'failed' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN disposition = 'completed' AND agent_id IS NULL "
-        "AND transfer_method IS NULL THEN 1 ELSE 0 END), "
+        "AND transfer_method IS NULL AND callbacks_requested = 0 THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN transfer_method IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN agent_id IS NOT NULL THEN 1 ELSE 0 END), "
         "AVG(CASE WHEN agent_id IS NOT NULL THEN wait_seconds END), "
