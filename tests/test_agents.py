@@ -148,7 +148,9 @@ def agent_phone(pbx: Kamailio, extension: str, workdir: Path, **options: Any) ->
     return phone
 
 
-def caller_phone(service: RunningService, did: str, workdir: Path, user: str) -> Phone:
+def caller_phone(
+    service: RunningService, did: str, workdir: Path, user: str, **options: Any
+) -> Phone:
     return Phone(
         {
             "role": "caller",
@@ -157,6 +159,7 @@ def caller_phone(service: RunningService, did: str, workdir: Path, user: str) ->
             "tone_hz": CALLER_TONE_HZ,
             "record_dir": str(workdir / f"caller-{user}"),
             "timeout": 90,
+            **options,
         }
     )
 
