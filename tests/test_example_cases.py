@@ -43,7 +43,7 @@ def test_a_wrong_expectation_about_a_transfer_fails(tmp_path: Path) -> None:
                         "caller": "1002",
                         "time": OPEN,
                         "agents": "none",
-                        "input": ["0", "hangup"],
+                        "input": ["0", "1", "hangup"],
                         "expect": {"transfers": ["helpdesk: answer"]},
                     },
                     {
@@ -204,7 +204,7 @@ nodes:
         (
             ["--agents", "none"],
             "IVR: [queue helpdesk: no agent]",
-            "route -> to_agent -> nobody",
+            "route -> busy -> to_agent -> nobody",
         ),
         (
             ["--agents", "refer"],

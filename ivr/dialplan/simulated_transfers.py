@@ -14,6 +14,7 @@ the caller heard and in :attr:`SimulatedTransfers.made`, so cases can expect it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -82,8 +83,9 @@ def parse_queue_waits(value: object) -> dict[str, float]:
 
 
 class SimulatedTransfers:
-    """The runner's ``Transfers`` for a simulated call. Queues not given a wait
-    have none (0 s); ``note`` receives the line describing each transfer."""
+    """The runner's ``Transfers`` for a simulated call. A queue not given a wait has
+    none (0 s), or no end (inf) when nobody answers it, as a queue with nobody
+    logged in has on a call; ``note`` receives the line describing each transfer."""
 
     def __init__(
         self,
@@ -97,7 +99,9 @@ class SimulatedTransfers:
         self.made: list[str] = []  # "helpdesk: answer", "extension 6001: refer"
 
     async def estimated_wait(self, queue: str) -> float:
-        return self._waits.get(queue, 0.0)
+        if queue in self._waits:
+            return self._waits[queue]
+        return math.inf if self._agents.behaviour(queue) == "none" else 0.0
 
     async def to_queue(
         self, queue: str, whisper: str, announce: Callable[[int, float], Awaitable[None]]
