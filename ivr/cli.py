@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     schema = dialplan_commands.add_parser("schema", help="write the plan format's JSON Schema")
     schema.add_argument("-o", "--output", help="file to write (default: standard output)")
     schema.set_defaults(func=_schema)
+    for command in (validate, simulate, test):
+        command.add_argument("--models-dir", help="speech models (default: speech.models_dir)")
     _add_speech_commands(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)

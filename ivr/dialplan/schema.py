@@ -164,6 +164,7 @@ _SPEECH = {
         "barge_in": {"type": "boolean"},
         "end_silence": {"type": "number", "minimum": 0.2, "maximum": 5},
         "max_utterance": {"type": "number", "minimum": 1, "maximum": 60},
+        "filler": {**_TEXTS, "description": "everyday words that mean no intent"},
     },
     "additionalProperties": False,
 }

@@ -10,6 +10,7 @@
       barge_in: true           # speech stops a prompt (menus may override)
       end_silence: 0.6         # seconds of silence that end an utterance
       max_utterance: 8         # seconds, at most
+      filler: [오늘, 날씨]       # everyday words that mean no intent (grammar mode)
     intents:
       password:
         phrases: {ko: [비밀번호 초기화, 암호], en: [reset my password]}
@@ -42,6 +43,7 @@ SPEECH_KEYS = {
     "barge_in",
     "end_silence",
     "max_utterance",
+    "filler",
 }
 INTENT_KEYS = {"phrases", "keywords", "synonyms"}
 
@@ -102,6 +104,7 @@ def load_speech(ctx: YamlContext, node: yaml.Node, default_language: str) -> Spe
         max_utterance_seconds=_number(
             ctx, entries, "max_utterance", 1, 60, DEFAULT_MAX_UTTERANCE_SECONDS
         ),
+        filler=_texts(ctx, entries["filler"][1], "speech.filler") if "filler" in entries else (),
     )
 
 

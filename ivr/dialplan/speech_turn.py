@@ -82,7 +82,7 @@ def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None
     return MenuSpeech(
         request=ListenRequest(
             model=speech.model,
-            grammar=None if speech.open_vocabulary else scorer.grammar(),
+            grammar=None if speech.open_vocabulary else scorer.grammar() + speech.filler,
             end_silence_seconds=speech.end_silence_seconds,
             max_utterance_seconds=speech.max_utterance_seconds,
         ),

@@ -84,6 +84,8 @@ async def recognise(
     try:
         for offset in range(0, len(audio), CHUNK_BYTES):
             listener.on_caller_audio(audio[offset : offset + CHUNK_BYTES])
+            if listener.done:
+                break
             while listener.decoding_behind:
                 await asyncio.sleep(0.001)
         listener.end_of_input()

@@ -5,7 +5,9 @@ splitting: it works the same for Chinese written without spaces as for
 English or Korean. An intent scores the best of:
 
 - its closest phrase (Dice overlap of n-grams: 1.0 for the phrase itself),
-- ``KEYWORD_SCORE`` when one of its keywords appears anywhere in the utterance.
+- when one of its keywords appears anywhere in the utterance, ``KEYWORD_SCORE``
+  plus a share of the phrase overlap (so of two intents whose keywords both
+  appear, the one whose phrase fits better wins).
 
 Synonyms are rewritten to their canonical word before scoring. The result is
 multiplied by the recognizer's confidence, so a garbled utterance forced onto
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 ANY_LANGUAGE = "*"
-KEYWORD_SCORE = 0.85
+KEYWORD_SCORE = 0.7
 # Two intents this close are a coin toss: ask again rather than guess.
 AMBIGUITY_MARGIN = 0.05
 _NOT_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -131,7 +133,7 @@ class IntentScorer:
             best = max((similarity(rewritten, p) for p in self._phrases[intent.name]), default=0)
             squeezed = rewritten.replace(" ", "")
             if any(k and k in squeezed for k in self._keywords[intent.name]):
-                best = max(best, KEYWORD_SCORE)
+                best = max(best, KEYWORD_SCORE + (1 - KEYWORD_SCORE) * best)
             scores[intent.name] = round(best, 3)
         return scores
 

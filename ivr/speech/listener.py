@@ -78,6 +78,11 @@ class UtteranceListener:
         self._ended.set()
 
     @property
+    def done(self) -> bool:
+        """The utterance has ended (or listening was closed)."""
+        return self._done
+
+    @property
     def decoding_behind(self) -> bool:
         """The decoder has audio it has not got through yet."""
         return self._stream.busy

@@ -170,6 +170,8 @@ class DecodeStream:
                             return
                 if chunk is None:
                     self._complete()
+                    with self._lock:
+                        self._running = False
                     return
                 if self._recognizer is None:
                     self._recognizer = self._engine._recognizer(

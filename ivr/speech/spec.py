@@ -30,6 +30,9 @@ class SpeechSettings:
     barge_in: bool = True
     end_silence_seconds: float = DEFAULT_END_SILENCE_SECONDS
     max_utterance_seconds: float = DEFAULT_MAX_UTTERANCE_SECONDS
+    # Everyday words added to a menu's grammar that belong to no intent: speech
+    # outside the menu lands on them instead of being forced onto an intent's words.
+    filler: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ivr.telephony.interface import SAMPLE_RATE
@@ -20,6 +20,11 @@ FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms
 FRAME_BYTES = FRAME_SAMPLES * 2
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 ONSET_FRAMES = 3
+# The first frames set the noise floor and never count as speech: the line's own
+# noise is measured before the caller is expected to talk. Capped, in case the
+# caller is talking already.
+CALIBRATION_FRAMES = 5
+MAX_CALIBRATED_FLOOR = 1000.0
 MIN_SPEECH_RMS = 250.0  # G.711 line noise and comfort noise stay below this
 SPEECH_OVER_FLOOR = 2.2  # about 7 dB above the noise floor
 INITIAL_FLOOR = 100.0
@@ -36,6 +41,7 @@ class VadState:
     speaking: bool = False
     run: int = 0  # speech frames in a row before onset
     quiet_frames: int = 0  # non-speech frames since the last speech frame
+    calibration: list[float] = field(default_factory=list)
 
 
 def frame_rms(frame: bytes) -> float:
@@ -57,11 +63,19 @@ class VoiceActivityDetector:
     def frame(self, frame: bytes) -> VoiceEvent | None:
         state = self.state
         level = frame_rms(frame)
+        if len(state.calibration) < CALIBRATION_FRAMES:
+            state.calibration.append(level)
+            mean = sum(state.calibration) / len(state.calibration)
+            state.floor = min(MAX_CALIBRATED_FLOOR, max(INITIAL_FLOOR, mean))
+            return None
         is_speech = level >= max(MIN_SPEECH_RMS, state.floor * SPEECH_OVER_FLOOR)
+        # The floor falls fast and rises slowly, so speech does not drag it up; it
+        # creeps up even during "speech" so a rise in steady noise is not speech forever.
         if not is_speech:
-            # The floor falls fast and rises slowly, so speech does not drag it up.
             rate = 0.2 if level < state.floor else 0.02
-            state.floor += rate * (level - state.floor)
+        else:
+            rate = 0.002
+        state.floor += rate * (level - state.floor)
         if not state.speaking:
             state.run = state.run + 1 if is_speech else 0
             if state.run >= ONSET_FRAMES:

@@ -187,35 +187,52 @@ def wav_seconds(path: str) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
+def speech_onset(wav: str) -> float:
+    """Seconds into ``wav`` (8 kHz mono 16-bit) of its first sound frame."""
+    import wave
+
+    with wave.open(wav) as handle:
+        samples = array.array("h", handle.readframes(handle.getnframes()))
+    for offset in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        frame = samples[offset : offset + FRAME_SAMPLES]
+        if math.sqrt(sum(x * x for x in frame) / FRAME_SAMPLES) >= SOUND_RMS:
+            return offset / CLOCK_RATE
+    return 0.0
+
+
+BARGE_IN_WINDOW_S = 1.0  # the service is quiet this long after a caller starts talking
+
+
 def say(
     phone: Phone, call: PhoneCall, wav: str, recording: str, position: list[int]
 ) -> dict[str, object]:
-    """Play ``wav`` into the call; note where the service's audio stopped after its start."""
+    """Play ``wav`` into the call. Reports ``prompt_stopped_after``: seconds from the
+    onset of our speech to the last sound heard from the service within
+    BARGE_IN_WINDOW_S of it (0.0: nothing was playing then)."""
     connected_at = float(next(e["at"] for e in phone.events if e["event"] == "connected"))
+    onset = speech_onset(wav)
     player = pj.AudioMediaPlayer()
     player.createPlayer(wav, pj.PJMEDIA_FILE_NO_LOOP)
     media = call.getAudioMedia(-1)
     started = phone.now()
     player.startTransmit(media)
-    phone.pump(wav_seconds(wav))
+    duration = wav_seconds(wav)
+    phone.pump(duration)
     player.stopTransmit(media)
     del player
-    # Where the service's sound ended after the start of our speech: 10 quiet
-    # frames (200 ms) in a row mark the end of what was playing then.
-    first = int((started - connected_at) / 0.02)
+    phone.pump(max(0.0, onset + BARGE_IN_WINDOW_S + 0.1 - duration))
+    first = int((started + onset - connected_at) / 0.02)
     levels = frame_levels(recording, first * FRAME_SAMPLES)
-    quiet_run, stopped_after = 0, None
-    for index, level in enumerate(levels):
-        if level < SOUND_RMS:
-            quiet_run += 1
-            if quiet_run >= 10:
-                stopped_after = round((index - 9) * 0.02, 3)
-                break
-        else:
-            quiet_run = 0
+    window = levels[: int(BARGE_IN_WINDOW_S / 0.02)]
+    loud = [index for index, level in enumerate(window) if level >= SOUND_RMS]
+    stopped_after = round((loud[-1] + 1) * 0.02, 3) if loud else 0.0
     position[0] = max(position[0], (first + len(levels)) * FRAME_SAMPLES)
-    return {"at": started, "event": "say", "wav": os.path.basename(wav),
-            "prompt_stopped_after": stopped_after}
+    return {
+        "at": started,
+        "event": "say",
+        "wav": os.path.basename(wav),
+        "prompt_stopped_after": stopped_after,
+    }
 
 
 def main() -> int:

@@ -1,0 +1,141 @@
+"""Intent scoring, speech in plans (validation, the simulator, scripted cases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.dialplan.loader import check_plan
+from ivr.speech.intents import Intent, IntentScorer, similarity
+from tests.conftest import run_ivr
+from tests.speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model
+
+INTENTS = [
+    Intent(
+        "password",
+        {"ko": ("비밀번호 초기화",), "zh": ("重置密码", "忘记密码"), "en": ("reset my password",)},
+        keywords={"ko": ("비밀번호",), "zh": ("密码",), "en": ("password",)},
+        synonyms={"ko": {"비밀번호": "비밀번호"}, "zh": {"口令": "密码"}},
+    ),
+    Intent(
+        "agent",
+        {"ko": ("상담원 연결",), "zh": ("转人工", "人工服务"), "en": ("talk to an agent",)},
+        keywords={"zh": ("人工",), "en": ("agent", "human")},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("asr_models")
+    install_korean_model(directory)
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("language", "said", "intent"),
+    [
+        ("zh", "我想重置密码", "password"),  # no spaces: character n-grams still match
+        ("zh", "帮我转人工服务", "agent"),
+        ("zh", "我的口令忘了", "password"),  # a synonym of the keyword
+        ("ko", "비밀번호 초기화 해 주세요", "password"),
+        ("ko", "상담원 연결", "agent"),
+        ("en", "I need to reset my password", "password"),
+        ("en", "can I talk to a human", "agent"),
+        ("en", "Talk to an AGENT!", "agent"),  # case and punctuation do not matter
+    ],
+)
+def test_intents_are_scored_with_and_without_spaces(language: str, said: str, intent: str) -> None:
+    decision = IntentScorer(INTENTS, language).decide(said, 1.0, 0.5)
+    assert decision.intent == intent, decision
+
+
+def test_unrelated_or_unsure_speech_is_no_match() -> None:
+    scorer = IntentScorer(INTENTS, "en")
+    assert scorer.decide("what is the weather like", 1.0, 0.5).reason == "below_threshold"
+    # The right words, heard with little confidence by the recognizer, are not enough.
+    assert scorer.decide("reset my password", 0.3, 0.5).intent is None
+    assert scorer.decide("", 1.0, 0.5).reason == "nothing_heard"
+    twins = [Intent("a", {"en": ("open a ticket",)}), Intent("b", {"en": ("open the ticket",)})]
+    both = IntentScorer(twins, "en").decide("open ticket", 1.0, 0.5)
+    assert both.intent is None and both.reason == "ambiguous", both
+
+
+def test_similarity_is_one_for_the_same_text_and_low_for_different_text() -> None:
+    assert similarity("重置密码", "重置密码") == 1.0
+    assert similarity("重置密码", "人工服务") < 0.2
+
+
+def test_grammar_holds_every_phrase_keyword_and_synonym_of_the_language() -> None:
+    grammar = IntentScorer(INTENTS, "zh").grammar()
+    assert set(grammar) == {"重置密码", "忘记密码", "密码", "口令", "转人工", "人工服务", "人工"}
+
+
+def _plan(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+SPEECH_PLAN = """\
+plan: speechy
+voice: ko
+speech: {{model: {model}}}
+intents:
+  agent: {{phrases: [상담원]}}
+start: menu
+nodes:
+  menu:
+    type: menu
+    say: 말씀하세요
+    intents: {{agent: bye, billing: bye}}
+    fallback: bye
+  bye: {{type: hangup}}
+"""
+
+
+def test_an_intent_used_but_not_defined_is_reported_at_its_line(
+    tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_ASR_MODELS_DIR", str(models_dir))
+    path = _plan(tmp_path, SPEECH_PLAN.format(model="ko"))
+    plan, problems = check_plan(path)
+    assert plan is None
+    assert [str(p) for p in problems] == [
+        f"{path}:11:27: intent 'billing' used but not defined (defined: agent)"
+    ]
+
+
+def test_a_plan_needing_a_model_that_is_not_installed_is_flagged_by_validation(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    # A warning since 06971db: the service still takes the plan, its menus keys only.
+    plan = _plan(tmp_path, SPEECH_PLAN.format(model="en-us").replace(", billing: bye", ""))
+    result = run_ivr("dialplan", "validate", str(plan), "--models-dir", str(models_dir))
+    assert (
+        f"{plan}:3:17: warning: speech model 'en-us' is not installed in {models_dir} "
+        "(installed: ko); menus take keys only"
+    ) in result.stdout
+
+
+def test_korean_plan_cases_pass_in_the_simulator(models_dir: Path) -> None:
+    result = run_ivr(
+        "dialplan", "test", str(KOREAN_PLAN), str(KOREAN_CASES), "--models-dir", str(models_dir)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed, 0 failed" in result.stdout
+
+
+def test_simulator_takes_spoken_lines(models_dir: Path) -> None:
+    result = run_ivr(
+        "dialplan",
+        "simulate",
+        str(KOREAN_PLAN),
+        "--models-dir",
+        str(models_dir),
+        stdin="say 비용 처리\n9\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "IVR: 비용입니다." in result.stdout
+    assert "path: main_menu -> expense -> main_menu -> goodbye" in result.stdout
