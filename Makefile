@@ -25,6 +25,7 @@ test: $(STAMP) test-peers
 
 bench: $(STAMP) test-peers
 	$(PY) bench/call_rate.py
+	$(PY) bench/speech_latency.py
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff mypy types-PyYAML

