@@ -1,4 +1,4 @@
-"""Agents and queues for the simulator and the case runner: no SIP, no Redis.
+"""Agents, queues and callbacks for the simulator and the case runner: no SIP, no Redis.
 
 A case (or ``ivr dialplan simulate --agents/--queue-wait``) says what the
 queues look like and what a transfer does; the plan runner gets the same
@@ -126,3 +126,25 @@ class SimulatedTransfers:
         if self._note is not None:
             self._note(line)
         return AGENT_BEHAVIOURS[behaviour]
+
+
+class SimulatedCallbacks:
+    """The runner's ``Callbacks`` for a simulated call: any number of digits may be
+    called back, no later slots are offered, and each booking is noted among what
+    the caller heard (``[callback booked: 1002 in queue helpdesk]``)."""
+
+    def __init__(self, note: Callable[[str], None] | None = None) -> None:
+        self._note = note
+        self.booked: list[str] = []  # "helpdesk: 1002"
+
+    def allowed(self, number: str) -> bool:
+        return number.isdigit()
+
+    async def slots(self, queue: str) -> list[tuple[str, float]]:
+        return []
+
+    async def book(self, queue: str, number: str, not_before: float) -> str:
+        self.booked.append(f"{queue}: {number}")
+        if self._note is not None:
+            self._note(f"[callback booked: {number} in queue {queue}]")
+        return f"simulated-{len(self.booked)}"

@@ -20,7 +20,7 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MessageNode, Plan, Prompt
 from ivr.dialplan.runner import CallerHungUp, PlanRunner
-from ivr.dialplan.simulated_transfers import SimulatedTransfers
+from ivr.dialplan.simulated_transfers import SimulatedCallbacks, SimulatedTransfers
 from ivr.dialplan.templates import render
 from ivr.directory import EmployeeDirectory
 from ivr.speech.spec import HeardText, ListenRequest
@@ -276,6 +276,7 @@ async def simulate(
             plans=sibling_plans(plan),
             speech=caller.speech if plan.speech is not None else None,
             transfers=transfers,
+            callbacks=SimulatedCallbacks(note=player.note),
         ).run()
     except CallerHungUp:
         outcome = "abandoned"
