@@ -105,15 +105,10 @@ class CallbackConnector:
         customer_uri: str,
         queue: QueueSettings,
     ) -> Attempt:
+        agent_leg = await self._ring_agent(request, agent_id, agent_uri, queue)
+        if isinstance(agent_leg, Attempt):
+            return agent_leg
         try:
-            agent_leg = await self._dialler.dial(agent_uri, timeout=queue.ring_timeout_seconds)
-        except TelephonyError as exc:
-            await self._board.not_answered(agent_id, dial_outcome(exc))
-            return Attempt("agent_no_answer", str(exc), agent_id)
-        await self._board.answered(agent_id)
-        try:
-            if queue.whisper:
-                await self._say(agent_leg, self._whisper(request))
             try:
                 customer = await self._dialler.dial(customer_uri, timeout=self._ring_seconds)
             except TelephonyError as exc:
@@ -141,22 +136,31 @@ class CallbackConnector:
             if not await self._pressed_one(customer):
                 await self._board.finished(agent_id, 0)
                 return Attempt("no_key", "answered but 1 was not pressed (voicemail?)")
-            try:
-                agent_leg = await self._dialler.dial(agent_uri, timeout=queue.ring_timeout_seconds)
-            except TelephonyError as exc:
-                await self._board.not_answered(agent_id, dial_outcome(exc))
+            agent_leg = await self._ring_agent(request, agent_id, agent_uri, queue)
+            if isinstance(agent_leg, Attempt):
                 await self._say(customer, SORRY_PROMPT)
-                return Attempt("agent_no_answer", str(exc), agent_id)
-            await self._board.answered(agent_id)
+                return agent_leg
             try:
-                if queue.whisper:
-                    await self._say(agent_leg, self._whisper(request))
                 return await self._talk(customer, agent_leg, agent_id)
             finally:
                 await agent_leg.hangup()
                 await self._board.finished(agent_id, queue.wrap_up_seconds)
         finally:
             await customer.hangup()
+
+    async def _ring_agent(
+        self, request: CallbackRequest, agent_id: str, agent_uri: str, queue: QueueSettings
+    ) -> Call | Attempt:
+        """The agent's leg, whispered to; an agent who does not answer is set offline."""
+        try:
+            agent_leg = await self._dialler.dial(agent_uri, timeout=queue.ring_timeout_seconds)
+        except TelephonyError as exc:
+            await self._board.not_answered(agent_id, dial_outcome(exc))
+            return Attempt("agent_no_answer", str(exc), agent_id)
+        await self._board.answered(agent_id)
+        if queue.whisper:
+            await self._say(agent_leg, self._whisper(request))
+        return agent_leg
 
     async def _pressed_one(self, customer: Call) -> bool:
         for _ in range(2):
