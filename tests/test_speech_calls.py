@@ -76,7 +76,7 @@ def every_intent_call(
     result = run_phone(
         f"sip:100@{korean_service.sip_uri_host}", steps, recording, caller="5101", timeout=150
     )
-    assert result.ok, result.error + korean_service.log_text()[-3000:]
+    assert result.ok, f"{result.error}\n{result.events}\n{korean_service.log_text()[-3000:]}"
     return result, _ticket(korean_service, "5101")
 
 
