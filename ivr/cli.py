@@ -23,8 +23,16 @@ from ivr.speech.models import ModelStore
 
 def _serve(args: argparse.Namespace) -> int:
     from ivr.service import Service
+    from ivr.workers.supervisor import run_workers
 
-    return _run_process(args, lambda config: Service(config).run())
+    def main(config: Config) -> Coroutine[Any, Any, None]:
+        count = args.workers or config.workers.count
+        if count == 1:
+            return Service(config).run()
+        path = Path(args.config) if args.config else _default_config_path()
+        return run_workers(config, count, path)
+
+    return _run_process(args, main)
 
 
 def _run_dispatcher(args: argparse.Namespace) -> int:
@@ -225,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a call worker")
     serve.add_argument("--config", help="config file (default: ./ivr.yaml or $IVR_CONFIG)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="call workers on this node (default: workers.count, 1); more than one puts "
+        "Kamailio on sip.listen in front of them",
+    )
     serve.set_defaults(func=_serve)
     callbacks = commands.add_parser("callbacks", help="the callback queue")
     callbacks_commands = callbacks.add_subparsers(dest="callbacks_command", required=True)

@@ -98,6 +98,16 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class WorkersConfig:
+    """Several call workers on one node behind Kamailio (``ivr serve --workers N``)."""
+
+    count: int = 1  # 1: one worker on sip.listen, no Kamailio
+    kamailio: str | None = None  # the binary; default: on PATH, else /usr/sbin/kamailio
+    probe_interval_seconds: int = 1  # OPTIONS to every worker; a silent one is taken out
+    run_dir: Path = Path("var/workers")  # the generated Kamailio config and its pid file
+
+
+@dataclass(frozen=True)
 class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
@@ -111,6 +121,7 @@ class Config:
     shutdown_grace_seconds: float = 30.0
     log_level: str = "INFO"
     contact_center: ContactCenterSettings = ContactCenterSettings()  # agents, queues, dialling
+    workers: WorkersConfig = WorkersConfig()
 
 
 def parse_host_port(text: str) -> HostPort:
@@ -209,6 +220,7 @@ _KNOWN_KEYS = {
     "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
     "tickets": {"webhook_url", "webhook_timeout_seconds", "webhook_max_backoff_seconds"},
     "speech": {"models_dir", "pool_size"},
+    "workers": {"count", "kamailio", "probe_interval_seconds", "run_dir"},
     "worker_id": None,
     "directory_csv": None,
     "shutdown_grace_seconds": None,
@@ -427,5 +439,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             "shutdown_grace_seconds", "IVR_SHUTDOWN_GRACE", parse_seconds, 30.0
         ),
         log_level=read.get("log_level", "IVR_LOG_LEVEL", parse_log_level, "INFO"),
+        workers=WorkersConfig(
+            count=read.get("workers.count", "IVR_WORKERS", parse_positive_int, 1),
+            kamailio=read.get("workers.kamailio", "IVR_KAMAILIO", parse_text, None),
+            probe_interval_seconds=read.get(
+                "workers.probe_interval_seconds", None, parse_positive_int, 1
+            ),
+            run_dir=read.path_setting(
+                "workers.run_dir", "IVR_WORKERS_RUN_DIR", WorkersConfig.run_dir
+            ),
+        ),
         contact_center=parse_contact_center(raw, read.source),
     )

@@ -23,6 +23,7 @@ from ivr.api.app import ServiceStatus, build_app
 from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
+from ivr.api.recordings import add_recording_routes
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
 from ivr.dialplan.http_lookup import AiohttpFetcher
@@ -39,6 +40,7 @@ from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.store import open_store
 from ivr.tickets.webhook import WebhookDrainer
+from ivr.workers.heartbeat import Heartbeat, Sweeper, advertised_api
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,13 @@ class Service:
             client = await redis.start()
             stack.push_async_callback(self._closing, "redis", redis.close)
             live = LiveCallRegistry(client, config.redis.key_prefix, config.worker_id)
+            prefix = config.redis.key_prefix
+            api = advertised_api(config.http.listen)
+            heartbeat = Heartbeat(client, prefix, config.worker_id, api)
+            await heartbeat.announce()
+            stack.push_async_callback(heartbeat.stop)
+            sweeper = Sweeper(client, prefix, tickets, config.worker_id)
+            await sweeper.close_leftovers()
 
             prompts = PromptLibrary(config.storage.cache_dir)
             stack.callback(prompts.close)
@@ -139,6 +148,7 @@ class Service:
             add_callback_routes(app, center.requests)
             add_dashboard_routes(app)
             add_metrics_routes(app, metrics)
+            add_recording_routes(app, tickets, client, prefix, config.storage.recordings_dir)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
@@ -155,6 +165,8 @@ class Service:
             )
             if config.dialplans.watch:
                 self._tasks.start(self._watch_plans(plans), "plan-watcher")
+            self._tasks.start(heartbeat.run(), "heartbeat")
+            self._tasks.start(sweeper.run(), "dead-worker-sweeper")
             if webhook_url is not None:
                 # Undelivered messages stay in the outbox for the next start.
                 drainer = WebhookDrainer(

@@ -24,3 +24,13 @@ def agent_claims(prefix: str) -> str:
 def agent_events(prefix: str) -> str:
     """Pub/sub channel: an agent became available (waiting callers look again)."""
     return f"{prefix}agent-events"
+
+
+def worker_heartbeat(prefix: str, worker_id: str) -> str:
+    """String with a TTL: the worker is alive while it exists (refreshed every second)."""
+    return f"{prefix}worker-alive:{worker_id}"
+
+
+def workers(prefix: str) -> str:
+    """Hash: worker id -> JSON (its API address, pid, last start); kept after it stops."""
+    return f"{prefix}workers"

@@ -1,0 +1,128 @@
+"""``GET /api/tickets/{id}/recording``: a call's recording, from whichever node is asked.
+
+Recordings stay on the disk of the node whose worker took the call. A worker
+serves the file when it is on its own disk; otherwise it asks the worker that
+took the call, at the API address that worker published in Redis (see
+:mod:`ivr.workers.heartbeat`), with ``?local=1`` so the request is not passed
+on again, and streams the answer back. Shared storage (the same
+``storage.recordings_dir`` mounted on every node) needs no hop at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from ivr.state import keys
+from ivr.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_SECONDS = 30.0
+CHUNK_BYTES = 64 * 1024
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+class RecordingRoutes:
+    def __init__(
+        self, tickets: TicketStore, client: aioredis.Redis, prefix: str, recordings_dir: Path
+    ) -> None:
+        self._tickets = tickets
+        self._client = client
+        self._prefix = prefix
+        self._root = recordings_dir.resolve()
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        text = request.match_info["ticket_id"]
+        if not text.isdigit():
+            raise _error(web.HTTPBadRequest, f"ticket id must be a whole number, not {text!r}")
+        ticket_id = int(text)
+        ticket = await self._tickets.get(ticket_id)
+        if ticket is None:
+            raise _error(web.HTTPNotFound, f"no ticket {ticket_id}")
+        if not ticket.recording_path:
+            raise _error(web.HTTPNotFound, f"ticket {ticket_id} has no recording")
+        local = self._local_file(Path(ticket.recording_path))
+        if local is not None:
+            return web.FileResponse(local, headers={"Content-Type": "audio/wav"})
+        worker = ticket.start.worker_id
+        if request.query.get("local") == "1":
+            raise _error(web.HTTPNotFound, f"recording of ticket {ticket_id} is not on this node")
+        api = await self._worker_api(worker)
+        if api is None:
+            raise _error(
+                web.HTTPNotFound,
+                f"recording of ticket {ticket_id} is on worker {worker}, whose address is unknown",
+            )
+        return await self._relay(request, f"{api}/api/tickets/{ticket_id}/recording?local=1")
+
+    def _local_file(self, path: Path) -> Path | None:
+        """The file when it is on this node, inside the recordings folder."""
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self._root) or not resolved.is_file():
+            return None
+        return resolved
+
+    async def _worker_api(self, worker: str) -> str | None:
+        try:
+            raw = await self._client.hget(keys.workers(self._prefix), worker)
+        except (RedisError, OSError) as exc:
+            raise _error(web.HTTPServiceUnavailable, f"Redis unreachable: {exc}") from None
+        if raw is None:
+            return None
+        api = json.loads(raw).get("api")
+        return str(api) if api else None
+
+    async def _relay(self, request: web.Request, url: str) -> web.StreamResponse:
+        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url) as upstream,
+            ):
+                if upstream.status != 200:
+                    raise _relay_error(upstream.status, await upstream.text(), url)
+                response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+                if upstream.content_length is not None:
+                    response.content_length = upstream.content_length
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("recording fetch from %s failed: %s", url.split("?")[0], exc)
+            raise _error(
+                web.HTTPBadGateway, f"the node with the recording did not answer: {exc}"
+            ) from None
+
+
+def _relay_error(status: int, body: str, url: str) -> web.HTTPException:
+    """The other node's 4xx/5xx, passed on (404 stays 404, anything else is a 502)."""
+    try:
+        message = str(json.loads(body).get("error", body))
+    except (ValueError, AttributeError):
+        message = body[:200]
+    if status == 404:
+        return _error(web.HTTPNotFound, message)
+    return _error(web.HTTPBadGateway, f"{url.split('?')[0]} answered {status}: {message}")
+
+
+def add_recording_routes(
+    app: web.Application,
+    tickets: TicketStore,
+    client: aioredis.Redis,
+    prefix: str,
+    recordings_dir: Path,
+) -> None:
+    routes = RecordingRoutes(tickets, client, prefix, recordings_dir)
+    app.router.add_get("/api/tickets/{ticket_id}/recording", routes.get)

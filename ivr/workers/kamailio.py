@@ -1,0 +1,263 @@
+"""The Kamailio front for several call workers: its config, written from ours.
+
+Kamailio's dispatcher sends each new INVITE to the worker with the fewest live
+calls (algorithm 10, its own call tracking by Call-ID), probes every worker
+with OPTIONS each ``probe_interval_seconds`` and takes one that does not
+answer out of the set until it answers again. An INVITE that a worker does not
+answer within ``INVITE_ANSWER_TIMEOUT_MS`` (killed between two probes) or
+refuses with 5xx goes to the next worker, so a caller only notices a delay.
+
+Kamailio record-routes, so in-dialog requests of the worker (its re-INVITE,
+BYE) pass it and the call load is released on BYE. A peer that sends its
+in-dialog requests to Kamailio without the Route set (SIPp does) is routed by
+Call-ID to the worker that took the call.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.config import HostPort
+from ivr.exceptions import IvrError
+
+MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+DISPATCHER_SET = 1
+# A live worker answers 100 Trying within milliseconds; after this long without
+# any answer the INVITE is re-routed to the next worker.
+INVITE_ANSWER_TIMEOUT_MS = 1500
+# Call-ID -> worker entries (for peers without the Route set) outlive any call.
+CALL_ROUTE_EXPIRE_SECONDS = 4 * 3600
+
+
+class KamailioError(IvrError):
+    """Kamailio is missing, or refused the config it was given."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One call worker behind Kamailio."""
+
+    name: str  # unique; Kamailio keys the call load by it
+    sip: HostPort
+    max_calls: int
+
+
+@dataclass(frozen=True)
+class FrontConfig:
+    listen: HostPort  # the one SIP address the PBX sends calls to
+    transports: tuple[str, ...]
+    workers: tuple[Worker, ...]
+    probe_interval_seconds: int = 1
+    children: int = 4  # Kamailio's UDP receiver processes
+
+
+def find_kamailio(configured: str | None = None) -> Path:
+    """The kamailio binary: ``configured``, else on PATH, else /usr/sbin/kamailio.
+
+    Raises:
+        KamailioError: none of these exists.
+    """
+    candidate = configured or shutil.which("kamailio") or "/usr/sbin/kamailio"
+    path = Path(candidate)
+    if not path.is_file():
+        raise KamailioError(
+            f"workers.kamailio has value {candidate!r}: no such program; several workers "
+            "need Kamailio in front (Debian package 'kamailio')"
+        )
+    return path
+
+
+def dispatcher_list(front: FrontConfig) -> str:
+    """The dispatcher list file: one line per worker, probed (flag 8), with its load key."""
+    lines = ["# written by ivr serve --workers; do not edit (rewritten on every start)"]
+    for worker in front.workers:
+        lines.append(
+            f"{DISPATCHER_SET} sip:{worker.sip} 8 0 "
+            f"duid={worker.name};maxload={worker.max_calls} {worker.name}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_config(front: FrontConfig, list_file: Path) -> str:
+    """kamailio.cfg for ``front``; the dispatcher list is read from ``list_file``."""
+    listen = front.listen
+    listens = "\n".join(f"listen={t}:{listen.host}:{listen.port}" for t in front.transports)
+    return _TEMPLATE.format(
+        listens=listens,
+        host=listen.host,
+        port=listen.port,
+        children=front.children,
+        modules=MODULES_DIR,
+        list_file=list_file,
+        probe=front.probe_interval_seconds,
+        invite_timeout=INVITE_ANSWER_TIMEOUT_MS,
+        route_expire=CALL_ROUTE_EXPIRE_SECONDS,
+        set=DISPATCHER_SET,
+    )
+
+
+def write_config(front: FrontConfig, directory: Path, binary: Path) -> Path:
+    """Write kamailio.cfg and dispatcher.list into ``directory`` and check them.
+
+    Raises:
+        KamailioError: ``kamailio -c`` refused the config (its message included).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    list_file = directory / "dispatcher.list"
+    list_file.write_text(dispatcher_list(front))
+    config = directory / "kamailio.cfg"
+    config.write_text(render_config(front, list_file))
+    check = subprocess.run(
+        [str(binary), "-c", "-f", str(config)], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        raise KamailioError(f"{config}: kamailio refused the config: {check.stderr[-2000:]}")
+    return config
+
+
+def kamailio_command(binary: Path, config: Path, run_dir: Path) -> list[str]:
+    """Kamailio in the foreground, logging to standard error, its files in ``run_dir``."""
+    return [
+        str(binary),
+        "-DD",
+        "-E",
+        "-f",
+        str(config),
+        "-Y",
+        str(run_dir),
+        "-P",
+        str(run_dir / "kamailio.pid"),
+    ]
+
+
+_TEMPLATE = """#!KAMAILIO
+# Written by `ivr serve --workers` from ivr.yaml; do not edit (rewritten on every start).
+debug=1
+log_stderror=yes
+log_prefix="kamailio: "
+children={children}
+tcp_children=2
+{listens}
+alias="{host}:{port}"
+mpath="{modules}"
+
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "htable.so"
+loadmodule "dispatcher.so"
+
+modparam("tm", "fr_timer", {invite_timeout})
+modparam("htable", "htable", "callroute=>size=14;autoexpire={route_expire};")
+modparam("dispatcher", "list_file", "{list_file}")
+modparam("dispatcher", "flags", 2)
+modparam("dispatcher", "ds_ping_interval", {probe})
+modparam("dispatcher", "ds_probing_mode", 1)
+modparam("dispatcher", "ds_probing_threshold", 1)
+modparam("dispatcher", "ds_inactive_threshold", 1)
+modparam("dispatcher", "ds_ping_from", "sip:dispatcher@{host}:{port}")
+modparam("dispatcher", "ds_hash_size", 10)
+modparam("dispatcher", "ds_hash_expire", {route_expire})
+modparam("dispatcher", "ds_hash_initexpire", 60)
+modparam("dispatcher", "ds_hash_check_interval", 10)
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (!sanity_check("17895", "7")) {{ exit; }}
+    if (is_method("OPTIONS") && uri == myself && !has_totag()) {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    if (has_totag()) {{
+        route(IN_DIALOG);
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{ ds_load_update(); t_relay(); }}
+        exit;
+    }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{ t_relay(); }}
+        exit;
+    }}
+    if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
+    record_route();
+    if (!ds_select_dst("{set}", "10")) {{
+        xlog("L_ERR", "no call worker available for $ci\\n");
+        sl_send_reply("503", "No call worker available");
+        exit;
+    }}
+    t_on_failure("NEXT_WORKER");
+    t_on_reply("INVITE_REPLY");
+    route(RELAY);
+}}
+
+route[RELAY] {{
+    $sht(callroute=>$ci) = $du;
+    if (!t_relay()) {{ ds_load_unset(); sl_reply_error(); }}
+}}
+
+route[IN_DIALOG] {{
+    if (is_method("BYE")) {{ ds_load_update(); }}
+    if (loose_route()) {{
+        if (!t_relay()) {{ sl_reply_error(); }}
+        return;
+    }}
+    # No Route set (e.g. SIPp sends every request to one address): the worker
+    # that took the call.
+    if (uri == myself && $sht(callroute=>$ci) != $null) {{
+        $du = $sht(callroute=>$ci);
+        if (!t_relay()) {{ sl_reply_error(); }}
+        return;
+    }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{ t_relay(); }}
+        return;
+    }}
+    sl_send_reply("404", "Not here");
+}}
+
+onreply_route[INVITE_REPLY] {{
+    if (is_method("INVITE") && status =~ "2[0-9][0-9]") {{ ds_load_update(); }}
+}}
+
+failure_route[NEXT_WORKER] {{
+    # A CANCEL released the load already.
+    if (t_is_canceled()) {{ exit; }}
+    # No answer at all: the worker is gone; a 5xx: it is full or failing.
+    if (t_branch_timeout() || t_check_status("5[0-9][0-9]")) {{
+        if (t_branch_timeout()) {{ ds_mark_dst("ip"); }}
+        # ds_next_dst moves the call's load to the next worker.
+        if (ds_next_dst()) {{
+            xlog("L_WARN", "call $ci re-routed to $du after $T_reply_code\\n");
+            t_on_failure("NEXT_WORKER");
+            t_on_reply("INVITE_REPLY");
+            route(RELAY);
+            exit;
+        }}
+    }}
+    ds_load_unset();
+}}
+
+event_route[dispatcher:dst-down] {{
+    # Marked down by a failed INVITE ($du) or by a failed probe ($ru).
+    if ($du != $null) {{ $var(worker) = $du; }} else {{ $var(worker) = $ru; }}
+    xlog("L_WARN", "call worker $var(worker) stopped answering: no new calls go to it\\n");
+}}
+
+event_route[dispatcher:dst-up] {{
+    xlog("L_WARN", "call worker $ru answers again: it takes calls\\n");
+}}
+"""

@@ -1,0 +1,150 @@
+"""Several call workers on one node: ``ivr serve --workers 2``, real Kamailio in front,
+real SIPp calls, the machine's Redis (or an embedded one) and PostgreSQL when it runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import finish_sipp, postgres_answers, run_sipp, start_sipp, wait_until
+from workers_support import RunningNode, node_env, start_node, worker_pid
+
+# Two workers carry this many at once in the test run (the 400- and 500-call runs
+# are in bench/workers.py: SIPp on the same 2 cores makes them minutes long).
+CONCURRENT_CALLS = 200
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """PostgreSQL when it answers on 5432 (what several nodes share), else SQLite."""
+    if postgres_answers():
+        new: Callable[[], str] = request.getfixturevalue("postgres_database")
+        return new()
+    return f"sqlite:///{tmp_path / 'tickets.db'}"
+
+
+@pytest.fixture
+def node(tmp_path: Path, shared_redis_url: str, database_url: str) -> Iterator[RunningNode]:
+    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
+    env = node_env(tmp_path / "node", "nodeA", shared_redis_url, database_url, prefix)
+    running = start_node(tmp_path / "node", 2, env)
+    running.env = env  # type: ignore[attr-defined]
+    yield running
+    assert running.stop() == 0, running.log_text()[-3000:]
+
+
+def _tickets(node: RunningNode, caller: str, count: int, timeout: float = 60) -> list[Any]:
+    def closed() -> list[Any] | None:
+        _, body = node.api(f"/api/tickets?caller={caller}&limit=500")
+        tickets: list[Any] = body["tickets"]
+        done = [t for t in tickets if t["disposition"] != "live"]
+        return tickets if len(done) >= count else None
+
+    return list(wait_until(closed, timeout, f"{count} closed tickets of {caller}"))
+
+
+def _at(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_two_workers_behind_kamailio_share_concurrent_calls_and_ticket_each(
+    node: RunningNode, tmp_path: Path
+) -> None:
+    result = run_sipp(
+        "menu_key1_rfc2833.xml",
+        node.sip_uri_host,
+        "5100",
+        calls=CONCURRENT_CALLS,
+        rate=50,
+        concurrent=CONCURRENT_CALLS,
+        workdir=tmp_path / "sipp",
+        timeout=120,
+    )
+    assert result.returncode == 0, result.errors[-3000:] + node.log_text()[-3000:]
+    tickets = _tickets(node, "5100", CONCURRENT_CALLS)
+    assert len(tickets) == CONCURRENT_CALLS
+    assert {t["disposition"] for t in tickets} == {"completed"}
+    assert {t["keys"] for t in tickets} == {"1"}
+    per_worker = Counter(t["worker_id"] for t in tickets)
+    assert set(per_worker) == {node.worker_id(1), node.worker_id(2)}
+    # Fewest live calls first: the two halves differ by a few calls at most.
+    assert abs(per_worker[node.worker_id(1)] - per_worker[node.worker_id(2)]) <= 20, per_worker
+    # Both workers' APIs list the same (now empty) live calls and the same tickets.
+    assert node.api("/api/calls", 2)[1] == {"calls": [], "complete": True}
+    assert node.api("/api/tickets?caller=5100&limit=1", 2)[1]["total"] == CONCURRENT_CALLS
+
+
+def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
+    node: RunningNode, tmp_path: Path
+) -> None:
+    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    dead, survivor = node.worker_id(1), node.worker_id(2)
+    before = start_sipp(
+        "menu_key1_rfc2833.xml",
+        node.sip_uri_host,
+        "5200",
+        calls=40,
+        rate=20,
+        workdir=tmp_path / "before",
+        timeout=60,
+    )
+    try:
+
+        def calls_on_dead() -> int:
+            calls = node.api("/api/calls", 2)[1]["calls"]
+            return sum(c["worker_id"] == dead for c in calls) >= 10
+
+        wait_until(calls_on_dead, 30, "calls live on worker 1")
+        live_on_dead = {
+            c["ticket_id"] for c in node.api("/api/calls", 2)[1]["calls"] if c["worker_id"] == dead
+        }
+        os.kill(worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], dead), signal.SIGKILL)
+        killed_at = time.time()
+        result = run_sipp(
+            "menu_key1_rfc2833.xml",
+            node.sip_uri_host,
+            "5201",
+            calls=20,
+            rate=10,
+            workdir=tmp_path / "after",
+            timeout=60,
+        )
+        # Every new call got through, none lost to the dead worker.
+        assert result.returncode == 0, result.errors[-3000:] + node.log_text()[-3000:]
+        after = _tickets(node, "5201", 20, timeout=30)
+        assert {t["disposition"] for t in after} == {"completed"}
+        wait_until(lambda: node.healthy(1), 30, "worker 1 started again")
+        back_at = _at(node.api("/api/health", 1)[1]["started_at"])
+        early = [t for t in after if _at(t["started_at"]) < back_at]
+        assert early, "no call was placed while worker 1 was down"
+        assert {t["worker_id"] for t in early} == {survivor}
+        # The calls the dead worker carried are closed as failed, with the reason.
+        for ticket_id in live_on_dead:
+
+            def closed(ticket_id: int = ticket_id) -> Any:
+                ticket = node.api(f"/api/tickets/{ticket_id}", 2)[1]
+                return ticket if ticket["disposition"] != "live" else None
+
+            ticket = wait_until(closed, 15, f"ticket {ticket_id} closed")
+            assert ticket["disposition"] == "failed"
+            assert f"worker {dead} stopped during the call" in ticket["end_reason"]
+            assert _at(ticket["ended_at"]) - killed_at < 10
+        assert not [c for c in node.api("/api/calls", 2)[1]["calls"] if c["worker_id"] == dead]
+        worker_sip = f"call worker sip:127.0.0.1:{node.sip_port + 1}"
+        assert f"{worker_sip} stopped answering" in node.log_text()
+        wait_until(
+            lambda: f"{worker_sip} answers again" in node.log_text(),
+            15,
+            "Kamailio taking worker 1 back",
+        )
+    finally:
+        before.terminate()
+        finish_sipp(before, tmp_path / "before", 30)

@@ -1,0 +1,172 @@
+"""A node as operations run it: ``ivr serve --workers N`` (Kamailio in front), as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conftest import PYTHON, REPO, free_port, wait_until
+
+sys.path.insert(0, str(REPO / "tests" / "peers"))
+from kamailio import answers_sip  # noqa: E402
+
+
+def _free(host: str, port: int) -> bool:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive ports free for TCP and UDP on 127.0.0.1."""
+    while True:
+        first = random.randint(20000, 60000 - count)
+        if all(_free("127.0.0.1", first + i) for i in range(count)):
+            return first
+
+
+@dataclass
+class RunningNode:
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    sip_port: int  # Kamailio: the node's one SIP address
+    http_ports: list[int]  # worker i's API at http_ports[i - 1]
+    node_id: str
+    log_path: Path
+
+    @property
+    def sip_uri_host(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
+
+    def worker_id(self, index: int) -> str:
+        return f"{self.node_id}-w{index}"
+
+    def api(
+        self, path: str, worker: int = 1, method: str = "GET", body: Any = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        url = f"http://127.0.0.1:{self.http_ports[worker - 1]}{path}"
+        request = urllib.request.Request(url, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                if response.headers.get("Content-Type", "").startswith("audio/"):
+                    return response.status, raw
+                return response.status, json.loads(raw or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def healthy(self, worker: int) -> bool:
+        try:
+            return self.api("/api/health", worker)[0] == 200
+        except OSError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 90) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"node did not stop within {timeout} s") from None
+
+
+def node_env(
+    workdir: Path, node_id: str, redis_url: str, database_url: str, key_prefix: str
+) -> dict[str, str]:
+    """The settings a node runs with (the same the docker compose file gives)."""
+    return {
+        "IVR_DIALPLAN_DIR": str(REPO / "dialplans"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "IVR_REDIS_KEY_PREFIX": key_prefix,
+        "IVR_RECORDINGS_DIR": str(workdir / "recordings"),
+        "IVR_CACHE_DIR": str(REPO / "var" / "test-cache"),
+        "IVR_DIALPLAN_VERSIONS_DIR": str(workdir / "dialplan-versions"),
+        "IVR_WORKERS_RUN_DIR": str(workdir / "run"),
+        "IVR_WORKER_ID": node_id,
+        "IVR_SHUTDOWN_GRACE": "5",
+        "IVR_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_node(
+    workdir: Path,
+    workers: int,
+    env: dict[str, str],
+    config_text: str = "log_level: WARNING\n",
+) -> RunningNode:
+    """Start ``ivr serve --workers N`` and wait until Kamailio and every worker answer."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    sip_port = free_port_block(workers + 1)
+    http_first = free_port_block(workers)
+    config = workdir / "ivr.yaml"
+    config.write_text(config_text)
+    full_env = {
+        **os.environ,
+        **env,
+        "IVR_SIP_LISTEN": f"127.0.0.1:{sip_port}",
+        "IVR_HTTP_LISTEN": f"127.0.0.1:{http_first}",
+    }
+    log_path = workdir / "node.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "ivr", "serve", "--workers", str(workers), "--config", str(config)],
+            cwd=workdir,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    node = RunningNode(
+        process,
+        workdir,
+        sip_port,
+        [http_first + i for i in range(workers)],
+        env["IVR_WORKER_ID"],
+        log_path,
+    )
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"node exited at start:\n{node.log_text()[-3000:]}")
+        return answers_sip(sip_port) and all(node.healthy(i) for i in range(1, workers + 1))
+
+    wait_until(up, 120, "Kamailio and every worker of the node")
+    return node
+
+
+def worker_pid(redis_url: str, key_prefix: str, worker_id: str) -> int:
+    """The pid a worker published in Redis (keys.workers)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        raw = client.hget(f"{key_prefix}workers", worker_id)
+    finally:
+        client.close()
+    assert raw, f"worker {worker_id} never announced itself"
+    return int(json.loads(str(raw))["pid"])
+
+
+__all__ = ["free_port", "free_port_block", "node_env", "start_node", "worker_pid"]
