@@ -29,7 +29,7 @@ SAID = {
     "agent": "상담원 연결해 주세요",
     "software": "프로그램 설치",
     "expense": "비용 처리",
-    "status": "처리 상태 확인",
+    "status": "상태 확인",
 }
 
 

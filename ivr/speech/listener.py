@@ -35,7 +35,7 @@ class UtteranceListener:
         self._max_frames = max(1, round(request.max_utterance_seconds / FRAME_SECONDS))
         self._pending = b""
         self._pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
-        self._frames = 0
+        self._since_onset = 0  # frames after the onset: the utterance's own clock
         self._done = False
         self._started_at = 0.0
         self._ended_at = 0.0
@@ -62,18 +62,18 @@ class UtteranceListener:
                 self._started_at = time.time()
                 self.speech_started.set()
                 self._stream.feed(b"".join(self._pre_roll))
-                self._frames = len(self._pre_roll)
                 self._pre_roll.clear()
             return
         self._stream.feed(frame)
-        self._frames += 1
-        if event is VoiceEvent.END or self._frames >= self._max_frames:
+        self._since_onset += 1
+        if event is VoiceEvent.END or self._since_onset >= self._max_frames:
             self._ended_by = "silence" if event is VoiceEvent.END else "max_length"
             self._end()
 
     def _end(self) -> None:
         self._done = True
-        self._ended_at = time.time()
+        # Timed by the audio, not the wall clock: a file replays faster than real time.
+        self._ended_at = self._started_at + self._since_onset * FRAME_SECONDS
         self._stream.finish()
         self._ended.set()
 

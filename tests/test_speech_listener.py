@@ -1,0 +1,89 @@
+"""The listener over real audio: voice activity, end of utterance, streaming decode,
+one shared model for many simultaneous utterances."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ivr.speech import testset
+from ivr.speech.listener import UtteranceListener
+from ivr.speech.models import ModelStore
+from ivr.speech.recognizer import SpeechEngine
+from ivr.speech.spec import ListenRequest
+from tests.speech_support import install_korean_model
+
+CHUNK = 640  # 40 ms, as the media clock delivers it
+GRAMMAR = ("비밀번호 초기화", "상담원 연결", "비용 처리")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> SpeechEngine:
+    models = tmp_path_factory.mktemp("asr_models")
+    install_korean_model(models)
+    speech = SpeechEngine(ModelStore(models), pool_size=2)
+    speech.load("ko")
+    return speech
+
+
+async def _feed(listener: UtteranceListener, pcm: bytes) -> None:
+    for offset in range(0, len(pcm), CHUNK):
+        listener.on_caller_audio(pcm[offset : offset + CHUNK])
+        await asyncio.sleep(0)  # the decoding pool works while audio keeps coming
+
+
+async def test_an_utterance_ends_after_trailing_silence_with_its_transcript(
+    engine: SpeechEngine,
+) -> None:
+    speech = testset.speak("상담원 연결")
+    listener = UtteranceListener(engine, ListenRequest("ko", GRAMMAR, 0.6, 6.0))
+    await _feed(listener, bytes(8000) + speech)
+    assert listener.speech_started.is_set() and not listener.done
+    await _feed(listener, bytes(int(0.7 * 16000)))
+    assert listener.done
+    heard = await listener.heard()
+    assert heard.text == "상담원 연결" and heard.ended_by == "silence"
+    spoken = len(speech) / 16000
+    assert abs((heard.ended_at - heard.started_at) - spoken) < 0.3, (heard, spoken)
+    assert 0 <= heard.decode_ms < 500
+
+
+async def test_silence_and_line_noise_are_not_speech(engine: SpeechEngine) -> None:
+    listener = UtteranceListener(engine, ListenRequest("ko", GRAMMAR))
+    quiet_noise = testset.add_noise(bytes(3 * 16000), 0, speech=b"\x64\x00" * 8000)  # RMS ~100
+    await _feed(listener, quiet_noise)
+    assert not listener.speech_started.is_set()
+    listener.close()
+
+
+async def test_an_utterance_that_goes_on_stops_at_the_maximum_length(engine: SpeechEngine) -> None:
+    long_speech = b"".join(testset.speak("비밀번호 초기화 상담원 연결 비용 처리") for _ in range(3))
+    listener = UtteranceListener(engine, ListenRequest("ko", GRAMMAR, 0.6, 2.0))
+    await _feed(listener, bytes(4000) + long_speech)
+    assert listener.done
+    heard = await listener.heard()
+    assert heard.ended_by == "max_length"
+    assert 1.8 <= heard.ended_at - heard.started_at <= 2.4
+
+
+async def test_many_callers_at_once_share_one_model(engine: SpeechEngine) -> None:
+    said = ["비밀번호 초기화", "상담원 연결", "비용 처리"] * 4
+    listeners = [UtteranceListener(engine, ListenRequest("ko", GRAMMAR)) for _ in said]
+    audio = [bytes(4000) + testset.speak(text) + bytes(16000) for text in said]
+    for offset in range(0, max(len(a) for a in audio), CHUNK):
+        for listener, pcm in zip(listeners, audio, strict=True):
+            listener.on_caller_audio(pcm[offset : offset + CHUNK])
+        await asyncio.sleep(0)
+    heard = await asyncio.gather(*(listener.heard() for listener in listeners))
+    assert [h.text for h in heard] == said
+    engine.load("ko")  # a second load is a no-op: one model per process
+    assert engine.loaded == ["ko"]
+
+
+def test_a_model_that_is_not_installed_is_named(tmp_path: Path) -> None:
+    from ivr.exceptions import SpeechError
+
+    with pytest.raises(SpeechError, match="speech model 'xx' is not installed in"):
+        SpeechEngine(ModelStore(tmp_path), 1).load("xx")
