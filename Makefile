@@ -26,6 +26,7 @@ test: $(STAMP) test-peers
 bench: $(STAMP) test-peers
 	$(PY) bench/call_rate.py
 	$(PY) bench/speech_latency.py
+	$(PY) bench/callback_dispatch.py
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff mypy types-PyYAML
