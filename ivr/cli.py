@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     run = callbacks_commands.add_parser("run", help="run a callback dispatcher on its own")
     run.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
     run.set_defaults(func=_run_dispatcher)
+    _add_kamailio_commands(commands)
     dialplan = commands.add_parser("dialplan", help="dial plan tools")
     dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
     validate = dialplan_commands.add_parser("validate", help="check plans, print file:line:col")
@@ -297,6 +298,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
+
+
+def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ivr.workers.front_command import probe_front, run_front
+
+    kamailio = commands.add_parser("kamailio", help="Kamailio in front of call workers")
+    kamailio_commands = kamailio.add_subparsers(dest="kamailio_command", required=True)
+    front = kamailio_commands.add_parser(
+        "run", help="write the Kamailio config for these workers and run Kamailio on sip.listen"
+    )
+    front.add_argument(
+        "--worker", action="append", default=[], metavar="NAME=HOST:PORT", help="repeatable"
+    )
+    front.set_defaults(func=lambda a: run_front(_config_path(a), a.worker))
+    check = kamailio_commands.add_parser("probe", help="exit 0 when SIP OPTIONS get a 200")
+    check.add_argument("address", nargs="?", help="HOST:PORT (default: sip.listen)")
+    check.set_defaults(func=lambda a: probe_front(_config_path(a), a.address))
+    for command in (front, check):
+        command.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.config) if args.config else _default_config_path()
 
 
 def _use_configured_models_dir(args: argparse.Namespace) -> None:

@@ -54,7 +54,8 @@ class RunningNode:
         return f"127.0.0.1:{self.sip_port}"
 
     def worker_id(self, index: int) -> str:
-        return f"{self.node_id}-w{index}"
+        """A single worker runs under the node's id; several as ``<node>-w<i>``."""
+        return self.node_id if len(self.http_ports) == 1 else f"{self.node_id}-w{index}"
 
     def api(
         self, path: str, worker: int = 1, method: str = "GET", body: Any = None
@@ -106,7 +107,7 @@ def node_env(
         "IVR_WORKERS_RUN_DIR": str(workdir / "run"),
         "IVR_WORKER_ID": node_id,
         "IVR_SHUTDOWN_GRACE": "5",
-        "IVR_LOG_LEVEL": "WARNING",
+        "IVR_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
 

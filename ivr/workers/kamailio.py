@@ -261,3 +261,44 @@ event_route[dispatcher:dst-up] {{
     xlog("L_WARN", "call worker $ru answers again: it takes calls\\n");
 }}
 """
+
+
+def parse_worker(text: str, max_calls: int) -> Worker:
+    """``NAME=HOST:PORT`` (as ``ivr kamailio run --worker`` takes it).
+
+    Raises:
+        ValueError: the text is not of that form.
+    """
+    from ivr.config import parse_host_port
+
+    name, sep, address = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"--worker {text!r}: expected NAME=HOST:PORT, e.g. w1=10.0.0.11:5060")
+    try:
+        return Worker(name.strip(), parse_host_port(address), max_calls)
+    except ValueError as exc:
+        raise ValueError(f"--worker {text!r}: {exc}") from None
+
+
+def probe(address: HostPort, timeout: float = 1.0) -> bool:
+    """True when ``address`` answers a SIP OPTIONS over UDP within ``timeout`` seconds."""
+    import socket
+    import uuid
+
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((address.host, address.port))
+        local_host, local_port = sock.getsockname()[:2]
+        request = (
+            f"OPTIONS sip:ping@{address} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+            f"From: <sip:probe@{local_host}:{local_port}>;tag={uuid.uuid4().hex[:8]}\r\n"
+            f"To: <sip:ping@{address}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+            "CSeq: 1 OPTIONS\r\nMax-Forwards: 5\r\nContent-Length: 0\r\n\r\n"
+        )
+        try:
+            sock.send(request.encode())
+            return sock.recv(4096).startswith(b"SIP/2.0 200")
+        except OSError:
+            return False

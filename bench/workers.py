@@ -1,0 +1,145 @@
+"""Concurrent calls one node carries with 1, 2 and 3 call workers, measured with SIPp.
+
+For each worker count a node runs as operations run it (``ivr serve --workers N``:
+Kamailio in front from 2 workers up), tickets in PostgreSQL when it answers on
+127.0.0.1:5432 (else SQLite), Redis at 127.0.0.1:6379 when it answers (else
+the node's embedded one). SIPp (on the same machine) places N calls through the
+menu of the default plan (~10 s each, key 1 by RFC 4733) started at
+``--rate`` per second so all are live together; a step passes when SIPp reports
+no failed call and there is one completed ticket per call. Steps go up until
+one fails; the largest passing N is reported, with the split over workers.
+
+Run: ``python bench/workers.py`` (``--steps 1:150,200,250 --steps 2:300,400,500``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import (  # noqa: E402
+    POSTGRES_ADMIN_URL,
+    machine_redis_url,
+    postgres_answers,
+    run_sipp,
+    wait_until,
+)
+from workers_support import RunningNode, node_env, start_node  # noqa: E402
+
+DEFAULT_STEPS = {1: [150, 200, 250, 300], 2: [300, 400, 500, 600], 3: [500, 600, 700, 800]}
+
+
+def _database(work: Path) -> str:
+    if not postgres_answers():
+        return f"sqlite:///{work / 'tickets.db'}"
+    import psycopg
+
+    name = f"ivr_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _step(node: RunningNode, work: Path, count: int, rate: int, caller: str) -> tuple[bool, str]:
+    started = time.monotonic()
+    result = run_sipp(
+        "menu_key1_rfc2833.xml",
+        node.sip_uri_host,
+        caller,
+        calls=count,
+        rate=rate,
+        concurrent=count,
+        workdir=work / f"sipp-{caller}",
+        timeout=300,
+    )
+    if result.returncode != 0:
+        return False, f"SIPp exit {result.returncode}: {result.errors[-300:]!r}"
+
+    def closed() -> list[dict[str, str]] | None:
+        _, body = node.api(f"/api/tickets?caller={caller}&limit=500")
+        total = int(body["total"])
+        if total < count:
+            return None
+        tickets = list(body["tickets"])
+        offset = len(tickets)
+        while offset < total:
+            tickets += node.api(f"/api/tickets?caller={caller}&limit=500&offset={offset}")[1][
+                "tickets"
+            ]
+            offset = len(tickets)
+        return tickets if all(t["disposition"] != "live" for t in tickets) else None
+
+    try:
+        tickets = wait_until(closed, 120, f"{count} closed tickets")
+    except AssertionError as exc:
+        return False, str(exc)
+    dispositions = Counter(t["disposition"] for t in tickets)
+    split = Counter(t["worker_id"].rsplit("-", 1)[-1] for t in tickets)
+    detail = (
+        f"{len(tickets)} tickets {dict(dispositions)}, split {dict(sorted(split.items()))}, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    return len(tickets) == count and set(dispositions) == {"completed"}, detail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--steps",
+        action="append",
+        default=[],
+        metavar="WORKERS:N,N,...",
+        help="concurrent calls to try for a worker count (repeatable)",
+    )
+    parser.add_argument("--rate", type=int, default=50, help="calls started per second")
+    args = parser.parse_args()
+    steps = dict(DEFAULT_STEPS)
+    if args.steps:
+        steps = {}
+        for item in args.steps:
+            workers, _, counts = item.partition(":")
+            steps[int(workers)] = [int(c) for c in counts.split(",")]
+    redis_url = machine_redis_url()
+    summary: list[str] = []
+    for workers, counts in steps.items():
+        work = Path(tempfile.mkdtemp(prefix=f"ivr-bench-w{workers}-"))
+        env = node_env(
+            work / "node",
+            "bench",
+            redis_url or "",
+            _database(work),
+            f"ivrbench:{uuid.uuid4().hex[:8]}:",
+        )
+        env["IVR_LOG_LEVEL"] = "WARNING"  # a log line per call step costs CPU the calls need
+        if not redis_url:
+            env.pop("REDIS_URL")
+        node = start_node(work / "node", workers, env)
+        best = 0
+        try:
+            for index, count in enumerate(counts):
+                ok, detail = _step(node, work, count, args.rate, f"7{workers}{index}")
+                print(
+                    f"{workers} worker(s), {count:>4} concurrent calls: "
+                    f"{'no failures' if ok else 'FAILED'}; {detail}",
+                    flush=True,
+                )
+                if not ok:
+                    break
+                best = count
+        finally:
+            node.stop()
+        summary.append(f"{workers} worker(s): {best}")
+    print("summary: concurrent calls with no failures — " + "; ".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
