@@ -110,13 +110,20 @@ def test_an_intent_used_but_not_defined_is_reported_at_its_line(
 def test_a_plan_needing_a_model_that_is_not_installed_is_flagged_by_validation(
     tmp_path: Path, models_dir: Path
 ) -> None:
-    # A warning since 06971db: the service still takes the plan, its menus keys only.
+    # Speech is set up (ko is installed) but not this plan's model: an error.
     plan = _plan(tmp_path, SPEECH_PLAN.format(model="en-us").replace(", billing: bye", ""))
     result = run_ivr("dialplan", "validate", str(plan), "--models-dir", str(models_dir))
+    assert result.returncode == 1
     assert (
-        f"{plan}:3:17: warning: speech model 'en-us' is not installed in {models_dir} "
-        "(installed: ko); menus take keys only"
+        f"{plan}:3:17: speech model 'en-us' is not installed in {models_dir} "
+        "(installed: ko); install it with `ivr models install`"
     ) in result.stdout
+    # No model at all: the site runs keys only, the plan loads with a warning.
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    result = run_ivr("dialplan", "validate", str(plan), "--models-dir", str(empty))
+    assert result.returncode == 0
+    assert f"{plan}:3:17: warning: speech model 'en-us' is not installed" in result.stdout
 
 
 def test_korean_plan_cases_pass_in_the_simulator(models_dir: Path) -> None:

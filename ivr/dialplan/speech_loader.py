@@ -79,16 +79,23 @@ def load_speech(ctx: YamlContext, node: yaml.Node, default_language: str) -> Spe
         return None
     store = default_store()
     if not store.has(model):
-        # A warning, not an error: the service still takes the plan and its menus
-        # take keys only (the speech start-up logs that), so a plan can ship
-        # intents before every site has installed the model.
-        installed = ", ".join(store.names()) or "none"
-        ctx.warn(
-            model_node,
-            f"speech model {model!r} is not installed in {store.directory} "
-            f"(installed: {installed}); menus take keys only until it is installed "
-            "with `ivr models install`",
-        )
+        installed = ", ".join(store.names())
+        if installed:
+            # Speech is set up here, only not for this plan: a mistake to catch.
+            ctx.error(
+                model_node,
+                f"speech model {model!r} is not installed in {store.directory} "
+                f"(installed: {installed}); install it with `ivr models install`",
+            )
+        else:
+            # No model at all: the site runs keys only (the service says so at
+            # start), so shipped plans with intents still load.
+            ctx.warn(
+                model_node,
+                f"speech model {model!r} is not installed in {store.directory} "
+                "(installed: none); menus take keys only until it is installed "
+                "with `ivr models install`",
+            )
     language = default_language
     if "language" in entries:
         language = text_of(ctx, entries["language"][1], "speech.language") or language
