@@ -15,6 +15,7 @@ Run: ``python bench/workers.py`` (``--steps 1:150,200,250 --steps 2:300,400,500`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -125,7 +126,10 @@ def main() -> int:
         best = 0
         try:
             for index, count in enumerate(counts):
+                # Other work on the machine moves these numbers: say how busy it was.
+                load = os.getloadavg()[0]
                 ok, detail = _step(node, work, count, args.rate, f"7{workers}{index}")
+                detail += f", load average before {load:.1f}"
                 print(
                     f"{workers} worker(s), {count:>4} concurrent calls: "
                     f"{'no failures' if ok else 'FAILED'}; {detail}",

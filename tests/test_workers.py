@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import finish_sipp, free_port, postgres_answers, run_sipp, start_sipp, wait_until
+from conftest import (
+    finish_sipp,
+    free_port,
+    postgres_answers,
+    run_ivr,
+    run_sipp,
+    start_sipp,
+    wait_until,
+)
 from workers_support import RunningNode, node_env, start_node, worker_pid
 
 # Two workers carry this many at once in the test run (the 400- and 500-call runs
@@ -223,3 +231,18 @@ def test_workers_share_a_sentinel_managed_redis(
     host, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "ivr")
     master = redis.Redis(host=host, port=int(port), decode_responses=True)
     assert set(master.hkeys(f"{prefix}workers")) == {node.worker_id(1), node.worker_id(2)}
+
+
+def test_bad_worker_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.yaml"
+    config.write_text("workers: {count: 0}\n")
+    refused = run_ivr("serve", "--config", str(config))
+    assert refused.returncode == 2
+    assert "workers.count has value 0: must be 1 or more" in refused.stderr
+    config.write_text("workers: {kamailio: /nonexistent/kamailio}\n")
+    missing = run_ivr("serve", "--workers", "2", "--config", str(config))
+    assert missing.returncode == 1
+    assert "workers.kamailio has value '/nonexistent/kamailio': no such program" in (
+        missing.stderr + missing.stdout
+    )
+    assert run_ivr("serve", "--workers", "0").returncode == 2  # argparse: 1 to 64
