@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -160,50 +161,72 @@ def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
         finish_sipp(before, tmp_path / "before", 30)
 
 
+@dataclass
+class SentinelRedis:
+    url: str  # redis+sentinel://...
+    sentinel_port: int
+    processes: dict[int, subprocess.Popen[bytes]]  # Redis servers by port
+
+    def master_port(self) -> int:
+        import redis
+
+        sentinel = redis.Redis(port=self.sentinel_port, decode_responses=True)
+        _, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "ivr")
+        sentinel.close()
+        return int(port)
+
+
 @pytest.fixture
-def sentinel_url(tmp_path: Path) -> Iterator[str]:
-    """A real Redis and a real Sentinel watching it (service name ``ivr``)."""
+def sentinel_redis(tmp_path: Path) -> Iterator[SentinelRedis]:
+    """A real Redis master, its replica and a Sentinel watching them (service ``ivr``;
+    a master silent for 1 s is failed over)."""
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server is not installed")
-    redis_port, sentinel_port = free_port(), free_port()
-    (tmp_path / "redis").mkdir()
-    (tmp_path / "sentinel.conf").write_text(
-        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-        f"sentinel monitor ivr 127.0.0.1 {redis_port} 1\n"
-    )
-    processes = [
-        subprocess.Popen(
+    master, replica, sentinel_port = free_port(), free_port(), free_port()
+    processes: dict[int, subprocess.Popen[bytes]] = {}
+    for port, extra in ((master, []), (replica, ["--replicaof", "127.0.0.1", str(master)])):
+        (tmp_path / f"redis-{port}").mkdir()
+        processes[port] = subprocess.Popen(
             [
                 server,
                 "--port",
-                str(redis_port),
+                str(port),
                 "--bind",
                 "127.0.0.1",
-                "--dir",
-                str(tmp_path / "redis"),
-                "--appendonly",
-                "yes",
                 "--save",
                 "",
+                "--dir",
+                str(tmp_path / f"redis-{port}"),
+                "--appendonly",
+                "yes",
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [server, str(tmp_path / "sentinel.conf"), "--sentinel"], stdout=subprocess.DEVNULL
-        ),
-    ]
+        )
+    (tmp_path / "sentinel.conf").write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor ivr 127.0.0.1 {master} 1\n"
+        "sentinel down-after-milliseconds ivr 1000\n"
+        "sentinel failover-timeout ivr 10000\n"
+    )
+    sentinel = subprocess.Popen(
+        [server, str(tmp_path / "sentinel.conf"), "--sentinel"], stdout=subprocess.DEVNULL
+    )
     try:
-        yield f"redis+sentinel://127.0.0.1:{sentinel_port}/ivr/0"
+        yield SentinelRedis(
+            f"redis+sentinel://127.0.0.1:{sentinel_port}/ivr/0", sentinel_port, processes
+        )
     finally:
-        for process in processes:
+        for process in [*processes.values(), sentinel]:
             process.terminate()
             process.wait(10)
 
 
-def test_workers_share_a_sentinel_managed_redis(
-    sentinel_url: str, database_url: str, tmp_path: Path
+def test_workers_share_a_sentinel_managed_redis_and_follow_its_fail_over(
+    sentinel_redis: SentinelRedis, database_url: str, tmp_path: Path
 ) -> None:
+    sentinel_url = sentinel_redis.url
     prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
     env = node_env(tmp_path / "node", "nodeS", sentinel_url, database_url, prefix)
     node = start_node(tmp_path / "node", 2, env)
@@ -221,16 +244,35 @@ def test_workers_share_a_sentinel_managed_redis(
         assert result.returncode == 0, result.errors[-3000:]
         tickets = _tickets(node, "5400", 10)
         assert {t["worker_id"] for t in tickets} == {node.worker_id(1), node.worker_id(2)}
+        # The master dies; the Sentinel promotes the replica and the workers follow.
+        old_master = sentinel_redis.master_port()
+        sentinel_redis.processes[old_master].kill()
+        wait_until(lambda: sentinel_redis.master_port() != old_master, 30, "the fail-over")
+        new_master = sentinel_redis.master_port()
+
+        def shared_again() -> bool:
+            return all(node.api("/api/calls", worker)[1]["complete"] is True for worker in (1, 2))
+
+        wait_until(shared_again, 30, "both workers on the new master")
+        result = run_sipp(
+            "menu_key1_rfc2833.xml",
+            node.sip_uri_host,
+            "5401",
+            calls=10,
+            rate=10,
+            workdir=tmp_path / "sipp-after",
+            timeout=60,
+        )
+        assert result.returncode == 0, result.errors[-3000:]
+        assert {t["disposition"] for t in _tickets(node, "5401", 10)} == {"completed"}
     finally:
         assert node.stop() == 0
-    # Both workers announced themselves in the Redis the Sentinel names as master.
+    # The workers wrote to the promoted replica: their heartbeats were refreshed there.
     import redis
 
-    sentinel_port = int(sentinel_url.split(":")[2].split("/")[0])
-    sentinel = redis.Redis(port=sentinel_port, decode_responses=True)
-    host, port = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "ivr")
-    master = redis.Redis(host=host, port=int(port), decode_responses=True)
-    assert set(master.hkeys(f"{prefix}workers")) == {node.worker_id(1), node.worker_id(2)}
+    promoted = redis.Redis(port=new_master, decode_responses=True)
+    assert set(promoted.hkeys(f"{prefix}workers")) == {node.worker_id(1), node.worker_id(2)}
+    assert promoted.get(f"{prefix}worker-alive:{node.worker_id(1)}") is None  # clean stop
 
 
 def test_bad_worker_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None:
