@@ -92,7 +92,9 @@ class Service:
             heartbeat = Heartbeat(client, prefix, config.worker_id, api)
             await heartbeat.announce()
             stack.push_async_callback(heartbeat.stop)
-            sweeper = Sweeper(client, prefix, tickets, config.worker_id)
+            sweeper = Sweeper(
+                client, prefix, tickets, config.worker_id, config.storage.recordings_dir
+            )
             await sweeper.close_leftovers()
 
             prompts = PromptLibrary(config.storage.cache_dir)

@@ -31,6 +31,8 @@ from workers_support import RunningNode, node_env, start_node, worker_pid
 # Two workers carry this many at once in the test run (the 400- and 500-call runs
 # are in bench/workers.py: SIPp on the same 2 cores makes them minutes long).
 CONCURRENT_CALLS = 200
+# A recording reaches the disk once a second (ivr/recording.py).
+RECORDED_SECONDS = 2.5
 
 
 @pytest.fixture
@@ -109,14 +111,16 @@ def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
     )
     try:
 
-        def calls_on_dead() -> int:
+        def calls_on_dead() -> list[Any] | None:
             calls = node.api("/api/calls", 2)[1]["calls"]
-            return sum(c["worker_id"] == dead for c in calls) >= 10
+            on_dead = [c for c in calls if c["worker_id"] == dead]
+            # Some a few seconds in: their recordings have audio flushed to disk.
+            seasoned = [c for c in on_dead if c["duration_seconds"] >= RECORDED_SECONDS]
+            return on_dead if len(on_dead) >= 10 and len(seasoned) >= 3 else None
 
-        wait_until(calls_on_dead, 30, "calls live on worker 1")
-        live_on_dead = {
-            c["ticket_id"] for c in node.api("/api/calls", 2)[1]["calls"] if c["worker_id"] == dead
-        }
+        on_dead = wait_until(calls_on_dead, 30, "calls live on worker 1")
+        live_on_dead = {c["ticket_id"] for c in on_dead}
+        recorded = {c["ticket_id"] for c in on_dead if c["duration_seconds"] >= RECORDED_SECONDS}
         os.kill(worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], dead), signal.SIGKILL)
         killed_at = time.time()
         result = run_sipp(
@@ -148,6 +152,10 @@ def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
             assert ticket["disposition"] == "failed"
             assert f"worker {dead} stopped during the call" in ticket["end_reason"]
             assert _at(ticket["ended_at"]) - killed_at < 10
+            # Its recording, up to the last second flushed before the worker died, is kept.
+            if ticket_id in recorded:
+                status, recording = node.api(f"/api/tickets/{ticket_id}/recording", 2)
+                assert status == 200 and recording[:4] == b"RIFF", ticket
         assert not [c for c in node.api("/api/calls", 2)[1]["calls"] if c["worker_id"] == dead]
         worker_sip = f"call worker sip:127.0.0.1:{node.sip_port + 1}"
         assert f"{worker_sip} stopped answering" in node.log_text()

@@ -21,11 +21,13 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ivr.config import HostPort
+from ivr.recording import recording_path
 from ivr.state import keys
 from ivr.tickets.model import Disposition, TicketEnd, TicketEvent
 from ivr.tickets.store import TicketStore
@@ -37,6 +39,7 @@ BEAT_INTERVAL_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3
 SWEEP_INTERVAL_SECONDS = 1.0
 WORKER_LOST = "worker_lost"
+WAV_HEADER_BYTES = 44
 
 
 def advertised_api(listen: HostPort) -> str:
@@ -115,12 +118,18 @@ class Sweeper:
     """Closes live calls of dead workers: their tickets become ``failed``."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, tickets: TicketStore, worker_id: str
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        tickets: TicketStore,
+        worker_id: str,
+        recordings_dir: Path,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._tickets = tickets
         self._worker_id = worker_id
+        self._recordings_dir = recordings_dir
 
     async def run(self) -> None:
         while True:
@@ -192,6 +201,9 @@ class Sweeper:
             return  # its worker closed it just before dying
         now = time.time()
         node = row.get("node", "")
+        # The recording is valid up to the moment the worker died; it is on this
+        # node's disk when the dead worker shared it (a worker of the same node).
+        recording = recording_path(self._recordings_dir, ticket_id, ticket.start.started_at)
         await self._tickets.finish(
             ticket_id,
             TicketEnd(
@@ -201,9 +213,17 @@ class Sweeper:
                 end_reason=reason,
                 nodes=(node,) if node else (),
                 keys="",
-                recording_path=None,
+                recording_path=str(recording) if _has_audio(recording) else None,
                 events=(
                     TicketEvent(now, WORKER_LOST, {"worker": worker, "swept_by": self._worker_id}),
                 ),
             ),
         )
+
+
+def _has_audio(path: Path) -> bool:
+    """A WAV with a header and audio (less than a second flushed leaves an empty file)."""
+    try:
+        return path.stat().st_size > WAV_HEADER_BYTES
+    except OSError:
+        return False
