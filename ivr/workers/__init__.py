@@ -1,0 +1,1 @@
+"""Several call workers on a node: the supervisor, the Kamailio front, heartbeats."""

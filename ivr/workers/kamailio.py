@@ -3,9 +3,10 @@
 Kamailio's dispatcher sends each new INVITE to the worker with the fewest live
 calls (algorithm 10, its own call tracking by Call-ID), probes every worker
 with OPTIONS each ``probe_interval_seconds`` and takes one that does not
-answer out of the set until it answers again. An INVITE that a worker does not
-answer within ``INVITE_ANSWER_TIMEOUT_MS`` (killed between two probes) or
-refuses with 5xx goes to the next worker, so a caller only notices a delay.
+answer within ``PROBE_TIMEOUT_MS`` out of the set until it answers again. An
+INVITE that a worker does not answer within ``INVITE_ANSWER_TIMEOUT_MS``
+(killed between two probes) or refuses with 5xx goes to the next worker, so a
+caller only notices a delay.
 
 Kamailio record-routes, so in-dialog requests of the worker (its re-INVITE,
 BYE) pass it and the call load is released on BYE. A peer that sends its
@@ -25,9 +26,13 @@ from ivr.exceptions import IvrError
 
 MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DISPATCHER_SET = 1
-# A live worker answers 100 Trying within milliseconds; after this long without
-# any answer the INVITE is re-routed to the next worker.
-INVITE_ANSWER_TIMEOUT_MS = 1500
+# A worker that does not answer a probe within this long is taken out. A live
+# worker answers in milliseconds; a busy one (hundreds of calls on one core) can
+# take a second or more, and taking it out then would pile its share onto the others.
+PROBE_TIMEOUT_MS = 2000
+# An INVITE with no answer at all after this long is re-routed to the next worker
+# (the worker is not taken out for that: the probes decide).
+INVITE_ANSWER_TIMEOUT_MS = 4000
 # Call-ID -> worker entries (for peers without the Route set) outlive any call.
 CALL_ROUTE_EXPIRE_SECONDS = 4 * 3600
 
@@ -93,6 +98,7 @@ def render_config(front: FrontConfig, list_file: Path) -> str:
         modules=MODULES_DIR,
         list_file=list_file,
         probe=front.probe_interval_seconds,
+        probe_timeout=PROBE_TIMEOUT_MS,
         invite_timeout=INVITE_ANSWER_TIMEOUT_MS,
         route_expire=CALL_ROUTE_EXPIRE_SECONDS,
         set=DISPATCHER_SET,
@@ -159,7 +165,7 @@ loadmodule "corex.so"
 loadmodule "htable.so"
 loadmodule "dispatcher.so"
 
-modparam("tm", "fr_timer", {invite_timeout})
+modparam("tm", "fr_timer", {probe_timeout})
 modparam("htable", "htable", "callroute=>size=14;autoexpire={route_expire};")
 modparam("dispatcher", "list_file", "{list_file}")
 modparam("dispatcher", "flags", 2)
@@ -199,12 +205,13 @@ request_route {{
         sl_send_reply("503", "No call worker available");
         exit;
     }}
-    t_on_failure("NEXT_WORKER");
-    t_on_reply("INVITE_REPLY");
     route(RELAY);
 }}
 
 route[RELAY] {{
+    t_set_fr(0, {invite_timeout});
+    t_on_failure("NEXT_WORKER");
+    t_on_reply("INVITE_REPLY");
     $sht(callroute=>$ci) = $du;
     if (!t_relay()) {{ ds_load_unset(); sl_reply_error(); }}
 }}
@@ -240,12 +247,9 @@ failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) {{ exit; }}
     # No answer at all: the worker is gone; a 5xx: it is full or failing.
     if (t_branch_timeout() || t_check_status("5[0-9][0-9]")) {{
-        if (t_branch_timeout()) {{ ds_mark_dst("ip"); }}
         # ds_next_dst moves the call's load to the next worker.
         if (ds_next_dst()) {{
             xlog("L_WARN", "call $ci re-routed to $du after $T_reply_code\\n");
-            t_on_failure("NEXT_WORKER");
-            t_on_reply("INVITE_REPLY");
             route(RELAY);
             exit;
         }}

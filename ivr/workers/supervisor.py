@@ -155,8 +155,9 @@ class Supervisor:
             # One at a time: the first migrates the ticket database alone.
             await child.start()
             await self._wait_healthy(child, spec)
-        kamailio = _Child("kamailio", kamailio_command(binary, kamailio_config, run_dir), {})
-        kamailio.env = dict(os.environ)
+        kamailio = _Child(
+            "kamailio", kamailio_command(binary, kamailio_config, run_dir), dict(os.environ)
+        )
         await kamailio.start()
         self._children = [*workers, kamailio]
         log.info(
