@@ -1,13 +1,16 @@
 """Text to speech through libespeak-ng, as shipped by the ``espeakng-loader`` wheel.
 
-libespeak-ng keeps global state and is not thread-safe, so every synthesis
-runs on one dedicated thread.
+libespeak-ng keeps global state and is not thread-safe: two initialisations, or
+synthesis from two threads, crash the process. So the process has one engine,
+on one dedicated thread, and every :class:`EspeakSynthesizer` hands its work
+to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import espeakng_loader
@@ -16,16 +19,18 @@ from ivr.exceptions import PromptError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_RATE = 1  # espeak_SetParameter: words per minute
+DEFAULT_WORDS_PER_MINUTE = 175
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
 
 
-class EspeakSynthesizer:
-    """Synthesises text to mono 16-bit PCM at :attr:`sample_rate` (22050 Hz)."""
+class _Engine:
+    """The process's one libespeak-ng, used only from its own thread."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
         self._lib: ctypes.CDLL | None = None
         self._chunks: list[bytes] = []
         self._callback = _SYNTH_CALLBACK(self._collect)
@@ -66,27 +71,61 @@ class EspeakSynthesizer:
             self._lib = lib
         return self._lib
 
-    def synthesize_blocking(self, text: str, voice: str) -> bytes:
-        """PCM for ``text`` in ``voice`` (an espeak-ng voice name such as en, cmn, ko).
-
-        Raises:
-            PromptError: unknown voice or synthesis failure.
-        """
+    def synthesize(self, text: str, voice: str, words_per_minute: int) -> tuple[bytes, int]:
+        """Runs on the engine thread only."""
         lib = self._load()
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise PromptError(f"espeak-ng has no voice {voice!r}")
+        lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
         self._chunks = []
         data = text.encode("utf-8")
         status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
         if status != 0:
             raise PromptError(f"espeak-ng could not synthesise {text[:40]!r} (status {status})")
-        return b"".join(self._chunks)
+        return b"".join(self._chunks), self.sample_rate
+
+
+_engine: _Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def _shared_engine() -> _Engine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _Engine()
+        return _engine
+
+
+class EspeakSynthesizer:
+    """Synthesises text to mono 16-bit PCM at :attr:`sample_rate` (22050 Hz), through
+    the process's one espeak-ng engine."""
+
+    def __init__(self) -> None:
+        self._engine = _shared_engine()
+
+    @property
+    def sample_rate(self) -> int:
+        return self._engine.sample_rate
+
+    def synthesize_blocking(
+        self, text: str, voice: str, words_per_minute: int = DEFAULT_WORDS_PER_MINUTE
+    ) -> bytes:
+        """PCM for ``text`` in ``voice`` (an espeak-ng voice name such as en, cmn, ko);
+        waits for the engine thread. Not for the event loop: use :meth:`synthesize`.
+
+        Raises:
+            PromptError: unknown voice or synthesis failure.
+        """
+        work = self._engine.executor.submit(self._engine.synthesize, text, voice, words_per_minute)
+        return work.result()[0]
 
     async def synthesize(self, text: str, voice: str) -> tuple[bytes, int]:
         """(PCM, sample rate) for ``text``, off the event loop."""
         loop = asyncio.get_running_loop()
-        pcm = await loop.run_in_executor(self._executor, self.synthesize_blocking, text, voice)
-        return pcm, self.sample_rate
+        return await loop.run_in_executor(
+            self._engine.executor, self._engine.synthesize, text, voice, DEFAULT_WORDS_PER_MINUTE
+        )
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: the engine lives as long as the process."""

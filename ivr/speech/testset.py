@@ -2,13 +2,11 @@
 voices and speeds, with white noise at a chosen signal-to-noise ratio.
 
 Files are named ``<intent>__<detail>.wav``, the naming ``ivr speech eval`` reads.
-Synthesis runs on the calling thread (espeak-ng is not thread-safe: call from
-one thread at a time).
+Synthesis runs on the process's one espeak-ng thread (espeak-ng is not thread-safe).
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import random
 import warnings
@@ -25,26 +23,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
-_ESPEAK_RATE = 1  # espeak_SetParameter: words per minute
 LEAD_SILENCE_SECONDS = 0.4
 TRAIL_SILENCE_SECONDS = 1.2
-
-_synthesizer: EspeakSynthesizer | None = None
 
 
 def speak(text: str, voice: str = "ko", words_per_minute: int = 175) -> bytes:
     """``text`` as 8 kHz 16-bit mono PCM, trimmed of espeak's own silence."""
-    global _synthesizer
-    if _synthesizer is None:
-        _synthesizer = EspeakSynthesizer()
-    synth = _synthesizer
-    synth.synthesize_blocking("", voice)  # loads the library on first use
-    lib: ctypes.CDLL = synth._lib  # type: ignore[assignment]
-    lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
-    try:
-        raw = synth.synthesize_blocking(text, voice)
-    finally:
-        lib.espeak_SetParameter(_ESPEAK_RATE, 175, 0)
+    synth = EspeakSynthesizer()
+    raw = synth.synthesize_blocking(text, voice, words_per_minute)
     pcm, _ = audioop.ratecv(raw, 2, 1, synth.sample_rate, SAMPLE_RATE, None)
     return trim(pcm)
 
