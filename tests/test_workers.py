@@ -54,9 +54,11 @@ def node(tmp_path: Path, shared_redis_url: str, database_url: str) -> Iterator[R
     assert running.stop() == 0, running.log_text()[-3000:]
 
 
-def _tickets(node: RunningNode, caller: str, count: int, timeout: float = 60) -> list[Any]:
+def _tickets(
+    node: RunningNode, caller: str, count: int, timeout: float = 60, worker: int = 1
+) -> list[Any]:
     def closed() -> list[Any] | None:
-        _, body = node.api(f"/api/tickets?caller={caller}&limit=500")
+        _, body = node.api(f"/api/tickets?caller={caller}&limit=500", worker)
         tickets: list[Any] = body["tickets"]
         done = [t for t in tickets if t["disposition"] != "live"]
         return tickets if len(done) >= count else None
@@ -93,6 +95,34 @@ def test_two_workers_behind_kamailio_share_concurrent_calls_and_ticket_each(
     # Both workers' APIs list the same (now empty) live calls and the same tickets.
     assert node.api("/api/calls", 2)[1] == {"calls": [], "complete": True}
     assert node.api("/api/tickets?caller=5100&limit=1", 2)[1]["total"] == CONCURRENT_CALLS
+
+
+def test_a_hung_worker_is_taken_out_by_the_probes_and_put_back_when_it_answers(
+    node: RunningNode, tmp_path: Path
+) -> None:
+    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    hung = worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], node.worker_id(1))
+    worker_sip = f"call worker sip:127.0.0.1:{node.sip_port + 1}"
+    os.kill(hung, signal.SIGSTOP)  # alive (the supervisor keeps it) but silent
+    try:
+        stopped_at = time.monotonic()
+        wait_until(lambda: f"{worker_sip} stopped answering" in node.log_text(), 10, "take-out")
+        assert time.monotonic() - stopped_at < 6
+        result = run_sipp(
+            "menu_key1_rfc2833.xml",
+            node.sip_uri_host,
+            "5250",
+            calls=10,
+            rate=10,
+            workdir=tmp_path / "sipp",
+            timeout=60,
+        )
+        assert result.returncode == 0, result.errors[-3000:]
+        tickets = _tickets(node, "5250", 10, worker=2)
+        assert {t["worker_id"] for t in tickets} == {node.worker_id(2)}
+    finally:
+        os.kill(hung, signal.SIGCONT)
+    wait_until(lambda: f"{worker_sip} answers again" in node.log_text(), 10, "put back")
 
 
 def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
@@ -157,13 +187,6 @@ def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
                 status, recording = node.api(f"/api/tickets/{ticket_id}/recording", 2)
                 assert status == 200 and recording[:4] == b"RIFF", ticket
         assert not [c for c in node.api("/api/calls", 2)[1]["calls"] if c["worker_id"] == dead]
-        worker_sip = f"call worker sip:127.0.0.1:{node.sip_port + 1}"
-        assert f"{worker_sip} stopped answering" in node.log_text()
-        wait_until(
-            lambda: f"{worker_sip} answers again" in node.log_text(),
-            15,
-            "Kamailio taking worker 1 back",
-        )
     finally:
         before.terminate()
         finish_sipp(before, tmp_path / "before", 30)

@@ -30,9 +30,14 @@ DISPATCHER_SET = 1
 # worker answers in milliseconds; a busy one (hundreds of calls on one core) can
 # take a second or more, and taking it out then would pile its share onto the others.
 PROBE_TIMEOUT_MS = 2000
+# Probes missed in a row before a worker is taken out: one slow answer under load
+# is not death. A dead worker is out after about probe interval + 2 s + 1 s.
+PROBE_FAILURES = 2
 # An INVITE with no answer at all after this long is re-routed to the next worker
 # (the worker is not taken out for that: the probes decide).
 INVITE_ANSWER_TIMEOUT_MS = 4000
+# In-dialog requests (BYE, re-INVITE) wait for an answer as long as SIP's timer F.
+IN_DIALOG_TIMEOUT_MS = 32000
 # Call-ID -> worker entries (for peers without the Route set) outlive any call.
 CALL_ROUTE_EXPIRE_SECONDS = 4 * 3600
 
@@ -99,6 +104,8 @@ def render_config(front: FrontConfig, list_file: Path) -> str:
         list_file=list_file,
         probe=front.probe_interval_seconds,
         probe_timeout=PROBE_TIMEOUT_MS,
+        probe_failures=PROBE_FAILURES,
+        in_dialog_timeout=IN_DIALOG_TIMEOUT_MS,
         invite_timeout=INVITE_ANSWER_TIMEOUT_MS,
         route_expire=CALL_ROUTE_EXPIRE_SECONDS,
         set=DISPATCHER_SET,
@@ -171,7 +178,7 @@ modparam("dispatcher", "list_file", "{list_file}")
 modparam("dispatcher", "flags", 2)
 modparam("dispatcher", "ds_ping_interval", {probe})
 modparam("dispatcher", "ds_probing_mode", 1)
-modparam("dispatcher", "ds_probing_threshold", 1)
+modparam("dispatcher", "ds_probing_threshold", {probe_failures})
 modparam("dispatcher", "ds_inactive_threshold", 1)
 modparam("dispatcher", "ds_ping_from", "sip:dispatcher@{host}:{port}")
 modparam("dispatcher", "ds_hash_size", 10)
@@ -217,6 +224,8 @@ route[RELAY] {{
 }}
 
 route[IN_DIALOG] {{
+    # The global timer is the probes' (short); callers' phones get the usual time.
+    t_set_fr(0, {in_dialog_timeout});
     # A retransmitted BYE is answered from its transaction (and ends the script
     # here), so a call's load is released once.
     if (is_method("BYE")) {{ t_check_trans(); ds_load_update(); }}
