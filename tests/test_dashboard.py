@@ -41,7 +41,7 @@ nodes:
     type: menu
     say: "For the helpdesk, press 1."
     keys: {"1": goodbye}
-    timeout: 10
+    timeout: 20  # the call stays on this node while a slow Chromium starts
     tries: 1
     fallback: goodbye
   goodbye: {type: hangup, say: "Goodbye."}
