@@ -26,8 +26,7 @@ import time
 from typing import Any
 
 import pjsua2 as pj
-
-CLOCK_RATE = 8000
+from pj_endpoint import CLOCK_RATE, start_endpoint
 
 
 def emit(**event: Any) -> None:
@@ -98,23 +97,7 @@ class Phone:
         self.calls: list[ToneCall] = []
         self.transferred: ToneCall | None = None
         self._numbers = 0
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        ep_config = pj.EpConfig()
-        ep_config.uaConfig.threadCnt = 0
-        ep_config.uaConfig.mainThreadOnly = True
-        ep_config.logConfig.level = 1
-        ep_config.logConfig.consoleLevel = 1
-        ep_config.medConfig.clockRate = CLOCK_RATE
-        ep_config.medConfig.sndClockRate = CLOCK_RATE
-        ep_config.medConfig.noVad = True
-        self.ep.libInit(ep_config)
-        transport = pj.TransportConfig()
-        transport.port = 0
-        transport.boundAddress = "127.0.0.1"
-        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.ep.libStart()
-        self.ep.audDevManager().setNullDev()
+        self.ep = start_endpoint()
         self.tone = pj.ToneGenerator()
         self.tone.createToneGenerator(CLOCK_RATE, 1)
         tone = pj.ToneDesc()

@@ -23,8 +23,8 @@ import sys
 import time
 
 import pjsua2 as pj
+from pj_endpoint import CLOCK_RATE, start_endpoint
 
-CLOCK_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
 SOUND_RMS = 300  # above this a 20 ms frame counts as sound
 SILENCE_AFTER_PROMPT_S = 0.8
@@ -51,24 +51,7 @@ class PhoneCall(pj.Call):
 
 class Phone:
     def __init__(self, caller: str) -> None:
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        config = pj.EpConfig()
-        config.uaConfig.threadCnt = 0
-        config.uaConfig.mainThreadOnly = True
-        config.logConfig.level = 1
-        config.logConfig.consoleLevel = 1
-        config.logConfig.msgLogging = 0
-        config.medConfig.clockRate = CLOCK_RATE
-        config.medConfig.sndClockRate = CLOCK_RATE
-        config.medConfig.noVad = True
-        self.ep.libInit(config)
-        transport = pj.TransportConfig()
-        transport.port = 0
-        transport.boundAddress = "127.0.0.1"
-        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.ep.libStart()
-        self.ep.audDevManager().setNullDev()
+        self.ep = start_endpoint()
         account_config = pj.AccountConfig()
         account_config.idUri = f"sip:{caller}@127.0.0.1"
         account_config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
