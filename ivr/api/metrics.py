@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from ivr.api.app import TELEPHONY
 from ivr.api.internal import read_json
 from ivr.exceptions import IvrError
+from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.model import (
     Disposition,
     Ticket,
@@ -166,6 +167,9 @@ class MeteredTicketStore:
     async def outbox_failed(self, message_id: int, error: str, give_up: bool) -> None:
         self._metrics.errors.labels("webhook_failure").inc()
         await self._store.outbox_failed(message_id, error, give_up)
+
+    async def forget(self, spec: Forget) -> Forgotten:
+        return await self._store.forget(spec)
 
 
 class _Snapshot(Collector):

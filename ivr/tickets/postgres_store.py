@@ -18,7 +18,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets import outbox, sql
+from ivr.tickets import forgetting, outbox, sql
+from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
@@ -244,3 +245,17 @@ class PostgresTicketStore:
                 await conn.execute(_pg(sql.OUTBOX_FAILED), (error, message_id))
 
         await self._run(mark)
+
+    async def forget(self, spec: Forget) -> Forgotten:
+        async def read(conn: Connection) -> list[list[tuple[Any, ...]]]:
+            return [await self._all(conn, q, params) for q, params in forgetting.reads(spec)]
+
+        batches, forgotten = forgetting.writes(spec, await self._run(read))
+
+        async def write(conn: Connection) -> None:
+            async with conn.cursor() as cursor:
+                for statement, rows in batches:
+                    await cursor.executemany(_pg(statement), rows)
+
+        await self._run(write)
+        return forgotten

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets import outbox, sql
+from ivr.tickets import forgetting, outbox, sql
+from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
@@ -195,3 +196,16 @@ class SqliteTicketStore:
             await self._run(lambda db: db.execute(sql.OUTBOX_DEAD, params))
         else:
             await self._run(lambda db: db.execute(sql.OUTBOX_FAILED, (error, message_id)))
+
+    async def forget(self, spec: Forget) -> Forgotten:
+        def read(db: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:
+            return [db.execute(q, params).fetchall() for q, params in forgetting.reads(spec)]
+
+        batches, forgotten = forgetting.writes(spec, await self._run(read))
+
+        def write(db: sqlite3.Connection) -> None:
+            for statement, rows in batches:
+                db.executemany(statement, rows)
+
+        await self._run(write)
+        return forgotten

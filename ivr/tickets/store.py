@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ivr.exceptions import TicketStoreError
+from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.model import (
     Ticket,
     TicketEnd,
@@ -55,6 +56,9 @@ class TicketStore(Protocol):
 
     async def outbox_failed(self, message_id: int, error: str, give_up: bool) -> None:
         """Count a failed delivery; ``give_up`` keeps the message but stops sending it."""
+
+    async def forget(self, spec: Forget) -> Forgotten:
+        """Forget one batch of personal data (see :mod:`ivr.tickets.forgetting`)."""
 
 
 def open_store(database_url: str, webhook_outbox: bool = False) -> TicketStore:
