@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from ivr.api.app import TELEPHONY
 from ivr.api.internal import read_json
 from ivr.exceptions import IvrError
+from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.model import (
     Disposition,
@@ -170,6 +171,12 @@ class MeteredTicketStore:
 
     async def forget(self, spec: Forget) -> Forgotten:
         return await self._store.forget(spec)
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._store.add_audit(entry)
+
+    async def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        return await self._store.audit_entries(query)
 
 
 class _Snapshot(Collector):

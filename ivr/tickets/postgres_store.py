@@ -18,7 +18,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets import forgetting, outbox, sql
+from ivr.tickets import audit, forgetting, outbox, sql
+from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
@@ -259,3 +260,14 @@ class PostgresTicketStore:
 
         await self._run(write)
         return forgotten
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        async def insert(conn: Connection) -> None:
+            await conn.execute(_pg(audit.INSERT_AUDIT), audit.insert_params(entry))
+
+        await self._run(insert)
+
+    async def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        statement, params = audit.select_sql(query)
+        rows = await self._run(lambda conn: self._all(conn, statement, params))
+        return audit.entries_from_rows(rows)

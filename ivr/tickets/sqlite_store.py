@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.exceptions import TicketStoreError
-from ivr.tickets import forgetting, outbox, sql
+from ivr.tickets import audit, forgetting, outbox, sql
+from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
@@ -209,3 +210,12 @@ class SqliteTicketStore:
 
         await self._run(write)
         return forgotten
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        params = audit.insert_params(entry)
+        await self._run(lambda db: db.execute(audit.INSERT_AUDIT, params))
+
+    async def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        statement, params = audit.select_sql(query)
+        rows = await self._run(lambda db: db.execute(statement, params).fetchall())
+        return audit.entries_from_rows(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ivr.exceptions import TicketStoreError
+from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.model import (
     Ticket,
@@ -59,6 +60,12 @@ class TicketStore(Protocol):
 
     async def forget(self, spec: Forget) -> Forgotten:
         """Forget one batch of personal data (see :mod:`ivr.tickets.forgetting`)."""
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Add one row to the audit log (see :mod:`ivr.tickets.audit`)."""
+
+    async def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        """Audit rows matching ``query``, newest first."""
 
 
 def open_store(database_url: str, webhook_outbox: bool = False) -> TicketStore:
