@@ -320,6 +320,44 @@ class CallbackRequests:
         )
         return True
 
+    async def forget_closed(self, before: float, limit: int = 500) -> int:
+        """Delete up to ``limit`` closed requests (with their history) closed before
+        ``before`` (Unix seconds); returns how many. Active requests are never touched."""
+        closed = keys.callbacks_closed(self._prefix)
+        ids = await self._client.zrangebyscore(closed, "-inf", f"({before!r}", start=0, num=limit)
+        await self._delete_closed([str(i) for i in ids])
+        return len(ids)
+
+    async def forget_number(self, number: str, reason: str) -> int:
+        """Cancel the number's active request, then delete every closed request of it;
+        returns how many requests were deleted."""
+        pending = await self.pending_for(number)
+        if pending is not None:
+            await self.cancel(pending.id, reason)
+        ids = [
+            str(i) for i in await self._client.zrange(keys.callbacks_closed(self._prefix), 0, -1)
+        ]
+        mine = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            pipe = self._client.pipeline(transaction=False)
+            for request_id in chunk:
+                pipe.hget(keys.callback(self._prefix, request_id), "number")
+            numbers = await pipe.execute()
+            mine += [i for i, n in zip(chunk, numbers, strict=True) if n == number]
+        await self._delete_closed(mine)
+        return len(mine)
+
+    async def _delete_closed(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        for request_id in ids:
+            key = keys.callback(self._prefix, request_id)
+            pipe.delete(key, key + ":history")
+        pipe.zrem(keys.callbacks_closed(self._prefix), *ids)
+        await pipe.execute()
+
     async def pending_for(self, number: str) -> CallbackRequest | None:
         request_id = await self._client.hget(keys.callbacks_by_number(self._prefix), number)
         return None if request_id is None else await self.get(str(request_id))

@@ -80,6 +80,14 @@ class CallSession:
         except IvrError as exc:
             # The call is still taken; the ticket is written whole when it ends.
             log.error("ticket not created at call start for %s: %s", info.call_id, exc)
+        log.info(
+            "call %s from %s to %s: plan %s, ticket %s",
+            info.call_id,
+            info.caller_uri,
+            info.called_number,
+            plan.name,
+            self._ticket_id,
+        )
         live = LiveCall(
             call_id=info.call_id,
             worker_id=self._services.worker_id,

@@ -18,16 +18,17 @@ from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
 from ivr.directory import EmployeeDirectory
 from ivr.exceptions import IvrError
+from ivr.privacy.masking import mask_log_handlers
 from ivr.speech.models import ModelStore
 
 
 def _serve(args: argparse.Namespace) -> int:
     from ivr.service import Service
-    from ivr.workers.supervisor import run_workers
+    from ivr.workers.supervisor import edge_required, run_workers
 
     def main(config: Config) -> Coroutine[Any, Any, None]:
         count = args.workers or config.workers.count
-        if count == 1:
+        if not edge_required(config, count):
             return Service(config).run()
         path = Path(args.config) if args.config else _default_config_path()
         return run_workers(config, count, path)
@@ -54,6 +55,8 @@ def _run_process(
         level=config.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if config.privacy.mask_logs:
+        mask_log_handlers()
     # baresip logs every call's media statistics at INFO; keep them at debug level.
     logging.getLogger("baresip").setLevel(max(logging.WARNING, logging.getLogger().level))
     code = 0
@@ -361,9 +364,7 @@ def _add_speech_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     evaluate.add_argument("--menu", help="menu node (default: the plan's first menu with intents)")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(
-        func=lambda a: speech.speech_eval(
-            Path(a.plan), Path(a.audio_dir), a.menu, store(), a.json
-        )
+        func=lambda a: speech.speech_eval(Path(a.plan), Path(a.audio_dir), a.menu, store(), a.json)
     )
     for command in (listing, install, evaluate):
         command.add_argument("--models-dir", help="models folder (default: speech.models_dir)")

@@ -19,6 +19,7 @@ import yaml
 
 from ivr.agents.settings import ContactCenterSettings, parse_contact_center
 from ivr.exceptions import ConfigError
+from ivr.sip_edge.settings import SipAdmission, SipTls, parse_admission, parse_tls
 
 T = TypeVar("T")
 
@@ -54,6 +55,8 @@ class SipConfig:
     accounts: tuple[SipAccount, ...] = ()
     max_calls: int = 250
     rtp_timeout_seconds: int = 30
+    admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/sip_edge)
+    tls: SipTls = SipTls()  # at the Kamailio edge
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,16 @@ class WorkersConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """What personal data is kept, for how long; 0 days keeps it for good."""
+
+    mask_logs: bool = True  # caller numbers in log lines show only their last two digits
+    recordings_retention_days: float = 90.0  # recordings and messages
+    transcripts_retention_days: float = 90.0  # what callers said; closed callback records
+    sweep_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     sip: SipConfig = SipConfig()
     http: HttpConfig = HttpConfig()
@@ -122,6 +135,7 @@ class Config:
     log_level: str = "INFO"
     contact_center: ContactCenterSettings = ContactCenterSettings()  # agents, queues, dialling
     workers: WorkersConfig = WorkersConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
 
 def parse_host_port(text: str) -> HostPort:
@@ -205,6 +219,15 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def parse_days(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of days")
+    days = float(value)
+    if not 0 <= days <= 36500:
+        raise ValueError("expected days from 0 (keep for good) to 36500")
+    return days
+
+
 def parse_log_level(value: Any) -> str:
     level = str(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -213,7 +236,15 @@ def parse_log_level(value: Any) -> str:
 
 
 _KNOWN_KEYS = {
-    "sip": {"listen", "transports", "accounts", "max_calls", "rtp_timeout_seconds"},
+    "sip": {
+        "listen",
+        "transports",
+        "accounts",
+        "max_calls",
+        "rtp_timeout_seconds",
+        "admission",
+        "tls",
+    },
     "http": {"listen"},
     "storage": {"database_url", "recordings_dir", "cache_dir"},
     "redis": {"url", "key_prefix", "embedded_data_dir"},
@@ -221,6 +252,12 @@ _KNOWN_KEYS = {
     "tickets": {"webhook_url", "webhook_timeout_seconds", "webhook_max_backoff_seconds"},
     "speech": {"models_dir", "pool_size"},
     "workers": {"count", "kamailio", "probe_interval_seconds", "run_dir"},
+    "privacy": {
+        "mask_logs",
+        "recordings_retention_days",
+        "transcripts_retention_days",
+        "sweep_interval_seconds",
+    },
     "worker_id": None,
     "directory_csv": None,
     "shutdown_grace_seconds": None,
@@ -366,6 +403,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         accounts=_parse_accounts(sip_raw.get("accounts"), read.source),
         max_calls=read.get("sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250),
         rtp_timeout_seconds=read.get("sip.rtp_timeout_seconds", None, parse_positive_int, 30),
+        admission=parse_admission(sip_raw.get("admission"), read.source),
+        tls=parse_tls(sip_raw.get("tls"), read.source, read.base_dir),
     )
     if sip.max_calls > 255:
         raise ConfigError(
@@ -450,4 +489,16 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
         ),
         contact_center=parse_contact_center(raw, read.source),
+        privacy=PrivacyConfig(
+            mask_logs=read.get("privacy.mask_logs", "IVR_MASK_LOGS", parse_bool, True),
+            recordings_retention_days=read.get(
+                "privacy.recordings_retention_days", None, parse_days, 90.0
+            ),
+            transcripts_retention_days=read.get(
+                "privacy.transcripts_retention_days", None, parse_days, 90.0
+            ),
+            sweep_interval_seconds=read.get(
+                "privacy.sweep_interval_seconds", "IVR_PRIVACY_SWEEP_SECONDS", parse_seconds, 3600.0
+            ),
+        ),
     )

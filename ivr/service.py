@@ -23,6 +23,7 @@ from ivr.api.app import ServiceStatus, build_app
 from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
+from ivr.api.privacy import add_privacy_routes
 from ivr.api.recordings import add_recording_routes
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
@@ -30,6 +31,8 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.directory import EmployeeDirectory
+from ivr.privacy.call_files import CallFileRemover
+from ivr.privacy.retention import PersonalData
 from ivr.prompts.library import PromptLibrary
 from ivr.speech.models import set_default_directory
 from ivr.speech.startup import start_speech
@@ -151,6 +154,13 @@ class Service:
             add_dashboard_routes(app)
             add_metrics_routes(app, metrics)
             add_recording_routes(app, tickets, client, prefix, config.storage.recordings_dir)
+            personal_data = PersonalData(
+                config.privacy,
+                tickets,
+                CallFileRemover(config.storage.recordings_dir, config.worker_id, client, prefix),
+                center.requests,
+            )
+            add_privacy_routes(app, personal_data)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(self._closing, "HTTP API", runner.cleanup)
@@ -169,6 +179,7 @@ class Service:
                 self._tasks.start(self._watch_plans(plans), "plan-watcher")
             self._tasks.start(heartbeat.run(), "heartbeat")
             self._tasks.start(sweeper.run(), "dead-worker-sweeper")
+            self._tasks.start(personal_data.run(), "retention-sweep")
             if webhook_url is not None:
                 # Undelivered messages stay in the outbox for the next start.
                 drainer = WebhookDrainer(

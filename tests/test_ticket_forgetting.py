@@ -33,7 +33,7 @@ async def test_erasing_a_caller_leaves_no_number_words_keys_notes_or_recording(
     forgotten = await store.forget(Forget(caller_number="13812345678"))
 
     assert forgotten.tickets == 3 and not forgotten.more
-    assert sorted(r.ticket_id for r in forgotten.recordings) == erased
+    assert sorted(f.ticket_id for f in forgotten.files) == erased
     for ticket_id in erased:
         ticket = await store.get(ticket_id)
         assert ticket is not None
@@ -64,7 +64,7 @@ async def test_retention_drops_old_recordings_and_transcripts_only(store: Ticket
     recordings = await store.forget(Forget(recordings_before=cutoff))
     transcripts = await store.forget(Forget(transcripts_before=cutoff))
 
-    assert [r.ticket_id for r in recordings.recordings] == [old]
+    assert [f.ticket_id for f in recordings.files] == [old]
     assert transcripts.tickets == 1
     aged, fresh = await store.get(old), await store.get(new)
     assert aged is not None and fresh is not None

@@ -34,3 +34,8 @@ def worker_heartbeat(prefix: str, worker_id: str) -> str:
 def workers(prefix: str) -> str:
     """Hash: worker id -> JSON (its API address, pid, last start); kept after it stops."""
     return f"{prefix}workers"
+
+
+def files_to_delete(prefix: str, worker_id: str) -> str:
+    """Set: JSON [ticket_id, started_at] of calls whose files this worker's node must delete."""
+    return f"{prefix}privacy:files-to-delete:{worker_id}"

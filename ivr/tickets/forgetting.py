@@ -53,16 +53,18 @@ class Forget:
 
 
 @dataclass(frozen=True)
-class ForgottenRecording:
+class CallFiles:
+    """Where a call's recording and messages are: its worker's node, its day folder."""
+
     ticket_id: int
-    worker_id: str  # the worker that wrote the file (its node deletes it)
-    path: str
+    worker_id: str  # the worker that wrote the files (its node deletes them)
+    started_at: float  # Unix seconds
 
 
 @dataclass(frozen=True)
 class Forgotten:
     tickets: int  # tickets changed in this step
-    recordings: tuple[ForgottenRecording, ...]  # files the caller of ``forget`` must delete
+    files: tuple[CallFiles, ...]  # recordings and messages the caller of ``forget`` deletes
     more: bool  # a full batch: call again for the rest
 
 
@@ -85,10 +87,10 @@ def _selected(spec: Forget) -> tuple[str, tuple[Any, ...]]:
 
 
 def reads(spec: Forget) -> list[Statement]:
-    """The tickets (id, worker, recording) then the events to rewrite (ticket, seq, detail)."""
+    """The tickets (id, worker, start) then the events to rewrite (ticket, seq, kind, detail)."""
     where, params = _selected(spec)
     ids = f"SELECT id FROM tickets WHERE {where} ORDER BY id LIMIT {BATCH}"
-    tickets = f"SELECT id, worker_id, recording_path FROM tickets WHERE id IN ({ids})"
+    tickets = f"SELECT id, worker_id, started_at FROM tickets WHERE id IN ({ids})"
     events = f"SELECT ticket_id, seq, kind, detail FROM ticket_events WHERE ticket_id IN ({ids})"
     if spec.recordings_before is not None:
         return [(tickets, params)]
@@ -101,9 +103,7 @@ def writes(spec: Forget, results: list[list[tuple[Any, ...]]]) -> tuple[list[Bat
     """The statements (for ``executemany``) that forget what ``reads`` found."""
     tickets = results[0]
     ticket_ids = [(row[0],) for row in tickets]
-    recordings = tuple(
-        ForgottenRecording(int(row[0]), str(row[1]), str(row[2])) for row in tickets if row[2]
-    )
+    files = tuple(CallFiles(int(row[0]), str(row[1]), float(row[2])) for row in tickets)
     batches: list[Batch] = []
     if spec.recordings_before is not None:
         batches.append(("UPDATE tickets SET recording_path = NULL WHERE id = ?", ticket_ids))
@@ -116,7 +116,7 @@ def writes(spec: Forget, results: list[list[tuple[Any, ...]]]) -> tuple[list[Bat
         batches.append(("DELETE FROM webhook_outbox WHERE ticket_id = ?", ticket_ids))
         # Last: until the number is gone, a repeated request finds these tickets again.
         batches.append((_ERASE_TICKET, [(ERASED_VARIABLES, *row) for row in ticket_ids]))
-    forgotten = Forgotten(len(tickets), recordings, more=len(tickets) == BATCH)
+    forgotten = Forgotten(len(tickets), files, more=len(tickets) == BATCH)
     return [b for b in batches if b[1]], forgotten
 
 

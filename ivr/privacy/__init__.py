@@ -1,0 +1,1 @@
+"""Personal data: masked in logs, kept for a retention, erased on request."""
