@@ -17,6 +17,7 @@ from ivr.config import load_config, parse_host_port
 from ivr.exceptions import IvrError
 from ivr.workers.kamailio import (
     FrontConfig,
+    check_edge_ports,
     find_kamailio,
     kamailio_command,
     parse_worker,
@@ -34,7 +35,10 @@ def run_front(config_path: Path | None, workers: list[str]) -> int:
             transports=config.sip.transports,
             workers=tuple(parse_worker(w, config.sip.max_calls) for w in workers),
             probe_interval_seconds=config.workers.probe_interval_seconds,
+            admission=config.sip.admission,
+            tls=config.sip.tls,
         )
+        check_edge_ports(front)
         binary = find_kamailio(config.workers.kamailio)
         kamailio_config = write_config(front, config.workers.run_dir, binary)
     except (IvrError, ValueError) as exc:

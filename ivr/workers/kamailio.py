@@ -23,6 +23,8 @@ from pathlib import Path
 
 from ivr.config import HostPort
 from ivr.exceptions import IvrError
+from ivr.sip_edge import kamailio_policy
+from ivr.sip_edge.settings import SipAdmission, SipTls
 
 MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DISPATCHER_SET = 1
@@ -62,6 +64,13 @@ class FrontConfig:
     workers: tuple[Worker, ...]
     probe_interval_seconds: int = 1
     children: int = 4  # Kamailio's UDP receiver processes
+    admission: SipAdmission = SipAdmission()
+    tls: SipTls = SipTls()
+
+    def policy(self) -> kamailio_policy.EdgePolicy:
+        cap = self.admission.max_calls or sum(w.max_calls for w in self.workers)
+        hosts = tuple(dict.fromkeys(w.sip.host for w in self.workers))
+        return kamailio_policy.EdgePolicy(self.admission, self.tls, hosts, cap)
 
 
 def find_kamailio(configured: str | None = None) -> Path:
@@ -91,8 +100,10 @@ def dispatcher_list(front: FrontConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_config(front: FrontConfig, list_file: Path) -> str:
-    """kamailio.cfg for ``front``; the dispatcher list is read from ``list_file``."""
+def render_config(front: FrontConfig, list_file: Path, tls_config: Path | None = None) -> str:
+    """kamailio.cfg for ``front``; the dispatcher list is read from ``list_file``, the TLS
+    settings (when TLS is enabled) from ``tls_config``."""
+    policy = front.policy()
     listen = front.listen
     listens = "\n".join(f"listen={t}:{listen.host}:{listen.port}" for t in front.transports)
     return _TEMPLATE.format(
@@ -109,6 +120,11 @@ def render_config(front: FrontConfig, list_file: Path) -> str:
         invite_timeout=INVITE_ANSWER_TIMEOUT_MS,
         route_expire=CALL_ROUTE_EXPIRE_SECONDS,
         set=DISPATCHER_SET,
+        edge_globals=kamailio_policy.globals_block(policy),
+        edge_modules=kamailio_policy.modules_block(policy, tls_config),
+        edge_routes=kamailio_policy.routes_block(policy),
+        in_dialog_tracking=kamailio_policy.in_dialog_tracking(policy),
+        allowed_methods=kamailio_policy.ALLOWED_METHODS,
     )
 
 
@@ -121,8 +137,15 @@ def write_config(front: FrontConfig, directory: Path, binary: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     list_file = directory / "dispatcher.list"
     list_file.write_text(dispatcher_list(front))
+    tls_config = None
+    if front.tls.enabled:
+        tls_config = directory / "tls.cfg"
+        tls_config.write_text(kamailio_policy.tls_config_text(front.tls))
     config = directory / "kamailio.cfg"
-    config.write_text(render_config(front, list_file))
+    # It may hold digest HA1 values: readable by this user only.
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text(render_config(front, list_file, tls_config))
     check = subprocess.run(
         [str(binary), "-c", "-f", str(config)], capture_output=True, text=True, check=False
     )
@@ -155,6 +178,7 @@ children={children}
 tcp_children=2
 {listens}
 alias="{host}:{port}"
+{edge_globals}
 mpath="{modules}"
 
 loadmodule "tm.so"
@@ -185,8 +209,10 @@ modparam("dispatcher", "ds_hash_size", 10)
 modparam("dispatcher", "ds_hash_expire", {route_expire})
 modparam("dispatcher", "ds_hash_initexpire", 60)
 modparam("dispatcher", "ds_hash_check_interval", 10)
+{edge_modules}
 
 request_route {{
+    route(ADMIT);
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (!sanity_check("17895", "7")) {{ exit; }}
     if (is_method("OPTIONS") && uri == myself && !has_totag()) {{
@@ -205,7 +231,14 @@ request_route {{
         if (t_check_trans()) {{ t_relay(); }}
         exit;
     }}
-    if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
+    # Nothing else is taken out of dialog (REGISTER: the service is no registrar).
+    if (!is_method("INVITE")) {{
+        append_to_reply("Allow: {allowed_methods}\r\n");
+        sl_send_reply("405", "Method Not Allowed");
+        exit;
+    }}
+    route(AUTH);
+    route(CALL_CAP);
     record_route();
     if (!ds_select_dst("{set}", "10")) {{
         xlog("L_ERR", "no call worker available for $ci\\n");
@@ -224,6 +257,7 @@ route[RELAY] {{
 }}
 
 route[IN_DIALOG] {{
+    {in_dialog_tracking}
     # The global timer is the probes' (short); callers' phones get the usual time.
     t_set_fr(0, {in_dialog_timeout});
     # A retransmitted BYE is answered from its transaction (and ends the script
@@ -275,7 +309,26 @@ event_route[dispatcher:dst-down] {{
 event_route[dispatcher:dst-up] {{
     xlog("L_WARN", "call worker $ru answers again: it takes calls\\n");
 }}
-"""
+
+{edge_routes}"""
+
+
+def check_edge_ports(front: FrontConfig) -> None:
+    """The TLS listener must not take a worker's port (worker i is on sip.listen + i).
+
+    Raises:
+        KamailioError: it does (the setting and the clash named).
+    """
+    tls = front.tls.listen if front.tls.enabled else None
+    if tls is None:
+        return
+    for worker in front.workers:
+        if worker.sip == tls or tls == front.listen:
+            raise KamailioError(
+                f"sip.tls.listen has value '{tls}': that address is taken by "
+                f"{'sip.listen' if tls == front.listen else 'call worker ' + worker.name}; "
+                "choose another port"
+            )
 
 
 def parse_worker(text: str, max_calls: int) -> Worker:

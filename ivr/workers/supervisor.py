@@ -11,6 +11,9 @@ sending it calls until it answers probes again.
 
 SIGTERM / SIGINT: every worker gets SIGTERM (each drains its calls for
 ``shutdown_grace_seconds``), then Kamailio and Redis stop.
+
+Kamailio is also the SIP edge: with ``sip.admission`` or ``sip.tls`` enabled it
+runs even in front of one worker (see :func:`edge_required`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from ivr.state.redis_server import RedisConnection
 from ivr.workers.kamailio import (
     FrontConfig,
     Worker,
+    check_edge_ports,
     find_kamailio,
     kamailio_command,
     write_config,
@@ -44,6 +49,17 @@ RESTART_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # A child that ran this long before it died is restarted without delay.
 STABLE_RUN_SECONDS = 60.0
 OUTPUT_DRAIN_SECONDS = 2.0
+# Set in every worker's environment: it is behind an edge and never starts one.
+BEHIND_EDGE_ENV = "IVR_SIP_BEHIND_EDGE"
+
+
+def edge_required(config: Config, count: int, env: Mapping[str, str] | None = None) -> bool:
+    """True when this process must run Kamailio in front of its worker(s): several
+    workers, or SIP admission or TLS configured; never inside a worker behind an edge."""
+    env = os.environ if env is None else env
+    if env.get(BEHIND_EDGE_ENV) == "1":
+        return False
+    return count > 1 or config.sip.admission.enabled or config.sip.tls.enabled
 
 
 @dataclass(frozen=True)
@@ -140,7 +156,12 @@ class Supervisor:
             transports=config.sip.transports,
             workers=tuple(Worker(s.name, s.sip, config.sip.max_calls) for s in specs),
             probe_interval_seconds=config.workers.probe_interval_seconds,
+            admission=config.sip.admission,
+            tls=config.sip.tls,
         )
+        check_edge_ports(front)
+        if config.sip.admission.enabled and not config.sip.admission.allow:
+            log.warning("sip.admission.allow is empty: SIP from any source address is admitted")
         binary = find_kamailio(config.workers.kamailio)
         run_dir = config.workers.run_dir
         kamailio_config = await asyncio.get_running_loop().run_in_executor(
@@ -202,6 +223,7 @@ class Supervisor:
             IVR_WORKERS="1",
             PYTHONUNBUFFERED="1",
         )
+        env[BEHIND_EDGE_ENV] = "1"
         command = [sys.executable, "-m", "ivr", "serve", "--workers", "1"]
         if self._config_path is not None:
             command += ["--config", str(self._config_path)]

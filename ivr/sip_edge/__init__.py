@@ -1,0 +1,1 @@
+"""SIP admission and TLS at the Kamailio edge in front of the call workers."""

@@ -1,0 +1,179 @@
+"""The service behind its SIP edge (Kamailio with admission), SIPp from chosen source
+addresses, and hand-made requests for the edge tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import SIPP_DIR, free_port, machine_redis_url
+from workers_support import RunningNode, node_env, start_node
+
+# 127.0.0.1 is the PBX (and the test harness); 127.0.0.2 a trunk; 127.0.0.3 a stranger.
+PBX, TRUNK, STRANGER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
+
+
+def start_edge_node(workdir: Path, admission_yaml: str, extra_yaml: str = "") -> RunningNode:
+    """``ivr serve`` (one worker) with ``sip.admission`` given as YAML lines under it."""
+    redis_url = machine_redis_url()
+    if redis_url is None:
+        pytest.skip("needs a Redis on 127.0.0.1:6379 shared by the edge's worker")
+    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
+    env = node_env(
+        workdir, f"edge-{workdir.name}", redis_url, f"sqlite:///{workdir / 'tickets.db'}", prefix
+    )
+    indented = "".join(f"    {line}\n" for line in admission_yaml.strip().splitlines())
+    config = f"log_level: INFO\nsip:\n  admission:\n    enabled: true\n{indented}{extra_yaml}"
+    return start_node(workdir, 1, env, config)
+
+
+@dataclass
+class SippRun:
+    returncode: int
+    output: str
+    errors: str
+    counts: str  # -trace_counts: how often each scenario message was seen
+
+
+def sipp_command(
+    scenario: str,
+    target: str,
+    *,
+    source: str = PBX,
+    caller: str = "5001",
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    timeout: float = 60,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
+    return [
+        sipp,
+        "-sf",
+        str(SIPP_DIR / scenario),
+        target,
+        "-i",
+        source,
+        "-p",
+        str(free_port(source)),
+        "-mp",
+        str(free_port(source)),
+        "-s",
+        "100",
+        "-key",
+        "caller",
+        caller,
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-l",
+        str(concurrent or calls),
+        "-timeout",
+        f"{int(timeout)}s",
+        "-timeout_error",
+        "-trace_err",
+        "-trace_counts",
+        "-nostdin",
+        "-nd",
+        *extra,
+    ]
+
+
+def start_sipp(workdir: Path, command: list[str]) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish_sipp(process: subprocess.Popen[bytes], workdir: Path, timeout: float = 120) -> SippRun:
+    output, _ = process.communicate(timeout=timeout)
+    errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
+    counts = "".join(p.read_text(errors="replace") for p in workdir.glob("*_counts.csv"))
+    return SippRun(process.returncode, output.decode(errors="replace"), errors, counts)
+
+
+def run_sipp(workdir: Path, scenario: str, target: str, **options: object) -> SippRun:
+    process = start_sipp(workdir, sipp_command(scenario, target, **options))  # type: ignore[arg-type]
+    return finish_sipp(process, workdir)
+
+
+def request(
+    method: str, target_port: int, *, headers: tuple[str, ...] = (), body: str = ""
+) -> bytes:
+    """A request of ``method`` to the edge, with a fresh Call-ID; :func:`send` fills in
+    the transport and the local address."""
+    lines = [
+        f"{method} sip:100@127.0.0.1:{target_port} SIP/2.0",
+        "Via: SIP/2.0/{transport} {local};branch=z9hG4bK" + uuid.uuid4().hex,
+        "From: <sip:5001@{local}>;tag=" + uuid.uuid4().hex[:8],
+        f"To: <sip:100@127.0.0.1:{target_port}>",
+        f"Call-ID: {uuid.uuid4().hex}",
+        f"CSeq: 1 {method}",
+        "Contact: <sip:5001@{local}>",
+        "Max-Forwards: 70",
+        *headers,
+        f"Content-Length: {len(body.encode())}",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+
+def send(
+    message: bytes,
+    target_port: int,
+    *,
+    source: str = PBX,
+    transport: str = "udp",
+    timeout: float = 3.0,
+) -> str | None:
+    """Send ``message`` ({transport}/{local} in it filled in) and return the first final
+    response (whole), or None when nothing final came within ``timeout`` seconds."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.settimeout(timeout)
+        sock.bind((source, 0))
+        local = f"{source}:{sock.getsockname()[1]}"
+        text = message.replace(b"{transport}", transport.upper().encode()).replace(
+            b"{local}", local.encode()
+        )
+        if transport == "udp":
+            sock.sendto(text, ("127.0.0.1", target_port))
+        else:
+            sock.connect(("127.0.0.1", target_port))
+            sock.sendall(text)
+        return final_response(sock)
+
+
+def final_response(sock: socket.socket) -> str | None:
+    """The first non-1xx response read from ``sock``; None on timeout or close."""
+    pending = b""
+    while True:
+        try:
+            data = sock.recv(65535)
+        except (TimeoutError, ConnectionResetError):
+            return None
+        if not data:
+            return None
+        pending += data
+        while b"\r\n\r\n" in pending:
+            head, _, pending = pending.partition(b"\r\n\r\n")
+            text = head.decode(errors="replace")
+            length = 0
+            for line in text.split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.strip().lower() in ("content-length", "l"):
+                    length = int(value.strip() or 0)
+            pending = pending[length:]
+            if text.startswith("SIP/2.0 ") and not text.startswith("SIP/2.0 1"):
+                return text
+
+
+def status_code(response: str | None) -> int | None:
+    return None if response is None else int(response.split()[1])
