@@ -186,7 +186,9 @@ def _plan_action(args: argparse.Namespace) -> int:
             print(f"ivr: {exc}", file=sys.stderr)
             return 2
     url = f"{base}/api/dialplans/{args.name}/{args.action}"
-    request = urllib.request.Request(url, data=b"", method="POST")
+    token = os.environ.get("IVR_API_TOKEN", "")  # an operator's; never on the command line
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
@@ -298,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (validate, simulate, test):
         command.add_argument("--models-dir", help="speech models (default: speech.models_dir)")
     _add_speech_commands(commands)
+    _add_api_token_commands(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
@@ -320,6 +323,20 @@ def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.Argumen
     check.set_defaults(func=lambda a: probe_front(_config_path(a), a.address))
     for command in (front, check):
         command.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
+
+
+def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ivr.api.tokens import print_new_token
+
+    tokens = commands.add_parser("api-token", help="HTTP API tokens")
+    token_commands = tokens.add_subparsers(dest="api_token_command", required=True)
+    new = token_commands.add_parser(
+        "new", help="make a token; print it once with the config line holding its hash"
+    )
+    new.add_argument("--name", required=True, help="who uses it (shown in the audit log)")
+    new.add_argument("--role", required=True, choices=("viewer", "agent", "operator", "admin"))
+    new.add_argument("--agent-id", help="an agent token: the one agent it may change")
+    new.set_defaults(func=lambda a: print_new_token(a.name, a.role, a.agent_id))
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

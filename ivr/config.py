@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ivr.agents.settings import ContactCenterSettings, parse_contact_center
+from ivr.api.tokens import ApiSettings, parse_api_settings
 from ivr.exceptions import ConfigError
 from ivr.sip_edge.settings import SipAdmission, SipTls, parse_admission, parse_tls
 
@@ -136,6 +137,7 @@ class Config:
     contact_center: ContactCenterSettings = ContactCenterSettings()  # agents, queues, dialling
     workers: WorkersConfig = WorkersConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    api: ApiSettings = ApiSettings()  # tokens the HTTP API accepts
 
 
 def parse_host_port(text: str) -> HostPort:
@@ -258,6 +260,7 @@ _KNOWN_KEYS = {
         "transcripts_retention_days",
         "sweep_interval_seconds",
     },
+    "api": {"tokens"},
     "worker_id": None,
     "directory_csv": None,
     "shutdown_grace_seconds": None,
@@ -489,6 +492,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
         ),
         contact_center=parse_contact_center(raw, read.source),
+        api=parse_api_settings(raw.get("api"), read.source, env),
         privacy=PrivacyConfig(
             mask_logs=read.get("privacy.mask_logs", "IVR_MASK_LOGS", parse_bool, True),
             recordings_retention_days=read.get(

@@ -25,6 +25,7 @@ from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
 from ivr.api.privacy import add_privacy_routes
 from ivr.api.recordings import add_recording_routes
+from ivr.api.tokens import service_token_book
 from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
 from ivr.dialplan.http_lookup import AiohttpFetcher
@@ -116,7 +117,9 @@ class Service:
             if speech is not None:
                 stack.callback(speech.close)
 
-            fetcher = AiohttpFetcher()
+            service_api = f"http://{config.http.listen}"
+            api_tokens, lookup_token = service_token_book(config.api)
+            fetcher = AiohttpFetcher({service_api: lookup_token})
             stack.push_async_callback(self._closing, "HTTP lookups", fetcher.close)
             telephony = BaresipTelephony(config.sip)
             center = await open_contact_center(
@@ -139,7 +142,7 @@ class Service:
                 worker_id=config.worker_id,
                 fetcher=fetcher,
                 directory=EmployeeDirectory(config.directory_csv),
-                service_api=f"http://{config.http.listen}",
+                service_api=service_api,
                 contact_center=center,
                 speech=speech,
             )
@@ -148,7 +151,7 @@ class Service:
             if config.contact_center.callbacks.dispatcher:
                 self._tasks.start(center.dispatcher.run(), "callback-dispatcher")
 
-            app = build_app(tickets, live, telephony, plans, self.status)
+            app = build_app(tickets, live, telephony, plans, self.status, api_tokens)
             add_agent_routes(app, center.desk)
             add_callback_routes(app, center.requests)
             add_dashboard_routes(app)

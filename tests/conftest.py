@@ -6,8 +6,10 @@ gets its own key prefix), otherwise each service starts its embedded one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -69,8 +71,10 @@ def machine_redis_url() -> str | None:
     return None
 
 
-def run_ivr(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """The ``ivr`` command, as operations staff run it."""
+def run_ivr(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``ivr`` command, as operations staff run it; ``env`` adds to the environment."""
     return subprocess.run(
         [PYTHON, "-m", "ivr", *args],
         input=stdin,
@@ -78,7 +82,21 @@ def run_ivr(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
         timeout=60,
+        env=None if env is None else {**os.environ, **env},
     )
+
+
+SERVICE_TOKEN = "<the service's admin token>"  # RunningService.api's default
+
+
+def api_token_item(name: str, role: str, token: str, agent_id: str | None = None) -> str:
+    """One ``IVR_API_TOKENS`` item for ``token``."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return f"{name}:{role}:{digest}" + (f":{agent_id}" if agent_id else "")
+
+
+def new_admin_token() -> str:
+    return "test_" + secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -88,15 +106,28 @@ class RunningService:
     sip_port: int
     http_port: int
     log_path: Path
+    token: str = ""  # an admin API token made for this service
 
     @property
     def sip_uri_host(self) -> str:
         return f"127.0.0.1:{self.sip_port}"
 
-    def api(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    def auth_headers(self, token: str | None = SERVICE_TOKEN) -> dict[str, str]:
+        """``Authorization`` for the service's admin token, another ``token``, or none."""
+        token = self.token if token == SERVICE_TOKEN else token
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+    def api(
+        self, path: str, method: str = "GET", body: Any = None, token: str | None = SERVICE_TOKEN
+    ) -> tuple[int, Any]:
+        """JSON in and out, sent with the service's admin token unless ``token`` says
+        another (``None``: no token)."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=data,
+            method=method,
+            headers=self.auth_headers(token),
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -134,8 +165,12 @@ def start_service(
     plans: Path | None = None,
     env: dict[str, str] | None = None,
     config_text: str | None = None,
+    admin_token: str | None = None,
 ) -> RunningService:
+    """The service as a process; it accepts ``admin_token`` (default: a fresh one) as
+    ``test-admin``, plus any tokens ``env``'s ``IVR_API_TOKENS`` lists."""
     workdir.mkdir(parents=True, exist_ok=True)
+    admin_token = admin_token or new_admin_token()
     sip_port, http_port = free_port(), free_port()
     plan_dir = plans or REPO / "dialplans"
     config = workdir / "ivr.yaml"
@@ -160,7 +195,14 @@ def start_service(
         full_env["REDIS_URL"] = redis_url
     else:
         full_env.pop("REDIS_URL", None)
+    extra_tokens = (env or {}).get("IVR_API_TOKENS")
     full_env.update(env or {})
+    full_env["IVR_API_TOKENS"] = ",".join(
+        [
+            api_token_item("test-admin", "admin", admin_token),
+            *([extra_tokens] if extra_tokens else []),
+        ]
+    )
     log_path = workdir / "service.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -170,7 +212,7 @@ def start_service(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = RunningService(process, workdir, sip_port, http_port, log_path)
+    service = RunningService(process, workdir, sip_port, http_port, log_path, admin_token)
 
     def healthy() -> bool:
         if process.poll() is not None:

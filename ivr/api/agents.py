@@ -10,6 +10,8 @@ from aiohttp import web
 
 from ivr.agents.board import REQUESTABLE, AgentState
 from ivr.agents.queues import QueueDesk
+from ivr.api.auth import requires
+from ivr.api.tokens import Role
 
 DESK = web.AppKey("desk", QueueDesk)
 
@@ -39,6 +41,7 @@ async def list_agents(request: web.Request) -> web.Response:
     )
 
 
+@requires(Role.AGENT, "agent.state", own="agent_id")
 async def set_agent_state(request: web.Request) -> web.Response:
     """Body ``{"state": "available" | "offline" | "break"}``. A break at a peak is
     held (``break_requested``) until the queues can spare the agent."""

@@ -9,8 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.api.audit_routes import add_audit_routes
+from ivr.api.auth import AUDIT_LOG, TOKENS, access_control, describe_access, requires
 from ivr.api.stats import add_stats_routes
 from ivr.api.tickets import add_ticket_routes
+from ivr.api.tokens import Role, TokenBook
 from ivr.dialplan.registry import PlanActionRefused, PlanRegistry
 from ivr.exceptions import IvrError
 from ivr.state.live_calls import LiveCallRegistry
@@ -76,6 +79,7 @@ async def list_plans(request: web.Request) -> web.Response:
     return web.json_response(plans_json(request.app[PLANS]))
 
 
+@requires(Role.OPERATOR, "dialplan.reload")
 async def reload_plans(request: web.Request) -> web.Response:
     """Reload the plan folder; 422 when a changed plan was refused (the old version stays)."""
     report = await request.app[PLANS].reload()
@@ -89,6 +93,7 @@ async def reload_plans(request: web.Request) -> web.Response:
 
 
 def _plan_action(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @requires(Role.OPERATOR, f"dialplan.{action}")
     async def handler(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         plans = request.app[PLANS]
@@ -101,6 +106,18 @@ def _plan_action(action: str) -> Callable[[web.Request], Awaitable[web.Response]
         return web.json_response({"name": plan.name, "version": plan.version, "action": action})
 
     return handler
+
+
+@requires(Role.ADMIN, "routes.read")
+async def list_routes(request: web.Request) -> web.Response:
+    """Every API route served, with the role it needs: the API's table of contents."""
+    routes = []
+    for route in request.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if not path.startswith("/api/") or route.method == "HEAD":
+            continue
+        routes.append({"method": route.method, "path": path, **describe_access(route)})
+    return web.json_response({"routes": routes})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,16 +144,22 @@ def build_app(
     telephony: Telephony,
     plans: PlanRegistry,
     status: ServiceStatus,
+    tokens: TokenBook,
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=1024 * 1024)
+    """The API with its core routes; ``tokens`` are the ones it accepts (see ivr.api.auth)."""
+    app = web.Application(middlewares=[errors_as_json, access_control], client_max_size=1024 * 1024)
+    app[TOKENS] = tokens
+    app[AUDIT_LOG] = tickets
     app[LIVE_CALLS] = live
     app[TELEPHONY] = telephony
     app[PLANS] = plans
     app[STATUS] = status
     app.router.add_get("/api/health", health)
+    app.router.add_get("/api/routes", list_routes)
     app.router.add_get("/api/calls", live_calls)
     add_ticket_routes(app, tickets)
     add_stats_routes(app)
+    add_audit_routes(app)
     app.router.add_get("/api/dialplans", list_plans)
     app.router.add_post("/api/dialplans/reload", reload_plans)
     app.router.add_post("/api/dialplans/{name}/promote", _plan_action("promote"))

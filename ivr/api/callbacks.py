@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from callback.requests import STATES, CallbackRequests
+from ivr.api.auth import requires
+from ivr.api.tokens import Role
 
 CALLBACKS = web.AppKey("callbacks", CallbackRequests)
 MAX_PRIORITY_SECONDS = 86400.0
@@ -42,6 +44,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+@requires(Role.OPERATOR, "callback.cancel")
 async def cancel_callback(request: web.Request) -> web.Response:
     request_id = request.match_info["request_id"]
     body = await _body(request)
@@ -54,6 +57,7 @@ async def cancel_callback(request: web.Request) -> web.Response:
     return web.json_response({"id": request_id, "state": "cancelled", "reason": reason})
 
 
+@requires(Role.OPERATOR, "callback.reprioritise")
 async def reprioritise_callback(request: web.Request) -> web.Response:
     """Body ``{"priority_seconds": N}``: the request stands N seconds earlier in line."""
     request_id = request.match_info["request_id"]

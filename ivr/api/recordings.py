@@ -87,7 +87,8 @@ class RecordingRoutes:
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url) as upstream,
+                # The other node checks the same token: both read the same token list.
+                session.get(url, headers=_passed_on(request)) as upstream,
             ):
                 if upstream.status != 200:
                     raise _relay_error(upstream.status, await upstream.text(), url)
@@ -104,6 +105,11 @@ class RecordingRoutes:
             raise _error(
                 web.HTTPBadGateway, f"the node with the recording did not answer: {exc}"
             ) from None
+
+
+def _passed_on(request: web.Request) -> dict[str, str]:
+    header = request.headers.get("Authorization")
+    return {} if header is None else {"Authorization": header}
 
 
 def _relay_error(status: int, body: str, url: str) -> web.HTTPException:

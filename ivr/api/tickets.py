@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.api.auth import requires
+from ivr.api.tokens import Role
 from ivr.tickets.json_view import iso, ticket_json
 from ivr.tickets.model import (
     Disposition,
@@ -303,6 +305,7 @@ def parse_update(body: Any) -> TicketUpdate:
     return TicketUpdate(work_status=status, assignee=assignee, unassign=unassign, note=note)
 
 
+@requires(Role.OPERATOR, "ticket.update")
 async def update_ticket(request: web.Request) -> web.Response:
     """PATCH: work status, assignee (null unassigns), a note appended; the ticket after."""
     ticket_id = _ticket_id(request)

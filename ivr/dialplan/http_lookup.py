@@ -22,17 +22,30 @@ class JsonFetcher(Protocol):
 
 
 class AiohttpFetcher:
-    """One client session shared by all calls of a worker; close it at shutdown."""
+    """One client session shared by all calls of a worker; close it at shutdown.
 
-    def __init__(self) -> None:
+    ``bearer_tokens``: base URL -> API token, sent only to URLs under that base
+    (a plan looking up tickets in the service's own API)."""
+
+    def __init__(self, bearer_tokens: Mapping[str, str] | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._tokens = {base.rstrip("/") + "/": t for base, t in (bearer_tokens or {}).items()}
+
+    def _headers(self, url: str) -> dict[str, str]:
+        for base, token in self._tokens.items():
+            if url.startswith(base):
+                return {"Authorization": f"Bearer {token}"}
+        return {}
 
     async def fetch(self, method: str, url: str, timeout: float) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.request(
-                method, url, timeout=aiohttp.ClientTimeout(total=timeout)
+                method,
+                url,
+                headers=self._headers(url),
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 if response.status >= 400:
                     raise LookupFailed(f"{method} {url}: HTTP {response.status}")

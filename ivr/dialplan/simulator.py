@@ -8,6 +8,7 @@ no time, so a key is always an answer to the prompt before it (no barge-in).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -258,7 +259,9 @@ async def simulate(
         journal.identified(employee.as_variables(), by="number")
     outcome = "completed"
     clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
-    fetcher = AiohttpFetcher()  # lookups are real, as on a call
+    # Lookups are real, as on a call; a running service's API wants a token.
+    service_api, api_token = (values or {}).get("service_api"), os.environ.get("IVR_API_TOKEN")
+    fetcher = AiohttpFetcher({service_api: api_token} if service_api and api_token else None)
     if transfers is None:
         transfers = SimulatedTransfers(note=player.note)
     try:
