@@ -3,19 +3,24 @@ addresses, and hand-made requests for the edge tests."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import socket
 import subprocess
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SIPP_DIR, free_port, machine_redis_url
+from conftest import SIPP_DIR, free_port, machine_redis_url, wait_until
 from workers_support import RunningNode, node_env, start_node
 
 # 127.0.0.1 is the PBX (and the test harness); 127.0.0.2 a trunk; 127.0.0.3 a stranger.
 PBX, TRUNK, STRANGER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
+# A read-only API token for the edge tests' own look at tickets and calls.
+VIEWER_TOKEN = "sipedge_" + uuid.uuid4().hex
 
 
 def start_edge_node(workdir: Path, admission_yaml: str, extra_yaml: str = "") -> RunningNode:
@@ -27,9 +32,39 @@ def start_edge_node(workdir: Path, admission_yaml: str, extra_yaml: str = "") ->
     env = node_env(
         workdir, f"edge-{workdir.name}", redis_url, f"sqlite:///{workdir / 'tickets.db'}", prefix
     )
+    env["IVR_API_TOKENS"] = (
+        f"sipedge:viewer:{hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}"
+    )
     indented = "".join(f"    {line}\n" for line in admission_yaml.strip().splitlines())
     config = f"log_level: INFO\nsip:\n  admission:\n    enabled: true\n{indented}{extra_yaml}"
     return start_node(workdir, 1, env, config)
+
+
+def api_get(node: RunningNode, path: str) -> object:
+    """GET ``path`` from the node's (first) worker with the viewer token; the JSON body."""
+    url = f"http://127.0.0.1:{node.http_ports[0]}{path}"
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as reply:
+        return json.loads(reply.read())
+
+
+def live_calls(node: RunningNode) -> int:
+    body = api_get(node, "/api/calls")
+    assert isinstance(body, dict)
+    return len(body["calls"])
+
+
+def closed_tickets(node: RunningNode, caller: str, count: int) -> list[dict[str, object]]:
+    """The tickets of ``caller`` once ``count`` of them are closed (not live)."""
+
+    def closed() -> list[dict[str, object]] | None:
+        body = api_get(node, f"/api/tickets?caller={caller}&limit=500")
+        assert isinstance(body, dict)
+        tickets: list[dict[str, object]] = body["tickets"]
+        done = [t for t in tickets if t["disposition"] != "live"]
+        return tickets if len(done) >= count else None
+
+    return list(wait_until(closed, 60, f"{count} closed tickets of {caller}"))
 
 
 @dataclass

@@ -65,8 +65,9 @@ def modules_block(policy: EdgePolicy, tls_config: Path | None) -> str:
         lines += [
             'loadmodule "dialog.so"',
             'loadmodule "auth.so"',
-            # Counters per source, method and second: a few seconds is plenty.
-            'modparam("htable", "htable", "ratelimit=>size=12;autoexpire=5;")',
+            # Counters per source, method and second: a few seconds is plenty
+            # (initval: $shtinc creates a missing counter only with one).
+            'modparam("htable", "htable", "ratelimit=>size=12;autoexpire=5;initval=0;")',
             'modparam("dialog", "profiles_no_value", "calls")',
             # In-dialog requests without a Route set (matched by Call-ID and tags).
             'modparam("dialog", "dlg_match_mode", 1)',
@@ -104,13 +105,16 @@ def routes_block(policy: EdgePolicy) -> str:
         return "route[ADMIT] {\n    return;\n}\nroute[AUTH] {\n    return;\n}\n" + (
             "route[CALL_CAP] {\n    return;\n}\n"
         )
-    workers = _source_test(tuple(f"{h}/32" if ":" not in h else f"{h}/128" for h in policy.worker_hosts))
+    workers = _source_test(
+        tuple(f"{h}/32" if ":" not in h else f"{h}/128" for h in policy.worker_hosts)
+    )
     allow = _source_test(admission.allow)
     limits = admission.rate_limits
     over = _refuse(limits.over_limit, "503", "Rate limit exceeded", 1)
     parts = ["route[ADMIT] {"]
     if workers:
-        parts.append(f"    if ({workers}) {{ return; }}")
+        # Only in dialog: the workers send nothing else through the edge.
+        parts.append(f"    if (has_totag() && ({workers})) {{ return; }}")
     if allow:
         parts += [
             f"    if (!({allow})) {{",
