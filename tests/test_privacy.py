@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from conftest import REPO, RunningService, run_sipp, start_service, wait_until
+from conftest import REPO, RunningService, api_token_item, run_sipp, start_service, wait_until
 
 from callback.requests import CallbackRequests
 
@@ -24,8 +24,12 @@ def _leave_message(service: RunningService, caller: str, workdir: Path) -> dict[
 
 
 def test_a_callers_data_is_erased_on_request_and_never_logged_in_clear(tmp_path: Path) -> None:
+    operator = "tok-operator-privacy-01"
     service = start_service(
-        tmp_path / "service", plans=PLANS / "message", config_text="log_level: DEBUG\n"
+        tmp_path / "service",
+        plans=PLANS / "message",
+        config_text="log_level: DEBUG\n",
+        env={"IVR_API_TOKENS": api_token_item("ops", "operator", operator)},
     )
     try:
         ticket = _leave_message(service, CALLER, tmp_path / "sipp")
@@ -34,6 +38,8 @@ def test_a_callers_data_is_erased_on_request_and_never_logged_in_clear(tmp_path:
         assert recording.is_file() and message.is_file()
         other = _leave_message(service, "2102", tmp_path / "sipp2")
 
+        refused = service.api(f"/api/callers/{CALLER}", method="DELETE", token=operator)
+        assert refused[0] == 403, "erasure is for admins only"
         status, erased = service.api(f"/api/callers/{CALLER}", method="DELETE")
 
         assert status == 200, erased
@@ -48,6 +54,14 @@ def test_a_callers_data_is_erased_on_request_and_never_logged_in_clear(tmp_path:
         assert Path(other["recording_path"]).is_file(), "another caller's files stay"
         assert service.api(f"/api/callers/{CALLER}", method="DELETE")[1]["tickets"] == 0
         assert service.api("/api/callers/%20", method="DELETE")[0] == 400
+        audit = service.api("/api/audit?action=caller.erase")[1]["entries"]
+        assert [(a["actor"], a["outcome"]) for a in reversed(audit)] == [
+            ("ops", "refused"),
+            ("test-admin", "ok"),
+            ("test-admin", "ok"),
+            ("test-admin", "failed"),
+        ], audit
+        assert CALLER not in str(audit) and "*********78" in str(audit)
         log = service.log_text()
         assert CALLER not in log
         assert "*********78" in log, "the call was logged, its number masked"

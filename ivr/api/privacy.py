@@ -9,6 +9,8 @@ from dataclasses import asdict
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ivr.api.auth import requires
+from ivr.api.tokens import Role
 from ivr.exceptions import IvrError
 from ivr.privacy.masking import mask_numbers
 from ivr.privacy.retention import PersonalData
@@ -21,6 +23,11 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
 
 
+def _masked_caller(request: web.Request) -> str:
+    return mask_numbers(f"tel:{request.match_info['number']}")[4:]
+
+
+@requires(Role.ADMIN, "caller.erase", target=_masked_caller)
 async def erase_caller(request: web.Request) -> web.Response:
     """Forget the caller's tickets' personal data, call files and callbacks; 503 when
     the database or Redis is away (nothing half-done stays: asking again finishes)."""
@@ -33,7 +40,7 @@ async def erase_caller(request: web.Request) -> web.Response:
         raise _error(
             web.HTTPServiceUnavailable, f"erasure not finished, ask again: {exc}"
         ) from None
-    return web.json_response({"caller": mask_numbers(f"tel:{number}")[4:], **asdict(erasure)})
+    return web.json_response({"caller": _masked_caller(request), **asdict(erasure)})
 
 
 def add_privacy_routes(app: web.Application, personal_data: PersonalData) -> None:
