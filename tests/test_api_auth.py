@@ -108,7 +108,8 @@ def test_each_change_needs_its_role_and_leaves_an_audit_row(service: RunningServ
         ("ops-1", "POST", "/api/callbacks/cb1/cancel", {}, 404, "callback.cancel", "cb1", "failed"),
     ]  # fmt: skip
     for name, method, path, body, expected, *_ in cases:
-        status, answer = service.api(path, method, body, token=None if name is None else token(name))
+        sent = None if name is None else token(name)
+        status, answer = service.api(path, method, body, token=sent)
         assert status == expected, (name, method, path, answer)
         assert isinstance(answer, dict)
         if status >= 400:

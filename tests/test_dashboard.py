@@ -68,6 +68,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
     running.stop()
 
 
+async def log_in(page: Browser, token: str) -> None:
+    """Type ``token`` into the page's login form and send it, as a person does."""
+    await page.wait_for("!document.getElementById('login').hidden", 10, "the login form")
+    await page.evaluate(f"document.getElementById('token').value = {json.dumps(token)}")
+    await page.click("#login button[type=submit]")
+
+
+def stream_request(service: RunningService) -> urllib.request.Request:
+    url = f"http://127.0.0.1:{service.http_port}/api/dashboard/stream"
+    return urllib.request.Request(url, headers=service.auth_headers())
+
+
 def rows(selector: str) -> str:
     """JavaScript: the visible text of each row matching ``selector``, keyed by its data-* id."""
     return (
@@ -90,10 +102,18 @@ def test_dashboard_shows_a_live_call_its_queue_and_agents_and_updates_live(
     async def look() -> dict[str, object]:
         async with Browser(lang="en-US") as page:
             await page.goto(url)
+            await log_in(page, "not-a-token")
+            await page.wait_for(
+                "document.getElementById('login-error').textContent === 'Token not recognised'",
+                10,
+                "the refused token's message",
+            )
+            await log_in(page, service.token)
             await page.wait_for(
                 "document.querySelector('#calls tr[data-call-id]') !== null", 10, "the live call"
             )
             seen = {
+                "who": await page.evaluate("document.getElementById('who').textContent"),
                 "calls": await page.evaluate(rows("#calls tbody tr")),
                 "queues": await page.evaluate(rows("#queues tbody tr")),
                 "agents": await page.evaluate(rows("#agents tbody tr")),
@@ -155,6 +175,7 @@ def test_dashboard_shows_a_live_call_its_queue_and_agents_and_updates_live(
     assert "Alice (a1)" in agents["a1"] and "available" in agents["a1"], agents
     assert "Bob (a2)" in agents["a2"] and "offline" in agents["a2"], agents
     assert seen["status"] == "live"
+    assert seen["who"] == "test-admin (admin)"
     assert dict(seen["callbacks"]) == {  # type: ignore[call-overload]
         state: "0" for state in ("pending", "dialling", "done", "failed", "cancelled")
     }
@@ -181,6 +202,8 @@ def test_dashboard_assets_and_snapshot_are_served(service: RunningService) -> No
     ]:
         with urllib.request.urlopen(base + path, timeout=10) as response:
             assert response.status == 200 and kind in response.headers["Content-Type"], path
+    status, body = service.api("/api/dashboard?from=0", token=None)
+    assert status == 401 and "token" in body["error"]
     status, snapshot = service.api("/api/dashboard?from=0")
     assert status == 200
     assert set(snapshot) == {"calls", "queues", "agents", "callbacks", "stats"}
@@ -192,8 +215,7 @@ def test_dashboard_assets_and_snapshot_are_served(service: RunningService) -> No
 
 
 def test_event_stream_sends_a_snapshot_at_once(service: RunningService) -> None:
-    url = f"http://127.0.0.1:{service.http_port}/api/dashboard/stream"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(stream_request(service), timeout=10) as response:
         assert response.headers["Content-Type"] == "text/event-stream"
         assert response.readline() == b"event: snapshot\n"
         data = response.readline()
@@ -234,8 +256,7 @@ def test_dashboard_and_metrics_keep_answering_while_redis_is_down(tmp_path: Path
 
 def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
     service = start_service(tmp_path / "service", config_text=CONFIG)
-    url = f"http://127.0.0.1:{service.http_port}/api/dashboard/stream"
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with urllib.request.urlopen(stream_request(service), timeout=30) as response:
         assert response.readline() == b"event: snapshot\n"
         started = time.monotonic()
         assert service.stop(timeout=30) == 0
@@ -276,6 +297,7 @@ def test_pending_callbacks_show_on_the_dashboard_and_in_metrics(tmp_path: Path) 
             async def look() -> dict[str, object]:
                 async with Browser() as page:
                     await page.goto(url)
+                    await log_in(page, service.token)
                     await page.wait_for(
                         "document.querySelectorAll('#callbacks tbody tr').length === 2",
                         10,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PYTHON, REPO, free_port, postgres_answers, run_sipp, wait_until
-from workers_support import RunningNode
+from conftest import PYTHON, REPO, api_token_item, free_port, postgres_answers, run_sipp, wait_until
+from workers_support import NODE_ADMIN_TOKEN, RunningNode
 
 COMPOSE = REPO / "docker" / "compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -118,6 +118,8 @@ def compose_on_loopback(
                 "IVR_REDIS_KEY_PREFIX": prefix,
                 "IVR_WORKERS_RUN_DIR": str(tmp_path / name / "run"),
                 "IVR_SHUTDOWN_GRACE": "5",
+                # What an operator adds (the compose file holds no secrets).
+                "IVR_API_TOKENS": api_token_item("test-admin", "admin", NODE_ADMIN_TOKEN),
             }
             if "REDIS_URL" not in service["environment"]:
                 env.pop("REDIS_URL", None)

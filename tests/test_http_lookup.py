@@ -48,7 +48,13 @@ def test_a_caller_hears_the_status_of_a_ticket_looked_up_over_http(tmp_path: Pat
             "    input: ['7#']\n"
             "    expect: {path: [ask_ticket, lookup, unknown, goodbye]}\n"
         )
-        result = run_ivr("dialplan", "test", str(PLANS / "default.yaml"), str(cases))
+        result = run_ivr(
+            "dialplan",
+            "test",
+            str(PLANS / "default.yaml"),
+            str(cases),
+            env={"IVR_API_TOKEN": service.token},
+        )
         assert result.returncode == 0, result.stdout
     finally:
         assert service.stop() == 0

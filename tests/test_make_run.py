@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port, run_sipp, wait_until
+from conftest import REPO, api_token_item, free_port, new_admin_token, run_sipp, wait_until
 
 
 def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:
@@ -25,6 +25,8 @@ def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:
         if not key.startswith(("IVR_", "VIRTUAL_ENV")) and key not in ("REDIS_URL", "DATABASE_URL")
     }
     env.update(IVR_SIP_LISTEN=f"127.0.0.1:{sip_port}", IVR_HTTP_LISTEN=f"127.0.0.1:{http_port}")
+    token = new_admin_token()  # the API needs one even on the defaults
+    env["IVR_API_TOKENS"] = api_token_item("test-viewer", "viewer", token)
     log = (tmp_path / "make-run.log").open("wb")
     process = subprocess.Popen(
         ["make", "run"],
@@ -49,9 +51,11 @@ def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:
             "menu_key1_rfc2833.xml", f"127.0.0.1:{sip_port}", "9001", workdir=tmp_path / "sipp"
         )
         assert result.returncode == 0, result.errors
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{http_port}/api/tickets?caller=9001", timeout=5
-        ) as response:
+        tickets = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/api/tickets?caller=9001",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(tickets, timeout=5) as response:
             assert b'"disposition": "completed"' in response.read()
         assert (clone / "var" / "tickets.db").is_file()
         assert list((clone / "recordings").rglob("*.wav"))

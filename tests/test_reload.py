@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -152,6 +153,7 @@ def test_rollback_returns_to_the_previous_version_and_rewrites_the_file(tmp_path
                 "--url",
                 f"http://127.0.0.1:{service.http_port}",
             ],
+            env={**os.environ, "IVR_API_TOKEN": service.token},
             capture_output=True,
             text=True,
             check=False,

@@ -59,7 +59,10 @@ def raw(
     running: ServiceOnDatabase, path: str, method: str = "GET", data: bytes | None = None
 ) -> tuple[int, Message, bytes]:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{running.service.http_port}{path}", data=data, method=method
+        f"http://127.0.0.1:{running.service.http_port}{path}",
+        data=data,
+        method=method,
+        headers=running.service.auth_headers(),
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import PYTHON, REPO, free_port, wait_until
+from conftest import PYTHON, REPO, api_token_item, free_port, new_admin_token, wait_until
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
 from kamailio import answers_sip  # noqa: E402
+
+# Every node of a test session accepts this admin token: a node relays a recording
+# request to another with the caller's own token.
+NODE_ADMIN_TOKEN = new_admin_token()
 
 
 def _free(host: str, port: int) -> bool:
@@ -48,6 +52,7 @@ class RunningNode:
     http_ports: list[int]  # worker i's API at http_ports[i - 1]
     node_id: str
     log_path: Path
+    token: str = NODE_ADMIN_TOKEN  # None-able per call: api(..., token=None)
 
     @property
     def sip_uri_host(self) -> str:
@@ -58,11 +63,17 @@ class RunningNode:
         return self.node_id if len(self.http_ports) == 1 else f"{self.node_id}-w{index}"
 
     def api(
-        self, path: str, worker: int = 1, method: str = "GET", body: Any = None
+        self,
+        path: str,
+        worker: int = 1,
+        method: str = "GET",
+        body: Any = None,
+        token: str | None = NODE_ADMIN_TOKEN,
     ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         url = f"http://127.0.0.1:{self.http_ports[worker - 1]}{path}"
-        request = urllib.request.Request(url, data=data, method=method)
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 raw = response.read()
@@ -126,6 +137,7 @@ def start_node(
     config.write_text(config_text)
     full_env = {
         **os.environ,
+        "IVR_API_TOKENS": api_token_item("test-admin", "admin", NODE_ADMIN_TOKEN),
         **env,
         "IVR_SIP_LISTEN": f"127.0.0.1:{sip_port}",
         "IVR_HTTP_LISTEN": f"127.0.0.1:{http_first}",

@@ -1,12 +1,17 @@
 // The dashboard: renders snapshots from /api/dashboard/stream (server-sent events).
 // Text from calls (numbers, names) only ever goes in through textContent.
+// The API wants a bearer token, which EventSource cannot send: the stream is read
+// with fetch() instead. The token is kept in sessionStorage (this tab only).
 "use strict";
 
 (function () {
   const LABELS = window.LABELS;
+  const TOKEN_KEY = "ivr-dashboard-token";
+  const RETRY_MS = 2000;
   let lang = pickLanguage();
   let latest = null;
-  let source = null;
+  let stream = null; // the AbortController of the open stream
+  let retry = null;
   let streamDay = null;
 
   function pickLanguage() {
@@ -261,17 +266,111 @@
     return midnight;
   }
 
-  function connect() {
-    if (source !== null) source.close();
+  function token() {
+    return window.sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  function authorised() {
+    return { Authorization: `Bearer ${token()}` };
+  }
+
+  function showLogin(errorKey) {
+    disconnect();
+    window.sessionStorage.removeItem(TOKEN_KEY);
+    document.getElementById("login").hidden = false;
+    document.querySelector("main").hidden = true;
+    document.getElementById("logout").hidden = true;
+    document.getElementById("who").textContent = "";
+    document.getElementById("login-error").textContent = errorKey ? t(errorKey) : "";
+    setConnection("logged_out");
+    document.getElementById("token").focus();
+  }
+
+  function showDashboard(who) {
+    document.getElementById("login").hidden = true;
+    document.querySelector("main").hidden = false;
+    document.getElementById("logout").hidden = false;
+    document.getElementById("who").textContent = `${who.name} (${who.role})`;
+    connect();
+  }
+
+  async function logIn(candidate) {
+    let response;
+    try {
+      response = await fetch("/api/whoami", { headers: { Authorization: `Bearer ${candidate}` } });
+    } catch (error) {
+      showLogin("login_failed");
+      return;
+    }
+    if (response.status === 401) {
+      showLogin("token_refused");
+      return;
+    }
+    if (!response.ok) {
+      showLogin("login_failed");
+      return;
+    }
+    window.sessionStorage.setItem(TOKEN_KEY, candidate);
+    showDashboard(await response.json());
+  }
+
+  function disconnect() {
+    if (retry !== null) window.clearTimeout(retry);
+    retry = null;
+    if (stream !== null) stream.abort();
+    stream = null;
+  }
+
+  function handleEvent(block) {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (name !== "snapshot" || data.length === 0) return; // keep-alive comments
+    latest = JSON.parse(data.join("\n"));
+    setConnection("live");
+    render();
+  }
+
+  async function readStream(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        handleEvent(buffered.slice(0, end));
+        buffered = buffered.slice(end + 2);
+      }
+    }
+  }
+
+  async function connect() {
+    disconnect();
     const day = startOfToday();
     streamDay = day.getTime();
-    source = new EventSource(`/api/dashboard/stream?from=${day.getTime() / 1000}`);
-    source.addEventListener("snapshot", (event) => {
-      latest = JSON.parse(event.data);
-      setConnection("live");
-      render();
-    });
-    source.onerror = () => setConnection("disconnected");  // EventSource retries by itself
+    const controller = new AbortController();
+    stream = controller;
+    try {
+      const url = `/api/dashboard/stream?from=${day.getTime() / 1000}`;
+      const response = await fetch(url, { headers: authorised(), signal: controller.signal });
+      if (response.status === 401) {
+        showLogin("token_refused"); // the token was withdrawn from the configuration
+        return;
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      await readStream(response);
+    } catch (error) {
+      if (controller.signal.aborted) return; // replaced or logged out on purpose
+    }
+    if (stream !== controller) return;
+    setConnection("disconnected"); // the service went away: try again shortly
+    retry = window.setTimeout(connect, RETRY_MS);
   }
 
   function tick() {
@@ -279,7 +378,7 @@
     for (const cell of document.querySelectorAll("#calls .duration")) {
       cell.textContent = seconds(now - Number(cell.dataset.started));
     }
-    if (startOfToday().getTime() !== streamDay) connect();  // "today" moved on
+    if (stream !== null && startOfToday().getTime() !== streamDay) connect(); // "today" moved on
   }
 
   for (const button of document.querySelectorAll("#lang-switch button")) {
@@ -290,7 +389,16 @@
       render();
     });
   }
+  document.getElementById("login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = document.getElementById("token");
+    const candidate = field.value.trim();
+    field.value = "";
+    logIn(candidate);
+  });
+  document.getElementById("logout").addEventListener("click", () => showLogin(null));
   applyLabels();
-  connect();
+  if (token() === null) showLogin(null);
+  else logIn(token());
   window.setInterval(tick, 1000);
 })();
