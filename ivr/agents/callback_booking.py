@@ -52,6 +52,17 @@ class CallbackBooking:
             return False
         return True
 
+    async def unavailable(self, queue: str) -> str | None:
+        if not self._settings.number_uri:
+            return "callbacks are not configured (callbacks.number_uri)"
+        if queue not in self._desk.settings:
+            return f"no queue {queue!r} is configured"
+        try:
+            await self._desk.status(queue)
+        except (RedisError, OSError) as exc:
+            return f"callback queue unavailable (Redis unreachable: {exc})"
+        return None
+
     async def slots(self, queue: str) -> list[tuple[str, float]]:
         """Later slots today that the queue's staffing can still serve before closing."""
         hours = self._settings.dispatch.hours

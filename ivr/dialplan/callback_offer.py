@@ -28,6 +28,9 @@ class Callbacks(Protocol):
     def allowed(self, number: str) -> bool:
         """Whether the dialling rules let the service call ``number`` back."""
 
+    async def unavailable(self, queue: str) -> str | None:
+        """Why a booking in ``queue`` could not be kept now (Redis unreachable...), else None."""
+
     async def slots(self, queue: str) -> list[tuple[str, float]]:
         """Later times ("14:00", Unix seconds) the queue's capacity can still keep today."""
 
@@ -59,6 +62,11 @@ class CallbackOffer:
     async def run(self, caller_number: str) -> str | None:
         """The node to go to next."""
         node = self._node
+        # Never offer what cannot be kept: the caller hears the fallback instead.
+        reason = await self._callbacks.unavailable(node.queue)
+        if reason is not None:
+            self._journal.event("callback_withheld", node=node.name, reason=reason)
+            return node.fallback
         if await self._key(node.prompts, node.timeout_seconds) != node.accept_key:
             self._journal.event("callback_declined", node=node.name)
             return node.decline

@@ -140,6 +140,9 @@ class SimulatedCallbacks:
     def allowed(self, number: str) -> bool:
         return number.isdigit()
 
+    async def unavailable(self, queue: str) -> str | None:
+        return None
+
     async def slots(self, queue: str) -> list[tuple[str, float]]:
         return []
 
