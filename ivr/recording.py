@@ -4,12 +4,17 @@ The caller's audio clocks the file: each received chunk is paired with as
 much of what we played as has gone out meanwhile, silence where we played
 nothing. Frames are written about once a second; the WAV header is rewritten
 with each write, so the file is playable at any moment, even after a crash.
+
+A write that fails (a full disk, a read-only mount) ends the recording, not the
+call: the partial file is removed (it would hold the space other calls need),
+``error`` says why, and the next call records again once the disk has room.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import wave
+import struct
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +31,52 @@ def recording_path(root: Path, ticket_id: int, at: float) -> Path:
     return root / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{ticket_id}.wav"
 
 
+class StereoWav:
+    """A 16-bit stereo WAV file whose header is brought up to date after every append."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self._data_bytes = 0
+        try:
+            self._file.write(self._header())
+            self._file.flush()
+        except OSError:
+            self.close()
+            raise
+
+    def _header(self) -> bytes:
+        block_align = 2 * SAMPLE_WIDTH
+        return struct.pack(
+            "<4sI4s4sIHHIIHH4sI",
+            b"RIFF",
+            36 + self._data_bytes,
+            b"WAVE",
+            b"fmt ",
+            16,
+            1,  # PCM
+            2,
+            SAMPLE_RATE,
+            SAMPLE_RATE * block_align,
+            block_align,
+            SAMPLE_WIDTH * 8,
+            b"data",
+            self._data_bytes,
+        )
+
+    def append(self, frames: bytes) -> None:
+        """Raises OSError (e.g. ENOSPC); the header then still describes what was written before."""
+        self._file.write(frames)
+        self._file.flush()
+        self._data_bytes += len(frames)
+        self._file.seek(0)
+        self._file.write(self._header())
+        self._file.seek(0, 2)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class CallRecorder:
     """An :class:`~ivr.telephony.interface.AudioSink` writing one call to ``path``."""
 
@@ -34,20 +85,22 @@ class CallRecorder:
         self.error: str | None = None
         self._pending_played = bytearray()
         self._frames = bytearray()
-        self._wav: wave.Wave_write | None = None
+        self._wav: StereoWav | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._wav = wave.open(str(path), "wb")
-            self._wav.setnchannels(2)
-            self._wav.setsampwidth(SAMPLE_WIDTH)
-            self._wav.setframerate(SAMPLE_RATE)
+            self._wav = StereoWav(path)
         except OSError as exc:
             self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
         self.error = f"recording to {self.path} failed: {exc.strerror or exc}"
         log.error("%s; the call goes on unrecorded", self.error)
-        self._wav = None
+        if self._wav is not None:
+            with contextlib.suppress(OSError):
+                self._wav.close()  # what is still buffered may fail to reach the disk too
+            self._wav = None
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
 
     def on_caller_audio(self, pcm: bytes) -> None:
         if self._wav is None:
@@ -74,7 +127,7 @@ class CallRecorder:
         if self._wav is None or not self._frames:
             return
         try:
-            self._wav.writeframes(bytes(self._frames))
+            self._wav.append(bytes(self._frames))
         except OSError as exc:
             self._fail(exc)
         self._frames.clear()
