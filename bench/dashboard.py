@@ -62,11 +62,12 @@ async def seed(database_url: str, count: int) -> None:
         await store.close()
 
 
-def timed_gets(url: str, runs: int) -> list[float]:
+def timed_gets(url: str, runs: int, headers: dict[str, str]) -> list[float]:
     times = []
     for _ in range(runs):
         began = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
         times.append((time.perf_counter() - began) * 1000)
     return times
@@ -90,8 +91,10 @@ def cpu_percent(pid: int, seconds: float) -> float:
     return (cpu_seconds(pid) - before) / seconds * 100
 
 
-def watch(url: str, stop: threading.Event, events: list[int]) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response:
+def watch(url: str, headers: dict[str, str], stop: threading.Event, events: list[int]) -> None:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=headers), timeout=60
+    ) as response:
         while not stop.is_set():
             line = response.readline()
             if not line:
@@ -124,16 +127,17 @@ def main() -> int:
     try:
         for number in range(0, args.agents, 2):
             service.api(f"/api/agents/a{number}/state", "POST", {"state": "available"})
-        print(summary("GET /metrics", timed_gets(f"{base}/metrics", args.runs)))
+        auth = service.auth_headers()
+        print(summary("GET /metrics", timed_gets(f"{base}/metrics", args.runs, {})))
         snapshot_url = f"{base}/api/dashboard?from={midnight}"
-        print(summary("GET /api/dashboard (today)", timed_gets(snapshot_url, args.runs)))
+        print(summary("GET /api/dashboard (today)", timed_gets(snapshot_url, args.runs, auth)))
 
         idle = cpu_percent(service.process.pid, args.seconds)
         stop = threading.Event()
         events: list[int] = []
         stream = f"{base}/api/dashboard/stream?from={midnight}"
         viewers = [
-            threading.Thread(target=watch, args=(stream, stop, events), daemon=True)
+            threading.Thread(target=watch, args=(stream, auth, stop, events), daemon=True)
             for _ in range(args.viewers)
         ]
         for viewer in viewers:
