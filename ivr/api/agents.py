@@ -11,6 +11,7 @@ from aiohttp import web
 from ivr.agents.board import REQUESTABLE, AgentState
 from ivr.agents.queues import QueueDesk
 from ivr.api.auth import requires
+from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
 
 DESK = web.AppKey("desk", QueueDesk)
@@ -49,10 +50,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     if desk.board.settings(agent_id) is None:
         raise _error(web.HTTPNotFound, f"no agent {agent_id!r}")
-    try:
-        body: Any = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, 'body must be JSON like {"state": "available"}') from None
+    body: Any = await json_body(request, 'JSON like {"state": "available"}')
     names = [s.value for s in REQUESTABLE]
     state_name = body.get("state") if isinstance(body, dict) else None
     if state_name not in names:

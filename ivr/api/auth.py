@@ -178,7 +178,7 @@ async def _body_detail(request: web.Request) -> dict[str, Any]:
         return {"body": "too large"}
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return {"body": f"{len(raw)} bytes, not JSON"}
     if not isinstance(body, dict):
         return {"body": _short(body)}

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from callback.requests import STATES, CallbackRequests
 from ivr.api.auth import requires
+from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
 
 CALLBACKS = web.AppKey("callbacks", CallbackRequests)
@@ -35,10 +36,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, "body must be a JSON object") from None
+    body = await json_body(request, "a JSON object") if request.can_read_body else {}
     if not isinstance(body, dict):
         raise _error(web.HTTPBadRequest, "body must be a JSON object")
     return body

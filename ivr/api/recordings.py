@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ivr.api.tickets import ticket_id_param
 from ivr.state import keys
 from ivr.tickets.store import TicketStore
 
@@ -42,10 +43,7 @@ class RecordingRoutes:
         self._root = recordings_dir.resolve()
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        text = request.match_info["ticket_id"]
-        if not text.isdigit():
-            raise _error(web.HTTPBadRequest, f"ticket id must be a whole number, not {text!r}")
-        ticket_id = int(text)
+        ticket_id = ticket_id_param(request.match_info["ticket_id"])
         ticket = await self._tickets.get(ticket_id)
         if ticket is None:
             raise _error(web.HTTPNotFound, f"no ticket {ticket_id}")

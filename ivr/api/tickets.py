@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.api.auth import requires
+from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
 from ivr.tickets.json_view import iso, ticket_json
 from ivr.tickets.model import (
@@ -37,6 +38,7 @@ MAX_EXPORT_ROWS = 1_000_000
 EXPORT_PAGE = 1000
 MAX_TEXT = 200  # filter values and assignee names
 MAX_NOTE = 10_000
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 _FILTERS = {
     "caller": "caller",
@@ -66,13 +68,16 @@ def parse_time(text: str) -> float:
         ValueError: neither.
     """
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp()
+    # NaN, infinity and years past 9999 cannot be shown as dates (or compared).
+    if not 0 <= seconds <= LATEST_TIME:
+        raise ValueError("out of range")
+    return seconds
 
 
 def time_param(query: Mapping[str, str], name: str) -> float | None:
@@ -248,9 +253,13 @@ def _page(query: TicketQuery, done: int) -> TicketQuery:
 
 
 def _ticket_id(request: web.Request) -> int:
-    text = request.match_info["ticket_id"]
-    if not text.isdigit() or int(text) > 2**62:
-        raise bad_request(f"ticket id must be a whole number, not {text!r}")
+    return ticket_id_param(request.match_info["ticket_id"])
+
+
+def ticket_id_param(text: str) -> int:
+    """A ticket id from a path; a 400 unless a whole number a database column holds."""
+    if not text.isascii() or not text.isdigit() or int(text) > 2**62:
+        raise bad_request(f"ticket id must be a whole number, not {text[:40]!r}")
     return int(text)
 
 
@@ -309,10 +318,7 @@ def parse_update(body: Any) -> TicketUpdate:
 async def update_ticket(request: web.Request) -> web.Response:
     """PATCH: work status, assignee (null unassigns), a note appended; the ticket after."""
     ticket_id = _ticket_id(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise bad_request("body must be JSON") from None
+    body = await json_body(request, "JSON")
     ticket = await request.app[TICKETS].update(ticket_id, parse_update(body))
     if ticket is None:
         raise not_found(f"no ticket {ticket_id}")
