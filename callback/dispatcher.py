@@ -43,6 +43,14 @@ class CallingHours:
     opens: str = "00:00"
     closes: str = "24:00"
 
+    def contains(self, moment: float) -> bool:
+        """Whether ``moment`` (Unix seconds) is inside the hours."""
+        zone = ZoneInfo(self.timezone)
+        local = datetime.fromtimestamp(moment, zone)
+        if local.weekday() not in self.weekdays:
+            return False
+        return _at(local.date(), self.opens, zone) <= local < _at(local.date(), self.closes, zone)
+
     def next_allowed(self, moment: float) -> float:
         """``moment`` if it is inside the hours, else the next opening (Unix seconds)."""
         zone = ZoneInfo(self.timezone)

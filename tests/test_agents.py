@@ -57,12 +57,14 @@ PLANS = {
     "empty": ('match: {called: ["204"]}', "queue: empty"),
     "refused": ('match: {called: ["205"]}', 'extension: "9999"\n    method: refer'),
     "many": ('match: {called: ["206"]}', "queue: many"),
+    "capped": ('match: {called: ["207"]}', 'extension: "6009"\n    method: refer'),
 }
 CONFIG = """sip: {{rtp_timeout_seconds: 300}}
 screen_pop_url: "http://127.0.0.1:{pop_port}/pop"
 dialling:
   allow: ['^sip:60\\d\\d@127\\.0\\.0\\.1:{port}$']
   extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
+  limits: [{{match: '6009@', hours: {{weekdays: []}}}}]   # 6009 may never be dialled
 agents:
   - {{id: a1, name: Alice, extension: "6001", queues: [basic]}}
   - {{id: a2, extension: "6002", queues: [rona]}}
@@ -331,6 +333,20 @@ def test_a_transfer_target_outside_the_allowed_patterns_is_refused(
     [refused] = events_of(service, ticket, "transfer_refused")
     assert "matches no dialling.allow pattern" in refused["reason"]
     assert not caller.of_kind("refer")
+
+
+def test_a_transfer_outside_its_allowed_hours_is_refused_with_the_reason(
+    service: RunningService, tmp_path: Path
+) -> None:
+    caller = caller_phone(service, "207", tmp_path, "7007")
+    caller.wait_for("done", 60)
+
+    [ticket] = service.tickets_of("7007", 1)
+    assert ticket["nodes"] == ["welcome", "to_agent", "nobody"]
+    [refused] = events_of(service, ticket, "transfer_failed")
+    assert "may not be dialled at this hour (dialling.limits[0].hours" in refused["reason"]
+    assert not caller.of_kind("refer")
+    assert "dial refused: sip:**09@127.0.0.1" in service.log_text()
 
 
 def test_fifty_callers_for_five_agents_are_served_in_arrival_order(

@@ -25,7 +25,7 @@ from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.settings import ContactCenterSettings
 from ivr.agents.transfer import Dialler, Speech, TransferServices
 from ivr.agents.wakeups import AgentWakeups
-from ivr.dialling import DialPolicy
+from ivr.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.tasks import OwnedTasks
 from ivr.tickets.model import CallJournal
 from ivr.tickets.store import TicketStore
@@ -82,7 +82,8 @@ async def open_contact_center(
     tasks.start(_grant_held_breaks(desk), "held-breaks")
     screen_pop = ScreenPop(settings.screen_pop_url)
     stack.push_async_callback(screen_pop.close)
-    policy = DialPolicy(settings.dialling)
+    policy = DialPolicy(settings.dialling, DialCounters(client, prefix))
+    dialler = PolicedDialler(dialler, policy)  # every dial below passes the limits
     requests = CallbackRequests(client, prefix)
     dispatcher = Dispatcher(
         requests,

@@ -35,7 +35,8 @@ QUEUE_KEYS = {
     "service_level_seconds",
     "whisper",
 }
-DIALLING_KEYS = {"allow", "extension_uri"}
+DIALLING_KEYS = {"allow", "extension_uri", "limits"}
+LIMIT_KEYS = {"match", "per_number_per_day", "per_day", "hours"}
 CALLBACK_KEYS = {
     "number_uri",
     "dispatcher",
@@ -76,9 +77,20 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class DialLimit:
+    """A toll-fraud brake on the targets ``match`` selects (normalised URIs)."""
+
+    match: re.Pattern[str]
+    per_number_per_day: int = 0  # dials of one target a day; 0: no cap
+    per_day: int = 0  # dials of all its targets a day; 0: no cap
+    hours: CallingHours | None = None  # when its targets may be dialled (days in its zone)
+
+
+@dataclass(frozen=True)
 class DiallingSettings:
     allow: tuple[re.Pattern[str], ...] = ()  # nothing may be dialled unless listed
     extension_uri: str = ""
+    limits: tuple[DialLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,27 @@ def _dialling(raw: Any, where: str) -> DiallingSettings:
     template = str(raw.get("extension_uri") or "")
     if template and "{extension}" not in template:
         raise ConfigError(f"{where}.extension_uri has value {template!r}: needs {{extension}}")
-    return DiallingSettings(tuple(compiled), template)
+    limits = raw.get("limits") or []
+    if not isinstance(limits, list):
+        raise ConfigError(f"{where}.limits has value {limits!r}: expected a list")
+    parsed = tuple(_dial_limit(item, f"{where}.limits[{i}]") for i, item in enumerate(limits))
+    return DiallingSettings(tuple(compiled), template, parsed)
+
+
+def _dial_limit(raw: Any, where: str) -> DialLimit:
+    raw = _mapping(raw, where, LIMIT_KEYS)
+    try:
+        match = re.compile(str(raw.get("match", "")))
+    except re.error as exc:
+        raise ConfigError(f"{where}.match has value {raw.get('match')!r}: {exc}") from None
+    caps = {}
+    for key in ("per_number_per_day", "per_day"):
+        value = raw.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}.{key} has value {value!r}: expected a whole number >= 0")
+        caps[key] = value
+    hours = _calling_hours(raw["hours"], f"{where}.hours") if raw.get("hours") else None
+    return DialLimit(match, hours=hours, **caps)
 
 
 def _agent(raw: Any, where: str, dialling: DiallingSettings, queues: set[str]) -> AgentSettings:

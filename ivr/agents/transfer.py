@@ -281,7 +281,7 @@ class AgentTransfer:
     async def _refer(self, uri: str, agent_id: str | None) -> TransferOutcome:
         self._journal.event("refer", agent=agent_id, uri=uri)
         try:
-            await self._call.transfer(uri)
+            await self._call.transfer(await self._services.policy.admit(uri))
         except TelephonyError as exc:
             self._journal.event("transfer_failed", uri=uri, reason=str(exc))
             return TransferOutcome.FALLBACK

@@ -39,3 +39,13 @@ def workers(prefix: str) -> str:
 def files_to_delete(prefix: str, worker_id: str) -> str:
     """Set: JSON [ticket_id, started_at] of calls whose files this worker's node must delete."""
     return f"{prefix}privacy:files-to-delete:{worker_id}"
+
+
+def dials_of_number(prefix: str, day: str, limit: int, uri: str) -> str:
+    """Counter (expires after two days): dials of ``uri`` on ``day`` under limit ``limit``."""
+    return f"{prefix}dials:{day}:{limit}:{uri}"
+
+
+def dials_of_day(prefix: str, day: str, limit: int) -> str:
+    """Counter (expires after two days): dials on ``day`` under dialling limit ``limit``."""
+    return f"{prefix}dials:{day}:{limit}"
