@@ -32,9 +32,7 @@ def start_edge_node(workdir: Path, admission_yaml: str, extra_yaml: str = "") ->
     env = node_env(
         workdir, f"edge-{workdir.name}", redis_url, f"sqlite:///{workdir / 'tickets.db'}", prefix
     )
-    env["IVR_API_TOKENS"] = (
-        f"sipedge:viewer:{hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}"
-    )
+    env["IVR_API_TOKENS"] = f"sipedge:viewer:{hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}"
     indented = "".join(f"    {line}\n" for line in admission_yaml.strip().splitlines())
     config = f"log_level: INFO\nsip:\n  admission:\n    enabled: true\n{indented}{extra_yaml}"
     return start_node(workdir, 1, env, config)

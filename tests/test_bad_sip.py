@@ -1,13 +1,19 @@
-"""Malformed INVITEs get an error final response, and the next call is answered."""
+"""Malformed INVITEs get an error final response, and the next call is answered; the
+RFC 4475 torture messages, oversized datagrams and junk against the service behind its edge."""
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import RunningService, run_sipp
+from sip_edge_support import TRUNK, closed_tickets, request, send, start_edge_node, status_code
+from sip_edge_support import run_sipp as edge_sipp
 from sip_messages import GOOD_SDP, final_response, invite
+from workers_support import RunningNode
 
 BAD_INVITES = {
     "sdp_not_sdp": {"body": "this is not a session description\r\n"},
@@ -61,3 +67,72 @@ def test_the_next_call_after_malformed_invites_is_answered(
     assert result.returncode == 0, result.errors
     [ticket] = service.tickets_of("5002", 1)
     assert ticket["disposition"] == "completed"
+
+
+# --- RFC 4475 torture messages against the service behind its SIP edge ---------------
+
+TORTURE_DIR = Path(__file__).resolve().parents[2] / "shared" / "rfc4475"
+TORTURE = sorted(p.stem for p in TORTURE_DIR.glob("*.dat"))
+# RFC 4475 3.1.2: invalid syntax: rejected (4xx) or dropped, never accepted.
+INVALID = {
+    "badinv01", "clerr", "ncl", "scalar02", "scalarlg", "quotbal", "ltgtruri", "lwsruri",
+    "lwsstart", "trws", "escruri", "baddate", "regbadct", "badaspec", "baddn", "badvers",
+    "mismatch01", "mismatch02", "bigcode",
+}  # fmt: skip
+# Where the edge itself decides, the code the RFC names.
+EXACT = {
+    "zeromf": 483, "ltgtruri": 400, "escruri": 400, "baddate": 400, "mismatch01": 400,
+    "mismatch02": 400, "scalar02": 400,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """The service behind the edge; rate limits off so the replay is not throttled."""
+    node = start_edge_node(
+        tmp_path_factory.mktemp("edge"),
+        "allow: [127.0.0.1, 127.0.0.2]\n"
+        "rate_limits: {invite_per_second: 0, options_per_second: 0, register_per_second: 0}\n",
+    )
+    yield node
+    assert node.stop() == 0, node.log_text()[-3000:]
+
+
+@pytest.mark.skipif(not TORTURE, reason=f"no RFC 4475 messages in {TORTURE_DIR}")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("name", TORTURE)
+def test_rfc4475_message_behind_the_edge_is_never_accepted_when_invalid(
+    edge: RunningNode, name: str, transport: str
+) -> None:
+    message = (TORTURE_DIR / f"{name}.dat").read_bytes()
+    if transport == "tcp":
+        message = message.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP", 1)
+    # From the trunk address: the edge never relays its in-dialog requests beyond a worker.
+    response = send(message, edge.sip_port, source=TRUNK, transport=transport, timeout=0.5)
+    code = status_code(response)
+    assert code is None or code >= 300, response
+    if name in INVALID:
+        assert code is None or 400 <= code < 500, response
+    if name in EXACT and (transport == "udp" or name not in ("clerr",)):
+        assert code == EXACT[name], response
+
+
+def test_the_edge_and_its_worker_survive_torture_oversized_datagrams_and_junk(
+    edge: RunningNode, tmp_path: Path
+) -> None:
+    for name in TORTURE:
+        send((TORTURE_DIR / f"{name}.dat").read_bytes(), edge.sip_port, timeout=0.05)
+    oversized = request("INVITE", edge.sip_port, headers=("X-Padding: " + "a" * 64_000,), body="")
+    assert len(oversized) > 64_000
+    send(oversized, edge.sip_port, timeout=0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(os.urandom(65_000), ("127.0.0.1", edge.sip_port))
+    with socket.create_connection(("127.0.0.1", edge.sip_port), timeout=2) as junk:
+        junk.sendall(os.urandom(20_000) + b"\r\n\r\n" + os.urandom(5_000))
+    answered = send(request("OPTIONS", edge.sip_port), edge.sip_port)
+    assert status_code(answered) == 200, answered
+    result = edge_sipp(tmp_path, "menu_key1_rfc2833.xml", edge.sip_uri_host, caller="5402")
+    assert result.returncode == 0, result.errors[-3000:]
+    [ticket] = closed_tickets(edge, "5402", 1)
+    assert ticket["disposition"] == "completed"
+    assert edge.process.poll() is None

@@ -191,9 +191,7 @@ def test_options_past_the_rate_limit_get_silence_when_so_configured(
 
 def _digest_invite(node: RunningNode, password: str) -> tuple[str | None, str | None]:
     """An INVITE without credentials (the challenge), then again with them: both answers."""
-    invite = request(
-        "INVITE", node.sip_port, headers=("Content-Type: application/sdp",), body=SDP
-    )
+    invite = request("INVITE", node.sip_port, headers=("Content-Type: application/sdp",), body=SDP)
     challenge = send(invite, node.sip_port)
     if status_code(challenge) != 401 or challenge is None:
         return challenge, None
@@ -204,13 +202,11 @@ def _digest_invite(node: RunningNode, password: str) -> tuple[str | None, str | 
     ha1 = hashlib.md5(f"{DIGEST_USER}:{params['realm']}:{password}".encode()).hexdigest()
     ha2 = hashlib.md5(f"INVITE:{uri}".encode()).hexdigest()
     cnonce, nc = "0a4f113b", "00000001"
-    response = hashlib.md5(
-        f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}".encode()
-    ).hexdigest()
+    response = hashlib.md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
     authorization = (
         f'Authorization: Digest username="{DIGEST_USER}", realm="{params["realm"]}", '
         f'nonce="{params["nonce"]}", uri="{uri}", response="{response}", algorithm=MD5, '
-        f"qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+        f'qop=auth, nc={nc}, cnonce="{cnonce}"'
     )
     again = request(
         "INVITE",
@@ -263,9 +259,7 @@ def test_calls_past_the_concurrent_call_cap_get_503(
         ),
     )
     try:
-        wait_until(
-            lambda: live_calls(strict_edge) == 2, 30, "two live calls"
-        )
+        wait_until(lambda: live_calls(strict_edge) == 2, 30, "two live calls")
         _, third = _digest_invite(strict_edge, DIGEST_PASSWORD)
         assert status_code(third) == 503 and "Too many calls" in (third or ""), third
     finally:

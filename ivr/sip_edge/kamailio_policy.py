@@ -118,7 +118,8 @@ def routes_block(policy: EdgePolicy) -> str:
     if allow:
         parts += [
             f"    if (!({allow})) {{",
-            '        xlog("L_NOTICE", "SIP from $si:$sp refused: not on sip.admission.allow ($rm)\\n");',
+            '        xlog("L_NOTICE", "SIP from $si:$sp refused: not on sip.admission.allow '
+            '($rm)\\n");',
             f"        {_refuse(admission.refuse, '403', 'Forbidden')}",
             "    }",
         ]
@@ -157,7 +158,7 @@ def routes_block(policy: EdgePolicy) -> str:
             + realm
             + '", "$sht(digest=>$au)", "1")) {',
             '        xlog("L_NOTICE", "SIP from $si: digest authentication failed for user '
-            '\'$au\' ($rm)\\n");',
+            "'$au' ($rm)\\n\");",
             f'        www_challenge("{realm}", "1");',
             "        exit;",
             "    }",
@@ -169,7 +170,8 @@ def routes_block(policy: EdgePolicy) -> str:
         "route[CALL_CAP] {",
         '    get_profile_size("calls", "$var(calls)");',
         f"    if ($var(calls) >= {policy.max_calls}) {{",
-        f'        xlog("L_WARN", "call from $si refused: {policy.max_calls} calls in progress\\n");',
+        f'        xlog("L_WARN", "call from $si refused: {policy.max_calls} calls '
+        'in progress\\n");',
         f'        append_to_reply("Retry-After: {RETRY_AFTER_SECONDS}\\r\\n");',
         '        sl_send_reply("503", "Too many calls");',
         "        exit;",

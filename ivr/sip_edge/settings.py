@@ -9,9 +9,9 @@ sip:
     digest:                              # optional: INVITEs must authenticate
       realm: hotline
       users: [{user: pbx, ha1: 5f4dcc3b5aa765d61d8327deb882cf99}]   # or password: ...
-    rate_limits: {invite_per_second: 50, options_per_second: 20, register_per_second: 5,
-                  over_limit: reply}     # per source; past them 503 (reply) or silence (drop)
-    max_calls: 0                         # concurrent calls through the edge; 0: workers x sip.max_calls
+    rate_limits:                         # per source; past them 503 (reply) or silence (drop)
+      {invite_per_second: 50, options_per_second: 20, register_per_second: 5, over_limit: reply}
+    max_calls: 0                         # calls through the edge; 0: workers x sip.max_calls
     max_tcp_connections: 1024
   tls:
     enabled: true
@@ -115,7 +115,9 @@ def _mapping(value: Any, where: str, known: set[str]) -> Mapping[str, Any]:
         raise ConfigError(f"{where} has value {value!r}: expected a mapping")
     for key in value:
         if key not in known:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})"
+            )
     return value
 
 

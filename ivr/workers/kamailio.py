@@ -212,9 +212,13 @@ modparam("dispatcher", "ds_hash_check_interval", 10)
 {edge_modules}
 
 request_route {{
+    # Replies go back where the request came from, never to a Via host it names
+    # (no reflection of replies to third parties; NAT).
+    force_rport();
     route(ADMIT);
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (!sanity_check("17895", "7")) {{ exit; }}
+    route(STRICT_SYNTAX);
     if (is_method("OPTIONS") && uri == myself && !has_totag()) {{
         sl_send_reply("200", "OK");
         exit;
@@ -248,6 +252,20 @@ request_route {{
     route(RELAY);
 }}
 
+route[STRICT_SYNTAX] {{
+    # What the sanity module lets through but the workers should not see.
+    if (!($ru =~ "^sips?:")) {{ sl_send_reply("416", "Unsupported URI Scheme"); exit; }}
+    # Header parameters belong in a URI of a header, never in the Request-URI.
+    if ($ru =~ "\\?") {{ sl_send_reply("400", "Bad Request-URI"); exit; }}
+    # RFC 3261 dates are RFC 1123 dates in GMT.
+    if (is_present_hf("Date")
+            && !($hdr(Date) =~ "^[A-Z][a-z]{{2}}, [0-9]{{2}} [A-Z][a-z]{{2}} [0-9]{{4}} "
+                 + "[0-9:]{{8}} GMT$")) {{
+        sl_send_reply("400", "Bad Date");
+        exit;
+    }}
+}}
+
 route[RELAY] {{
     t_set_fr(0, {invite_timeout});
     t_on_failure("NEXT_WORKER");
@@ -264,6 +282,7 @@ route[IN_DIALOG] {{
     # here), so a call's load is released once.
     if (is_method("BYE")) {{ t_check_trans(); ds_load_update(); }}
     if (loose_route()) {{
+        route(NEXT_HOP_CHECK);
         if (!t_relay()) {{ sl_reply_error(); }}
         return;
     }}
@@ -279,6 +298,19 @@ route[IN_DIALOG] {{
         return;
     }}
     sl_send_reply("404", "Not here");
+}}
+
+route[NEXT_HOP_CHECK] {{
+    # A worker's in-dialog requests go to its caller, wherever that is; anybody
+    # else's only to a worker, by address (no DNS lookups of names a request
+    # brings): the edge is no relay to third parties.
+    if (ds_is_from_list("{set}", "3")) {{ return; }}
+    if ($du != $null) {{ $var(next_hop) = $du; }} else {{ $var(next_hop) = $ru; }}
+    if (!($(var(next_hop){{uri.host}}) =~ "^[0-9.]+$|^\\[")
+            || !ds_is_from_list("{set}", "2", "$var(next_hop)")) {{
+        if (!is_method("ACK")) {{ sl_send_reply("403", "Not routed here"); }}
+        exit;
+    }}
 }}
 
 onreply_route[INVITE_REPLY] {{
