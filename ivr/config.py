@@ -70,6 +70,7 @@ class StorageConfig:
     database_url: str = "sqlite:///var/tickets.db"
     recordings_dir: Path = Path("recordings")
     cache_dir: Path = Path("var/cache")
+    spool_dir: Path = Path("var/ticket-spool")  # ticket writes kept while the database is away
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ _KNOWN_KEYS = {
         "tls",
     },
     "http": {"listen"},
-    "storage": {"database_url", "recordings_dir", "cache_dir"},
+    "storage": {"database_url", "recordings_dir", "cache_dir", "spool_dir"},
     "redis": {"url", "key_prefix", "embedded_data_dir"},
     "dialplans": {"directory", "default_plan", "watch", "canary_percent", "versions_dir"},
     "tickets": {"webhook_url", "webhook_timeout_seconds", "webhook_max_backoff_seconds"},
@@ -426,6 +427,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
             cache_dir=read.path_setting(
                 "storage.cache_dir", "IVR_CACHE_DIR", StorageConfig.cache_dir
+            ),
+            spool_dir=read.path_setting(
+                "storage.spool_dir", "IVR_TICKET_SPOOL_DIR", StorageConfig.spool_dir
             ),
         ),
         redis=RedisConfig(

@@ -42,6 +42,7 @@ from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
+from ivr.tickets.spool import SpooledTicketStore
 from ivr.tickets.store import open_store
 from ivr.tickets.webhook import WebhookDrainer
 from ivr.workers.heartbeat import Heartbeat, Sweeper, advertised_api
@@ -81,9 +82,14 @@ class Service:
         async with AsyncExitStack() as stack:
             webhook_url = config.tickets.webhook_url
             metrics = ServiceMetrics()
-            tickets = MeteredTicketStore(
-                open_store(config.storage.database_url, webhook_url is not None), metrics
+            # Writes a call or the dispatcher makes survive a database outage (spooled).
+            spooled = SpooledTicketStore(
+                open_store(config.storage.database_url, webhook_url is not None),
+                config.storage.spool_dir,
+                config.worker_id,
             )
+            self.status.ticket_database = lambda: spooled.state
+            tickets = MeteredTicketStore(spooled, metrics)
             await tickets.open()
             stack.push_async_callback(self._closing, "ticket store", tickets.close)
 
@@ -181,6 +187,7 @@ class Service:
             if config.dialplans.watch:
                 self._tasks.start(self._watch_plans(plans), "plan-watcher")
             self._tasks.start(heartbeat.run(), "heartbeat")
+            self._tasks.start(spooled.run(), "ticket-spool-replay")
             self._tasks.start(sweeper.run(), "dead-worker-sweeper")
             self._tasks.start(personal_data.run(), "retention-sweep")
             if webhook_url is not None:

@@ -9,6 +9,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -57,17 +58,21 @@ class OwnRedis:
 
 
 class OwnPostgres:
-    """A PostgreSQL cluster made with initdb in ``root`` (trust auth, loopback only)."""
+    """A PostgreSQL cluster made with initdb in a temporary directory of its own
+    (trust auth, loopback only); :meth:`remove` stops it and deletes it.
 
-    def __init__(self, root: Path) -> None:
+    As root the server runs as ``postgres``, so the directory is outside pytest's
+    (root-only) tmp tree."""
+
+    def __init__(self) -> None:
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         assert bins, "PostgreSQL server binaries are not installed"
         self._bin = Path(bins[-1]).parent
         self.port = free_port()
-        self.root = root
-        self.data = root / "pgdata"
+        self.root = Path(tempfile.mkdtemp(prefix="ivr-test-pg-"))
+        self.data = self.root / "pgdata"
         self._user: str | None = "postgres" if os.geteuid() == 0 else None
-        root.mkdir(parents=True, exist_ok=True)
+        root = self.root
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(root, entry.pw_uid, entry.pw_gid)
@@ -92,6 +97,11 @@ class OwnPostgres:
     def stop(self) -> None:
         """Fast shutdown: every connection is cut (as when the server goes away)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def new_database(self, name: str) -> str:
         with psycopg.connect(self.admin_url, autocommit=True) as admin:

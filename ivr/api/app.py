@@ -29,6 +29,7 @@ class ServiceStatus:
     worker_id: str
     started_at: float
     accepting_calls: bool = True
+    ticket_database: Callable[[], str] = lambda: "ok"  # or why writes are being spooled
 
 
 LIVE_CALLS = web.AppKey("live_calls", LiveCallRegistry)
@@ -49,13 +50,16 @@ async def health(request: web.Request) -> web.Response:
         for r in telephony.registrations()
     ]
     _, redis_ok = await request.app[LIVE_CALLS].list_all()
+    ticket_database = status.ticket_database()
     healthy = status.accepting_calls and all(r["registered"] for r in registrations)
+    healthy = healthy and ticket_database == "ok"
     body = {
         "status": "ok" if healthy else "degraded",
         "worker_id": status.worker_id,
         "accepting_calls": status.accepting_calls,
         "live_calls": telephony.live_calls,
         "redis": "ok" if redis_ok else "unreachable",
+        "ticket_database": ticket_database,
         "registrations": registrations,
         "plans": request.app[PLANS].summary(),
         "plan_errors": request.app[PLANS].errors,

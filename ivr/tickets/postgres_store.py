@@ -93,6 +93,8 @@ class PostgresTicketStore:
             open=False,
             timeout=CONNECT_TIMEOUT_SECONDS,
             kwargs={"autocommit": True},  # transactions are explicit (conn.transaction())
+            # A connection the server dropped (a restart) is replaced, not handed out.
+            check=AsyncConnectionPool.check_connection,
         )
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
