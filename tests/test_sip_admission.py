@@ -12,6 +12,9 @@ import hashlib
 import io
 import re
 import socket
+import ssl
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from sip_edge_support import (
     start_sipp,
     status_code,
 )
-from workers_support import RunningNode
+from workers_support import RunningNode, free_port_block
 
 INVITE_LIMIT = 10  # per source and second on the first node
 FLOOD_INVITES = 2000  # at 500/s: four seconds
@@ -268,3 +271,137 @@ def test_calls_past_the_concurrent_call_cap_get_503(
     # The two calls ended (BYE through the edge): a new one is admitted again.
     _, after = _digest_invite(strict_edge, DIGEST_PASSWORD)
     assert status_code(after) != 503, after
+
+
+# --- SIP over TLS at the edge --------------------------------------------------------
+
+
+def _make_certificates(directory: Path) -> dict[str, Path]:
+    """A test CA, a server certificate for 127.0.0.1 signed by it, and a second CA."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {n: directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr",
+                                        "server.pem", "other-ca.key", "other-ca.pem")}  # fmt: skip
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", f"/CN=hotline test {ca}", "-keyout", f"{ca}.key",
+                "-out", f"{ca}.pem")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+            "-out", "server.pem")  # fmt: skip
+    return files
+
+
+@pytest.fixture(scope="module")
+def tls_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode, int, Path]]:
+    workdir = tmp_path_factory.mktemp("tls")
+    certs = _make_certificates(workdir / "certs")
+    tls_port = free_port_block(1)
+    node = start_edge_node(
+        workdir,
+        f"allow: [{PBX}]\n",
+        f"  tls:\n    enabled: true\n    listen: 127.0.0.1:{tls_port}\n"
+        f"    certificate: {certs['server.pem']}\n    private_key: {certs['server.key']}\n",
+    )
+    yield node, tls_port, workdir / "certs"
+    assert node.stop() == 0, node.log_text()[-3000:]
+
+
+class _TlsPhone:
+    """A PBX trunk over TLS that verifies the edge's certificate: raw SIP on one connection."""
+
+    def __init__(self, port: int, ca: Path) -> None:
+        context = ssl.create_default_context(cafile=str(ca))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.local = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.edge = f"127.0.0.1:{port}"
+        self.pending = b""
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def receive(self) -> str:
+        while b"\r\n\r\n" not in self.pending:
+            data = self.sock.recv(65535)
+            if not data:
+                raise AssertionError("the edge closed the TLS connection")
+            self.pending += data
+        head, _, rest = self.pending.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(rest) < length:
+            rest += self.sock.recv(65535)
+        self.pending = rest[length:]
+        return (head + b"\r\n\r\n" + rest[:length]).decode()
+
+    def answer(self, request_text: str, body: str = "") -> None:
+        """200 OK to a request of the service (its re-INVITE, its BYE)."""
+        keep = [line for line in request_text.split("\r\n")
+                if line.split(":", 1)[0].lower()
+                in ("via", "from", "to", "call-id", "cseq")]  # fmt: skip
+        extra = ["Content-Type: application/sdp"] if body else []
+        self.send("\r\n".join(["SIP/2.0 200 OK", *keep,
+                               f"Contact: <sip:5501@{self.local};transport=tls>", *extra,
+                               f"Content-Length: {len(body)}", "", body]))  # fmt: skip
+
+
+def test_a_pbx_over_tls_verifying_the_certificate_places_a_call_the_service_answers(
+    tls_edge: tuple[RunningNode, int, Path],
+) -> None:
+    node, port, certs = tls_edge
+    phone = _TlsPhone(port, certs / "ca.pem")
+    call_id, tag = uuid.uuid4().hex, uuid.uuid4().hex[:8]
+    sdp = SDP
+    dialog = (f"From: <sip:5501@{phone.local}>;tag={tag}", f"Call-ID: {call_id}")
+    phone.send("\r\n".join([
+        f"INVITE sip:100@{phone.edge};transport=tls SIP/2.0",
+        f"Via: SIP/2.0/TLS {phone.local};branch=z9hG4bK{uuid.uuid4().hex};rport;alias",
+        *dialog, f"To: <sip:100@{phone.edge}>", "CSeq: 1 INVITE",
+        f"Contact: <sip:5501@{phone.local};transport=tls>", "Max-Forwards: 70",
+        "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "", sdp,
+    ]))  # fmt: skip
+    answer = phone.receive()
+    while answer.startswith("SIP/2.0 1"):
+        answer = phone.receive()
+    assert answer.startswith("SIP/2.0 200"), answer
+    to = re.search(r"(?im)^(?:to|t)\s*:\s*([^\r\n]*)", answer).group(1)  # type: ignore[union-attr]
+    contact = re.search(r"(?im)^(?:contact|m)\s*:.*<([^>]+)>", answer).group(1)  # type: ignore[union-attr]
+    routes = re.findall(r"(?im)^record-route\s*:\s*([^\r\n]*)", answer)
+    route_set = [f"Route: {r}" for r in reversed(",".join(routes).split(","))] if routes else []
+
+    def in_dialog(method: str, cseq: int) -> str:
+        return "\r\n".join([
+            f"{method} {contact} SIP/2.0",
+            f"Via: SIP/2.0/TLS {phone.local};branch=z9hG4bK{uuid.uuid4().hex};rport",
+            *dialog, f"To: {to}", f"CSeq: {cseq} {method}", *route_set,
+            "Max-Forwards: 70", "Content-Length: 0", "", "",
+        ])  # fmt: skip
+
+    phone.send(in_dialog("ACK", 1))
+    wait_until(lambda: live_calls(node) == 1, 10, "the TLS call live on the worker")
+    # The service's re-INVITE comes back over the same TLS connection.
+    reinvite = phone.receive()
+    assert reinvite.startswith("INVITE "), reinvite
+    phone.answer(reinvite, sdp)
+    phone.send(in_dialog("BYE", 2))
+    while True:
+        message = phone.receive()
+        if message.startswith("SIP/2.0 200") and "CSeq: 2 BYE" in message:
+            break
+    phone.sock.close()
+    [ticket] = closed_tickets(node, "5501", 1)
+    assert ticket["disposition"] in ("abandoned", "completed"), ticket
+
+
+def test_a_pbx_that_does_not_trust_the_certificate_refuses_the_edge(
+    tls_edge: tuple[RunningNode, int, Path],
+) -> None:
+    _, port, certs = tls_edge
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _TlsPhone(port, certs / "other-ca.pem")

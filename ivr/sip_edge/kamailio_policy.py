@@ -51,6 +51,9 @@ def globals_block(policy: EdgePolicy) -> str:
     if tls.enabled and tls.listen is not None:
         lines += [
             "enable_tls=yes",
+            # A PBX that sends ";alias" in its Via gets the service's requests back on
+            # the connection it opened (a TLS client seldom listens on its source port).
+            "tcp_accept_aliases=yes",
             f"listen=tls:{tls.listen.host}:{tls.listen.port}",
             f'alias="{tls.listen.host}:{tls.listen.port}"',
         ]
