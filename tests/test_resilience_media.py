@@ -1,0 +1,78 @@
+"""Junk at the media ports of a live call, from a stranger's address: random bytes,
+wrong payload types, huge datagrams. The call goes on, its key still works, the
+service stays up."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import RunningService, finish_sipp, start_service, start_sipp, wait_until
+
+STRANGER = "127.0.0.3"
+
+
+def service_udp_ports(service: RunningService) -> set[int]:
+    """Every UDP port the service process has open but its SIP port (the media ports)."""
+    listing = subprocess.run(["ss", "-uanpH"], capture_output=True, text=True, check=True).stdout
+    ports = set()
+    for line in listing.splitlines():
+        if f"pid={service.process.pid}," in line:
+            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return ports - {service.sip_port}
+
+
+def junk_datagrams(rng: random.Random) -> list[bytes]:
+    rtp = [
+        # RTP version 2 with a payload type nobody negotiated, and a marker storm
+        struct.pack("!BBHII", 0x80, pt | 0x80, rng.randrange(65536), rng.randrange(2**32), 7)
+        + os.urandom(160)
+        for pt in (0, 9, 18, 96, 101, 127)
+    ]
+    short = [b"", b"\x80", b"\x80\x65\x00"]  # shorter than an RTP header
+    huge = [os.urandom(65000), os.urandom(9000)]
+    noise = [os.urandom(rng.randrange(1, 1500)) for _ in range(40)]
+    return rtp + short + huge + noise
+
+
+def test_junk_rtp_from_a_stranger_does_not_disturb_the_call(tmp_path: Path) -> None:
+    service = start_service(tmp_path / "service")
+    try:
+        call = start_sipp(
+            "menu_key1_rfc2833.xml", service.sip_uri_host, "1901", workdir=tmp_path / "sipp"
+        )
+        wait_until(lambda: service.api("/api/calls")[1]["calls"], 10, "the live call")
+        ports = wait_until(lambda: service_udp_ports(service), 10, "the call's media ports")
+        rng = random.Random(4475)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind((STRANGER, 0))
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        deadline = time.monotonic() + 4  # through the menu prompt and the key
+        sent = 0
+        while time.monotonic() < deadline:
+            for datagram in junk_datagrams(rng):
+                for port in ports:
+                    try:
+                        sender.sendto(datagram, ("127.0.0.1", port))
+                        sent += 1
+                    except OSError:
+                        pass  # e.g. a datagram too big for loopback: the rest still go
+            time.sleep(0.02)
+        sender.close()
+        assert sent > 1000
+
+        result = finish_sipp(call, tmp_path / "sipp", 60)
+        assert result.returncode == 0, result.errors
+        [ticket] = service.tickets_of("1901", 1)
+        assert ticket["disposition"] == "completed", ticket
+        assert ticket["keys"] == "1", ticket  # the caller's key got through the junk
+        assert "password_reset" in ticket["nodes"], ticket["nodes"]
+        assert service.process.poll() is None
+        assert service.api("/api/health")[1]["status"] == "ok"
+    finally:
+        assert service.stop() == 0
