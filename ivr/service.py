@@ -187,6 +187,7 @@ class Service:
             if config.dialplans.watch:
                 self._tasks.start(self._watch_plans(plans), "plan-watcher")
             self._tasks.start(heartbeat.run(), "heartbeat")
+            self._tasks.start(live.refresh_forever(), "live-call-refresh")
             self._tasks.start(spooled.run(), "ticket-spool-replay")
             self._tasks.start(sweeper.run(), "dead-worker-sweeper")
             self._tasks.start(personal_data.run(), "retention-sweep")

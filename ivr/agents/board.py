@@ -72,6 +72,17 @@ return {1, ARGV[best], seq}
 """
 
 
+# KEYS: the agent, the agent-events channel; ARGV: call, now, reason, agent id.
+_RELEASE = """
+local state, call = unpack(redis.call('HMGET', KEYS[1], 'state', 'call'))
+if call ~= ARGV[1] or (state ~= 'ringing' and state ~= 'on_call') then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'available', 'since', ARGV[2], 'idle_since', ARGV[2],
+           'call', '', 'reason', ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[4])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Claim:
     """The outcome of one try to claim an agent for a caller in line."""
@@ -104,6 +115,7 @@ class AgentBoard:
         self._prefix = prefix
         self._agents = {a.id: a for a in agents}
         self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
 
     def settings(self, agent_id: str) -> AgentSettings | None:
         return self._agents.get(agent_id)
@@ -206,6 +218,15 @@ class AgentBoard:
             except WatchError:
                 return False
         return True
+
+    async def release(self, agent_id: str, call: str, reason: str) -> bool:
+        """Free an agent still held (ringing or on a call) for ``call``, which no
+        longer exists; False when the agent has moved on meanwhile."""
+        released = await self._release(
+            keys=[self._key(agent_id), keys.agent_events(self._prefix)],
+            args=[call, repr(time.time()), reason, agent_id],
+        )
+        return bool(released)
 
     async def view(self, agent_id: str) -> AgentView:
         settings = self._agents[agent_id]

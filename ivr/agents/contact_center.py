@@ -20,6 +20,7 @@ from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard
 from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
 from ivr.agents.callback_calls import BoardAgents, CallbackConnector
+from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.settings import ContactCenterSettings
@@ -79,12 +80,13 @@ async def open_contact_center(
     desk = QueueDesk(board, line, settings.queues)
     wakeups = AgentWakeups(client, prefix)
     tasks.start(wakeups.run(), "agent-wakeups")
-    tasks.start(_grant_held_breaks(desk), "held-breaks")
     screen_pop = ScreenPop(settings.screen_pop_url)
     stack.push_async_callback(screen_pop.close)
     policy = DialPolicy(settings.dialling, DialCounters(client, prefix))
     dialler = PolicedDialler(dialler, policy)  # every dial below passes the limits
     requests = CallbackRequests(client, prefix)
+    tasks.start(_grant_held_breaks(desk), "held-breaks")
+    tasks.start(OrphanedAgents(board, requests, client, prefix).run(), "orphaned-agents")
     dispatcher = Dispatcher(
         requests,
         BoardAgents(board, line),

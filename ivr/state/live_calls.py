@@ -6,12 +6,14 @@ logs once per outage, and this worker's own calls are still reported.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from ivr.state import keys
@@ -23,6 +25,7 @@ ENTRY_TTL_SECONDS = 4 * 3600
 # After a failure, calls stop waiting on Redis for this long (one try per window),
 # so an unreachable server costs a call at most one timeout, not one per step.
 OUTAGE_BACKOFF_SECONDS = 5.0
+REFRESH_INTERVAL_SECONDS = 2.0  # well inside the orphan check's two looks
 
 
 @dataclass
@@ -74,20 +77,47 @@ class LiveCallRegistry:
         except (RedisError, OSError) as exc:
             self._mark(False, exc)
 
-    async def _store(self, call: LiveCall) -> None:
+    async def refresh(self) -> None:
+        """Store this worker's calls again, so calls Redis lost (a restart without
+        persistence) or missed (an outage) are shared again within a refresh."""
         client = self._usable()
-        if client is None:
+        if client is None or not self._local:
             return
-        key = keys.live_call(self._prefix, call.call_id)
+        stored = list(self._local.values())
         try:
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
-                pipe.expire(key, ENTRY_TTL_SECONDS)
-                pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
+            async with client.pipeline(transaction=False) as pipe:
+                for call in stored:
+                    self._queue_store(pipe, call)
                 await pipe.execute()
             self._mark(True)
         except (RedisError, OSError) as exc:
             self._mark(False, exc)
+        for call in stored:
+            if call.call_id not in self._local:  # ended meanwhile: do not leave it behind
+                await self.remove(call.call_id)
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_INTERVAL_SECONDS)
+            await self.refresh()
+
+    async def _store(self, call: LiveCall) -> None:
+        client = self._usable()
+        if client is None:
+            return
+        try:
+            async with client.pipeline(transaction=True) as pipe:
+                self._queue_store(pipe, call)
+                await pipe.execute()
+            self._mark(True)
+        except (RedisError, OSError) as exc:
+            self._mark(False, exc)
+
+    def _queue_store(self, pipe: Pipeline, call: LiveCall) -> None:
+        key = keys.live_call(self._prefix, call.call_id)
+        pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
+        pipe.expire(key, ENTRY_TTL_SECONDS)
+        pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
 
     def _mark(self, ok: bool, exc: Exception | None = None) -> None:
         if not ok:
