@@ -25,7 +25,7 @@ from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.wakeups import AgentWakeups
 from ivr.dialling import DialPolicy
-from ivr.dialplan.runner import TransferOutcome
+from ivr.dialplan.ports import TransferOutcome
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
 from ivr.telephony.interface import Call, CallEnded
 from ivr.tickets.model import CallJournal

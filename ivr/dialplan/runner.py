@@ -7,9 +7,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from enum import Enum
-from pathlib import Path
-from typing import Protocol
 
 from ivr.dialplan.callback_offer import CallbackOffer, Callbacks
 from ivr.dialplan.http_lookup import JsonFetcher, LookupFailed, pick, render_url
@@ -28,6 +25,13 @@ from ivr.dialplan.model import (
     SurveyNode,
     TransferNode,
 )
+from ivr.dialplan.ports import (
+    CallerEvents,
+    EmployeeLookup,
+    MessageTaker,
+    TransferOutcome,
+    Transfers,
+)
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.dialplan.speech_turn import (
     SpeechInput,
@@ -37,69 +41,13 @@ from ivr.dialplan.speech_turn import (
     menu_request,
 )
 from ivr.dialplan.templates import render
-from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
+from ivr.telephony.interface import CallEnded, DigitPressed
 from ivr.tickets.model import CallJournal
 
 log = logging.getLogger(__name__)
 
 # A plan that moves this many times without the caller doing anything is looping.
 MAX_STEPS_PER_CALL = 500
-
-
-class CallerEvents(Protocol):
-    """What the runner reads from the caller: keys and the end of the call."""
-
-    @property
-    def ended(self) -> bool: ...
-
-    @property
-    def end_reason(self) -> str | None: ...
-
-    async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
-
-
-class Identity(Protocol):
-    def as_variables(self) -> dict[str, str]: ...
-
-
-class EmployeeLookup(Protocol):
-    def by_employee_id(self, employee_id: str) -> Identity | None: ...
-
-
-class MessageOutcome(Protocol):
-    @property
-    def path(self) -> Path | None: ...
-
-    @property
-    def seconds(self) -> float: ...
-
-    @property
-    def ended_by(self) -> str: ...
-
-
-class MessageTaker(Protocol):
-    async def take(self, node: MessageNode) -> MessageOutcome: ...
-
-
-class TransferOutcome(Enum):
-    CONNECTED = "connected"  # a bridged call the agent ended: the caller goes on
-    CALLER_LEFT = "caller_left"  # the caller hung up, while waiting or after talking
-    TRANSFERRED = "transferred"  # a REFER was followed: the call left the service
-    FALLBACK = "fallback"  # no agent: nobody logged in, waited too long, refused target
-
-
-class Transfers(Protocol):
-    """Connects the caller to agents (built by the service; absent in the simulator)."""
-
-    async def to_queue(
-        self, queue: str, whisper: str, announce: Callable[[int, float], Awaitable[None]]
-    ) -> TransferOutcome:
-        """``announce(position, estimated_wait_seconds)`` is played while waiting."""
-
-    async def to_extension(self, extension: str, method: str, whisper: str) -> TransferOutcome: ...
-
-    async def estimated_wait(self, queue: str) -> float:
-        """Seconds (inf: nobody staffed). Raises LookupError for an unknown queue."""
 
 
 class NoMatch:
@@ -413,9 +361,11 @@ class PlanRunner:
         """Play the node's prompts (after the last try's retry prompt) and wait for a
         first key (or, on a menu with intents, speech); None, journalled as no input,
         when none comes in time."""
-        menu = menu_request(self._plan, node, self._values()["language"]) if (
-            isinstance(node, MenuNode) and self._speech is not None
-        ) else None
+        menu = (
+            menu_request(self._plan, node, self._values()["language"])
+            if (isinstance(node, MenuNode) and self._speech is not None)
+            else None
+        )
         if menu is not None and self._speech is not None:
             answer = await ask_by_voice(
                 self._call,

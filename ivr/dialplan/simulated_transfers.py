@@ -18,7 +18,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from ivr.dialplan.runner import TransferOutcome
+from ivr.dialplan.ports import TransferOutcome
 
 AGENT_BEHAVIOURS = {
     "answer": TransferOutcome.CONNECTED,
