@@ -159,6 +159,23 @@ def test_an_invite_flood_from_one_source_gets_503_while_the_pbx_calls_succeed(
     assert [t["disposition"] for t in tickets] == ["completed"] * CALLS_DURING_FLOOD
 
 
+def test_a_pbx_on_tcp_whose_contact_names_no_transport_gets_its_call_over_tcp(
+    edge: RunningNode, tmp_path: Path
+) -> None:
+    # SIPp's Contact has no ;transport=tcp: the re-INVITE and BYE of the worker
+    # (which the edge reaches over UDP) must still come back on the connection.
+    result = run_sipp(
+        tmp_path / "sipp",
+        "menu_key1_rfc2833.xml",
+        edge.sip_uri_host,
+        caller="5302",
+        extra=("-t", "t1"),
+    )
+    assert result.returncode == 0, result.errors[-3000:]
+    [ticket] = closed_tickets(edge, "5302", 1)
+    assert ticket["disposition"] == "completed" and ticket["keys"] == "1"
+
+
 def test_a_stranger_gets_silence_when_refusals_are_dropped(strict_edge: RunningNode) -> None:
     for transport in ("udp", "tcp"):
         silent = send(

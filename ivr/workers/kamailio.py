@@ -195,6 +195,7 @@ loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "htable.so"
 loadmodule "dispatcher.so"
+loadmodule "nathelper.so"
 
 modparam("tm", "fr_timer", {probe_timeout})
 modparam("htable", "htable", "callroute=>size=14;autoexpire={route_expire};")
@@ -243,6 +244,9 @@ request_route {{
     }}
     route(AUTH);
     route(CALL_CAP);
+    # A caller on TCP or TLS gets its in-dialog requests (re-INVITE, BYE) over the
+    # connection it came on, whatever its Contact says (no transport=, NAT).
+    route(CONTACT_ALIAS);
     record_route();
     if (!ds_select_dst("{set}", "10")) {{
         xlog("L_ERR", "no call worker available for $ci\\n");
@@ -274,7 +278,19 @@ route[RELAY] {{
     if (!t_relay()) {{ ds_load_unset(); sl_reply_error(); }}
 }}
 
+route[CONTACT_ALIAS] {{
+    # A caller on TCP or TLS gets its in-dialog requests (re-INVITE, BYE) over the
+    # connection it came on, whatever its Contact says (no transport=, NAT).
+    if ((proto == TCP || proto == TLS) && is_present_hf("Contact")) {{ add_contact_alias(); }}
+}}
+
+reply_route {{
+    # The same for a target refresh in a caller's reply (a 2xx to a re-INVITE).
+    if ((proto == TCP || proto == TLS) && is_present_hf("Contact")) {{ add_contact_alias(); }}
+}}
+
 route[IN_DIALOG] {{
+    if (!ds_is_from_list("{set}", "3")) {{ route(CONTACT_ALIAS); }}
     {in_dialog_tracking}
     # The global timer is the probes' (short); callers' phones get the usual time.
     t_set_fr(0, {in_dialog_timeout});
@@ -283,6 +299,7 @@ route[IN_DIALOG] {{
     if (is_method("BYE")) {{ t_check_trans(); ds_load_update(); }}
     if (loose_route()) {{
         route(NEXT_HOP_CHECK);
+        if ($ru =~ ";alias=") {{ handle_ruri_alias(); }}
         if (!t_relay()) {{ sl_reply_error(); }}
         return;
     }}
