@@ -132,11 +132,17 @@ class Sweeper:
         self._recordings_dir = recordings_dir
 
     async def run(self) -> None:
+        quiet_until = 0.0
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            if time.monotonic() < quiet_until:
+                continue
             try:
                 await self.sweep()
             except (RedisError, OSError) as exc:
+                # Every heartbeat lapsed in the outage: once Redis is back, give the
+                # live workers time to beat again before any is taken for dead.
+                quiet_until = time.monotonic() + 2 * HEARTBEAT_TTL_SECONDS
                 log.debug("sweep skipped, Redis unreachable: %s", exc)
             except Exception:  # noqa: BLE001 - e.g. the ticket store down; sweep again later
                 log.exception("sweep failed")
@@ -170,7 +176,8 @@ class Sweeper:
         if leftovers_of is not None:
             dead = {leftovers_of} & owners
         else:
-            dead = await self._dead(owners)
+            # Never this worker: after a Redis outage its own key may not be back yet.
+            dead = await self._dead(owners) - {self._worker_id}
         closed = 0
         for call_id, row in calls.items():
             if row.get("worker_id", "") not in dead:
