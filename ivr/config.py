@@ -58,6 +58,7 @@ class SipConfig:
     rtp_timeout_seconds: int = 30
     admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/sip_edge)
     tls: SipTls = SipTls()  # at the Kamailio edge
+    media_encryption: str = "none"  # none, srtp (when offered), srtp_mandatory, dtls_srtp
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,16 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+MEDIA_ENCRYPTIONS = ("none", "srtp", "srtp_mandatory", "dtls_srtp")
+
+
+def parse_media_encryption(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in MEDIA_ENCRYPTIONS:
+        raise ValueError(f"expected one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    return text
+
+
 def parse_days(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number of days")
@@ -247,6 +258,7 @@ _KNOWN_KEYS = {
         "rtp_timeout_seconds",
         "admission",
         "tls",
+        "media_encryption",
     },
     "http": {"listen"},
     "storage": {"database_url", "recordings_dir", "cache_dir", "spool_dir"},
@@ -407,6 +419,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         accounts=_parse_accounts(sip_raw.get("accounts"), read.source),
         max_calls=read.get("sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250),
         rtp_timeout_seconds=read.get("sip.rtp_timeout_seconds", None, parse_positive_int, 30),
+        media_encryption=read.get(
+            "sip.media_encryption", "IVR_MEDIA_ENCRYPTION", parse_media_encryption, "none"
+        ),
         admission=parse_admission(sip_raw.get("admission"), read.source),
         tls=parse_tls(sip_raw.get("tls"), read.source, read.base_dir),
     )

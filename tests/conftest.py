@@ -329,7 +329,12 @@ class PhoneResult:
 
 
 def run_phone(
-    uri: str, steps: list[list[Any]], recording: Path, caller: str = "2001", timeout: float = 90
+    uri: str,
+    steps: list[list[Any]],
+    recording: Path,
+    caller: str = "2001",
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
 ) -> PhoneResult:
     """Call ``uri`` from a pjsua2 phone (its own process) and follow ``steps``."""
     completed = subprocess.run(
@@ -344,6 +349,7 @@ def run_phone(
         capture_output=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     lines = completed.stdout.decode(errors="replace").strip().splitlines()
     if not lines:

@@ -96,7 +96,7 @@ class BaresipTelephony:
                     password="",
                     reg_interval=0,
                     audio_codecs=CODECS,
-                    extra_params=("catchall=yes",),
+                    extra_params=("catchall=yes", *_media_encryption(self._config)),
                 ),
             )
             self._trunk_agent.on_incoming(self._incoming)
@@ -277,3 +277,12 @@ class BaresipTelephony:
                 next_tick = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
+
+
+# baresip's account parameter for each sip.media_encryption setting.
+_MEDIAENC = {"srtp": "srtp", "srtp_mandatory": "srtp-mand", "dtls_srtp": "dtls_srtp"}
+
+
+def _media_encryption(config: SipConfig) -> tuple[str, ...]:
+    mediaenc = _MEDIAENC.get(config.media_encryption)
+    return () if mediaenc is None else (f"mediaenc={mediaenc}",)

@@ -6,6 +6,7 @@ hears goes to a WAV file; the script's ``hear`` step reads that file as it
 grows and waits for a stretch of sound followed by silence (a prompt).
 
 Usage: pj_phone.py URI RECORDING.wav STEPS_JSON [CALLER_NUMBER]
+(environment PJ_PHONE_SRTP=mandatory: the phone insists on SRTP media)
 Steps: ["hear", timeout_s], ["dtmf", "123"], ["wait_end", timeout_s], ["hangup"],
        ["hear_start", timeout_s] (the start of a prompt), ["pause", seconds],
        ["say", "utterance.wav"] (8 kHz mono; plays it into the call, then reports when
@@ -56,6 +57,10 @@ class Phone:
         account_config.idUri = f"sip:{caller}@127.0.0.1"
         account_config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         account_config.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
+        if os.environ.get("PJ_PHONE_SRTP") == "mandatory":
+            # SDES keys in the SDP of a plain-SIP test call (no TLS on loopback).
+            account_config.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+            account_config.mediaConfig.srtpSecureSignaling = 0
         self.account = pj.Account()
         self.account.create(account_config)
         self.recorder: pj.AudioMediaRecorder | None = None
