@@ -6,7 +6,8 @@ the sink only runs the voice activity detector and queues audio to the
 decoding pool, so it never holds up the call loop. The utterance is what
 lies between the detector's onset (plus a little audio before it, so the
 first syllable is not clipped) and its end: trailing silence or the maximum
-length.
+length. The quiet audio heard before the onset goes to the decoder as the
+line's noise, for noise suppression (:mod:`ivr.speech.denoise`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from collections import deque
 from ivr.exceptions import SpeechError
 from ivr.speech.recognizer import DecodeStream, SpeechEngine, Transcript
 from ivr.speech.spec import HeardText, ListenRequest
-from ivr.speech.vad import FRAME_BYTES, FRAME_SECONDS, VoiceActivityDetector, VoiceEvent
+from ivr.speech.vad import (
+    FRAME_BYTES,
+    FRAME_SECONDS,
+    ONSET_FRAMES,
+    VoiceActivityDetector,
+    VoiceEvent,
+)
 from ivr.telephony.interface import Call
 
 PRE_ROLL_FRAMES = 15  # 300 ms of audio kept from before the onset
+NOISE_FRAMES = 50  # up to 1 s of quiet audio before the onset: the line's noise
+# Frames this close before the onset may hold the soft start of the speech itself.
+NOISE_GAP_FRAMES = ONSET_FRAMES + 8
 
 
 class UtteranceListener:
@@ -35,6 +45,8 @@ class UtteranceListener:
         self._max_frames = max(1, round(request.max_utterance_seconds / FRAME_SECONDS))
         self._pending = b""
         self._pre_roll: deque[bytes] = deque(maxlen=PRE_ROLL_FRAMES)
+        # (frame, was speech) for every frame before the onset, newest last
+        self._before: deque[tuple[bytes, bool]] = deque(maxlen=NOISE_FRAMES + NOISE_GAP_FRAMES)
         self._since_onset = 0  # frames after the onset: the utterance's own clock
         self._done = False
         self._started_at = 0.0
@@ -58,9 +70,13 @@ class UtteranceListener:
         event = self._vad.frame(frame)
         if not self.speech_started.is_set():
             self._pre_roll.append(frame)
+            self._before.append((frame, self._vad.state.last_was_speech))
             if event is VoiceEvent.ONSET:
                 self._started_at = time.time()
                 self.speech_started.set()
+                quiet = list(self._before)[:-NOISE_GAP_FRAMES]
+                self._stream.learn_noise(b"".join(f for f, speech in quiet if not speech))
+                self._before.clear()
                 self._stream.feed(b"".join(self._pre_roll))
                 self._pre_roll.clear()
             return
@@ -117,6 +133,8 @@ class UtteranceListener:
             ended_at=self._ended_at - silence,
             decode_ms=transcript.decode_ms,
             ended_by=self._ended_by,
+            denoised=transcript.denoised,
+            denoise_ms=transcript.denoise_ms,
         )
 
     def close(self) -> None:

@@ -3,7 +3,9 @@
 No vosk type leaves this module. Decoding runs on a thread pool (Vosk's C++
 decoder releases the GIL), so the call loop only queues audio. Each stream
 decodes its chunks in order on whichever pool thread is free; several calls
-decode in parallel up to the pool size.
+decode in parallel up to the pool size. Noise suppression (``denoise``) runs
+on the same pool thread, just before the decoder, for calls and
+``ivr speech eval`` alike.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.exceptions import SpeechError
+from ivr.speech.denoise import NoiseSuppressor
 from ivr.speech.models import ModelStore
 from ivr.telephony.interface import SAMPLE_RATE
 
@@ -30,6 +33,8 @@ class Transcript:
     text: str
     confidence: float  # mean word confidence, 0-1 (1.0 when the model gives none)
     decode_ms: float  # from finish() to the transcript
+    denoised: bool = False  # noise suppression was applied (see ivr.speech.denoise)
+    denoise_ms: float = 0.0  # CPU time noise suppression took, deciding included
 
 
 def _vosk() -> Any:
@@ -44,8 +49,9 @@ def _vosk() -> Any:
 class SpeechEngine:
     """The process's speech models and decoding pool; share one across all calls."""
 
-    def __init__(self, store: ModelStore, pool_size: int) -> None:
+    def __init__(self, store: ModelStore, pool_size: int, denoise: bool = True) -> None:
         self._store = store
+        self.denoise = denoise  # noise suppression before decoding (see ivr.speech.denoise)
         self._models: dict[str, Any] = {}
         self._load_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="asr")
@@ -121,12 +127,22 @@ class DecodeStream:
         self._finished_at: float | None = None
         self._cancelled = False
         self._recognizer: Any = None
+        self._noise_sample = b""
+        self._suppressor: NoiseSuppressor | None = None
+        self._suppress_seconds = 0.0  # CPU time of noise suppression
         self.result: Future[Transcript] = Future()
 
     @property
     def busy(self) -> bool:
         """Audio is queued or being decoded."""
         return self._running
+
+    def learn_noise(self, pcm: bytes) -> None:
+        """Audio from before the caller spoke (no speech in it), for noise
+        suppression; only heeded before the first :meth:`feed`."""
+        with self._lock:
+            if self._recognizer is None and not self._chunks:
+                self._noise_sample = pcm
 
     def feed(self, pcm: bytes) -> None:
         with self._lock:
@@ -174,10 +190,8 @@ class DecodeStream:
                         self._running = False
                     return
                 if self._recognizer is None:
-                    self._recognizer = self._engine._recognizer(
-                        self._model, self._grammar, self._rate
-                    )
-                self._recognizer.AcceptWaveform(chunk)
+                    self._start_decoding()
+                self._accept(chunk)
         except Exception as exc:
             log.exception("speech decoding failed")
             with self._lock:
@@ -186,10 +200,32 @@ class DecodeStream:
                 error = exc if isinstance(exc, SpeechError) else SpeechError(str(exc))
                 self.result.set_exception(error)
 
+    def _start_decoding(self) -> None:
+        self._recognizer = self._engine._recognizer(self._model, self._grammar, self._rate)
+        if self._engine.denoise and self._noise_sample:
+            started = time.thread_time()
+            suppressor = NoiseSuppressor(self._rate)
+            suppressor.learn_noise(self._noise_sample)
+            self._suppressor = suppressor if suppressor.active else None
+            self._suppress_seconds += time.thread_time() - started
+
+    def _accept(self, pcm: bytes) -> None:
+        if self._suppressor is not None:
+            started = time.thread_time()
+            pcm = self._suppressor.process(pcm)
+            self._suppress_seconds += time.thread_time() - started
+        if pcm:
+            self._recognizer.AcceptWaveform(pcm)
+
     def _complete(self) -> None:
         if self._recognizer is None:  # no audio at all
             text, confidence = "", 0.0
         else:
+            if self._suppressor is not None:
+                started = time.thread_time()
+                rest = self._suppressor.flush()
+                self._suppress_seconds += time.thread_time() - started
+                self._recognizer.AcceptWaveform(rest)
             final = json.loads(self._recognizer.FinalResult())
             text = str(final.get("text", ""))
             words = [float(w.get("conf", 1.0)) for w in final.get("result", [])]
@@ -197,4 +233,8 @@ class DecodeStream:
         finished_at = self._finished_at or time.monotonic()
         decode_ms = (time.monotonic() - finished_at) * 1000
         if not self.result.done():
-            self.result.set_result(Transcript(text, confidence, round(decode_ms, 1)))
+            denoised = self._suppressor is not None and self._suppressor.verdict is True
+            denoise_ms = round(self._suppress_seconds * 1000, 2)
+            self.result.set_result(
+                Transcript(text, confidence, round(decode_ms, 1), denoised, denoise_ms)
+            )

@@ -53,11 +53,14 @@ class HeardText:
     ``confidence`` is the recognizer's own (mean word confidence, 0-1);
     ``started_at``/``ended_at`` are Unix times of the speech as the voice
     activity detector saw it; ``decode_ms`` is the time from the end of speech
-    to the transcript (the part of the latency recognition adds)."""
+    to the transcript (the part of the latency recognition adds); ``denoised``
+    whether noise suppression was applied, ``denoise_ms`` the CPU time it took."""
 
     text: str
     confidence: float
     started_at: float
     ended_at: float
     decode_ms: float
-    ended_by: str = "silence"  # silence | max_length
+    ended_by: str = "silence"  # silence | max_length | end_of_audio
+    denoised: bool = False
+    denoise_ms: float = 0.0

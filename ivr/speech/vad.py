@@ -41,6 +41,7 @@ class VadState:
     speaking: bool = False
     run: int = 0  # speech frames in a row before onset
     quiet_frames: int = 0  # non-speech frames since the last speech frame
+    last_was_speech: bool = False  # the latest frame was loud enough to be speech
     calibration: list[float] = field(default_factory=list)
 
 
@@ -67,8 +68,10 @@ class VoiceActivityDetector:
             state.calibration.append(level)
             mean = sum(state.calibration) / len(state.calibration)
             state.floor = min(MAX_CALIBRATED_FLOOR, max(INITIAL_FLOOR, mean))
+            state.last_was_speech = False
             return None
         is_speech = level >= max(MIN_SPEECH_RMS, state.floor * SPEECH_OVER_FLOOR)
+        state.last_was_speech = is_speech
         # The floor falls fast and rises slowly, so speech does not drag it up; it
         # creeps up even during "speech" so a rise in steady noise is not speech forever.
         if not is_speech:
