@@ -112,6 +112,8 @@ class Row:
     text: str
     confidence: float
     latency_ms: float
+    denoised: bool = False  # noise suppression was applied
+    denoise_ms: float = 0.0  # its CPU time on this file
 
 
 @dataclass
@@ -140,6 +142,10 @@ class EvalReport:
     def latency(self, share: float) -> float:
         return percentile([r.latency_ms for r in self.rows if r.latency_ms > 0], share)
 
+    def denoise(self, share: float) -> float:
+        """CPU ms of noise suppression per file where it was applied."""
+        return percentile([r.denoise_ms for r in self.rows if r.denoised], share)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "plan": self.plan,
@@ -155,6 +161,8 @@ class EvalReport:
             },
             "no_match_rate": round(self.no_match_rate, 4),
             "latency_ms": {"p50": self.latency(0.5), "p95": self.latency(0.95)},
+            "denoised": sum(r.denoised for r in self.rows),
+            "denoise_ms": {"p50": self.denoise(0.5), "p95": self.denoise(0.95)},
             "rows": [asdict(r) for r in self.rows],
         }
 
@@ -175,6 +183,12 @@ class EvalReport:
             f"latency end of speech -> intent: p50 {self.latency(0.5):.0f} ms, "
             f"p95 {self.latency(0.95):.0f} ms"
         )
+        denoised = sum(r.denoised for r in self.rows)
+        if denoised:
+            lines.append(
+                f"noise suppressed in {denoised} of {len(self.rows)} files, its CPU per file: "
+                f"p50 {self.denoise(0.5):.1f} ms, p95 {self.denoise(0.95):.1f} ms"
+            )
         return "\n".join(lines)
 
 
@@ -216,6 +230,8 @@ async def evaluate(
                 text=understood.heard.text if understood else "",
                 confidence=understood.match.confidence if understood else 0.0,
                 latency_ms=round(latency, 1),
+                denoised=understood.heard.denoised if understood else False,
+                denoise_ms=understood.heard.denoise_ms if understood else 0.0,
             )
         )
     return report

@@ -1,5 +1,6 @@
 """Synthetic speech for measuring recognition: espeak-ng phrases at 8 kHz, in several
-voices and speeds, with white noise at a chosen signal-to-noise ratio.
+voices and speeds, with white or pink (1/f, most of its power where speech has
+its own) noise at a chosen signal-to-noise ratio.
 
 Files are named ``<intent>__<detail>.wav``, the naming ``ivr speech eval`` reads.
 Synthesis runs on the process's one espeak-ng thread (espeak-ng is not thread-safe).
@@ -14,6 +15,8 @@ import wave
 import zlib
 from array import array
 from pathlib import Path
+
+import numpy as np
 
 from ivr.prompts.tts import EspeakSynthesizer
 from ivr.speech.vad import FRAME_BYTES, frame_rms
@@ -62,6 +65,20 @@ def add_noise(pcm: bytes, snr_db: float, seed: int = 0, speech: bytes | None = N
     return noisy.tobytes()
 
 
+def add_pink_noise(pcm: bytes, snr_db: float, seed: int = 0, speech: bytes | None = None) -> bytes:
+    """Pink (1/f power) noise over all of ``pcm`` at ``snr_db`` below the power of
+    ``speech`` (default: ``pcm`` itself)."""
+    reference = np.frombuffer(speech if speech is not None else pcm, dtype="<i2").astype(float)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(len(samples)))
+    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+    spectrum[0] = 0.0
+    noise = np.fft.irfft(spectrum, n=len(samples))
+    power = float(np.mean(reference**2)) if len(reference) else 0.0
+    noise *= np.sqrt(power / (10 ** (snr_db / 10)) / max(float(np.mean(noise**2)), 1e-12))
+    return bytes(np.clip(np.rint(samples + noise), -32768, 32767).astype("<i2").tobytes())
+
+
 def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as out:
@@ -77,9 +94,13 @@ def generate(
     voices: tuple[str, ...] = ("ko",),
     speeds: tuple[int, ...] = (175,),
     snrs: tuple[float | None, ...] = (None,),
+    colour: str = "white",
 ) -> list[Path]:
-    """Write one file per intent, phrase, voice, speed and noise level (None: clean).
-    Files already there are kept (a cache)."""
+    """Write one file per intent, phrase, voice, speed and noise level (None: clean);
+    ``colour`` is the noise's: white or pink. Files already there are kept (a cache)."""
+    if colour not in ("white", "pink"):
+        raise ValueError(f"noise colour {colour!r}: expected white or pink")
+    prefix = "snr" if colour == "white" else colour
     written = []
     for intent, texts in phrases.items():
         for index, text in enumerate(texts):
@@ -87,17 +108,18 @@ def generate(
                 for speed in speeds:
                     clean: bytes | None = None
                     for snr in snrs:
-                        noise = "clean" if snr is None else f"snr{snr:g}"
+                        noise = "clean" if snr is None else f"{prefix}{snr:g}"
                         tag = voice.replace("+", "-")
                         path = folder / f"{intent}__{index}-{tag}-{speed}-{noise}.wav"
                         if not path.exists():
                             if clean is None:
                                 clean = speak(text, voice, speed)
                             audio = pad(clean)
-                            if snr is not None:
-                                audio = add_noise(
-                                    audio, snr, seed=zlib.crc32(path.name.encode()), speech=clean
-                                )
+                            seed = zlib.crc32(path.name.encode())
+                            if snr is not None and colour == "pink":
+                                audio = add_pink_noise(audio, snr, seed, speech=clean)
+                            elif snr is not None:
+                                audio = add_noise(audio, snr, seed=seed, speech=clean)
                             write_wav(path, audio)
                         written.append(path)
     return written
