@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -32,18 +33,37 @@ ARTIFACTS = REPO / "test-artifacts"
 PYTHON = sys.executable
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both TCP and UDP on ``host``."""
-    while True:
+# Ports handed out come from below the kernel's ephemeral range (32768-60999 on
+# Linux), so no outgoing connection (Redis, PostgreSQL, HTTP clients of the many
+# processes a test starts) can take one between the choice and the bind; and a
+# port is handed out once per session.
+PORT_RANGE = (20000, 32000)
+_HANDED_OUT: set[int] = set()
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``port`` binds for both TCP and UDP on ``host`` right now."""
+    try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = int(tcp.getsockname()[1])
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind((host, port))
-            except OSError:
-                continue
-            return port
+            tcp.bind((host, port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
+    """A port free for both TCP and UDP on ``host`` (the first of ``count`` in a row)."""
+    rng = random.SystemRandom()
+    while True:
+        first = rng.randint(PORT_RANGE[0], PORT_RANGE[1] - count)
+        block = range(first, first + count)
+        if any(p in _HANDED_OUT for p in block):
+            continue
+        if all(port_is_free(host, p) for p in block):
+            _HANDED_OUT.update(block)
+            return first
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

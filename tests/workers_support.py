@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -25,23 +23,9 @@ from kamailio import answers_sip  # noqa: E402
 NODE_ADMIN_TOKEN = new_admin_token()
 
 
-def _free(host: str, port: int) -> bool:
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, port))
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.bind((host, port))
-    except OSError:
-        return False
-    return True
-
-
 def free_port_block(count: int) -> int:
     """The first of ``count`` consecutive ports free for TCP and UDP on 127.0.0.1."""
-    while True:
-        first = random.randint(20000, 60000 - count)
-        if all(_free("127.0.0.1", first + i) for i in range(count)):
-            return first
+    return free_port("127.0.0.1", count)
 
 
 @dataclass
