@@ -59,6 +59,7 @@ class SipConfig:
     admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/sip_edge)
     tls: SipTls = SipTls()  # at the Kamailio edge
     media_encryption: str = "none"  # none, srtp (when offered), srtp_mandatory, dtls_srtp
+    rtp_ports: tuple[int, int] = (10000, 19999)  # media ports (open them in the firewall)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,16 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def parse_port_range(value: Any) -> tuple[int, int]:
+    low, sep, high = str(value).replace(" ", "").partition("-")
+    if not sep or not low.isdigit() or not high.isdigit():
+        raise ValueError("expected a range like 10000-19999")
+    first, last = int(low), int(high)
+    if not 1024 <= first < last <= 65535 or last - first < 3:
+        raise ValueError("expected FIRST-LAST within 1024-65535, at least 4 ports")
+    return first, last
+
+
 MEDIA_ENCRYPTIONS = ("none", "srtp", "srtp_mandatory", "dtls_srtp")
 
 
@@ -259,6 +270,7 @@ _KNOWN_KEYS = {
         "admission",
         "tls",
         "media_encryption",
+        "rtp_ports",
     },
     "http": {"listen"},
     "storage": {"database_url", "recordings_dir", "cache_dir", "spool_dir"},
@@ -422,6 +434,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         media_encryption=read.get(
             "sip.media_encryption", "IVR_MEDIA_ENCRYPTION", parse_media_encryption, "none"
         ),
+        rtp_ports=read.get("sip.rtp_ports", "IVR_RTP_PORTS", parse_port_range, (10000, 19999)),
         admission=parse_admission(sip_raw.get("admission"), read.source),
         tls=parse_tls(sip_raw.get("tls"), read.source, read.base_dir),
     )

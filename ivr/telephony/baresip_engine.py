@@ -77,6 +77,7 @@ class BaresipTelephony:
         self._on_incoming = on_incoming
         listen = self._config.listen
         transports = ",".join(self._config.transports)
+        rtp_first, rtp_last = self._config.rtp_ports
         try:
             await self._runtime.start(
                 Config(
@@ -84,7 +85,10 @@ class BaresipTelephony:
                     max_concurrent_calls=self._config.max_calls,
                     rtp_timeout=self._config.rtp_timeout_seconds,
                     expose_headers=EXPOSED_HEADERS,
-                    extra_config_text=(f"sip_listen {listen}\nsip_transports {transports}\n"),
+                    extra_config_text=(
+                        f"sip_listen {listen}\nsip_transports {transports}\n"
+                        f"rtp_ports {rtp_first}-{rtp_last}\n"
+                    ),
                 )
             )
             # Calls from a trunk or PBX to any number land on this catch-all agent.
