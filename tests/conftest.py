@@ -284,34 +284,34 @@ def run_sipp(
     return finish_sipp(process, workdir, timeout + 30)
 
 
-def start_sipp(
+def sipp_command(
     scenario: str,
     target: str,
     caller: str,
     *,
+    source: str = "127.0.0.1",
     calls: int = 1,
     rate: float = 10,
     concurrent: int | None = None,
     service_number: str = "100",
     timeout: float = 120,
-    workdir: Path,
-) -> subprocess.Popen[bytes]:
-    """Start a SIPp scenario from tests/sipp against ``target`` (host:port)."""
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """SIPp running a scenario from tests/sipp against ``target`` (host:port) from ``source``."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    command = [
+    return [
         sipp,
         "-sf",
         str(SIPP_DIR / scenario),
         target,
         "-i",
-        "127.0.0.1",
+        source,
         "-p",
-        str(free_port()),
+        str(free_port(source)),
         "-mp",
-        str(free_port()),
+        str(free_port(source)),
         "-s",
         service_number,
         "-key",
@@ -329,7 +329,34 @@ def start_sipp(
         "-trace_err",
         "-nostdin",
         "-nd",
+        *extra,
     ]
+
+
+def start_sipp(
+    scenario: str,
+    target: str,
+    caller: str,
+    *,
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    service_number: str = "100",
+    timeout: float = 120,
+    workdir: Path,
+) -> subprocess.Popen[bytes]:
+    """Start a SIPp scenario from tests/sipp against ``target`` (host:port)."""
+    command = sipp_command(
+        scenario,
+        target,
+        caller,
+        calls=calls,
+        rate=rate,
+        concurrent=concurrent,
+        service_number=service_number,
+        timeout=timeout,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import socket
 import subprocess
 import urllib.request
@@ -14,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SIPP_DIR, free_port, machine_redis_url, wait_until
+from conftest import machine_redis_url, wait_until
+from conftest import sipp_command as base_sipp_command
 from workers_support import RunningNode, node_env, start_node
 
 # 127.0.0.1 is the PBX (and the test harness); 127.0.0.2 a trunk; 127.0.0.3 a stranger.
@@ -85,40 +85,18 @@ def sipp_command(
     timeout: float = 60,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
-    sipp = shutil.which("sipp")
-    if sipp is None:
-        pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
-    return [
-        sipp,
-        "-sf",
-        str(SIPP_DIR / scenario),
+    """As the tests' SIPp, with -trace_counts (how often each message was seen)."""
+    return base_sipp_command(
+        scenario,
         target,
-        "-i",
-        source,
-        "-p",
-        str(free_port(source)),
-        "-mp",
-        str(free_port(source)),
-        "-s",
-        "100",
-        "-key",
-        "caller",
         caller,
-        "-m",
-        str(calls),
-        "-r",
-        str(rate),
-        "-l",
-        str(concurrent or calls),
-        "-timeout",
-        f"{int(timeout)}s",
-        "-timeout_error",
-        "-trace_err",
-        "-trace_counts",
-        "-nostdin",
-        "-nd",
-        *extra,
-    ]
+        source=source,
+        calls=calls,
+        rate=rate,
+        concurrent=concurrent,
+        timeout=timeout,
+        extra=("-trace_counts", *extra),
+    )
 
 
 def start_sipp(workdir: Path, command: list[str]) -> subprocess.Popen[bytes]:

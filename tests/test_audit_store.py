@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-
-import pytest
-
 from ivr.tickets.audit import FAILED, OK, REFUSED, AuditEntry, AuditQuery
-from ivr.tickets.store import TicketStore, open_store
+from ivr.tickets.store import TicketStore
+from tests.test_ticket_store import database_url, store
+
+__all__ = ["database_url", "store"]  # the fixtures, parametrized over both databases
 
 BASE = 1_700_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tickets.db'}"
-    make: Callable[[], str] = request.getfixturevalue("postgres_database")
-    return make()
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[TicketStore]:
-    opened = open_store(database_url)
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def entry(at: float, actor: str, action: str, outcome: str = OK, **detail: object) -> AuditEntry:
