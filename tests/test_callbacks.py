@@ -100,6 +100,7 @@ callbacks:
   max_attempts: 2
   backoff_seconds: [3]
   ring_timeout_seconds: 4
+  key_wait_seconds: 3
   lease_seconds: 30
 """
 
@@ -217,8 +218,8 @@ def test_customer_first_connects_only_after_the_key_and_retries_those_who_do_not
     never_answers = agent_phone(pbx, "8006", tmp_path, answer=False)
     try:
         set_state(service, "a2", "available")
-        for number in ("8004", "8005", "8006"):
-            result = run_sipp(
+        bookings = {
+            number: start_sipp(
                 "accept_callback.xml",
                 service.sip_uri_host,
                 number,
@@ -226,6 +227,10 @@ def test_customer_first_connects_only_after_the_key_and_retries_those_who_do_not
                 timeout=60,
                 workdir=tmp_path / f"sipp-{number}",
             )
+            for number in ("8004", "8005", "8006")
+        }
+        for number, booking in bookings.items():
+            result = finish_sipp(booking, tmp_path / f"sipp-{number}", 90)
             assert result.returncode == 0, result.errors
         wait_until(
             lambda: (

@@ -59,9 +59,11 @@ class CallbackConnector:
         speech: Speech,
         number_uri: str,
         ring_seconds: float,
+        key_wait_seconds: float = KEY_WAIT_SECONDS,
         voice: str = "en",
     ) -> None:
         self._ring_seconds = ring_seconds
+        self._key_wait_seconds = key_wait_seconds
         self._board = board
         self._line = line
         self._queues = queues
@@ -165,7 +167,7 @@ class CallbackConnector:
     async def _pressed_one(self, customer: Call) -> bool:
         for _ in range(2):
             await self._say(customer, CUSTOMER_PROMPT)
-            deadline = time.monotonic() + KEY_WAIT_SECONDS
+            deadline = time.monotonic() + self._key_wait_seconds
             while (left := deadline - time.monotonic()) > 0:
                 event = await customer.next_event(left)
                 if event is None:

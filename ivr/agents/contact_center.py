@@ -99,6 +99,7 @@ async def open_contact_center(
             speech,
             settings.callbacks.number_uri,
             settings.callbacks.ring_timeout_seconds,
+            settings.callbacks.key_wait_seconds,
         ),
         settings.callbacks.dispatch,
         wakeup=wakeups,

@@ -49,6 +49,7 @@ CALLBACK_KEYS = {
     "slots",
     "priority",
     "ring_timeout_seconds",
+    "key_wait_seconds",
 }
 HOURS_KEYS = {"timezone", "weekdays", "open", "close"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -112,6 +113,7 @@ class CallbackSettings:
     dispatch: DispatchSettings = DispatchSettings()
     slots: tuple[str, ...] = ()  # "after HH:MM" choices a caller may pick
     ring_timeout_seconds: float = 30.0  # a customer who does not answer by then: no_answer
+    key_wait_seconds: float = 8.0  # customer_first: after each "press 1" prompt, then no_key
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
         ),
         slots=tuple(_clock(s, f"{where}.slots") for s in slots),
         ring_timeout_seconds=_seconds(raw, "ring_timeout_seconds", where, 30.0) or 30.0,
+        key_wait_seconds=_seconds(raw, "key_wait_seconds", where, 8.0) or 8.0,
     )
 
 
