@@ -83,7 +83,7 @@ INVALID = {
 # Where the edge itself decides, the code the RFC names.
 EXACT = {
     "zeromf": 483, "ltgtruri": 400, "escruri": 400, "baddate": 400, "mismatch01": 400,
-    "mismatch02": 400, "scalar02": 400,
+    "mismatch02": 400, "scalar02": 400, "bext01": 420, "invut": 415, "sdp01": 406,
 }  # fmt: skip
 
 

@@ -228,6 +228,7 @@ request_route {{
         route(IN_DIALOG);
         exit;
     }}
+    route(EXTENSIONS_AND_BODIES);
     if (is_method("CANCEL")) {{
         if (t_check_trans()) {{ ds_load_update(); t_relay(); }}
         exit;
@@ -266,6 +267,35 @@ route[STRICT_SYNTAX] {{
             && !($hdr(Date) =~ "^[A-Z][a-z]{{2}}, [0-9]{{2}} [A-Z][a-z]{{2}} [0-9]{{4}} "
                  + "[0-9:]{{8}} GMT$")) {{
         sl_send_reply("400", "Bad Date");
+        exit;
+    }}
+}}
+
+route[EXTENSIONS_AND_BODIES] {{
+    # RFC 3261 16.3, 8.2.2.3: extensions nobody here supports get 420 with the list.
+    if (is_present_hf("Proxy-Require")) {{
+        append_to_reply("Unsupported: $hdr(Proxy-Require)\r\n");
+        sl_send_reply("420", "Bad Extension");
+        exit;
+    }}
+    if (is_present_hf("Require")
+            && !($hdr(Require) =~ "^ *(100rel|timer|replaces)"
+                 + "( *, *(100rel|timer|replaces))* *$")) {{
+        append_to_reply("Unsupported: $hdr(Require)\r\n");
+        sl_send_reply("420", "Bad Extension");
+        exit;
+    }}
+    if (!is_method("INVITE")) {{ return; }}
+    # 8.2.3: a session description the workers cannot read (multipart, as SIP-I
+    # trunks send, is left to them), or an answer the caller says it cannot take.
+    if ($cl > 0 && !($cT =~ "^(application/sdp|multipart/)")) {{
+        append_to_reply("Accept: application/sdp\r\n");
+        sl_send_reply("415", "Unsupported Media Type");
+        exit;
+    }}
+    if (is_present_hf("Accept") && !($hdr(Accept) =~ "application/(sdp|\\*)|\\*/\\*")) {{
+        append_to_reply("Accept: application/sdp\r\n");
+        sl_send_reply("406", "Not Acceptable");
         exit;
     }}
 }}
