@@ -170,14 +170,19 @@ class RunningService:
         return wait_until(closed, timeout, f"{count} closed tickets of caller {caller}")
 
     def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"service did not stop within {timeout} s") from None
+        return stop_process(self.process, timeout, "service")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float, what: str) -> int:
+    """SIGTERM, then the exit code; killed (and the test failed) past ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"{what} did not stop within {timeout} s") from None
 
 
 def start_service(

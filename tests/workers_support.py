@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -13,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import PYTHON, REPO, api_token_item, free_port, new_admin_token, wait_until
+from conftest import (
+    PYTHON,
+    REPO,
+    api_token_item,
+    free_port,
+    new_admin_token,
+    stop_process,
+    wait_until,
+)
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
 from kamailio import answers_sip  # noqa: E402
@@ -77,14 +84,7 @@ class RunningNode:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 90) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"node did not stop within {timeout} s") from None
+        return stop_process(self.process, timeout, "node")
 
 
 def node_env(
