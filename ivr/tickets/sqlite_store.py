@@ -36,6 +36,9 @@ DIALECT = sql.Dialect(
 )
 
 
+OPEN_LOCKED_SECONDS = 15.0  # how long an open waits out other processes opening the file
+
+
 class SqliteTicketStore:
     def __init__(self, path: str, webhook_outbox: bool = False) -> None:
         self._path = path
@@ -59,18 +62,38 @@ class SqliteTicketStore:
         def connect() -> None:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                db = sqlite3.connect(self._path, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("PRAGMA busy_timeout=5000")
-                self._migrate(db)
-                db.isolation_level = "DEFERRED"
-            except sqlite3.Error as exc:
-                raise TicketStoreError(f"cannot open ticket database {self._path}: {exc}") from exc
-            self._db = db
+            deadline = time.monotonic() + OPEN_LOCKED_SECONDS
+            while True:
+                try:
+                    self._db = self._connect()
+                    return
+                except sqlite3.OperationalError as exc:
+                    # Processes opening a new file together: switching it to WAL is
+                    # refused at once (no busy wait) while another holds it.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise TicketStoreError(
+                            f"cannot open ticket database {self._path}: {exc}"
+                        ) from exc
+                    time.sleep(0.2)
+                except sqlite3.Error as exc:
+                    raise TicketStoreError(
+                        f"cannot open ticket database {self._path}: {exc}"
+                    ) from exc
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        db.isolation_level = "DEFERRED"
+        return db
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
