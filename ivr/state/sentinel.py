@@ -11,12 +11,23 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from ivr.exceptions import ConfigError
 
 SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
+# Connections one process opens at most. Every call's Redis work takes one for
+# the length of a command, so hundreds of calls ending together exceed any small
+# number: past it, commands wait for a free connection (the pool blocks) instead
+# of failing with "Too many connections" (redis-py's default pool, 100), which
+# cost a loaded worker its heartbeat and so its calls.
+MAX_CONNECTIONS = 64
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The Sentinel pool with waiting for a free connection (see MAX_CONNECTIONS)."""
 
 
 def redis_client(url: str, timeout: float) -> aioredis.Redis:
@@ -26,9 +37,15 @@ def redis_client(url: str, timeout: float) -> aioredis.Redis:
         ConfigError: a ``redis+sentinel://`` URL without hosts or service name.
     """
     if not url.startswith(f"{SCHEME}://"):
-        return aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
         )
+        return aioredis.Redis.from_pool(pool)
     parts = urlsplit(url)
     hosts = parts.netloc.rpartition("@")[2]
     sentinels = []
@@ -57,6 +74,9 @@ def redis_client(url: str, timeout: float) -> aioredis.Redis:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         decode_responses=True,
+        connection_pool_class=_BlockingSentinelPool,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
     )
     return client
 
