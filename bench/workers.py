@@ -38,7 +38,7 @@ from workers_support import RunningNode, node_env, start_node  # noqa: E402
 
 # The menu with the key pressed 8 s in: ~16 s calls, so a set-up rate the
 # workers sustain (~20/s each) gets all of a step's calls live together.
-SCENARIO = str(REPO / "bench" / "sipp" / "menu_key1_late.xml")
+SCENARIO = "menu_key1_late.xml"  # tests/sipp
 DEFAULT_STEPS = {1: [150, 200, 250, 300], 2: [300, 400, 500, 600], 3: [500, 600, 700, 800]}
 
 
