@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian test peers (SIPp, Kamailio, Chromium) when they are missing and we may.
+# Installs the Debian test peers (SIPp, Kamailio, Chromium, Compose) when they are missing and we may.
 set -euo pipefail
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
@@ -9,6 +9,8 @@ command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(ka
 # The dashboard test drives headless Chromium; a CJK font makes the Chinese screenshots legible.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+# Checks docker/compose.yaml the way Docker reads it (no engine needed; Debian has Compose v1).
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "test peers missing (${missing[*]}); install them as root: apt-get install ${missing[*]}" >&2
