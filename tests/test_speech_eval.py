@@ -1,7 +1,8 @@
 """``ivr speech eval`` on a generated set: the Korean plan's main-menu phrases in three
 espeak-ng voices at two speeds, clean and with white noise at 20 dB and 10 dB SNR
-(what noise suppression was tuned on), and a held-out set it was not tuned on:
-three other voices, two other speeds, other noise seeds, white and pink noise."""
+(what noise suppression and the second decoding of filler-only transcripts were
+tuned on), and a held-out set they were not tuned on: three other voices, two other
+speeds, other noise seeds, clean, white and pink noise."""
 
 from __future__ import annotations
 
@@ -21,14 +22,18 @@ VOICES = ("ko", "ko+m3", "ko+f2")
 SPEEDS = (150, 190)
 HELD_OUT_VOICES = ("ko+f3", "ko+m1", "ko+m5")
 HELD_OUT_SPEEDS = (165, 210)
-# What these sets reach, with a margin (measured: 86.7% clean, 85.0% at 20 dB, 91.7%
-# at 10 dB; held out 88.3% at 10 dB white, 83.3% at 10 dB pink; before noise
-# suppression 10 dB was 30%, held out 36.7% white and 68.3% pink). The issue aims at
-# 90% clean and 80% at 10 dB. Clean audio never goes through the suppressor.
+# What these sets reach, with a margin where there is one. Measured, mean of three
+# runs (Vosk dithers its input, so one file can come out either way between runs):
+# 92.2% clean, 87.2% at 20 dB, 90.6% at 10 dB; held out 84.4% clean, 80.6% at 10 dB
+# white, 84.4% at 10 dB pink. Before filler-only transcripts were decoded again:
+# 86.1%, 87.8%, 90.0%; held out 75.0%, 78.9%, 84.4%. Before noise suppression 10 dB
+# was 30%, held out 36.7% white and 68.3% pink. The issue aims at 90% clean and 80%
+# at 10 dB. Clean audio never goes through the suppressor.
 LEAST_ACCURACY = {
-    "clean": 0.85,
+    "clean": 0.9,
     "snr20": 0.8,
     "snr10": 0.85,
+    "heldout-clean": 0.8,
     "heldout-snr10": 0.75,
     "heldout-pink10": 0.75,
 }
@@ -56,6 +61,7 @@ def _phrases(models_dir: Path) -> dict[str, list[str]]:
         ("clean", None, "white"),
         ("snr20", 20, "white"),
         ("snr10", 10, "white"),
+        ("heldout-clean", None, "white"),
         ("heldout-snr10", 10, "white"),
         ("heldout-pink10", 10, "pink"),
     ],
@@ -83,7 +89,8 @@ def test_speech_eval_reports_accuracy_on_a_generated_set(
     print(
         f"{condition}: accuracy {report['accuracy']:.1%}, no-match {report['no_match_rate']:.1%}, "
         f"latency p50 {report['latency_ms']['p50']} ms p95 {report['latency_ms']['p95']} ms, "
-        f"denoised {report['denoised']} files, {report['denoise_ms']['p50']} ms p50"
+        f"denoised {report['denoised']} files, {report['denoise_ms']['p50']} ms p50, "
+        f"decoded again {report['decoded_again']} files"
     )
     assert report["files"] == 10 * len(voices) * len(speeds)
     assert set(report["per_intent"]) == {"password", "agent", "software", "expense", "status"}

@@ -8,24 +8,46 @@ from pathlib import Path
 
 import pytest
 
+from ivr.dialplan.loader import check_plan
+from ivr.dialplan.model import MenuNode
+from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand
 from ivr.speech import testset
 from ivr.speech.listener import UtteranceListener
 from ivr.speech.models import ModelStore
 from ivr.speech.recognizer import SpeechEngine
 from ivr.speech.spec import ListenRequest
-from tests.speech_support import install_korean_model
+from tests.speech_support import KOREAN_PLAN, install_korean_model
 
 CHUNK = 640  # 40 ms, as the media clock delivers it
 GRAMMAR = ("비밀번호 초기화", "상담원 연결", "비용 처리")
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> SpeechEngine:
-    models = tmp_path_factory.mktemp("asr_models")
-    install_korean_model(models)
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("asr_models")
+    install_korean_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def engine(models: Path) -> SpeechEngine:
     speech = SpeechEngine(ModelStore(models), pool_size=2)
     speech.load("ko")
     return speech
+
+
+@pytest.fixture(scope="module")
+def main_menu(models: Path) -> MenuSpeech:
+    """The Korean plan's main menu: its intents' phrases and the plan's filler words."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IVR_ASR_MODELS_DIR", str(models))
+        plan, problems = check_plan(KOREAN_PLAN)
+    assert plan is not None, problems
+    node = plan.nodes["main_menu"]
+    assert isinstance(node, MenuNode)
+    menu = menu_request(plan, node, "")
+    assert menu is not None and "음" in menu.request.filler
+    return menu
 
 
 async def _feed(listener: UtteranceListener, pcm: bytes) -> None:
@@ -66,6 +88,27 @@ async def test_an_utterance_that_goes_on_stops_at_the_maximum_length(engine: Spe
     heard = await listener.heard()
     assert heard.ended_by == "max_length"
     assert 1.8 <= heard.ended_at - heard.started_at <= 2.4
+
+
+async def test_a_menu_word_taken_for_a_short_filler_word_is_decoded_again_with_the_menu_alone(
+    engine: SpeechEngine, main_menu: MenuSpeech
+) -> None:
+    # espeak's "프로그램" at 150 wpm decodes as the filler "음" over a fraction of it.
+    listener = UtteranceListener(engine, main_menu.request)
+    await _feed(listener, bytes(8000) + testset.speak("프로그램", "ko", 150) + bytes(11200))
+    heard = await listener.heard()
+    assert (heard.filler_heard, heard.text) == ("음", "프로그램")
+    assert understand(main_menu, heard).match.intent == "software"
+
+
+async def test_a_filler_word_spanning_the_speech_stays_as_heard(
+    engine: SpeechEngine, main_menu: MenuSpeech
+) -> None:
+    listener = UtteranceListener(engine, main_menu.request)
+    await _feed(listener, bytes(8000) + testset.speak("오늘") + bytes(11200))
+    heard = await listener.heard()
+    assert (heard.filler_heard, heard.text) == ("", "오늘")
+    assert understand(main_menu, heard).match.intent is None
 
 
 async def test_many_callers_at_once_share_one_model(engine: SpeechEngine) -> None:

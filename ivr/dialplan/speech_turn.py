@@ -82,9 +82,10 @@ def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None
     return MenuSpeech(
         request=ListenRequest(
             model=speech.model,
-            grammar=None if speech.open_vocabulary else scorer.grammar() + speech.filler,
+            grammar=None if speech.open_vocabulary else scorer.grammar(),
             end_silence_seconds=speech.end_silence_seconds,
             max_utterance_seconds=speech.max_utterance_seconds,
+            filler=() if speech.open_vocabulary else speech.filler,
         ),
         scorer=scorer,
         threshold=node.confidence if node.confidence is not None else speech.threshold,
@@ -112,6 +113,7 @@ def journal_utterance(journal: CallJournal, node: str, understood: Understood) -
         ended_at=heard.ended_at,
         decode_ms=heard.decode_ms,
         ended_by=heard.ended_by,
+        filler_heard=heard.filler_heard,
     )
     if match.intent is not None:
         journal.handling.intent = match.intent

@@ -114,6 +114,7 @@ class Row:
     latency_ms: float
     denoised: bool = False  # noise suppression was applied
     denoise_ms: float = 0.0  # its CPU time on this file
+    filler_heard: str = ""  # decoded again: what the first decoding heard (filler only)
 
 
 @dataclass
@@ -163,6 +164,7 @@ class EvalReport:
             "latency_ms": {"p50": self.latency(0.5), "p95": self.latency(0.95)},
             "denoised": sum(r.denoised for r in self.rows),
             "denoise_ms": {"p50": self.denoise(0.5), "p95": self.denoise(0.95)},
+            "decoded_again": sum(bool(r.filler_heard) for r in self.rows),
             "rows": [asdict(r) for r in self.rows],
         }
 
@@ -232,6 +234,7 @@ async def evaluate(
                 latency_ms=round(latency, 1),
                 denoised=understood.heard.denoised if understood else False,
                 denoise_ms=understood.heard.denoise_ms if understood else 0.0,
+                filler_heard=understood.heard.filler_heard if understood else "",
             )
         )
     return report

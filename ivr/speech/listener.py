@@ -40,7 +40,9 @@ class UtteranceListener:
 
     def __init__(self, engine: SpeechEngine, request: ListenRequest) -> None:
         self._request = request
-        self._stream: DecodeStream = engine.stream(request.model, request.grammar)
+        self._stream: DecodeStream = engine.stream(
+            request.model, request.grammar, filler=request.filler
+        )
         self._vad = VoiceActivityDetector(request.end_silence_seconds)
         self._max_frames = max(1, round(request.max_utterance_seconds / FRAME_SECONDS))
         self._pending = b""
@@ -90,7 +92,10 @@ class UtteranceListener:
         self._done = True
         # Timed by the audio, not the wall clock: a file replays faster than real time.
         self._ended_at = self._started_at + self._since_onset * FRAME_SECONDS
-        self._stream.finish()
+        silence = self._request.end_silence_seconds if self._ended_by == "silence" else 0.0
+        # The onset frames went out with the pre-roll; the trailing silence is no speech.
+        speech_seconds = (ONSET_FRAMES + self._since_onset) * FRAME_SECONDS - silence
+        self._stream.finish(max(FRAME_SECONDS, speech_seconds))
         self._ended.set()
 
     @property
@@ -135,6 +140,7 @@ class UtteranceListener:
             ended_by=self._ended_by,
             denoised=transcript.denoised,
             denoise_ms=transcript.denoise_ms,
+            filler_heard=transcript.filler_heard,
         )
 
     def close(self) -> None:

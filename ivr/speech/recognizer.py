@@ -6,6 +6,16 @@ decodes its chunks in order on whichever pool thread is free; several calls
 decode in parallel up to the pool size. Noise suppression (``denoise``) runs
 on the same pool thread, just before the decoder, for calls and
 ``ivr speech eval`` alike.
+
+Filler words (everyday words of no intent, so that speech outside the menu
+lands on them) are decoded together with the menu's phrases. A short filler
+word also soaks up a menu word the model hears poorly: "프로그램" comes out
+as "음" when the filler holds "음". So when a transcript is filler words
+alone and they span less than ``FILLER_COVERAGE`` of the speech, they do not
+account for what was said: the utterance is decoded once more, with the
+menu's phrases alone, from the audio kept for that (a few tens of ms after
+the end of speech, and only for such utterances). Speech that really lies
+outside the menu is filler words end to end and stays as it was heard.
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ from ivr.telephony.interface import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
+# Filler words spanning less than this share of the speech do not account for it.
+FILLER_COVERAGE = 0.75
+
 
 @dataclass(frozen=True)
 class Transcript:
@@ -35,6 +48,7 @@ class Transcript:
     decode_ms: float  # from finish() to the transcript
     denoised: bool = False  # noise suppression was applied (see ivr.speech.denoise)
     denoise_ms: float = 0.0  # CPU time noise suppression took, deciding included
+    filler_heard: str = ""  # the filler-only first transcript, when decoded again (see above)
 
 
 def _vosk() -> Any:
@@ -88,11 +102,16 @@ class SpeechEngine:
             log.info("speech model %s loaded in %.1f s", name, time.monotonic() - started)
 
     def stream(
-        self, model: str, grammar: Sequence[str] | None, sample_rate: int = SAMPLE_RATE
+        self,
+        model: str,
+        grammar: Sequence[str] | None,
+        sample_rate: int = SAMPLE_RATE,
+        filler: Sequence[str] = (),
     ) -> DecodeStream:
-        """A new utterance decoder; ``grammar`` None hears any word (open vocabulary).
+        """A new utterance decoder; ``grammar`` None hears any word (open vocabulary),
+        ``filler`` are words of no intent heard alongside ``grammar``.
         The model loads on first use when it was not loaded at start-up."""
-        return DecodeStream(self, model, grammar, sample_rate)
+        return DecodeStream(self, model, grammar, sample_rate, filler)
 
     def _recognizer(self, model: str, grammar: Sequence[str] | None, rate: int) -> Any:
         if model not in self._models:
@@ -111,15 +130,40 @@ class SpeechEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    confidence: float
+    words: list[tuple[str, float]]  # (word, seconds it spans)
+
+
+def _decoded(final: dict[str, Any]) -> _Decoded:
+    text = str(final.get("text", ""))
+    words = final.get("result", [])
+    confs = [float(w.get("conf", 1.0)) for w in words]
+    confidence = sum(confs) / len(confs) if confs else (1.0 if text else 0.0)
+    spans = [(str(w["word"]), float(w["end"]) - float(w["start"])) for w in words]
+    return _Decoded(text, confidence, spans)
+
+
 class DecodeStream:
     """One utterance: ``feed`` audio as it comes (never blocks), then ``finish``."""
 
     def __init__(
-        self, engine: SpeechEngine, model: str, grammar: Sequence[str] | None, rate: int
+        self,
+        engine: SpeechEngine,
+        model: str,
+        grammar: Sequence[str] | None,
+        rate: int,
+        filler: Sequence[str] = (),
     ) -> None:
         self._engine = engine
         self._model = model
         self._grammar = list(grammar) if grammar is not None else None
+        self._filler = list(filler) if grammar is not None else []
+        self._filler_words = {word for phrase in self._filler for word in phrase.split()}
+        self._decoded_audio: list[bytes] = []  # kept for a second decoding (filler only)
+        self._speech_seconds: float | None = None
         self._rate = rate
         self._lock = threading.Lock()
         self._chunks: deque[bytes] = deque()
@@ -151,12 +195,15 @@ class DecodeStream:
             self._chunks.append(pcm)
             self._start_locked()
 
-    def finish(self) -> Future[Transcript]:
+    def finish(self, speech_seconds: float | None = None) -> Future[Transcript]:
         """No more audio: the transcript arrives on the returned future (which
-        carries a SpeechError when decoding failed)."""
+        carries a SpeechError when decoding failed). ``speech_seconds``: how much
+        of the audio was speech, as the voice activity detector saw it (default:
+        all of it)."""
         with self._lock:
             if self._finished_at is None:
                 self._finished_at = time.monotonic()
+                self._speech_seconds = speech_seconds
                 self._start_locked()
         return self.result
 
@@ -201,7 +248,8 @@ class DecodeStream:
                 self.result.set_exception(error)
 
     def _start_decoding(self) -> None:
-        self._recognizer = self._engine._recognizer(self._model, self._grammar, self._rate)
+        grammar = None if self._grammar is None else self._grammar + self._filler
+        self._recognizer = self._engine._recognizer(self._model, grammar, self._rate)
         if self._engine.denoise and self._noise_sample:
             started = time.thread_time()
             suppressor = NoiseSuppressor(self._rate)
@@ -216,8 +264,11 @@ class DecodeStream:
             self._suppress_seconds += time.thread_time() - started
         if pcm:
             self._recognizer.AcceptWaveform(pcm)
+            if self._filler:
+                self._decoded_audio.append(pcm)
 
     def _complete(self) -> None:
+        filler_heard = ""
         if self._recognizer is None:  # no audio at all
             text, confidence = "", 0.0
         else:
@@ -226,15 +277,35 @@ class DecodeStream:
                 rest = self._suppressor.flush()
                 self._suppress_seconds += time.thread_time() - started
                 self._recognizer.AcceptWaveform(rest)
-            final = json.loads(self._recognizer.FinalResult())
-            text = str(final.get("text", ""))
-            words = [float(w.get("conf", 1.0)) for w in final.get("result", [])]
-            confidence = sum(words) / len(words) if words else (1.0 if text else 0.0)
+                if self._filler:
+                    self._decoded_audio.append(rest)
+            heard = _decoded(json.loads(self._recognizer.FinalResult()))
+            if self._filler_too_short(heard):
+                filler_heard, heard = heard.text, self._decode_again()
+            text, confidence = heard.text, heard.confidence
         finished_at = self._finished_at or time.monotonic()
         decode_ms = (time.monotonic() - finished_at) * 1000
         if not self.result.done():
             denoised = self._suppressor is not None and self._suppressor.verdict is True
             denoise_ms = round(self._suppress_seconds * 1000, 2)
             self.result.set_result(
-                Transcript(text, confidence, round(decode_ms, 1), denoised, denoise_ms)
+                Transcript(
+                    text, confidence, round(decode_ms, 1), denoised, denoise_ms, filler_heard
+                )
             )
+
+    def _filler_too_short(self, heard: _Decoded) -> bool:
+        """Only filler words, spanning too little of the speech to be what was said."""
+        if not heard.words or any(w not in self._filler_words for w, _ in heard.words):
+            return False
+        speech = self._speech_seconds
+        if speech is None:
+            speech = sum(len(pcm) for pcm in self._decoded_audio) / (2 * self._rate)
+        return sum(seconds for _, seconds in heard.words) < FILLER_COVERAGE * speech
+
+    def _decode_again(self) -> _Decoded:
+        """The kept audio once more, with the menu's phrases alone."""
+        recognizer = self._engine._recognizer(self._model, self._grammar, self._rate)
+        for pcm in self._decoded_audio:
+            recognizer.AcceptWaveform(pcm)
+        return _decoded(json.loads(recognizer.FinalResult()))

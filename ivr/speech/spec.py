@@ -38,12 +38,17 @@ class SpeechSettings:
 @dataclass(frozen=True)
 class ListenRequest:
     """One turn of listening: which model, which phrases (None: open vocabulary),
-    and when an utterance is over (trailing silence or maximum length, seconds)."""
+    and when an utterance is over (trailing silence or maximum length, seconds).
+
+    ``filler`` words are heard alongside ``grammar`` but belong to no intent
+    (see :attr:`SpeechSettings.filler`); the recognizer treats them as a weaker
+    answer than the menu's phrases (see ``ivr.speech.recognizer``)."""
 
     model: str
     grammar: tuple[str, ...] | None
     end_silence_seconds: float = DEFAULT_END_SILENCE_SECONDS
     max_utterance_seconds: float = DEFAULT_MAX_UTTERANCE_SECONDS
+    filler: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,10 @@ class HeardText:
     ``started_at``/``ended_at`` are Unix times of the speech as the voice
     activity detector saw it; ``decode_ms`` is the time from the end of speech
     to the transcript (the part of the latency recognition adds); ``denoised``
-    whether noise suppression was applied, ``denoise_ms`` the CPU time it took."""
+    whether noise suppression was applied, ``denoise_ms`` the CPU time it took.
+    ``filler_heard`` is what the first decoding made of it when that was only
+    filler words too short for the speech, and the utterance was decoded again
+    with the menu's phrases alone ('' when it was not)."""
 
     text: str
     confidence: float
@@ -64,3 +72,4 @@ class HeardText:
     ended_by: str = "silence"  # silence | max_length | end_of_audio
     denoised: bool = False
     denoise_ms: float = 0.0
+    filler_heard: str = ""
