@@ -111,6 +111,8 @@ def test_each_spoken_intent_reaches_its_branch_and_the_ticket_has_the_transcript
         assert 0 < said["confidence"] <= 1
         assert said["started_at"] < said["ended_at"]
         assert said["decode_ms"] >= 0
+        assert [w for w, _ in said["words"]] == said["text"].split(), said
+        assert 0 < said["menu_share"] <= 1 and "filler_heard" in said
     assert heard[0]["node"] == "main_menu" and heard[1]["node"] == "password"
     assert ticket["intent"] == "status"  # the last recognised intent
 
@@ -182,8 +184,8 @@ def test_unclear_speech_is_asked_again_then_a_key_decides(
     )
     assert result.ok, result.error
     ticket = _ticket(korean_service, "5102")
-    assert ticket["nodes"][:2] == ["main_menu", "software"]
     heard = _utterances(ticket)
+    assert ticket["nodes"][:2] == ["main_menu", "software"], heard
     assert len(heard) == 1 and heard[0]["intent"] is None and heard[0]["text"]
     no_match = [e for e in ticket["events"] if e["kind"] == "no_match"]
     assert no_match and no_match[0]["node"] == "main_menu"

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from ivr.dialplan.loader import check_plan
+from ivr.dialplan.model import MenuNode
+from ivr.dialplan.speech_turn import menu_request, understand
 from ivr.speech.intents import Intent, IntentScorer, similarity
+from ivr.speech.spec import HeardText, HeardWord
 from tests.conftest import run_ivr
 from tests.speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model
 
@@ -124,6 +127,40 @@ def test_a_plan_needing_a_model_that_is_not_installed_is_flagged_by_validation(
     result = run_ivr("dialplan", "validate", str(plan), "--models-dir", str(empty))
     assert result.returncode == 0
     assert f"{plan}:3:17: warning: speech model 'en-us' is not installed" in result.stdout
+
+
+def _heard(*words: tuple[str, float]) -> HeardText:
+    confidence = sum(c for _, c in words) / len(words)
+    text = " ".join(w for w, _ in words)
+    return HeardText(text, confidence, 0.0, 0.0, 0.0, words=tuple(HeardWord(*w) for w in words))
+
+
+@pytest.mark.parametrize(
+    ("words", "intent"),
+    [
+        # "오늘 날씨가 정말 좋네요" as a real call heard it: mostly filler, one menu word.
+        ((("오늘", 0.9), ("확인", 1.0), ("정말", 0.8), ("오늘", 0.9)), None),
+        # Noise slipped a filler word in, heard with low confidence: still the intent.
+        ((("상태", 1.0), ("확인", 1.0), ("음", 0.4)), "status"),
+        ((("비밀번호", 0.92), ("오늘", 0.53)), "password"),
+    ],
+)
+def test_filler_words_heard_with_confidence_count_against_the_menu(
+    models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    words: tuple[tuple[str, float], ...],
+    intent: str | None,
+) -> None:
+    monkeypatch.setenv("IVR_ASR_MODELS_DIR", str(models_dir))
+    plan, problems = check_plan(KOREAN_PLAN)
+    assert plan is not None, problems
+    node = plan.nodes["main_menu"]
+    assert isinstance(node, MenuNode)
+    menu = menu_request(plan, node, "")
+    assert menu is not None
+    understood = understand(menu, _heard(*words))
+    assert understood.match.intent == intent, understood
+    assert understood.menu_share < 1
 
 
 def test_korean_plan_cases_pass_in_the_simulator(models_dir: Path) -> None:

@@ -9,6 +9,7 @@ intent the same way on calls, in the simulator and in ``ivr speech eval``.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ivr.dialplan.model import MenuNode, Plan, Prompt
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.exceptions import SpeechError
 from ivr.speech.intents import IntentMatch, IntentScorer
-from ivr.speech.spec import HeardText, ListenRequest
+from ivr.speech.spec import HeardText, HeardWord, ListenRequest
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
 
@@ -63,10 +64,12 @@ class MenuSpeech:
 
 @dataclass(frozen=True)
 class Understood:
-    """An utterance and the intent it was taken for (``match.intent`` None: no match)."""
+    """An utterance and the intent it was taken for (``match.intent`` None: no match);
+    ``menu_share`` as :func:`menu_share` found it."""
 
     heard: HeardText
     match: IntentMatch
+    menu_share: float = 1.0
 
 
 def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None:
@@ -93,8 +96,27 @@ def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None
     )
 
 
+def menu_share(heard: HeardText, filler: tuple[str, ...]) -> float:
+    """How much of an utterance was the menu's words rather than filler words, 0-1.
+
+    Speech outside the menu is forced onto the grammar's words: filler words and
+    some menu word or other ("오늘 확인 정말 오늘" for "오늘 날씨가 정말 좋네요").
+    Each word counts with the recognizer's confidence in it, so a filler word
+    that noise slipped in (heard with low confidence) costs little; the square
+    root keeps one confident filler word beside a menu phrase from sinking it."""
+    fillers = {word for phrase in filler for word in phrase.split()}
+    words = heard.words or tuple(HeardWord(w, 1.0) for w in heard.text.split())
+    total = sum(w.confidence for w in words)
+    if not fillers or total <= 0:
+        return 1.0
+    menu = sum(w.confidence for w in words if w.word not in fillers)
+    return math.sqrt(menu / total)
+
+
 def understand(menu: MenuSpeech, heard: HeardText) -> Understood:
-    return Understood(heard, menu.scorer.decide(heard.text, heard.confidence, menu.threshold))
+    share = menu_share(heard, menu.request.filler)
+    match = menu.scorer.decide(heard.text, heard.confidence, menu.threshold, share)
+    return Understood(heard, match, round(share, 3))
 
 
 def journal_utterance(journal: CallJournal, node: str, understood: Understood) -> None:
@@ -114,6 +136,8 @@ def journal_utterance(journal: CallJournal, node: str, understood: Understood) -
         decode_ms=heard.decode_ms,
         ended_by=heard.ended_by,
         filler_heard=heard.filler_heard,
+        words=[[w.word, round(w.confidence, 3)] for w in heard.words],
+        menu_share=understood.menu_share,
     )
     if match.intent is not None:
         journal.handling.intent = match.intent

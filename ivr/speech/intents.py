@@ -137,14 +137,21 @@ class IntentScorer:
             scores[intent.name] = round(best, 3)
         return scores
 
-    def decide(self, text: str, asr_confidence: float, threshold: float) -> IntentMatch:
-        """The intent for ``text`` (None when nothing clears ``threshold``, 0-1)."""
+    def decide(
+        self, text: str, asr_confidence: float, threshold: float, menu_share: float = 1.0
+    ) -> IntentMatch:
+        """The intent for ``text`` (None when nothing clears ``threshold``, 0-1).
+
+        The confidence is the best intent's score times ``asr_confidence`` times
+        ``menu_share`` (0-1: how much of the utterance was the menu's words rather
+        than filler words, see ``ivr.dialplan.speech_turn.menu_share``)."""
         if not normalise(text):
             return IntentMatch(None, 0.0, None, {}, "nothing_heard")
         scores = self.score(text)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         best, top = ranked[0] if ranked else (None, 0.0)
-        confidence = round(top * max(0.0, min(1.0, asr_confidence)), 3)
+        heard = max(0.0, min(1.0, asr_confidence)) * max(0.0, min(1.0, menu_share))
+        confidence = round(top * heard, 3)
         if confidence < threshold:
             return IntentMatch(None, confidence, best, scores, "below_threshold")
         if len(ranked) > 1 and top - ranked[1][1] < AMBIGUITY_MARGIN:

@@ -141,6 +141,7 @@ class UtteranceListener:
             denoised=transcript.denoised,
             denoise_ms=transcript.denoise_ms,
             filler_heard=transcript.filler_heard,
+            words=transcript.words,
         )
 
     def close(self) -> None:

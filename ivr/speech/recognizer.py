@@ -33,6 +33,7 @@ from typing import Any
 from ivr.exceptions import SpeechError
 from ivr.speech.denoise import NoiseSuppressor
 from ivr.speech.models import ModelStore
+from ivr.speech.spec import HeardWord
 from ivr.telephony.interface import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Transcript:
     denoised: bool = False  # noise suppression was applied (see ivr.speech.denoise)
     denoise_ms: float = 0.0  # CPU time noise suppression took, deciding included
     filler_heard: str = ""  # the filler-only first transcript, when decoded again (see above)
+    words: tuple[HeardWord, ...] = ()
 
 
 def _vosk() -> Any:
@@ -134,16 +136,17 @@ class SpeechEngine:
 class _Decoded:
     text: str
     confidence: float
-    words: list[tuple[str, float]]  # (word, seconds it spans)
+    words: tuple[HeardWord, ...]
+    seconds: tuple[float, ...]  # how long each word spans
 
 
 def _decoded(final: dict[str, Any]) -> _Decoded:
     text = str(final.get("text", ""))
-    words = final.get("result", [])
-    confs = [float(w.get("conf", 1.0)) for w in words]
-    confidence = sum(confs) / len(confs) if confs else (1.0 if text else 0.0)
-    spans = [(str(w["word"]), float(w["end"]) - float(w["start"])) for w in words]
-    return _Decoded(text, confidence, spans)
+    result = final.get("result", [])
+    words = tuple(HeardWord(str(w["word"]), float(w.get("conf", 1.0))) for w in result)
+    confidence = sum(w.confidence for w in words) / len(words) if words else float(bool(text))
+    seconds = tuple(float(w["end"]) - float(w["start"]) for w in result)
+    return _Decoded(text, confidence, words, seconds)
 
 
 class DecodeStream:
@@ -269,9 +272,8 @@ class DecodeStream:
 
     def _complete(self) -> None:
         filler_heard = ""
-        if self._recognizer is None:  # no audio at all
-            text, confidence = "", 0.0
-        else:
+        heard = _Decoded("", 0.0, (), ())
+        if self._recognizer is not None:  # else no audio at all
             if self._suppressor is not None:
                 started = time.thread_time()
                 rest = self._suppressor.flush()
@@ -282,7 +284,6 @@ class DecodeStream:
             heard = _decoded(json.loads(self._recognizer.FinalResult()))
             if self._filler_too_short(heard):
                 filler_heard, heard = heard.text, self._decode_again()
-            text, confidence = heard.text, heard.confidence
         finished_at = self._finished_at or time.monotonic()
         decode_ms = (time.monotonic() - finished_at) * 1000
         if not self.result.done():
@@ -290,18 +291,24 @@ class DecodeStream:
             denoise_ms = round(self._suppress_seconds * 1000, 2)
             self.result.set_result(
                 Transcript(
-                    text, confidence, round(decode_ms, 1), denoised, denoise_ms, filler_heard
+                    heard.text,
+                    heard.confidence,
+                    round(decode_ms, 1),
+                    denoised,
+                    denoise_ms,
+                    filler_heard,
+                    heard.words,
                 )
             )
 
     def _filler_too_short(self, heard: _Decoded) -> bool:
         """Only filler words, spanning too little of the speech to be what was said."""
-        if not heard.words or any(w not in self._filler_words for w, _ in heard.words):
+        if not heard.words or any(w.word not in self._filler_words for w in heard.words):
             return False
         speech = self._speech_seconds
         if speech is None:
             speech = sum(len(pcm) for pcm in self._decoded_audio) / (2 * self._rate)
-        return sum(seconds for _, seconds in heard.words) < FILLER_COVERAGE * speech
+        return sum(heard.seconds) < FILLER_COVERAGE * speech
 
     def _decode_again(self) -> _Decoded:
         """The kept audio once more, with the menu's phrases alone."""

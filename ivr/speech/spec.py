@@ -52,6 +52,14 @@ class ListenRequest:
 
 
 @dataclass(frozen=True)
+class HeardWord:
+    """One word of a transcript and the recognizer's confidence in it (0-1)."""
+
+    word: str
+    confidence: float
+
+
+@dataclass(frozen=True)
 class HeardText:
     """What the recognizer made of one utterance.
 
@@ -62,7 +70,9 @@ class HeardText:
     whether noise suppression was applied, ``denoise_ms`` the CPU time it took.
     ``filler_heard`` is what the first decoding made of it when that was only
     filler words too short for the speech, and the utterance was decoded again
-    with the menu's phrases alone ('' when it was not)."""
+    with the menu's phrases alone ('' when it was not). ``words`` are the
+    transcript's words with their confidences (empty when the source has none,
+    as typed text in the simulator)."""
 
     text: str
     confidence: float
@@ -73,3 +83,4 @@ class HeardText:
     denoised: bool = False
     denoise_ms: float = 0.0
     filler_heard: str = ""
+    words: tuple[HeardWord, ...] = ()
