@@ -111,8 +111,8 @@ def test_each_spoken_intent_reaches_its_branch_and_the_ticket_has_the_transcript
         assert 0 < said["confidence"] <= 1
         assert said["started_at"] < said["ended_at"]
         assert said["decode_ms"] >= 0
-        assert [w for w, _ in said["words"]] == said["text"].split(), said
-        assert 0 < said["menu_share"] <= 1 and "filler_heard" in said
+        assert len(said["word_confidences"]) == len(said["text"].split()), said
+        assert 0 < said["menu_share"] <= 1 and said["decoded_again"] in (True, False)
     assert heard[0]["node"] == "main_menu" and heard[1]["node"] == "password"
     assert ticket["intent"] == "status"  # the last recognised intent
 

@@ -120,7 +120,10 @@ def understand(menu: MenuSpeech, heard: HeardText) -> Understood:
 
 
 def journal_utterance(journal: CallJournal, node: str, understood: Understood) -> None:
-    """Every utterance on the ticket; a matched one also as the call's intent."""
+    """Every utterance on the ticket; a matched one also as the call's intent.
+
+    What the caller said is in ``text`` alone (transcript retention removes that
+    key); the other keys hold numbers and flags only."""
     heard, match = understood.heard, understood.match
     journal.event(
         "utterance",
@@ -135,9 +138,9 @@ def journal_utterance(journal: CallJournal, node: str, understood: Understood) -
         ended_at=heard.ended_at,
         decode_ms=heard.decode_ms,
         ended_by=heard.ended_by,
-        filler_heard=heard.filler_heard,
-        words=[[w.word, round(w.confidence, 3)] for w in heard.words],
+        word_confidences=[round(w.confidence, 3) for w in heard.words],
         menu_share=understood.menu_share,
+        decoded_again=bool(heard.filler_heard),
     )
     if match.intent is not None:
         journal.handling.intent = match.intent
