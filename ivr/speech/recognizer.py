@@ -32,6 +32,7 @@ from typing import Any
 
 from ivr.exceptions import SpeechError
 from ivr.speech.denoise import NoiseSuppressor
+from ivr.speech.intents import normalise
 from ivr.speech.models import ModelStore
 from ivr.speech.spec import HeardWord
 from ivr.telephony.interface import SAMPLE_RATE
@@ -164,7 +165,7 @@ class DecodeStream:
         self._model = model
         self._grammar = list(grammar) if grammar is not None else None
         self._filler = list(filler) if grammar is not None else []
-        self._filler_words = {word for phrase in self._filler for word in phrase.split()}
+        self._filler_words = {word for phrase in self._filler for word in normalise(phrase).split()}
         self._decoded_audio: list[bytes] = []  # kept for a second decoding (filler only)
         self._speech_seconds: float | None = None
         self._rate = rate
@@ -303,7 +304,7 @@ class DecodeStream:
 
     def _filler_too_short(self, heard: _Decoded) -> bool:
         """Only filler words, spanning too little of the speech to be what was said."""
-        if not heard.words or any(w.word not in self._filler_words for w in heard.words):
+        if not heard.words or any(normalise(w.word) not in self._filler_words for w in heard.words):
             return False
         speech = self._speech_seconds
         if speech is None:
