@@ -20,6 +20,7 @@ from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
+from ivr.tickets.spool import SpooledTicketStore
 from ivr.tickets.store import open_store
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,12 @@ async def run_dispatcher(config: Config) -> None:
     stop = asyncio.Event()
     tasks = OwnedTasks()
     async with AsyncExitStack() as stack:
-        tickets = open_store(config.storage.database_url)
+        # Attempts it writes survive a database outage, as the workers' writes do.
+        tickets = SpooledTicketStore(
+            open_store(config.storage.database_url),
+            config.storage.spool_dir,
+            config.worker_id,
+        )
         await tickets.open()
         stack.push_async_callback(tickets.close)
         redis = RedisConnection(config.redis)
@@ -57,6 +63,7 @@ async def run_dispatcher(config: Config) -> None:
         stack.push_async_callback(telephony.close)
         stack.push_async_callback(tasks.cancel_all)
         tasks.start(center.dispatcher.run(), "callback-dispatcher")
+        tasks.start(tickets.run(), "ticket-spool-replay")
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)

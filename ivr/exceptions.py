@@ -9,6 +9,7 @@ IvrError
 │   ├── CallGone       the call ended before the operation reached it
 │   └── DialRefused    the dialling policy does not allow that target
 └── TicketStoreError   the ticket database refused a read or write
+    └── TicketStoreUnreachable  it did not answer at all (down, restarting, network)
 """
 
 from __future__ import annotations
@@ -57,3 +58,8 @@ class DialRefused(TelephonyError):
 
 class TicketStoreError(IvrError):
     """The ticket database refused a read or a write."""
+
+
+class TicketStoreUnreachable(TicketStoreError):
+    """The ticket database did not answer: down, restarting or out of reach (a wrong
+    name, role or password is a plain :class:`TicketStoreError`)."""

@@ -1,16 +1,22 @@
 """The ticket database going away and coming back: calls are answered meanwhile, every
 ticket write is kept in the local spool and reaches the database when it returns (also
-after a crash of the service), reads get a clear 503 and health says degraded."""
+after a crash of the service), reads get a clear 503 and health says degraded; a
+service started while it is away takes calls all the same."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
 from pathlib import Path
 
+import pytest
 from conftest import RunningService, run_sipp, start_service, wait_until
 from resilience_support import OwnPostgres
+
+from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
+from ivr.tickets.postgres_store import PostgresTicketStore
 
 OUTAGE_CALLS = 3
 
@@ -51,10 +57,18 @@ def test_postgres_away_calls_answered_writes_spooled_and_replayed_once_it_return
     spool = tmp_path / "spool"
     try:
         url = postgres.new_database(f"ivr_{uuid.uuid4().hex[:8]}")
+        # A server that answers and refuses us (no such database) is a setup error;
+        # one that does not answer is an outage (the service starts and spools).
+        with pytest.raises(TicketStoreError) as refused:
+            asyncio.run(PostgresTicketStore(url + "_missing").open())
+        assert not isinstance(refused.value, TicketStoreUnreachable)
+        assert "does not exist" in str(refused.value)
         env = {"DATABASE_URL": url, "IVR_TICKET_SPOOL_DIR": str(spool)}
         service = start_service(tmp_path / "service", env=env)
         try:
             postgres.stop()
+            with pytest.raises(TicketStoreUnreachable):
+                asyncio.run(PostgresTicketStore(url).open())
             during = run_sipp(
                 "menu_key1_rfc2833.xml",
                 service.sip_uri_host,
@@ -80,9 +94,17 @@ def test_postgres_away_calls_answered_writes_spooled_and_replayed_once_it_return
             wait_until(lambda: spooled_lines(spool), 10, "the last call's spooled writes")
             service.process.kill()
             service.process.wait()
-            postgres.start()
+            # It starts again while the database is still away, and takes calls.
             service = start_service(tmp_path / "service", env=env)
+            restarted = run_sipp(
+                "menu_key1_rfc2833.xml", service.sip_uri_host, "1704", workdir=tmp_path / "again"
+            )
+            assert restarted.returncode == 0, restarted.errors
+            assert service.api("/api/health")[1]["ticket_database"] != "ok"
+            assert service.api("/api/tickets")[0] == 503
+            postgres.start()
             assert_tickets_arrived(service, "1703", 1)
+            assert_tickets_arrived(service, "1704", 1)
         finally:
             service.stop()
     finally:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from ivr.exceptions import TicketStoreError
+from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
 from ivr.tickets import audit, forgetting, outbox, sql
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
@@ -49,6 +49,22 @@ MIGRATION_LOCK = 7_000_001  # pg_advisory_xact_lock key: workers migrate one at 
 @lru_cache(maxsize=256)
 def _pg(statement: str) -> str:
     return statement.replace("%", "%%").replace("?", "%s")
+
+
+# Server replies that mean "not now" rather than "not like this".
+_NOT_NOW = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "too many clients",
+)
+
+
+def _unreachable(exc: psycopg.Error) -> bool:
+    """Whether connecting failed for want of a server (refused, timed out, starting),
+    not because it refused us (wrong database, role or password: a FATAL reply)."""
+    text = str(exc)
+    return "FATAL:" not in text or any(reason in text for reason in _NOT_NOW)
 
 
 def _where(url: str) -> str:
@@ -83,9 +99,8 @@ class PostgresTicketStore:
             async with first, first.transaction():
                 await self._migrate(first)
         except psycopg.Error as exc:
-            raise TicketStoreError(
-                f"cannot open ticket database {_where(self._url)}: {exc}"
-            ) from exc
+            error = TicketStoreUnreachable if _unreachable(exc) else TicketStoreError
+            raise error(f"cannot open ticket database {_where(self._url)}: {exc}") from exc
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             self._url,
             min_size=1,
@@ -100,7 +115,7 @@ class PostgresTicketStore:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
         except (psycopg.Error, TimeoutError) as exc:  # PoolTimeout is a psycopg.Error
             await pool.close()
-            raise TicketStoreError(
+            raise TicketStoreUnreachable(
                 f"cannot open ticket database {_where(self._url)}: {exc}"
             ) from exc
         self._pool = pool

@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ivr.exceptions import TicketStoreError
+from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
 from ivr.tickets.model import (
@@ -81,6 +81,7 @@ class SpooledTicketStore:
         self._down_since: float | None = None  # writes go to the journal since then
         self._unreachable_since: float | None = None  # reads fail at once since then
         self._head_failing_since: float | None = None
+        self._opened = False  # the database was opened (else the replay opens it)
         self._lock = asyncio.Lock()  # one writer of the journal and the state at a time
         self._wake = asyncio.Event()
 
@@ -100,9 +101,16 @@ class SpooledTicketStore:
         return len(self._pending)
 
     async def open(self) -> None:
+        """Open the journal and the database. A database that does not answer is not
+        an error: calls are taken and their writes spooled until it does (the replay
+        opens it). Raises TicketStoreError when it answers and refuses us."""
         self._directory.mkdir(parents=True, exist_ok=True)
         self._load()
-        await self._store.open()
+        try:
+            await self._store.open()
+            self._opened = True
+        except TicketStoreUnreachable as exc:
+            self._went_away(exc)
         if self._pending:
             log.warning("%d ticket writes spooled by a previous run; replaying", self.spooled)
             self._wake.set()
@@ -216,6 +224,9 @@ class SpooledTicketStore:
                 self._wake.clear()
                 await self._wake.wait()
             try:
+                if not self._opened:
+                    await self._store.open()
+                    self._opened = True
                 await self._store.count(TicketQuery(limit=1))  # answers again?
             except TicketStoreError:
                 self._unreachable_since = self._unreachable_since or time.time()
