@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 # out a late media tick, small enough that the recording stays in step.
 WRITE_AHEAD_BYTES = BYTES_PER_SECOND * 200 // 1000
 ONE_FRAME_BYTES = BYTES_PER_SECOND * 20 // 1000
-ESTABLISH_TIMEOUT_SECONDS = 10.0
+# After our 200 OK, how long the caller's ACK may take: RFC 3261's 64*T1, the time
+# a UAS retransmits its 2xx for. Under load a 200 or ACK lost on UDP arrives on a
+# retransmission seconds later; giving up sooner ended calls the caller had up.
+ESTABLISH_TIMEOUT_SECONDS = 32.0
 # When the far end stops sending RTP (on hold, or a peer that only sends while
 # it talks) the sinks still get wall-clock time, as silence, past this lag.
 RX_GAP_TOLERANCE_BYTES = BYTES_PER_SECOND * 200 // 1000

@@ -35,8 +35,10 @@ from ivr.tickets.store import TicketStore
 log = logging.getLogger(__name__)
 
 BEAT_INTERVAL_SECONDS = 1.0
-# A worker missing this long is dead: three beats, so one slow beat is no death.
-HEARTBEAT_TTL_SECONDS = 3
+# A worker missing this long is dead: ten beats, so a worker whose event loop
+# stalls a few seconds under a burst of new calls is not (3 s was: a sweeper failed
+# a live worker's calls).
+HEARTBEAT_TTL_SECONDS = 10
 SWEEP_INTERVAL_SECONDS = 1.0
 WORKER_LOST = "worker_lost"
 WAV_HEADER_BYTES = 44

@@ -243,6 +243,12 @@ request_route {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
+    # A retransmitted INVITE (the caller heard nothing yet under load) belongs to its
+    # transaction: answered from it, or absorbed while another process relays the
+    # first copy. Dispatched again, it could go to the other worker and send the
+    # call's ACK and BYE there (the call then never starts on the worker that has it).
+    if (t_precheck_trans()) {{ t_check_trans(); exit; }}
+    t_check_trans();
     route(AUTH);
     route(CALL_CAP);
     # A caller on TCP or TLS gets its in-dialog requests (re-INVITE, BYE) over the
