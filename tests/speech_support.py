@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ivr.dialplan.loader import check_plan
+from ivr.dialplan.model import MenuNode
+from ivr.dialplan.speech_turn import MenuSpeech, menu_request
 from ivr.speech import testset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,3 +55,16 @@ def utterance(
         testset.write_wav(path.with_suffix(".tmp"), pcm)
         path.with_suffix(".tmp").rename(path)
     return path
+
+
+def korean_main_menu(models: Path) -> MenuSpeech:
+    """The Korean plan's main menu: its intents' phrases and the plan's filler words."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IVR_ASR_MODELS_DIR", str(models))
+        plan, problems = check_plan(KOREAN_PLAN)
+    assert plan is not None, problems
+    node = plan.nodes["main_menu"]
+    assert isinstance(node, MenuNode)
+    menu = menu_request(plan, node, "")
+    assert menu is not None and "음" in menu.request.filler
+    return menu

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,19 +74,7 @@ def test_speech_eval_reports_accuracy_on_a_generated_set(
     held_out = condition.startswith("heldout")
     voices, speeds = (HELD_OUT_VOICES, HELD_OUT_SPEEDS) if held_out else (VOICES, SPEEDS)
     testset.generate(_phrases(models_dir), folder, voices, speeds, (snr,), colour)
-    result = run_ivr(
-        "speech",
-        "eval",
-        str(KOREAN_PLAN),
-        str(folder),
-        "--menu",
-        "main_menu",
-        "--json",
-        "--models-dir",
-        str(models_dir),
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _evaluate(folder, models_dir)
     print(
         f"{condition}: accuracy {report['accuracy']:.1%}, no-match {report['no_match_rate']:.1%}, "
         f"latency p50 {report['latency_ms']['p50']} ms p95 {report['latency_ms']['p95']} ms, "
@@ -117,19 +106,7 @@ OUT_OF_MENU = [
 def test_speech_eval_rejects_most_speech_outside_the_menu(models_dir: Path) -> None:
     folder = CACHE / "eval" / "out-of-menu"
     testset.generate({"none": OUT_OF_MENU}, folder, ("ko", "ko+f3", "ko+m1"), (165, 190))
-    result = run_ivr(
-        "speech",
-        "eval",
-        str(KOREAN_PLAN),
-        str(folder),
-        "--menu",
-        "main_menu",
-        "--json",
-        "--models-dir",
-        str(models_dir),
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _evaluate(folder, models_dir)
     print(f"out of menu: {report['accuracy']:.1%} rejected; {report['confusion']}")
     assert report["files"] == 36
     assert report["accuracy"] >= 0.35, report["confusion"]
@@ -175,3 +152,21 @@ def test_speech_eval_names_a_menu_that_does_not_listen(models_dir: Path, tmp_pat
     assert (
         "'goodbye' is not a menu with intents in 'default' (main_menu, password)" in result.stderr
     )
+
+
+def _evaluate(folder: Path, models_dir: Path) -> dict[str, Any]:
+    """``ivr speech eval`` of the Korean plan's main menu over ``folder``, as JSON."""
+    result = run_ivr(
+        "speech",
+        "eval",
+        str(KOREAN_PLAN),
+        str(folder),
+        "--menu",
+        "main_menu",
+        "--json",
+        "--models-dir",
+        str(models_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from ivr.dialplan.loader import check_plan
-from ivr.dialplan.model import MenuNode
-from ivr.dialplan.speech_turn import menu_request, understand
+from ivr.dialplan.speech_turn import understand
 from ivr.speech.intents import Intent, IntentScorer, similarity
 from ivr.speech.spec import HeardText, HeardWord
 from tests.conftest import run_ivr
-from tests.speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model
+from tests.speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model, korean_main_menu
 
 INTENTS = [
     Intent(
@@ -146,19 +145,9 @@ def _heard(*words: tuple[str, float]) -> HeardText:
     ],
 )
 def test_filler_words_heard_with_confidence_count_against_the_menu(
-    models_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    words: tuple[tuple[str, float], ...],
-    intent: str | None,
+    models_dir: Path, words: tuple[tuple[str, float], ...], intent: str | None
 ) -> None:
-    monkeypatch.setenv("IVR_ASR_MODELS_DIR", str(models_dir))
-    plan, problems = check_plan(KOREAN_PLAN)
-    assert plan is not None, problems
-    node = plan.nodes["main_menu"]
-    assert isinstance(node, MenuNode)
-    menu = menu_request(plan, node, "")
-    assert menu is not None
-    understood = understand(menu, _heard(*words))
+    understood = understand(korean_main_menu(models_dir), _heard(*words))
     assert understood.match.intent == intent, understood
     assert understood.menu_share < 1
 

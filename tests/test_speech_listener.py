@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.dialplan.loader import check_plan
-from ivr.dialplan.model import MenuNode
-from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand
+from ivr.dialplan.speech_turn import MenuSpeech, understand
 from ivr.speech import testset
 from ivr.speech.listener import UtteranceListener
 from ivr.speech.models import ModelStore
 from ivr.speech.recognizer import SpeechEngine
 from ivr.speech.spec import ListenRequest
-from tests.speech_support import KOREAN_PLAN, install_korean_model
+from tests.speech_support import install_korean_model, korean_main_menu
 
 CHUNK = 640  # 40 ms, as the media clock delivers it
 GRAMMAR = ("비밀번호 초기화", "상담원 연결", "비용 처리")
@@ -38,16 +36,7 @@ def engine(models: Path) -> SpeechEngine:
 
 @pytest.fixture(scope="module")
 def main_menu(models: Path) -> MenuSpeech:
-    """The Korean plan's main menu: its intents' phrases and the plan's filler words."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IVR_ASR_MODELS_DIR", str(models))
-        plan, problems = check_plan(KOREAN_PLAN)
-    assert plan is not None, problems
-    node = plan.nodes["main_menu"]
-    assert isinstance(node, MenuNode)
-    menu = menu_request(plan, node, "")
-    assert menu is not None and "음" in menu.request.filler
-    return menu
+    return korean_main_menu(models)
 
 
 async def _feed(listener: UtteranceListener, pcm: bytes) -> None:
