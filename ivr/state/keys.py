@@ -11,6 +11,11 @@ def live_calls_index(prefix: str) -> str:
     return f"{prefix}calls"
 
 
+def live_call_workers(prefix: str) -> str:
+    """Set: ids of the workers that registered live calls (the sweeper's first look)."""
+    return f"{prefix}calls:workers"
+
+
 def agent(prefix: str, agent_id: str) -> str:
     """Hash: one agent's state (state, since, idle_since, wrap_up_until, call, reason)."""
     return f"{prefix}agent:{agent_id}"

@@ -118,6 +118,7 @@ class LiveCallRegistry:
         pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
         pipe.expire(key, ENTRY_TTL_SECONDS)
         pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
+        pipe.sadd(keys.live_call_workers(self._prefix), self._worker_id)
 
     def _mark(self, ok: bool, exc: Exception | None = None) -> None:
         if not ok:

@@ -165,10 +165,29 @@ class Sweeper:
         calls, alive or not: for a worker starting again under its old id).
         Returns how many calls this sweeper closed."""
         client, prefix = self._client, self._prefix
+        if leftovers_of is None:
+            # Each second on every worker: look at the calls themselves only when a
+            # worker that registered calls has no heartbeat (reading every live call
+            # each time was a third of a loaded worker's event loop).
+            registered = await client.smembers(keys.live_call_workers(prefix))
+            lapsed = await self._dead(str(w) for w in registered) - {self._worker_id}
+            if not lapsed:
+                return 0
+        call_ids = [str(c) for c in await client.zrange(keys.live_calls_index(prefix), 0, -1)]
+        closed = 0
+        if call_ids:
+            closed = await self._close_calls_of_dead(call_ids, leftovers_of)
+        if leftovers_of is None:
+            # Their calls are closed: a worker still dead is looked at no more (one
+            # that comes back registers itself again with its next call or refresh).
+            still_dead = await self._dead(lapsed)
+            if still_dead:
+                await client.srem(keys.live_call_workers(prefix), *still_dead)
+        return closed
+
+    async def _close_calls_of_dead(self, call_ids: list[str], leftovers_of: str | None) -> int:
+        client, prefix = self._client, self._prefix
         index = keys.live_calls_index(prefix)
-        call_ids = [str(c) for c in await client.zrange(index, 0, -1)]
-        if not call_ids:
-            return 0
         async with client.pipeline(transaction=False) as pipe:
             for call_id in call_ids:
                 pipe.hgetall(keys.live_call(prefix, call_id))
