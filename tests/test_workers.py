@@ -29,7 +29,7 @@ from conftest import (
 from workers_support import RunningNode, node_env, start_node, worker_pid
 
 # Two workers carry this many at once in the test run. The 400 is a step of
-# bench/workers.py: with SIPp on the same 2 cores it passed there 4 runs of 4, but
+# bench/workers.py: with SIPp on the same 2 cores it passed there 5 runs of 6, but
 # one run in three failed here, a worker missing its probes in the set-up burst.
 CONCURRENT_CALLS = 200
 # A recording reaches the disk once a second (ivr/recording.py).
