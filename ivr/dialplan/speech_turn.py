@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from ivr.dialplan.model import MenuNode, Plan, Prompt
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.exceptions import SpeechError
-from ivr.speech.intents import IntentMatch, IntentScorer, normalise
+from ivr.speech.intents import IntentMatch, IntentScorer, normalise, phrase_words
 from ivr.speech.spec import HeardText, HeardWord, ListenRequest
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal
@@ -104,7 +104,7 @@ def menu_share(heard: HeardText, filler: tuple[str, ...]) -> float:
     Each word counts with the recognizer's confidence in it, so a filler word
     that noise slipped in (heard with low confidence) costs little; the square
     root keeps one confident filler word beside a menu phrase from sinking it."""
-    fillers = {word for phrase in filler for word in normalise(phrase).split()}
+    fillers = phrase_words(filler)
     words = heard.words or tuple(HeardWord(w, 1.0) for w in heard.text.split())
     total = sum(w.confidence for w in words)
     if not fillers or total <= 0:

@@ -36,6 +36,11 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", _NOT_WORD.sub(" ", text)).strip()
 
 
+def phrase_words(phrases: Iterable[str]) -> set[str]:
+    """Every word of ``phrases``, normalised (a filler list as a set of words)."""
+    return {word for phrase in phrases for word in normalise(phrase).split()}
+
+
 def _grams(text: str) -> Counter[str]:
     squeezed = text.replace(" ", "")
     grams: Counter[str] = Counter(squeezed)

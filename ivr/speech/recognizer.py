@@ -32,7 +32,7 @@ from typing import Any
 
 from ivr.exceptions import SpeechError
 from ivr.speech.denoise import NoiseSuppressor
-from ivr.speech.intents import normalise
+from ivr.speech.intents import normalise, phrase_words
 from ivr.speech.models import ModelStore
 from ivr.speech.spec import HeardWord
 from ivr.telephony.interface import SAMPLE_RATE
@@ -165,7 +165,7 @@ class DecodeStream:
         self._model = model
         self._grammar = list(grammar) if grammar is not None else None
         self._filler = list(filler) if grammar is not None else []
-        self._filler_words = {word for phrase in self._filler for word in normalise(phrase).split()}
+        self._filler_words = phrase_words(self._filler)
         self._decoded_audio: list[bytes] = []  # kept for a second decoding (filler only)
         self._speech_seconds: float | None = None
         self._rate = rate

@@ -88,6 +88,7 @@ class LiveCallRegistry:
             async with client.pipeline(transaction=False) as pipe:
                 for call in stored:
                     self._queue_store(pipe, call)
+                self._queue_registered(pipe)
                 await pipe.execute()
             self._mark(True)
         except (RedisError, OSError) as exc:
@@ -108,6 +109,7 @@ class LiveCallRegistry:
         try:
             async with client.pipeline(transaction=True) as pipe:
                 self._queue_store(pipe, call)
+                self._queue_registered(pipe)
                 await pipe.execute()
             self._mark(True)
         except (RedisError, OSError) as exc:
@@ -118,6 +120,9 @@ class LiveCallRegistry:
         pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
         pipe.expire(key, ENTRY_TTL_SECONDS)
         pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
+
+    def _queue_registered(self, pipe: Pipeline) -> None:
+        """This worker among those with live calls (where the sweeper looks first)."""
         pipe.sadd(keys.live_call_workers(self._prefix), self._worker_id)
 
     def _mark(self, ok: bool, exc: Exception | None = None) -> None:
