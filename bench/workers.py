@@ -53,8 +53,22 @@ def _database(work: Path) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
-def _step(node: RunningNode, work: Path, count: int, rate: int, caller: str) -> tuple[bool, str]:
+def _redis_commands(redis_url: str | None) -> int | None:
+    """Commands the Redis server has run so far (all clients), if it is the machine's."""
+    if not redis_url:
+        return None
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        stats = client.info("commandstats")
+    return sum(int(entry["calls"]) for entry in stats.values())
+
+
+def _step(
+    node: RunningNode, work: Path, count: int, rate: int, caller: str, redis_url: str | None
+) -> tuple[bool, str]:
     started = time.monotonic()
+    commands_before = _redis_commands(redis_url)
     workdir = work / f"sipp-{caller}"
     process = start_sipp(
         SCENARIO,
@@ -103,6 +117,9 @@ def _step(node: RunningNode, work: Path, count: int, rate: int, caller: str) -> 
         f"split {dict(sorted(split.items()))}, "
         f"{time.monotonic() - started:.0f} s"
     )
+    commands_after = _redis_commands(redis_url)
+    if commands_before is not None and commands_after is not None:
+        detail += f", {(commands_after - commands_before) / count:.0f} Redis commands a call"
     return len(tickets) == count and set(dispositions) == {"completed"}, detail
 
 
@@ -143,7 +160,7 @@ def main() -> int:
             for index, count in enumerate(counts):
                 # Other work on the machine moves these numbers: say how busy it was.
                 load = os.getloadavg()[0]
-                ok, detail = _step(node, work, count, args.rate, f"7{workers}{index}")
+                ok, detail = _step(node, work, count, args.rate, f"7{workers}{index}", redis_url)
                 detail += f", load average before {load:.1f}"
                 print(
                     f"{workers} worker(s), {count:>4} concurrent calls: "

@@ -46,6 +46,7 @@ class LiveCallRegistry:
         self._prefix = prefix
         self._worker_id = worker_id
         self._local: dict[str, LiveCall] = {}
+        self._stored_at: dict[str, float] = {}  # call id -> when its entry was last written
         self._redis_ok = True
         self._skip_until = 0.0
 
@@ -58,13 +59,28 @@ class LiveCallRegistry:
         await self._store(call)
 
     async def update_node(self, call_id: str, node: str) -> None:
+        """Only the node field: a call enters several nodes a minute, and the refresh
+        writes the whole entry again if Redis lost it meanwhile."""
         call = self._local.get(call_id)
-        if call is not None:
-            call.node = node
-            await self._store(call)
+        if call is None:
+            return
+        call.node = node
+        client = self._usable()
+        if client is None:
+            return
+        key = keys.live_call(self._prefix, call_id)
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hset(key, "node", node)
+                pipe.expire(key, ENTRY_TTL_SECONDS)  # never an entry without one
+                await pipe.execute()
+            self._mark(True)
+        except (RedisError, OSError) as exc:
+            self._mark(False, exc)
 
     async def remove(self, call_id: str) -> None:
         self._local.pop(call_id, None)
+        self._stored_at.pop(call_id, None)
         client = self._usable()
         if client is None:
             return
@@ -78,13 +94,22 @@ class LiveCallRegistry:
             self._mark(False, exc)
 
     async def refresh(self) -> None:
-        """Store this worker's calls again, so calls Redis lost (a restart without
-        persistence) or missed (an outage) are shared again within a refresh."""
+        """Store again this worker's calls that Redis lost (a restart without
+        persistence) or missed (an outage), and those whose entry would expire."""
         client = self._usable()
         if client is None or not self._local:
             return
-        stored = list(self._local.values())
+        calls = list(self._local.values())
         try:
+            scores = await client.zmscore(
+                keys.live_calls_index(self._prefix), [call.call_id for call in calls]
+            )
+            renew_before = time.monotonic() - ENTRY_TTL_SECONDS / 2
+            stored = [
+                call
+                for call, score in zip(calls, scores, strict=True)
+                if score is None or self._stored_at.get(call.call_id, 0.0) < renew_before
+            ]
             async with client.pipeline(transaction=False) as pipe:
                 for call in stored:
                     self._queue_store(pipe, call)
@@ -93,6 +118,7 @@ class LiveCallRegistry:
             self._mark(True)
         except (RedisError, OSError) as exc:
             self._mark(False, exc)
+            return
         for call in stored:
             if call.call_id not in self._local:  # ended meanwhile: do not leave it behind
                 await self.remove(call.call_id)
@@ -116,6 +142,7 @@ class LiveCallRegistry:
             self._mark(False, exc)
 
     def _queue_store(self, pipe: Pipeline, call: LiveCall) -> None:
+        self._stored_at[call.call_id] = time.monotonic()
         key = keys.live_call(self._prefix, call.call_id)
         pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
         pipe.expire(key, ENTRY_TTL_SECONDS)
