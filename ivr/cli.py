@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.config import Config, load_config
+from ivr.config import CONFIG_ENV, Config, load_config
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import Plan
 from ivr.dialplan.problems import Severity
@@ -74,6 +74,10 @@ def _run_process(
 
 
 def _default_config_path() -> Path | None:
+    """Without ``--config``: ``$IVR_CONFIG``, else ``./ivr.yaml`` when there is one."""
+    from_env = os.environ.get(CONFIG_ENV, "")
+    if from_env:
+        return Path(from_env)
     candidate = Path("ivr.yaml")
     return candidate if candidate.is_file() else None
 
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="IT helpdesk hotline voice service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a call worker")
-    serve.add_argument("--config", help="config file (default: ./ivr.yaml or $IVR_CONFIG)")
+    serve.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
     serve.add_argument(
         "--workers",
         type=int,
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     callbacks = commands.add_parser("callbacks", help="the callback queue")
     callbacks_commands = callbacks.add_subparsers(dest="callbacks_command", required=True)
     run = callbacks_commands.add_parser("run", help="run a callback dispatcher on its own")
-    run.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
+    run.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
     run.set_defaults(func=_run_dispatcher)
     _add_kamailio_commands(commands)
     dialplan = commands.add_parser("dialplan", help="dial plan tools")
@@ -322,7 +326,7 @@ def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.Argumen
     check.add_argument("address", nargs="?", help="HOST:PORT (default: sip.listen)")
     check.set_defaults(func=lambda a: probe_front(_config_path(a), a.address))
     for command in (front, check):
-        command.add_argument("--config", help="config file (default: $IVR_CONFIG or ./ivr.yaml)")
+        command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
 
 
 def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

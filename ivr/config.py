@@ -25,6 +25,7 @@ from ivr.sip_edge.settings import SipAdmission, SipTls, parse_admission, parse_t
 T = TypeVar("T")
 
 SIP_TRANSPORTS = ("udp", "tcp")
+CONFIG_ENV = "IVR_CONFIG"  # the config file; the --config flag wins over it
 
 
 @dataclass(frozen=True)
@@ -408,8 +409,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         ConfigError: the file is unreadable or not YAML, or a setting is malformed.
     """
     env = os.environ if env is None else env
-    if path is None and env.get("IVR_CONFIG"):
-        path = Path(env["IVR_CONFIG"])
+    if path is None and env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
     raw: Any = {}
     if path is not None:
         try:
