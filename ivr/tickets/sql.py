@@ -56,6 +56,11 @@ FINISH_TICKET = (
     "employee_id=?, transcript=?, unrecognised=?, unrecognised_count=?, "
     "callbacks_requested=?, callbacks_connected=? WHERE id=?"
 )
+# ``callbacks_connected`` counts the call's own events (written whole, so a closing
+# replayed from the spool sets the same figure again); events appended after the
+# call count in their own column, raised by each append. Neither write touches the
+# other's column, so a callback attempt connected before the booking call ends
+# (another number) or after it is counted once either way, in any order.
 
 UPSERT_EVENT = (
     "INSERT INTO ticket_events (ticket_id, seq, at, kind, detail) VALUES (?,?,?,?,?) "
@@ -74,12 +79,14 @@ APPEND_EVENT = (
 
 # Counters the stats read from the ticket row, kept in step with appended events.
 COUNT_APPENDED = {
-    "callback_connected": "UPDATE tickets SET callbacks_connected = callbacks_connected + 1 "
-    "WHERE id=?",
+    CALLBACK_CONNECTED: "UPDATE tickets SET appended_callbacks_connected = "
+    "appended_callbacks_connected + 1 WHERE id=?",
 }
 
 SELECT_TICKET = f"SELECT {COLUMNS} FROM tickets WHERE id=?"
-SELECT_EVENTS = "SELECT at, kind, detail FROM ticket_events WHERE ticket_id=? ORDER BY seq"
+# In time order: events appended after the call (seq from APPENDED_SEQ) may have
+# happened during it (a callback to another number while the caller was on the line).
+SELECT_EVENTS = "SELECT at, kind, detail FROM ticket_events WHERE ticket_id=? ORDER BY at, seq"
 SELECT_NOTES = "SELECT at, text, author FROM ticket_notes WHERE ticket_id=? ORDER BY id"
 INSERT_NOTE = "INSERT INTO ticket_notes (ticket_id, at, author, text) VALUES (?,?,?,?)"
 

@@ -97,7 +97,8 @@ def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[st
         "AVG(CASE WHEN agent_id IS NOT NULL THEN wait_seconds END), "
         "COUNT(wait_seconds), "
         "AVG(CAST(satisfaction AS DOUBLE PRECISION)), COUNT(satisfaction), "
-        "SUM(callbacks_requested), SUM(callbacks_connected), SUM(unrecognised_count) "
+        "SUM(callbacks_requested), SUM(callbacks_connected + appended_callbacks_connected), "
+        "SUM(unrecognised_count) "
         f"FROM tickets WHERE {_RANGE}"
     )
     intents = (
