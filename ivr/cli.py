@@ -73,6 +73,19 @@ def _run_process(
     os._exit(code)
 
 
+API_TOKEN_ENV = "IVR_API_TOKEN"  # the token the CLI sends to the service's API
+
+
+def _version() -> str:
+    """The installed package's version (``ivr --version``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hotline-ivr")
+    except PackageNotFoundError:
+        return "unknown (the package is not installed: pip install -e .)"
+
+
 def _default_config_path() -> Path | None:
     """Without ``--config``: ``$IVR_CONFIG``, else ``./ivr.yaml`` when there is one."""
     from_env = os.environ.get(CONFIG_ENV, "")
@@ -190,14 +203,22 @@ def _plan_action(args: argparse.Namespace) -> int:
             print(f"ivr: {exc}", file=sys.stderr)
             return 2
     url = f"{base}/api/dialplans/{args.name}/{args.action}"
-    token = os.environ.get("IVR_API_TOKEN", "")  # an operator's; never on the command line
+    token = os.environ.get(API_TOKEN_ENV, "")  # an operator's; never on the command line
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        print(f"ivr: {json.loads(exc.read() or b'{}').get('error', exc.reason)}", file=sys.stderr)
+        reason = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        if exc.code == 401 and not token:
+            reason = (
+                f"a token is required: set {API_TOKEN_ENV} to an operator's token "
+                "(make one with: ivr api-token new --name NAME --role operator)"
+            )
+        elif exc.code in (401, 403):
+            reason = f"{reason} (the token in {API_TOKEN_ENV})"
+        print(f"ivr: {reason}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"ivr: the service at {base} did not answer: {exc}", file=sys.stderr)
@@ -239,6 +260,7 @@ def _load_or_report(path: Path) -> Plan | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="IT helpdesk hotline voice service")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a call worker")
     serve.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")

@@ -13,6 +13,7 @@ from ivr.agents.queues import QueueDesk
 from ivr.api.auth import requires
 from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
+from ivr.tickets.json_view import iso
 
 DESK = web.AppKey("desk", QueueDesk)
 
@@ -32,7 +33,7 @@ async def list_agents(request: web.Request) -> web.Response:
                     "uri": v.uri,
                     "queues": list(v.queues),
                     "state": v.state.value,
-                    "since": v.since,
+                    "since": iso(v.since or None),  # ISO 8601, as every API time
                     "break_requested": v.break_requested,
                     "reason": v.reason,
                 }

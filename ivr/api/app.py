@@ -43,26 +43,38 @@ def bad_request(message: str) -> web.HTTPBadRequest:
 
 
 async def health(request: web.Request) -> web.Response:
+    """What a probe needs, open to anyone: no file paths, no plan problems (those are in
+    ``GET /api/dialplans``), no personal data. ``degraded`` names what makes the status
+    ``degraded``; Redis being away does not (calls go on)."""
     status = request.app[STATUS]
     telephony = request.app[TELEPHONY]
+    plans = request.app[PLANS]
     registrations = [
         {"account": r.account, "registered": r.registered, "detail": r.detail}
         for r in telephony.registrations()
     ]
     _, redis_ok = await request.app[LIVE_CALLS].list_all()
     ticket_database = status.ticket_database()
-    healthy = status.accepting_calls and all(r["registered"] for r in registrations)
-    healthy = healthy and ticket_database == "ok"
+    degraded = [
+        part
+        for part, ok in (
+            ("accepting_calls", status.accepting_calls),
+            ("registrations", all(r["registered"] for r in registrations)),
+            ("ticket_database", ticket_database == "ok"),
+        )
+        if not ok
+    ]
     body = {
-        "status": "ok" if healthy else "degraded",
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
         "worker_id": status.worker_id,
         "accepting_calls": status.accepting_calls,
         "live_calls": telephony.live_calls,
         "redis": "ok" if redis_ok else "unreachable",
         "ticket_database": ticket_database,
         "registrations": registrations,
-        "plans": request.app[PLANS].summary(),
-        "plan_errors": request.app[PLANS].errors,
+        "plans": [{"name": p["name"], "version": p["version"]} for p in plans.summary()],
+        "plan_files_refused": len(plans.errors),
         "started_at": iso(status.started_at),
     }
     return web.json_response(body)

@@ -8,17 +8,38 @@ from typing import Any
 
 from aiohttp import web
 
-from callback.requests import STATES, CallbackRequests
+from callback.requests import STATES, CallbackRequest, CallbackRequests
 from ivr.api.auth import requires
 from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
+from ivr.tickets.json_view import iso
 
 CALLBACKS = web.AppKey("callbacks", CallbackRequests)
 MAX_PRIORITY_SECONDS = 86400.0
+# Moments kept as Unix seconds in Redis, shown as ISO 8601 like every time in the API.
+MOMENTS = ("place", "next_at", "created_at")
+ATTEMPT_MOMENTS = ("at", "next_at")
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _iso_moments(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``fields`` with the moments ``names`` (Unix seconds) as ISO 8601 UTC; 0 (unset) is None."""
+    shown = dict(fields)
+    for name in names:
+        value = shown.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown[name] = iso(float(value)) if value else None
+    return shown
+
+
+def callback_json(request: CallbackRequest) -> dict[str, Any]:
+    """One booking as the API shows it: its fields, times in ISO 8601, each attempt's too."""
+    body = _iso_moments(asdict(request), MOMENTS)
+    body["history"] = [_iso_moments(attempt, ATTEMPT_MOMENTS) for attempt in request.history]
+    return body
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -31,7 +52,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
     counts = dict.fromkeys(STATES, 0)
     for item in listing:
         counts[item.state] += 1
-    shown = [asdict(r) for r in listing if state is None or r.state == state]
+    shown = [callback_json(r) for r in listing if state is None or r.state == state]
     return web.json_response({"callbacks": shown, "counts": counts})
 
 
