@@ -64,8 +64,6 @@ def test_a_wrong_expectation_about_a_transfer_fails(tmp_path: Path) -> None:
                             ]
                         },
                     },
-                    {"name": "bad agents", "agents": "maybe", "input": []},
-                    {"name": "bad wait", "queue_wait": {"helpdesk": "soon"}, "input": []},
                 ]
             }
         )
@@ -74,9 +72,7 @@ def test_a_wrong_expectation_about_a_transfer_fails(tmp_path: Path) -> None:
     assert code == 1
     assert "transfers: expected ['helpdesk: answer'], got ['helpdesk: none']" in output, output
     assert "'agent_route', 'long_wait']" in output
-    assert "agents: 'maybe' is not one of answer, none, refer" in output
-    assert "queue_wait: helpdesk: 'soon' is not a number of seconds" in output
-    assert "0 passed, 4 failed" in output
+    assert "0 passed, 2 failed" in output  # bad agents or waits: tests/test_dialplan_cases.py
 
 
 class _TicketApi(BaseHTTPRequestHandler):

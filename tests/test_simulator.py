@@ -25,8 +25,6 @@ def test_a_failing_case_is_reported_with_expected_and_actual(tmp_path: Path) -> 
         "  - name: wrong expectation\n"
         "    input: ['2']\n"
         "    expect: {path: [welcome, main_menu, password_reset, goodbye], outcome: completed}\n"
-        "  - name: bad input\n"
-        "    input: ['x']\n"
     )
     result = ivr("dialplan", "test", str(PLAN), str(cases))
     assert result.returncode == 1
@@ -35,9 +33,15 @@ def test_a_failing_case_is_reported_with_expected_and_actual(tmp_path: Path) -> 
         "path: expected ['welcome', 'main_menu', 'password_reset', 'goodbye'], "
         "got ['welcome', 'main_menu', 'software', 'goodbye']"
     ) in result.stdout
-    assert "FAIL bad input" in result.stdout
-    assert "input 'x' is not keys" in result.stdout
-    assert "0 passed, 2 failed" in result.stdout
+    assert "0 passed, 1 failed" in result.stdout
+
+
+def test_a_case_with_a_bad_input_is_refused_at_its_position(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text("cases:\n  - name: bad input\n    input: ['x']\n")
+    result = ivr("dialplan", "test", str(PLAN), str(cases))
+    assert result.returncode == 1
+    assert f"{cases}:3:13: input 'x' is not keys" in result.stderr
 
 
 def test_simulate_prints_prompts_and_the_path_for_typed_keys() -> None:

@@ -30,7 +30,14 @@ from ivr.dialplan.node_loader import build_node, targets_of
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.prompt_loader import PlanScope
 from ivr.dialplan.speech_loader import load_intents, load_speech
-from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, scalar, text_of
+from ivr.dialplan.yaml_reader import (
+    Entries,
+    YamlContext,
+    compose_file,
+    entries_of,
+    scalar,
+    text_of,
+)
 from ivr.exceptions import DialplanError
 from ivr.speech.intents import Intent
 from ivr.speech.spec import SpeechSettings
@@ -226,19 +233,9 @@ def _check_loops_without_input(
 def check_plan(path: Path) -> tuple[Plan | None, list[Problem]]:
     """Load ``path``; the plan is None when any problem is an error."""
     ctx = YamlContext(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(Location(str(path), 1, 1), f"cannot read plan: {exc.strerror}")]
-    try:
-        root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
-    except UnicodeDecodeError:
-        return None, [Problem(Location(str(path), 1, 1), "plan is not UTF-8 text")]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = f"YAML syntax error: {exc.problem or exc.context}"
-        return None, [Problem(Location(str(path), line, column), message)]
+    data, root, unreadable = compose_file(path, "plan")
+    if unreadable is not None:
+        return None, [unreadable]
     if root is None:
         return None, [Problem(Location(str(path), 1, 1), "plan is empty")]
     top = entries_of(ctx, root, "plan", PLAN_KEYS)

@@ -45,6 +45,30 @@ def scalar(node: yaml.Node) -> Any:
         return node.value
 
 
+def plain(node: yaml.Node) -> Any:
+    """A node's Python value (lists, mappings, typed scalars), as ``yaml.safe_load`` gives it."""
+    return yaml.constructor.SafeConstructor().construct_document(node)
+
+
+def compose_file(path: Path, what: str) -> tuple[bytes, yaml.Node | None, Problem | None]:
+    """The file's bytes and composed root (None when empty), or the problem reading it:
+    unreadable, not UTF-8, or a YAML syntax error at its line and column."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return b"", None, Problem(Location(str(path), 1, 1), f"cannot read {what}: {exc.strerror}")
+    try:
+        root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
+    except UnicodeDecodeError:
+        return data, None, Problem(Location(str(path), 1, 1), f"{what} is not UTF-8 text")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"YAML syntax error: {exc.problem or exc.context}"
+        return data, None, Problem(Location(str(path), line, column), message)
+    return data, root, None
+
+
 def entries_of(ctx: YamlContext, node: yaml.Node, what: str, allowed: set[str] | None) -> Entries:
     """A mapping's entries by key text; reports non-mappings, duplicates and unknown keys."""
     if not isinstance(node, yaml.MappingNode):
