@@ -96,13 +96,28 @@ def _default_config_path() -> Path | None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from ivr.dialplan.targets import check_targets
+    from ivr.plan_targets import service_targets
+
+    # Checked against the configuration `ivr serve` would run with: its queues,
+    # agents and callbacks (what a plan names and it lacks is a warning).
+    config_path = Path(args.config) if args.config else _default_config_path()
+    try:
+        settings = load_config(config_path).contact_center
+    except IvrError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    source = str(config_path) if config_path else "the defaults (no ivr.yaml)"
+    targets = service_targets(settings, source)
     errors = 0
     for name in args.paths:
         path = Path(name)
         files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
         for file in files:
-            _, problems = check_plan(file)
-            for problem in problems:
+            plan, problems = check_plan(file)
+            if plan is not None:
+                problems = [*problems, *check_targets(plan, targets)]
+            for problem in sorted(problems, key=lambda p: (p.location.line, p.location.column)):
                 print(problem)
             errors += sum(p.severity is Severity.ERROR for p in problems)
     print(f"{errors} error(s)", file=sys.stderr)
@@ -283,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
     validate = dialplan_commands.add_parser("validate", help="check plans, print file:line:col")
     validate.add_argument("paths", nargs="+", help="plan files or folders")
+    validate.add_argument(
+        "--config", help="check queues, agents, callbacks against it (default: as ivr serve)"
+    )
     validate.set_defaults(func=_validate)
     simulate = dialplan_commands.add_parser("simulate", help="walk a plan by typing keys")
     simulate.add_argument("path", help="plan file")

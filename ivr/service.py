@@ -32,6 +32,7 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.directory import EmployeeDirectory
+from ivr.plan_targets import service_targets
 from ivr.privacy.call_files import CallFileRemover
 from ivr.privacy.retention import PersonalData
 from ivr.prompts.library import PromptLibrary
@@ -115,6 +116,7 @@ class Service:
                 prompts,
                 VersionArchive(config.dialplans.versions_dir),
                 config.dialplans.canary_percent,
+                service_targets(config.contact_center, "the service configuration"),
             )
             set_default_directory(config.speech.models_dir)  # what plan validation checks
             await plans.load_all()

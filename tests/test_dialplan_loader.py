@@ -234,3 +234,108 @@ def test_a_loop_that_never_waits_for_the_caller_is_an_error(tmp_path: Path) -> N
     assert problems_of(tmp_path, text) == [
         "plan.yaml:4:3: loop without input would repeat forever: a -> b -> c -> a"
     ]
+
+
+PLAN_NAMING_TARGETS = """\
+plan: desk
+start: route
+nodes:
+  route:
+    type: condition
+    when: [{queue: helpdesk, wait_above: 300, goto: offer}]
+    otherwise: to_agent
+  offer:
+    type: callback
+    queue: helpdesk
+    next: bye
+    decline: to_agent
+    fallback: bye
+  to_agent:
+    type: transfer
+    queue: helpdesk
+    next: bye
+    fallback: to_vendor
+  to_vendor:
+    type: transfer
+    queue: vendor
+    next: bye
+    fallback: to_desk
+  to_desk:
+    type: transfer
+    extension: "6001"
+    next: bye
+  bye: {type: hangup, say: Bye.}
+"""
+CONFIG_LACKING = """\
+agents:
+  - {id: v1, uri: "sip:7001@10.0.0.9", queues: [vendor]}
+queues: {vendor: {}, spare: {}}
+"""
+
+
+def validate_in(folder: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``ivr dialplan validate`` as an operator runs it in ``folder``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ivr", "dialplan", "validate", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
+        env={"PATH": "/usr/bin:/bin", **env},
+        timeout=60,
+    )
+
+
+def test_validate_reports_the_queues_agents_and_callbacks_the_configuration_lacks(
+    tmp_path: Path,
+) -> None:
+    plan = tmp_path / "desk.yaml"
+    plan.write_text(PLAN_NAMING_TARGETS)
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG_LACKING)
+    # The configuration `ivr serve` would run with: here $IVR_CONFIG.
+    result = validate_in(tmp_path, str(plan), env={"IVR_CONFIG": str(config)})
+    assert result.returncode == 0, "a plan naming them still loads: warnings"
+    assert result.stdout.splitlines() == [
+        f"{plan}:5:5: warning: condition 'route': queue 'helpdesk' is not configured in "
+        f"{config} (configured: spare, vendor); its wait rules never hold",
+        f"{plan}:9:5: warning: callback 'offer': callbacks are not configured in {config} "
+        "(callbacks.number_uri); the offer is withheld and calls go to its fallback 'bye'",
+        f"{plan}:15:5: warning: transfer 'to_agent': queue 'helpdesk' is not configured in "
+        f"{config} (configured: spare, vendor); every call here goes to its fallback "
+        "'to_vendor'",
+        f"{plan}:20:5: warning: transfer 'to_vendor': no agent of queue 'vendor' may be "
+        f"dialled (v1: not allowed by dialling.allow in {config}); every call here goes to "
+        "its fallback 'to_desk'",
+        f"{plan}:25:5: warning: transfer 'to_desk' to extension '6001': "
+        f"dialling.extension_uri is not set in {config}; every call here goes to no "
+        "fallback: the call ends",
+    ]
+
+    config.write_text(
+        "dialling:\n"
+        "  allow: ['^sip:[67]0\\d\\d@10\\.0\\.0\\.9$', '^sip:\\d+@pbx$']\n"
+        '  extension_uri: "sip:{extension}@10.0.0.9"\n'
+        "agents: [{id: a1, extension: '6002', queues: [helpdesk]}]\n"
+        "queues: {helpdesk: {}, vendor: {}}\n"
+        'callbacks: {number_uri: "sip:{number}@pbx"}\n'
+    )
+    result = validate_in(tmp_path, "--config", str(config), str(plan), env={})
+    assert result.stdout.splitlines() == [
+        f"{plan}:20:5: warning: transfer 'to_vendor': queue 'vendor' has no agents in "
+        f"{config} (agents[].queues); every call here goes to its fallback 'to_desk'",
+    ]
+
+
+def test_the_example_help_desk_configuration_has_what_the_example_plans_name(
+    tmp_path: Path,
+) -> None:
+    plans = str(REPO / "dialplans")
+    shipped = validate_in(REPO, plans, env={})
+    assert shipped.returncode == 0, shipped.stdout
+    lacking = [line for line in shipped.stdout.splitlines() if "not configured" in line]
+    assert any("transfer 'to_finance': queue 'finance-vendor' is not" in x for x in lacking)
+    assert any("callback 'wait_callback': callbacks are not" in x for x in lacking)
+    example = validate_in(REPO, "--config", "examples/helpdesk.yaml", plans, env={})
+    assert example.returncode == 0, example.stdout
+    assert [line for line in example.stdout.splitlines() if "speech model" not in line] == []

@@ -19,6 +19,7 @@ from typing import Any
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import GotoNode, Plan
 from ivr.dialplan.problems import Location, Problem
+from ivr.dialplan.targets import ServiceTargets, check_targets
 from ivr.dialplan.versions import VersionArchive
 from ivr.exceptions import DialplanError, IvrError, PromptError
 from ivr.prompts.library import PromptLibrary
@@ -27,13 +28,18 @@ from ivr.telephony.interface import CallInfo
 log = logging.getLogger(__name__)
 
 
-async def prepare_plan(path: Path, prompts: PromptLibrary) -> Plan:
-    """Load ``path`` and render all its prompts.
+async def prepare_plan(
+    path: Path, prompts: PromptLibrary, targets: ServiceTargets | None = None
+) -> Plan:
+    """Load ``path`` and render all its prompts; warnings (and, with ``targets``, the
+    queues, agents and callbacks it names that the configuration lacks) are logged.
 
     Raises:
         DialplanError: every problem found, each with its file:line:col.
     """
     plan = load_plan(path, warn=lambda problem: log.warning("%s", problem))
+    for problem in check_targets(plan, targets) if targets is not None else []:
+        log.warning("%s", problem)
     problems = []
     for prompt in plan.prompts():
         if prompt.has_values:  # spoken at call time, once the values are known
@@ -82,8 +88,12 @@ class PlanRegistry:
         prompts: PromptLibrary,
         archive: VersionArchive,
         canary_percent: int = 0,
+        targets: ServiceTargets | None = None,
     ) -> None:
+        """``targets``: what the configuration offers, to warn about plans naming
+        queues, agents or callbacks it lacks (None: not checked)."""
         self._directory = directory
+        self._targets = targets
         self._default_name = default_plan
         self._prompts = prompts
         self._archive = archive
@@ -136,7 +146,7 @@ class PlanRegistry:
                 names_on_disk.add(current.name)
                 continue
             try:
-                plan = await prepare_plan(path, self._prompts)
+                plan = await prepare_plan(path, self._prompts, self._targets)
             except DialplanError as exc:
                 self.errors[str(path)] = [str(p) for p in exc.problems]
                 report.refused[str(path)] = self.errors[str(path)]
