@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--models-dir", help="speech models (default: speech.models_dir)")
     _add_speech_commands(commands)
     _add_api_token_commands(commands)
+    _add_config_commands(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
@@ -367,6 +368,18 @@ def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.Argumen
     check.set_defaults(func=lambda a: probe_front(_config_path(a), a.address))
     for command in (front, check):
         command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
+
+
+def _add_config_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ivr.config_reference import print_reference
+
+    config = commands.add_parser("config", help="the service's settings")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    reference = config_commands.add_parser(
+        "reference", help="every setting: its environment variable and default (Markdown)"
+    )
+    reference.add_argument("--readme", help="rewrite the table in this README instead")
+    reference.set_defaults(func=lambda a: print_reference(a.readme))
 
 
 def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

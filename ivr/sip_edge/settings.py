@@ -34,12 +34,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ivr.config_values import HostPort, parse_bool, parse_host_port
 from ivr.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from ivr.config import HostPort
 
 REFUSE_MODES = ("reply", "drop")
 ADMISSION_KEYS = {
@@ -122,8 +120,6 @@ def _mapping(value: Any, where: str, known: set[str]) -> Mapping[str, Any]:
 
 
 def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    from ivr.config import parse_bool
-
     if raw.get(key) is None:
         return default
     try:
@@ -246,8 +242,6 @@ def parse_tls(value: Any, source: str, base_dir: Path) -> SipTls:
         ConfigError: a key is unknown, a value malformed, or TLS is enabled without
             its listen address, certificate or key (or with files that are missing).
     """
-    from ivr.config import parse_host_port
-
     where = f"{source}: sip.tls"
     raw = _mapping(value, where, TLS_KEYS)
     listen = None

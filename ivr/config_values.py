@@ -1,0 +1,145 @@
+"""Setting values from text: host:port, durations, ranges, choices (a leaf module).
+
+Each parser takes what YAML or the environment gave and returns the typed value,
+or raises ValueError with what was expected; the config loader adds the setting's
+name, the value and where it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SIP_TRANSPORTS = ("udp", "tcp")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_host_port(text: str) -> HostPort:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected HOST:PORT")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("port must be a number from 1 to 65535")
+    return HostPort(host.strip("[]"), int(port))
+
+
+def parse_sip_listen(text: str) -> HostPort:
+    listen = parse_host_port(text)
+    if listen.host in ("0.0.0.0", "::"):
+        raise ValueError(
+            "give the address the PBX reaches (e.g. 10.0.0.5:5060); the SIP stack puts it "
+            "in every SDP, so a wildcard address cannot work"
+        )
+    return listen
+
+
+def parse_transports(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("expected a list of transports")
+    names = tuple(str(i).strip().lower() for i in items)
+    for name in names:
+        if name not in SIP_TRANSPORTS:
+            raise ValueError(f"unknown transport {name!r} (known: {', '.join(SIP_TRANSPORTS)})")
+    return names
+
+
+def parse_positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be 1 or more")
+    return number
+
+
+def parse_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds")
+    number = float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def parse_text(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+        raise ValueError("expected non-empty text")
+    return str(value)
+
+
+def parse_url(value: Any) -> str:
+    text = parse_text(value)
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
+def parse_percent(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number from 0 to 100")
+    number = int(value)
+    if not 0 <= number <= 100:
+        raise ValueError("expected a whole number from 0 to 100")
+    return number
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_port_range(value: Any) -> tuple[int, int]:
+    low, sep, high = str(value).replace(" ", "").partition("-")
+    if not sep or not low.isdigit() or not high.isdigit():
+        raise ValueError("expected a range like 10000-19999")
+    first, last = int(low), int(high)
+    if not 1024 <= first < last <= 65535 or last - first < 3:
+        raise ValueError("expected FIRST-LAST within 1024-65535, at least 4 ports")
+    return first, last
+
+
+MEDIA_ENCRYPTIONS = ("none", "srtp", "srtp_mandatory", "dtls_srtp")
+
+
+def parse_media_encryption(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in MEDIA_ENCRYPTIONS:
+        raise ValueError(f"expected one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    return text
+
+
+def parse_days(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of days")
+    days = float(value)
+    if not 0 <= days <= 36500:
+        raise ValueError("expected days from 0 (keep for good) to 36500")
+    return days
+
+
+def parse_log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def parse_path(value: Any) -> Path:
+    """A path as written; the loader resolves a relative one (see ivr.config)."""
+    return Path(parse_text(value))
