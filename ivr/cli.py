@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_speech_commands(commands)
     _add_api_token_commands(commands)
     _add_config_commands(commands)
+    _add_call_command(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
@@ -394,6 +395,20 @@ def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.Argume
     new.add_argument("--role", required=True, choices=("viewer", "agent", "operator", "admin"))
     new.add_argument("--agent-id", help="an agent token: the one agent it may change")
     new.set_defaults(func=lambda a: print_new_token(a.name, a.role, a.agent_id))
+
+
+def _add_call_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ivr.phone.command import add_call_arguments
+
+    call = commands.add_parser("call", help="call the service (or a SIP URI) from this terminal")
+    add_call_arguments(call)
+    call.set_defaults(func=_call)
+
+
+def _call(args: argparse.Namespace) -> int:
+    from ivr.phone.command import run_call
+
+    return run_call(args, _config_path(args))
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

@@ -1,4 +1,9 @@
-"""The Redis connection: ``REDIS_URL`` when configured, else an embedded Valkey server."""
+"""The Redis connection: ``REDIS_URL`` when configured, else an embedded Valkey server.
+
+The embedded server listens on a port chosen when it starts; its URL is written
+to ``<embedded_data_dir>/address`` while it runs, so local tools started from the
+same config (``ivr call``) find it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,18 @@ from ivr.config import RedisConfig
 from ivr.state.sentinel import redis_client
 
 log = logging.getLogger(__name__)
+
+ADDRESS_FILE = "address"
+
+
+def embedded_redis_url(config: RedisConfig) -> str | None:
+    """The URL of the embedded server a service started from ``config`` on this
+    machine runs; None when it wrote none (not started, or stopped)."""
+    try:
+        url = (config.embedded_data_dir / ADDRESS_FILE).read_text().strip()
+    except OSError:
+        return None
+    return url or None
 
 
 class RedisConnection:
@@ -34,6 +51,7 @@ class RedisConnection:
             )
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.start)
             self.url = self._embedded.connection_url
+            (self._config.embedded_data_dir / ADDRESS_FILE).write_text(self.url + "\n")
             log.info("started embedded Redis (Valkey) at %s", self.url)
         self.client = redis_client(self.url, timeout=2.0)
         return self.client
@@ -42,4 +60,5 @@ class RedisConnection:
         if self.client is not None:
             await self.client.aclose()
         if self._embedded is not None:
+            (self._config.embedded_data_dir / ADDRESS_FILE).unlink(missing_ok=True)
             await asyncio.get_running_loop().run_in_executor(None, self._embedded.stop)

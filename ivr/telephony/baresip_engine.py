@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import replace
 from urllib.parse import unquote
 
 import baresip
@@ -54,8 +55,11 @@ def call_info_from(call: baresip.Call) -> CallInfo:
 
 
 class BaresipTelephony:
-    def __init__(self, config: SipConfig) -> None:
+    def __init__(self, config: SipConfig, *, dtmf_mode: str = "rtpevent") -> None:
+        """``dtmf_mode``: how :meth:`Call.send_digits` sends on dialled calls, RTP
+        telephone events ("rtpevent", RFC 4733) or SIP INFO ("info")."""
         self._config = config
+        self._dtmf_mode = dtmf_mode
         self._runtime = Runtime(native_log_level="warning")
         self._trunk_agent: UserAgent | None = None
         self._registered_agents: list[tuple[SipAccount, UserAgent]] = []
@@ -100,6 +104,7 @@ class BaresipTelephony:
                     password="",
                     reg_interval=0,
                     audio_codecs=CODECS,
+                    dtmf_mode=self._dtmf_mode,  # type: ignore[arg-type]
                     extra_params=("catchall=yes", *_media_encryption(self._config)),
                 ),
             )
@@ -229,6 +234,9 @@ class BaresipTelephony:
             await call.hangup()  # still ringing at the timeout: cancel it
             raise TelephonyError(f"call to {uri} not answered: {exc}") from exc
         call._media_up = True
+        # The stack reads the Call-ID from its own INVITE's events: known by now (the
+        # far end keys its tickets and live calls by it).
+        call._info = replace(call.info, call_id=stack_call.call_id or call.info.call_id)
         self._tasks.start(self._forget_when_closed(stack_call.handle, call), "outbound")
         return call
 
