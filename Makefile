@@ -1,12 +1,13 @@
 # Two entry points, both self-installing on a fresh machine:
 #   make run   - the service on embedded defaults (SQLite, embedded Redis)
+#   make run-helpdesk - the same, running the example IT help desk (examples/helpdesk.yaml)
 #   make test  - the test suite against real SIP peers
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-peers bench lint clean
+.PHONY: run run-helpdesk test test-peers bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +17,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/ivr serve
+
+# The example IT help desk: its plans with the queues, agents and callbacks they name.
+run-helpdesk: $(STAMP)
+	$(VENV)/bin/ivr serve --config examples/helpdesk.yaml
 
 test-peers:
 	bash scripts/install-test-peers.sh

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 from ivr.dialplan.loader import check_plan, load_plan
 from ivr.dialplan.model import HangupNode, MenuNode, PromptNode
 from ivr.dialplan.node_loader import NODE_KEYS
+from ivr.dialplan.registry import prepare_plan
+from ivr.dialplan.targets import QueueStaff, ServiceTargets
+from ivr.prompts.library import PromptLibrary
 
 BROKEN = """\
 plan: broken
@@ -339,3 +344,24 @@ def test_the_example_help_desk_configuration_has_what_the_example_plans_name(
     example = validate_in(REPO, "--config", "examples/helpdesk.yaml", plans, env={})
     assert example.returncode == 0, example.stdout
     assert [line for line in example.stdout.splitlines() if "speech model" not in line] == []
+
+
+async def test_a_plan_naming_a_missing_queue_loads_and_the_service_logs_where(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan_path = tmp_path / "desk.yaml"
+    plan_path.write_text(PLAN_NAMING_TARGETS)
+    targets = ServiceTargets("the service configuration", {"vendor": QueueStaff(("v1",))})
+    prompts = PromptLibrary(REPO / "var" / "test-cache")
+    try:
+        with caplog.at_level(logging.WARNING, logger="ivr.dialplan.registry"):
+            plan = await prepare_plan(plan_path, prompts, targets)
+    finally:
+        prompts.close()
+    assert plan.name == "desk"
+    assert (
+        f"{plan_path}:15:5: warning: transfer 'to_agent': queue 'helpdesk' is not configured "
+        "in the service configuration (configured: vendor); every call here goes to its "
+        "fallback 'to_vendor'"
+    ) in caplog.messages
+    assert sum("warning:" in m for m in caplog.messages) == 3, caplog.messages
