@@ -25,6 +25,8 @@ import pytest
 from audio_checks import read_stereo, sound_span
 from conftest import REPO, api_token_item, free_port, new_admin_token, wait_until
 
+from ivr.config import HostPort
+from ivr.phone.endpoint import target_uri
 from ivr.phone.keys import Press, Wait, parse_keys
 
 MENU = "For a password reset, press 1. For software installation, press 2."
@@ -210,3 +212,16 @@ def test_key_scripts(script: str, steps: list[object]) -> None:
 def test_a_key_script_with_a_stranger_names_it() -> None:
     with pytest.raises(ValueError, match=r"'x' \(character 2 of '1x'\) is not a key"):
         parse_keys("1x")
+
+
+@pytest.mark.parametrize(
+    ("given", "dialled"),
+    [
+        (None, "sip:4357@127.0.0.1:5060"),
+        ("1234", "sip:1234@127.0.0.1:5060"),
+        ("7000@pbx.example.com", "sip:7000@pbx.example.com"),
+        ("sip:7000@10.0.0.5:5080;transport=tcp", "sip:7000@10.0.0.5:5080;transport=tcp"),
+    ],
+)
+def test_whom_the_phone_dials(given: str | None, dialled: str) -> None:
+    assert target_uri(given, HostPort("127.0.0.1", 5060)) == dialled

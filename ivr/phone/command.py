@@ -19,8 +19,9 @@ the speakers (when aplay and a sound card are there) and is written to a WAV;
 keys typed and Enter are sent; the prompts' texts show as the plan plays them;
 the call's ticket is printed at hang-up. Ctrl-D or Ctrl-C hangs up.
 
-The prompts and the ticket come from the API with $IVR_API_TOKEN set, else
-straight from the service's Redis and ticket store (as `make run` runs it)."""
+Prompts and ticket are shown for the configured service (not another URI): from
+its API with $IVR_API_TOKEN set, else straight from its Redis and ticket store
+(as `make run` runs it, with no token configured)."""
 
 
 def add_call_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +58,9 @@ def add_call_arguments(parser: argparse.ArgumentParser) -> None:
         default="rfc4733",
         help="how keys travel: RTP telephone events (rfc4733, default) or SIP INFO (info)",
     )
-    parser.add_argument("--max-seconds", type=float, metavar="S", help="hang up after this long")
+    parser.add_argument(
+        "--max-seconds", type=float, metavar="S", help="hang up S seconds after the answer"
+    )
     parser.add_argument(
         "--no-speaker", action="store_true", help="do not play what you hear, only write it"
     )

@@ -21,8 +21,8 @@ from ivr.phone.endpoint import free_rtp_ports, free_sip_port, local_host_for, ta
 from ivr.phone.keys import DTMF_MODES, Press, Step, Wait, parse_keys
 from ivr.phone.plan_texts import PlanTexts
 from ivr.phone.service_view import ServiceView, ServiceViewError
-from ivr.tasks import OwnedTasks
-from ivr.telephony.interface import Call, CallEnded, DigitPressed
+from ivr.tasks import OwnedTasks, cancel_and_wait
+from ivr.telephony.interface import Call, CallEnded, DigitPressed, Telephony
 
 DIAL_TIMEOUT_SECONDS = 30.0
 HANGUP_WAIT_SECONDS = 5.0
@@ -110,18 +110,22 @@ async def run_phone(
         typing = "keys from --keys" if options.keys is not None else _typing_help()
         say(f"calling {uri} from sip:{sip.listen} ({typing})")
         started = time.time()
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
         try:
-            call = await telephony.dial(uri, DIAL_TIMEOUT_SECONDS)
+            call = await _dial(telephony, uri, stop)
         except TelephonyError as exc:
-            say(f"ivr call: {exc}")
+            hint = " (is the service running? make run)" if view is not None else ""
+            say(f"ivr call: {exc}{hint}")
+            return 1
+        if call is None:
+            say("call ended: you hung up before an answer")
             return 1
         listener = Listener(wav, speaker)
         call.add_audio_sink(listener)
         say(f"answered; what you hear is written to {wav_path}")
         if view is not None:
             say(f"prompts and ticket from {view.where}")
-        stop = asyncio.Event()
-        _stop_on_signals(stop)
         if view is not None:
             texts = PlanTexts(config.dialplans.directory)
             tasks.start(_show_prompts(view, texts, call, progress, say), "prompts")
@@ -146,6 +150,20 @@ async def run_phone(
         if view is not None:
             await view.close()
         await telephony.close()
+
+
+async def _dial(telephony: Telephony, uri: str, stop: asyncio.Event) -> Call | None:
+    """The answered call; None when ``stop`` came first (the engine's close cancels
+    the INVITE). Raises TelephonyError."""
+    dialling = asyncio.ensure_future(telephony.dial(uri, DIAL_TIMEOUT_SECONDS))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({dialling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    await asyncio.gather(stopping, return_exceptions=True)
+    if not dialling.done():
+        await cancel_and_wait([dialling])
+        return None
+    return dialling.result()
 
 
 async def _refuse_incoming(call: Call) -> None:
