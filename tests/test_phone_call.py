@@ -144,7 +144,9 @@ def test_the_readme_first_call_hears_the_menu_presses_1_and_prints_the_ticket(
 
     output = call(running, scripted)
 
-    assert "prompts and ticket from Redis" in output  # make run configures no API token
+    assert (
+        "prompts and ticket from the service's Redis (embedded" in output
+    )  # make run configures no API token
     assert f"IVR [main_menu]: {MENU}" in output
     assert "you press 1" in output
     assert f"IVR [password_reset]: {PASSWORD_RESET}" in output

@@ -136,8 +136,8 @@ class LocalView:
         self._redis = redis_client(self._redis_url, REQUEST_SECONDS) if self._redis_url else None
         self._store: TicketStore | None = None
         database = config.storage.database_url.split("@")[-1]  # no password in messages
-        redis = "REDIS_URL" if config.redis.url else f"{config.redis.embedded_data_dir}"
-        self.where = f"Redis ({redis}) and the tickets in {database}"
+        redis = "redis.url" if config.redis.url else f"embedded, {config.redis.embedded_data_dir}"
+        self.where = f"the service's Redis ({redis}) and ticket store ({database})"
 
     async def live(self, call_id: str) -> LiveState | None:
         if self._redis is None:
