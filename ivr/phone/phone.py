@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,9 @@ HANGUP_WAIT_SECONDS = 5.0
 NODE_POLL_SECONDS = 0.2
 TICKET_WAIT_SECONDS = 10.0  # the service writes the ticket right after its BYE
 REMOTE_HANGUP = "remote hung up"  # the telephony's end reason for a BYE from the far end
+
+
+Say = Callable[[str], None]  # prints one line for the person at the phone
 
 
 @dataclass(frozen=True)
@@ -78,28 +81,27 @@ async def run_phone(
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
+    def fail(text: str) -> None:
+        print(f"ivr call: {text}", file=sys.stderr, flush=True)
+
     speech = b""
     if options.say is not None:
         try:
             speech = await load_speech(options.say)
         except PromptError as exc:
-            say(f"ivr call: --say: {exc}")
+            fail(f"--say: {exc}")
             return 2
     uri = target_uri(options.uri, config.sip.listen)
-    host = local_host_for(uri)
-    sip = SipConfig(
-        listen=HostPort(host, free_sip_port(host)),
-        transports=("udp", "tcp"),
-        max_calls=2,
-        rtp_timeout_seconds=config.sip.rtp_timeout_seconds,
-        media_encryption=config.sip.media_encryption,
-        rtp_ports=free_rtp_ports(host, config.sip.rtp_ports),
-    )
+    try:
+        sip = _phone_sip(config.sip, local_host_for(uri))
+    except TelephonyError as exc:
+        fail(str(exc))
+        return 1
     wav_path = options.wav or default_wav_path(datetime.now())
     try:
         wav = MonoWav(wav_path)
     except OSError as exc:
-        say(f"ivr call: cannot write {wav_path}: {exc.strerror or exc}")
+        fail(f"cannot write {wav_path}: {exc.strerror or exc}")
         return 2
     telephony = BaresipTelephony(sip, dtmf_mode=DTMF_MODES[options.dtmf])
     speaker = await Speaker.open() if options.speaker else None
@@ -116,7 +118,7 @@ async def run_phone(
             call = await _dial(telephony, uri, stop)
         except TelephonyError as exc:
             hint = " (is the service running? make run)" if view is not None else ""
-            say(f"ivr call: {exc}{hint}")
+            fail(f"{exc}{hint}")
             return 1
         if call is None:
             say("call ended: you hung up before an answer")
@@ -126,7 +128,6 @@ async def run_phone(
         say(f"answered; what you hear is written to {wav_path}")
         if view is not None:
             say(f"prompts and ticket from {view.where}")
-        if view is not None:
             texts = PlanTexts(config.dialplans.directory)
             tasks.start(_show_prompts(view, texts, call, progress, say), "prompts")
         if options.keys is not None:
@@ -140,7 +141,7 @@ async def run_phone(
             await _show_ticket(view, call.info.call_id, progress.ticket_id, started, say)
         return 0
     except IvrError as exc:
-        say(f"ivr call: {exc}")
+        fail(str(exc))
         return 1
     finally:
         await tasks.cancel_all()
@@ -150,6 +151,19 @@ async def run_phone(
         if view is not None:
             await view.close()
         await telephony.close()
+
+
+def _phone_sip(service: SipConfig, host: str) -> SipConfig:
+    """The phone's own endpoint on ``host``: free ports, the service's media encryption.
+    Raises TelephonyError."""
+    return SipConfig(
+        listen=HostPort(host, free_sip_port(host)),
+        transports=("udp", "tcp"),
+        max_calls=2,
+        rtp_timeout_seconds=service.rtp_timeout_seconds,
+        media_encryption=service.media_encryption,
+        rtp_ports=free_rtp_ports(host, service.rtp_ports),
+    )
 
 
 async def _dial(telephony: Telephony, uri: str, stop: asyncio.Event) -> Call | None:
@@ -185,7 +199,7 @@ async def _until_over(
     stop: asyncio.Event,
     max_seconds: float | None,
     progress: _Progress,
-    say: Any,
+    say: Say,
 ) -> None:
     """Until the far end hangs up, ``stop`` is set or ``max_seconds`` pass; then the
     call is hung up and its end recorded in ``progress``."""
@@ -224,7 +238,7 @@ async def _until_over(
                 pass
 
 
-async def _press(call: Call, steps: list[Step], say: Any) -> None:
+async def _press(call: Call, steps: list[Step], say: Say) -> None:
     for step in steps:
         if isinstance(step, Wait):
             await asyncio.sleep(step.seconds)
@@ -238,7 +252,7 @@ async def _press(call: Call, steps: list[Step], say: Any) -> None:
 
 
 async def _script(
-    call: Call, steps: list[Step], speech: bytes, listener: Listener, say: Any
+    call: Call, steps: list[Step], speech: bytes, listener: Listener, say: Say
 ) -> None:
     """``--keys`` from the first sound heard (keys sent at the answer can be lost
     while the far end wires the call), then ``--say``."""
@@ -249,7 +263,7 @@ async def _script(
 
 
 async def _typed(
-    call: Call, speech: bytes, listener: Listener, stop: asyncio.Event, say: Any
+    call: Call, speech: bytes, listener: Listener, stop: asyncio.Event, say: Say
 ) -> None:
     """Keys typed on stdin, a line at a time; end of input hangs up."""
     if speech:
@@ -265,7 +279,7 @@ async def _typed(
     stop.set()
 
 
-async def _speak(call: Call, speech: bytes, say: Any) -> None:
+async def _speak(call: Call, speech: bytes, say: Say) -> None:
     say(f"you say the --say recording ({len(speech) / 16000:.1f} s)")
     await call.play(speech)
 
@@ -296,7 +310,7 @@ async def _stdin_lines() -> AsyncIterator[str]:
 
 
 async def _show_prompts(
-    view: ServiceView, texts: PlanTexts, call: Call, progress: _Progress, say: Any
+    view: ServiceView, texts: PlanTexts, call: Call, progress: _Progress, say: Say
 ) -> None:
     """Print each node's prompt texts as the service enters it."""
     shown = ""
@@ -316,7 +330,7 @@ async def _show_prompts(
 
 
 async def _show_ticket(
-    view: ServiceView, call_id: str, ticket_id: int, started: float, say: Any
+    view: ServiceView, call_id: str, ticket_id: int, started: float, say: Say
 ) -> None:
     """The call's ticket once the service has closed it (or as it stands after a wait)."""
     ticket: dict[str, Any] | None = None
