@@ -9,6 +9,11 @@ still waiting for one, so callbacks fill slack and never jump the line. The
 service does the dialling (``Connector``); the dispatcher keeps the lease alive
 meanwhile and records the attempt, then retries with backoff inside the
 calling hours, up to ``max_attempts``.
+
+A number on a call with the service (``Lines``: the call that booked the
+callback, or another) is never dialled: its request waits, untried, its turn
+held (it keeps its place, and nobody behind it waits for it), and is due again
+the moment that call ends.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -30,8 +35,9 @@ from callback.requests import CallbackRequest, CallbackRequests
 log = logging.getLogger(__name__)
 
 REACHED = "connected"
-# Outcomes that say nothing about the customer: the request goes back untried.
-NOT_THE_CUSTOMER = ("agent_no_answer",)
+NUMBER_IN_CALL = "number_in_call"
+# Outcomes that are no attempt to reach the customer: the request goes back untried.
+NOT_THE_CUSTOMER = ("agent_no_answer", NUMBER_IN_CALL)
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,30 @@ class Agents(Protocol):
         """Give back a reserved agent that was not used."""
 
 
+class Lines(Protocol):
+    """Which numbers are on a call with the service right now (every worker's calls)."""
+
+    async def in_call(self, numbers: Collection[str]) -> set[str]:
+        """Those of ``numbers`` with a live call. May raise RedisError or OSError."""
+
+
+@dataclass(frozen=True)
+class AttemptEvent:
+    """One step of an attempt (a leg rung, answered, bridged, ended), for its record."""
+
+    at: float  # Unix seconds
+    kind: str
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Attempt:
-    outcome: str  # connected, no_answer, busy, no_key, refused, failed, agent_no_answer
+    # connected, no_answer, busy, no_key, refused, failed, agent_no_answer, number_in_call
+    outcome: str
     detail: str = ""
     agent_id: str | None = None
+    recording: str | None = None  # the customer leg's recording, when one was made
+    events: tuple[AttemptEvent, ...] = ()
 
 
 class Connector(Protocol):
@@ -126,7 +151,12 @@ class Wakeup(Protocol):
 class AttemptJournal(Protocol):
     """Where each attempt is written for people to read (the caller's original ticket)."""
 
-    async def attempt(self, request: CallbackRequest, record: dict[str, object]) -> None: ...
+    async def attempt(
+        self,
+        request: CallbackRequest,
+        record: dict[str, object],
+        events: tuple[AttemptEvent, ...] = (),
+    ) -> None: ...
 
 
 class Dispatcher:
@@ -139,8 +169,10 @@ class Dispatcher:
         wakeup: Wakeup | None = None,
         name: str = "",
         journal: AttemptJournal | None = None,
+        lines: Lines | None = None,
     ) -> None:
         self._journal = journal
+        self._lines = lines
         self._requests = requests
         self._agents = agents
         self._connector = connector
@@ -181,9 +213,13 @@ class Dispatcher:
             return 0  # outside calling hours
         started = 0
         for queue in await self._requests.queues():
-            for request in await self._requests.due(queue, self._settings.max_dialling):
+            due = await self._requests.due(queue, self._settings.max_dialling)
+            in_call = await self._in_call(queue, due)
+            for request in due:
                 if len(self._dialling) >= self._settings.max_dialling:
                     return started
+                if request.number in in_call:
+                    continue  # due again the moment that call ends
                 if not await self._requests.take(
                     request.id, self.name, self._settings.lease_seconds
                 ):
@@ -198,6 +234,14 @@ class Dispatcher:
                 )
                 started += 1
         return started
+
+    async def _in_call(self, queue: str, due: list[CallbackRequest]) -> set[str]:
+        """Numbers of ``due`` on a call now; their requests' turns are held meanwhile."""
+        if self._lines is None:
+            return set()
+        in_call = await self._lines.in_call({r.number for r in due}) if due else set()
+        await self._requests.hold(queue, [r.id for r in due if r.number in in_call])
+        return in_call
 
     async def _attempt(self, request: CallbackRequest, agent_id: str) -> None:
         renewing = asyncio.create_task(self._renew(request.id))
@@ -243,10 +287,11 @@ class Dispatcher:
             "mode": mode,
             "dispatcher": self.name,
             "next_at": next_at or None,
+            "recording": attempt.recording,
         }
         if not await self._requests.finish_attempt(request.id, self.name, state, record, next_at):
             log.warning("callback %s: lease lost before the attempt was recorded", request.id)
             return
         if self._journal is not None:
-            await self._journal.attempt(request, {**record, "state": state})
+            await self._journal.attempt(request, {**record, "state": state}, attempt.events)
         log.info("callback %s attempt %d: %s -> %s", request.id, attempts, attempt.outcome, state)

@@ -11,6 +11,12 @@ def connecting(prefix: str, queue: str) -> str:
     return f"{prefix}queue:{queue}:connecting"
 
 
+def held(prefix: str, queue: str) -> str:
+    """Set: entries of the line whose turn is held (callback requests whose number is on
+    a call now): they keep their place, and nobody behind them waits for them."""
+    return f"{prefix}queue:{queue}:held"
+
+
 def arrivals(prefix: str, queue: str) -> str:
     """Sorted set: recent arrivals (member and score: arrival time), for the arrival rate."""
     return f"{prefix}queue:{queue}:arrivals"

@@ -4,7 +4,9 @@ An entry's score is its place: the time its caller first joined. Live callers
 join with the time they arrived; a callback request will keep the score its
 caller had, so it is served neither ahead of earlier callers nor behind later
 ones. Entries being connected to an agent stay in the line (a ring-no-answer
-puts them back where they were) but are marked as connecting.
+puts them back where they were) but are marked as connecting; callback requests
+that may not be dialled now (their number is on a call) stay too, marked as held.
+Neither counts as waiting ahead of the entries behind them.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ class QueueLine:
         self._client = client
         self._prefix = prefix
 
-    def keys_for(self, queue: str) -> tuple[str, str]:
-        """(line, connecting) keys, for scripts that claim agents atomically."""
-        return keys.line(self._prefix, queue), keys.connecting(self._prefix, queue)
+    def keys_for(self, queue: str) -> tuple[str, str, str]:
+        """(line, connecting, held) keys, for scripts that claim agents atomically."""
+        return (
+            keys.line(self._prefix, queue),
+            keys.connecting(self._prefix, queue),
+            keys.held(self._prefix, queue),
+        )
 
     async def join(self, queue: str, entry: str, place: float) -> None:
         """Put ``entry`` in line at ``place`` (seconds; earlier is served first)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -216,6 +217,16 @@ class CallbackRequests:
         found = [r for r in [await self.get(str(i)) for i in ids] if r is not None]
         found.sort(key=lambda r: r.place - r.priority_seconds)
         return found[:limit]
+
+    async def hold(self, queue: str, request_ids: Collection[str]) -> None:
+        """Hold the turn of exactly these requests of ``queue`` (their number is on a
+        call): they keep their place, and the line behind them does not wait for them."""
+        held = keys.held(self._prefix, queue)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(held)
+            if request_ids:
+                pipe.sadd(held, *(ENTRY_PREFIX + request_id for request_id in request_ids))
+            await pipe.execute()
 
     async def take(self, request_id: str, owner: str, lease_seconds: float) -> bool:
         """Lease a pending, due request for dialling; False when another has it."""

@@ -58,6 +58,7 @@ async def run_dispatcher(config: Config) -> None:
             tasks,
             stack,
             config.worker_id,
+            config.storage.recordings_dir,
         )
         await telephony.start(_refuse)
         stack.push_async_callback(telephony.close)

@@ -31,6 +31,15 @@ def recording_path(root: Path, ticket_id: int, at: float) -> Path:
     return root / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{ticket_id}.wav"
 
 
+def callback_recording_path(
+    root: Path, ticket_id: int, booked_at: float, request_id: str, attempt: int
+) -> Path:
+    """One callback attempt's customer leg, beside the recording of the call that booked
+    it (``booked_at``: that call's start), so a ticket's files share one day folder."""
+    name = f"{ticket_id or 'call'}-callback-{request_id}-{attempt}.wav"
+    return recording_path(root, ticket_id, booked_at).with_name(name)
+
+
 class StereoWav:
     """A 16-bit stereo WAV file whose header is brought up to date after every append."""
 

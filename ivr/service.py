@@ -140,6 +140,7 @@ class Service:
                 self._tasks,
                 stack,
                 config.worker_id,
+                config.storage.recordings_dir,
             )
             self._services = CallServices(
                 plans=plans,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
-from audio_checks import read_mono, tone_share
+from audio_checks import read_mono, read_stereo, tone_share
 from conftest import (
     REPO,
     RunningService,
@@ -82,6 +82,27 @@ nodes:
   sorry: {type: hangup, say: "Sorry."}
   bye: {type: hangup, say: "Goodbye."}
 """
+# The caller stays on the line after booking (the linger menu waits for a key).
+LINGER_PLAN = """plan: linger
+voice: en
+match: {called: ["302"]}
+start: offer
+nodes:
+  offer:
+    type: callback
+    queue: helpdesk
+    say: "Press 1 for a callback."
+    confirm: "Press 1 to confirm."
+    ask_number: "Key in a number."
+    booked: "Booked."
+    next: linger
+    decline: bye
+    fallback: sorry
+  linger: {type: menu, say: "Anything else?", keys: {"9": bye}, timeout: 10, tries: 1,
+           fallback: bye}
+  sorry: {type: hangup, say: "Sorry."}
+  bye: {type: hangup, say: "Goodbye."}
+"""
 CONFIG = """sip: {{rtp_timeout_seconds: 300}}
 dialling:
   allow:
@@ -124,6 +145,7 @@ def service(
     plans = tmp_path_factory.mktemp("plans")
     (plans / "default.yaml").write_text(PEAK_PLAN)
     (plans / "customer-first.yaml").write_text(CUSTOMER_FIRST_PLAN)
+    (plans / "linger.yaml").write_text(LINGER_PLAN)
     running = start_service(
         tmp_path_factory.mktemp("service"),
         plans,
@@ -298,6 +320,77 @@ def test_a_number_outside_the_allowed_patterns_is_never_dialled(
     refused = callbacks_of(service, "9002")
     assert refused["id"] == request_id
     assert [a["outcome"] for a in refused["history"]] == ["refused"]
+
+
+def at_of(when: str) -> float:
+    return datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_caller_still_on_the_line_is_called_back_after_hanging_up_another_number_at_once(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    """8011 books its own number and stays on the line; 8012 books 8013's. 8013 is
+    called (and talks) while 8012 is still on the line; 8011 only once its call ended.
+    Both count as completed, and each ticket's timeline has its attempt in time order,
+    the leg to the customer recorded."""
+    agent = agent_phone(pbx, "6001", tmp_path, talk_seconds=30)  # the customers hang up
+    own = agent_phone(pbx, "8011", tmp_path, talk_seconds=2, tone_hz=CALLER_TONE_HZ)
+    other = agent_phone(pbx, "8013", tmp_path, talk_seconds=2, tone_hz=CALLER_TONE_HZ)
+    since = time.time()
+    try:
+        set_state(service, "a1", "available")
+        bookings = {
+            number: start_sipp(
+                scenario,
+                service.sip_uri_host,
+                number,
+                service_number="302",
+                timeout=60,
+                workdir=tmp_path / f"sipp-{number}",
+            )
+            for number, scenario in (
+                ("8011", "accept_callback.xml"),
+                ("8012", "accept_callback_other_number.xml"),
+            )
+        }
+        own.wait_for("incoming", 60)
+        own_rung_at = time.time()
+        for number, booking in bookings.items():
+            result = finish_sipp(booking, tmp_path / f"sipp-{number}", 90)
+            assert result.returncode == 0, result.errors
+        wait_until(lambda: callbacks_of(service, "8011")["state"] == "done", 60, "8011 done")
+    finally:
+        for phone in (agent, own, other):
+            phone.stop()
+
+    [own_ticket] = service.tickets_of("8011", 1)
+    assert own_rung_at > at_of(own_ticket["ended_at"]), "rung while its booking call was up"
+    [other_ticket] = service.tickets_of("8012", 1)
+    _, stats = service.api(f"/api/stats?from={since}&to={time.time()}")
+    assert (stats["callbacks_requested"], stats["callbacks_completed"]) == (2, 2), stats
+
+    for ticket, customer_tone_at in ((own_ticket, "after"), (other_ticket, "during")):
+        _, detail = service.api(f"/api/tickets/{ticket['id']}")
+        events = [at_of(e["at"]) for e in detail["events"]]
+        assert events == sorted(events)
+        call, attempt = detail["timeline"]
+        assert (call["section"], attempt["section"]) == ("call", "callback_attempt")
+        assert attempt["outcome"] == "connected" and attempt["attempt"] == 1
+        kinds = [e["kind"] for e in attempt["events"]]
+        assert kinds[:4] == [
+            "callback_agent_rung",
+            "callback_agent_answered",
+            "callback_customer_dialled",
+            "callback_customer_answered",
+        ], kinds
+        assert kinds[-3:] == ["callback_hung_up", "callback_attempt", "callback_connected"]
+        dialled = at_of(attempt["events"][2]["at"])
+        ended = at_of(call["ended_at"])
+        assert (dialled > ended) == (customer_tone_at == "after"), (dialled, ended)
+        customer_said, agent_said, seconds = read_stereo(Path(attempt["recording"]))
+        assert seconds >= 1.5  # the two seconds they talked
+        assert tone_share(customer_said, CALLER_TONE_HZ) > 0.8
+        assert tone_share(agent_said, AGENT_TONE_HZ) > 0.8
 
 
 def test_calling_hours_move_a_retry_to_the_next_opening() -> None:

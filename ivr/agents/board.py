@@ -39,22 +39,25 @@ REQUESTABLE = (AgentState.OFFLINE, AgentState.AVAILABLE, AgentState.BREAK)
 # Agents counted as working a queue (they will take a call sooner or later).
 STAFFED = ("available", "ringing", "on_call", "wrap_up")
 
-# KEYS: line, connecting, claims counter, agent hashes...
-# ARGV: entry, now, comma-separated excluded agent ids, agent ids (as KEYS[4..])
+# KEYS: line, connecting, claims counter, held, agent hashes...
+# ARGV: entry, now, comma-separated excluded agent ids, agent ids (as KEYS[5..])
 _CLAIM = """
 local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
 if not rank then return {-1, 0, 0} end
 local ahead = 0
 if rank > 0 then
   for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, rank - 1)) do
-    if redis.call('SISMEMBER', KEYS[2], entry) == 0 then ahead = ahead + 1 end
+    if redis.call('SISMEMBER', KEYS[2], entry) == 0
+        and redis.call('SISMEMBER', KEYS[4], entry) == 0 then
+      ahead = ahead + 1
+    end
   end
 end
 local now = tonumber(ARGV[2])
 local excluded = ',' .. ARGV[3] .. ','
 local best, best_idle, free = nil, nil, 0
-for i = 4, #KEYS do
-  local id = ARGV[i]
+for i = 5, #KEYS do
+  local id = ARGV[i - 1]
   local state, until_, idle = unpack(redis.call('HMGET', KEYS[i],
       'state', 'wrap_up_until', 'idle_since'))
   if state == 'wrap_up' and tonumber(until_ or '0') <= now then state = 'available' end
@@ -68,7 +71,7 @@ if best == nil or ahead >= free then return {0, ahead, free} end
 redis.call('HSET', KEYS[best], 'state', 'ringing', 'since', ARGV[2], 'call', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 local seq = redis.call('INCR', KEYS[3])
-return {1, ARGV[best], seq}
+return {1, ARGV[best - 1], seq}
 """
 
 
@@ -140,9 +143,9 @@ class AgentBoard:
         """Ring the longest-idle available agent of ``queue`` for ``entry``, if the
         entry's place in line entitles it to one of the free agents."""
         agents = self.in_queue(queue)
-        line_key, connecting_key = line.keys_for(queue)
+        line_key, connecting_key, held_key = line.keys_for(queue)
         result = await self._claim(
-            keys=[line_key, connecting_key, keys.agent_claims(self._prefix)]
+            keys=[line_key, connecting_key, keys.agent_claims(self._prefix), held_key]
             + [self._key(a.id) for a in agents],
             args=[entry, repr(time.time()), ",".join(sorted(excluded))] + [a.id for a in agents],
         )

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
+from callback.dispatcher import AttemptEvent
 from callback.requests import CallbackRequest, CallbackRequests
 from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import CallbackSettings, Priority
 from ivr.dialling import DialPolicy
 from ivr.dialplan.callback_offer import CallbackUnavailable
 from ivr.exceptions import DialRefused, IvrError
-from ivr.tickets.model import CallJournal, TicketEvent
+from ivr.tickets.model import CALLBACK_CONNECTED, CallJournal, TicketEvent
 from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -126,19 +127,28 @@ def _today_at(today: datetime, clock: str) -> datetime:
 
 
 class TicketAttempts:
-    """Puts each callback attempt on the ticket of the call that asked for it."""
+    """Puts each callback attempt on the ticket of the call that asked for it: its steps
+    (``callback_agent_rung``, ``callback_customer_answered``, ...), then the
+    ``callback_attempt`` record, each with the request and the attempt's number."""
 
     def __init__(self, tickets: TicketStore) -> None:
         self._tickets = tickets
 
-    async def attempt(self, request: CallbackRequest, record: dict[str, object]) -> None:
+    async def attempt(
+        self,
+        request: CallbackRequest,
+        record: dict[str, object],
+        events: tuple[AttemptEvent, ...] = (),
+    ) -> None:
         if not request.ticket_id:
             return
-        events = [TicketEvent(time.time(), "callback_attempt", {"request": request.id, **record})]
+        which = {"request": request.id, "attempt": record.get("attempt")}
+        written = [TicketEvent(e.at, f"callback_{e.kind}", {**which, **e.detail}) for e in events]
+        written.append(TicketEvent(time.time(), "callback_attempt", {**which, **record}))
         if record.get("outcome") == "connected":
-            events.append(TicketEvent(time.time(), "callback_connected", {"request": request.id}))
+            written.append(TicketEvent(time.time(), CALLBACK_CONNECTED, which))
         try:
-            for event in events:
+            for event in written:
                 await self._tickets.append_event(request.ticket_id, event)
         except IvrError as exc:
             log.error("callback attempt not written to ticket %s: %s", request.ticket_id, exc)

@@ -3,22 +3,31 @@
 ``agent_first``: ring the agent, whisper who and why, then dial the customer and
 connect them. ``customer_first``: dial the customer, who must press 1 to be
 connected (so an answering machine is not counted as reached), then ring the
-agent. Every number dialled passes the dialling policy.
+agent. Every number dialled passes the dialling policy; the customer is not
+dialled while their number is on a call with the service (``Lines``). The
+customer's leg is recorded like an inbound call (``LegRecordings``), and each
+step of the attempt is kept for the ticket's timeline.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, replace
+from typing import Any
 
-from callback.dispatcher import Attempt
+from redis.exceptions import RedisError
+
+from callback.dispatcher import NUMBER_IN_CALL, Attempt, AttemptEvent, Lines
 from callback.line import QueueLine
 from callback.requests import CallbackRequest
 from ivr.agents.board import AgentBoard
+from ivr.agents.callback_legs import LegRecordings
 from ivr.agents.settings import QueueSettings
 from ivr.agents.transfer import Dialler, Speech, first_to_hang_up
 from ivr.dialling import DialPolicy
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
+from ivr.recording import CallRecorder
 from ivr.telephony.interface import Call, DigitPressed
 
 log = logging.getLogger(__name__)
@@ -26,6 +35,7 @@ log = logging.getLogger(__name__)
 KEY_WAIT_SECONDS = 8.0
 CUSTOMER_PROMPT = "This is I T support calling you back. Press 1 to be connected to an agent."
 SORRY_PROMPT = "Sorry, no agent could take the call. We will call you again."
+IN_CALL_PROMPT = "The customer is on a call with us now; the callback waits until it ends."
 # baresip's reasons for an unanswered dial, by error class
 _DIAL_OUTCOMES = {"CallBusy": "busy", "CallTimeout": "no_answer", "CallDeclined": "declined"}
 
@@ -61,7 +71,11 @@ class CallbackConnector:
         ring_seconds: float,
         key_wait_seconds: float = KEY_WAIT_SECONDS,
         voice: str = "en",
+        lines: Lines | None = None,
+        recordings: LegRecordings | None = None,
     ) -> None:
+        self._lines = lines
+        self._recordings = recordings
         self._ring_seconds = ring_seconds
         self._key_wait_seconds = key_wait_seconds
         self._board = board
@@ -74,6 +88,16 @@ class CallbackConnector:
         self._voice = voice
 
     async def call_back(self, request: CallbackRequest, agent_id: str, mode: str) -> Attempt:
+        steps = _Steps()
+        try:
+            attempt = await self._call_back(request, agent_id, mode, steps)
+        finally:
+            steps.stop_recording()
+        return steps.attempt(attempt)
+
+    async def _call_back(
+        self, request: CallbackRequest, agent_id: str, mode: str, steps: _Steps
+    ) -> Attempt:
         try:
             customer_uri = self._customer_uri(request.number)
         except DialRefused as exc:
@@ -88,9 +112,10 @@ class CallbackConnector:
         except DialRefused as exc:
             await self._board.not_answered(agent_id, str(exc))
             return Attempt("agent_no_answer", str(exc), agent_id)
+        legs = _Legs(request, agent_id, agent_uri, customer_uri, queue, steps)
         if mode == "customer_first":
-            return await self._customer_first(request, agent_id, agent_uri, customer_uri, queue)
-        return await self._agent_first(request, agent_id, agent_uri, customer_uri, queue)
+            return await self._customer_first(legs)
+        return await self._agent_first(legs)
 
     def _customer_uri(self, number: str) -> str:
         if not self._number_uri:
@@ -99,70 +124,88 @@ class CallbackConnector:
             raise DialRefused(f"{number!r} is not a phone number")
         return self._policy.check(self._number_uri.format(number=number))
 
-    async def _agent_first(
-        self,
-        request: CallbackRequest,
-        agent_id: str,
-        agent_uri: str,
-        customer_uri: str,
-        queue: QueueSettings,
-    ) -> Attempt:
-        agent_leg = await self._ring_agent(request, agent_id, agent_uri, queue)
+    async def _agent_first(self, legs: _Legs) -> Attempt:
+        agent_leg = await self._ring_agent(legs)
         if isinstance(agent_leg, Attempt):
             return agent_leg
         try:
+            if await self._number_in_call(legs.request):
+                await self._say(agent_leg, IN_CALL_PROMPT)
+                return Attempt(NUMBER_IN_CALL, IN_CALL_PROMPT, legs.agent_id)
             try:
-                customer = await self._dialler.dial(customer_uri, timeout=self._ring_seconds)
+                customer = await self._dial_customer(legs)
             except TelephonyError as exc:
                 await self._say(agent_leg, "The customer did not answer.")
-                return Attempt(dial_outcome(exc), str(exc), agent_id)
-            return await self._talk(customer, agent_leg, agent_id)
+                return Attempt(dial_outcome(exc), str(exc), legs.agent_id)
+            return await self._talk(customer, agent_leg, legs)
         finally:
             await agent_leg.hangup()
-            await self._board.finished(agent_id, queue.wrap_up_seconds)
+            await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
 
-    async def _customer_first(
-        self,
-        request: CallbackRequest,
-        agent_id: str,
-        agent_uri: str,
-        customer_uri: str,
-        queue: QueueSettings,
-    ) -> Attempt:
+    async def _customer_first(self, legs: _Legs) -> Attempt:
+        if await self._number_in_call(legs.request):
+            await self._board.finished(legs.agent_id, 0)
+            return Attempt(NUMBER_IN_CALL, IN_CALL_PROMPT)
         try:
-            customer = await self._dialler.dial(customer_uri, timeout=self._ring_seconds)
+            customer = await self._dial_customer(legs)
         except TelephonyError as exc:
-            await self._board.finished(agent_id, 0)
+            await self._board.finished(legs.agent_id, 0)
             return Attempt(dial_outcome(exc), str(exc))
         try:
             if not await self._pressed_one(customer):
-                await self._board.finished(agent_id, 0)
+                await self._board.finished(legs.agent_id, 0)
                 return Attempt("no_key", "answered but 1 was not pressed (voicemail?)")
-            agent_leg = await self._ring_agent(request, agent_id, agent_uri, queue)
+            legs.steps.add("key_pressed", digit="1")
+            agent_leg = await self._ring_agent(legs)
             if isinstance(agent_leg, Attempt):
                 await self._say(customer, SORRY_PROMPT)
                 return agent_leg
             try:
-                return await self._talk(customer, agent_leg, agent_id)
+                return await self._talk(customer, agent_leg, legs)
             finally:
                 await agent_leg.hangup()
-                await self._board.finished(agent_id, queue.wrap_up_seconds)
+                await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
         finally:
             await customer.hangup()
 
-    async def _ring_agent(
-        self, request: CallbackRequest, agent_id: str, agent_uri: str, queue: QueueSettings
-    ) -> Call | Attempt:
+    async def _ring_agent(self, legs: _Legs) -> Call | Attempt:
         """The agent's leg, whispered to; an agent who does not answer is set offline."""
+        legs.steps.add("agent_rung", agent=legs.agent_id)
         try:
-            agent_leg = await self._dialler.dial(agent_uri, timeout=queue.ring_timeout_seconds)
+            agent_leg = await self._dialler.dial(
+                legs.agent_uri, timeout=legs.queue.ring_timeout_seconds
+            )
         except TelephonyError as exc:
-            await self._board.not_answered(agent_id, dial_outcome(exc))
-            return Attempt("agent_no_answer", str(exc), agent_id)
-        await self._board.answered(agent_id)
-        if queue.whisper:
-            await self._say(agent_leg, self._whisper(request))
+            await self._board.not_answered(legs.agent_id, dial_outcome(exc))
+            return Attempt("agent_no_answer", str(exc), legs.agent_id)
+        legs.steps.add("agent_answered", agent=legs.agent_id)
+        await self._board.answered(legs.agent_id)
+        if legs.queue.whisper:
+            await self._say(agent_leg, self._whisper(legs.request))
         return agent_leg
+
+    async def _number_in_call(self, request: CallbackRequest) -> bool:
+        """Whether the customer's number has a live call (checked again just before
+        the dial: the agent's leg took seconds since the dispatcher looked)."""
+        if self._lines is None:
+            return False
+        try:
+            return request.number in await self._lines.in_call({request.number})
+        except (RedisError, OSError) as exc:
+            log.warning("callback %s: live calls not checked: %s", request.id, exc)
+            return False
+
+    async def _dial_customer(self, legs: _Legs) -> Call:
+        """The customer's answered leg, recorded from the answer. Raises TelephonyError."""
+        # The path first: the ticket is read for it, and the answer must not wait.
+        path = await self._recordings.path(legs.request) if self._recordings else None
+        legs.steps.add("customer_dialled", number=legs.request.number)
+        customer = await self._dialler.dial(legs.customer_uri, timeout=self._ring_seconds)
+        legs.steps.add("customer_answered", number=legs.request.number)
+        if path is not None:
+            legs.steps.recorder = CallRecorder(path)
+            customer.add_audio_sink(legs.steps.recorder)
+        return customer
 
     async def _pressed_one(self, customer: Call) -> bool:
         for _ in range(2):
@@ -178,18 +221,23 @@ class CallbackConnector:
                     return True
         return False
 
-    async def _talk(self, customer: Call, agent_leg: Call, agent_id: str) -> Attempt:
+    async def _talk(self, customer: Call, agent_leg: Call, legs: _Legs) -> Attempt:
         if customer.ended or agent_leg.ended:
             await customer.hangup()
-            return Attempt("failed", "a leg ended before they were connected", agent_id)
+            return Attempt("failed", "a leg ended before they were connected", legs.agent_id)
         customer.bridge(agent_leg)
         agent_leg.bridge(customer)
         started = time.time()
-        await first_to_hang_up(customer, agent_leg)
+        legs.steps.add("bridged", agent=legs.agent_id)
+        customer_first = await first_to_hang_up(customer, agent_leg)
         customer.bridge(None)
         agent_leg.bridge(None)
         await customer.hangup()
-        return Attempt("connected", f"talked {time.time() - started:.0f} s", agent_id)
+        talked = time.time() - started
+        legs.steps.add(
+            "hung_up", by="customer" if customer_first else "agent", talk_seconds=round(talked, 1)
+        )
+        return Attempt("connected", f"talked {talked:.0f} s", legs.agent_id)
 
     def _whisper(self, request: CallbackRequest) -> str:
         who = request.caller_name or " ".join(request.number)
@@ -202,3 +250,40 @@ class CallbackConnector:
             await call.play(await self._speech.speech(text, self._voice, False))
         except PromptError as exc:
             log.error("callback prompt not played: %s", exc)
+
+
+class _Steps:
+    """What happened in one attempt, in order, and its customer leg's recorder."""
+
+    def __init__(self) -> None:
+        self.events: list[AttemptEvent] = []
+        self.recorder: CallRecorder | None = None
+
+    def add(self, kind: str, **detail: Any) -> None:
+        self.events.append(AttemptEvent(time.time(), kind, detail))
+
+    def stop_recording(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def attempt(self, attempt: Attempt) -> Attempt:
+        """``attempt`` with its steps and the recording (None when it failed)."""
+        recording = None
+        if self.recorder is not None:
+            if self.recorder.error:
+                self.add("recording_failed", error=self.recorder.error)
+            else:
+                recording = str(self.recorder.path)
+        return replace(attempt, recording=recording, events=tuple(self.events))
+
+
+@dataclass(frozen=True)
+class _Legs:
+    """Who one attempt connects, and where its steps go."""
+
+    request: CallbackRequest
+    agent_id: str
+    agent_uri: str
+    customer_uri: str
+    queue: QueueSettings
+    steps: _Steps

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -20,6 +21,7 @@ from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard
 from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
 from ivr.agents.callback_calls import BoardAgents, CallbackConnector
+from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
@@ -69,8 +71,10 @@ async def open_contact_center(
     tasks: OwnedTasks,
     stack: AsyncExitStack,
     worker_id: str,
+    recordings_dir: Path | None = None,
 ) -> ContactCenter:
-    """Build it and start its background work (owned by ``tasks``)."""
+    """Build it and start its background work (owned by ``tasks``). Callback legs are
+    recorded under ``recordings_dir`` (None: not recorded)."""
     board = AgentBoard(client, prefix, settings.agents)
     try:
         await board.register_agents()
@@ -85,6 +89,7 @@ async def open_contact_center(
     policy = DialPolicy(settings.dialling, DialCounters(client, prefix))
     dialler = PolicedDialler(dialler, policy)  # every dial below passes the limits
     requests = CallbackRequests(client, prefix)
+    lines = LiveCallLines(client, prefix)
     tasks.start(_grant_held_breaks(desk), "held-breaks")
     tasks.start(OrphanedAgents(board, requests, client, prefix).run(), "orphaned-agents")
     dispatcher = Dispatcher(
@@ -100,11 +105,14 @@ async def open_contact_center(
             settings.callbacks.number_uri,
             settings.callbacks.ring_timeout_seconds,
             settings.callbacks.key_wait_seconds,
+            lines=lines,
+            recordings=LegRecordings(recordings_dir, tickets) if recordings_dir else None,
         ),
         settings.callbacks.dispatch,
         wakeup=wakeups,
         name=f"{worker_id}-dispatcher",
         journal=TicketAttempts(tickets),
+        lines=lines,
     )
     log.info("%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none")
     return ContactCenter(

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 def _delete_here(root: Path, ticket_id: int, started_at: float) -> int:
     recording = recording_path(root, ticket_id, started_at)
     deleted = 0
-    for path in [recording, *recording.parent.glob(f"{ticket_id}-message-*.wav")]:
+    legs = recording.parent.glob(f"{ticket_id}-callback-*.wav")  # ivr.recording
+    for path in [recording, *recording.parent.glob(f"{ticket_id}-message-*.wav"), *legs]:
         try:
             path.unlink()
             deleted += 1

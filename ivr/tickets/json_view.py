@@ -6,7 +6,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.tickets.model import Ticket
+from ivr.tickets.model import Ticket, TicketEvent
+
+CALLBACK_ATTEMPT = "callback_attempt"
 
 
 def iso(at: float | None) -> str | None:
@@ -17,7 +19,8 @@ def iso(at: float | None) -> str | None:
 
 
 def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
-    """The ticket's fields; ``with_events`` adds the event timeline and the notes."""
+    """The ticket's fields; ``with_events`` adds the events (in time order), the same
+    events as a timeline of sections (:func:`timeline`) and the notes."""
     start = ticket.start
     body: dict[str, Any] = {
         "id": ticket.id,
@@ -41,8 +44,68 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
         "assignee": ticket.assignee,
     }
     if with_events:
-        body["events"] = [{"at": iso(e.at), "kind": e.kind, **e.detail} for e in ticket.events]
+        events = sorted(ticket.events, key=lambda e: e.at)
+        body["events"] = [_event(e) for e in events]
+        body["timeline"] = timeline(ticket)
         body["notes"] = [
             {"at": iso(n.at), "author": n.author, "text": n.text} for n in ticket.notes
         ]
     return body
+
+
+def _event(event: TicketEvent) -> dict[str, Any]:
+    return {"at": iso(event.at), "kind": event.kind, **event.detail}
+
+
+def _attempt_of(event: TicketEvent) -> tuple[str, int] | None:
+    """(request, attempt number) of an event written by a callback attempt, else None."""
+    request, attempt = event.detail.get("request"), event.detail.get("attempt")
+    if isinstance(request, str) and isinstance(attempt, int) and not isinstance(attempt, bool):
+        return request, attempt
+    return None
+
+
+def timeline(ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket's events in sections, each in time order, sections by their start:
+    ``call`` (the call itself), then one ``callback_attempt`` section per attempt
+    (``request``, ``attempt``, its ``outcome`` and customer-leg ``recording``), which
+    may begin while the call is still up when the callback went to another number."""
+    call: list[TicketEvent] = []
+    attempts: dict[tuple[str, int], list[TicketEvent]] = {}
+    for event in sorted(ticket.events, key=lambda e: e.at):
+        which = _attempt_of(event)
+        if which is None:
+            call.append(event)
+        else:
+            attempts.setdefault(which, []).append(event)
+    sections: list[tuple[float, dict[str, Any]]] = [
+        (
+            ticket.start.started_at,
+            {
+                "section": "call",
+                "started_at": iso(ticket.start.started_at),
+                "ended_at": iso(ticket.ended_at),
+                "events": [_event(e) for e in call],
+            },
+        )
+    ]
+    for (request, number), events in attempts.items():
+        record = next((e.detail for e in events if e.kind == CALLBACK_ATTEMPT), {})
+        sections.append(
+            (
+                events[0].at,
+                {
+                    "section": CALLBACK_ATTEMPT,
+                    "request": request,
+                    "attempt": number,
+                    "started_at": iso(events[0].at),
+                    "ended_at": iso(events[-1].at),
+                    "outcome": record.get("outcome"),
+                    "agent": record.get("agent"),
+                    "recording": record.get("recording"),
+                    "events": [_event(e) for e in events],
+                },
+            )
+        )
+    sections.sort(key=lambda section: section[0])
+    return [section for _, section in sections]
