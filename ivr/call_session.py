@@ -26,7 +26,7 @@ from ivr.speech.listener import CallSpeech
 from ivr.speech.recognizer import SpeechEngine
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
 from ivr.tasks import finish_despite_cancel
-from ivr.telephony.interface import Call
+from ivr.telephony.interface import MEDIA_TIMEOUT, Call
 from ivr.tickets.model import CallJournal, Disposition, TicketEnd, TicketStart
 from ivr.tickets.store import TicketStore
 
@@ -142,7 +142,11 @@ class CallSession:
             ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:
-            disposition, reason = Disposition.ABANDONED, f"caller hung up: {exc.reason}"
+            if exc.reason == MEDIA_TIMEOUT:
+                disposition = Disposition.MEDIA_TIMEOUT
+                reason = "media timeout: the caller's audio stopped and no BYE came"
+            else:
+                disposition, reason = Disposition.ABANDONED, f"caller hung up: {exc.reason}"
         except CallGone as exc:
             disposition, reason = Disposition.ABANDONED, str(exc)
         except asyncio.CancelledError:

@@ -348,9 +348,10 @@ def start_sipp(
     concurrent: int | None = None,
     service_number: str = "100",
     timeout: float = 120,
+    extra: tuple[str, ...] = (),
     workdir: Path,
 ) -> subprocess.Popen[bytes]:
-    """Start a SIPp scenario from tests/sipp against ``target`` (host:port)."""
+    """Start a SIPp scenario from tests/sipp (or a path) against ``target`` (host:port)."""
     command = sipp_command(
         scenario,
         target,
@@ -360,6 +361,7 @@ def start_sipp(
         concurrent=concurrent,
         service_number=service_number,
         timeout=timeout,
+        extra=extra,
     )
     workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

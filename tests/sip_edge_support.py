@@ -52,6 +52,13 @@ def live_calls(node: RunningNode) -> int:
     return len(body["calls"])
 
 
+def menu_is_up(node: RunningNode) -> bool:
+    """Whether the one live call stands at the default plan's main menu."""
+    body = api_get(node, "/api/calls")
+    assert isinstance(body, dict)
+    return [call.get("node") for call in body["calls"]] == ["main_menu"]
+
+
 def closed_tickets(node: RunningNode, caller: str, count: int) -> list[dict[str, object]]:
     """The tickets of ``caller`` once ``count`` of them are closed (not live)."""
 

@@ -13,7 +13,14 @@ GOOD_SDP = (
 )
 
 
-def invite(service: RunningService, port: int, *, drop: str = "", body: str = GOOD_SDP) -> bytes:
+def invite(
+    service: RunningService,
+    port: int,
+    *,
+    drop: str = "",
+    body: str = GOOD_SDP,
+    replace: dict[str, str] | None = None,
+) -> bytes:
     headers = {
         "Via": f"SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex}",
         "From": f"<sip:5001@127.0.0.1:{port}>;tag={uuid.uuid4().hex[:8]}",
@@ -25,6 +32,7 @@ def invite(service: RunningService, port: int, *, drop: str = "", body: str = GO
         "Content-Type": "application/sdp",
         "Content-Length": str(len(body)),
     }
+    headers.update(replace or {})
     lines = [f"INVITE sip:100@{service.sip_uri_host} SIP/2.0"]
     lines += [f"{name}: {value}" for name, value in headers.items() if name != drop]
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()

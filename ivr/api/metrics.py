@@ -87,8 +87,9 @@ class ServiceMetrics:
             registry=self.registry,
         )
         # Zeros from the start, so a rate() over a fresh worker is defined.
-        for disposition in (Disposition.COMPLETED, Disposition.ABANDONED, Disposition.FAILED):
-            self.calls.labels(disposition.value)
+        for disposition in Disposition:
+            if disposition is not Disposition.LIVE:
+                self.calls.labels(disposition.value)
         for kind in ("failed_call", "webhook_failure", "ticket_write", "lookup_failed"):
             self.errors.labels(kind)
         for kind in ERROR_EVENTS.values():

@@ -17,6 +17,7 @@ from baresip import Event, StackEvent
 from ivr.exceptions import CallGone, TelephonyError
 from ivr.telephony.interface import (
     BYTES_PER_SECOND,
+    MEDIA_TIMEOUT,
     AudioSink,
     CallEnded,
     CallEvent,
@@ -38,8 +39,12 @@ ESTABLISH_TIMEOUT_SECONDS = 32.0
 # it talks) the sinks still get wall-clock time, as silence, past this lag.
 RX_GAP_TOLERANCE_BYTES = BYTES_PER_SECOND * 200 // 1000
 
-# The stack reports a remote BYE as a connection reset; say what happened.
-_CLOSE_REASONS = {"Connection reset by peer [104]": "remote hung up"}
+# The stack reports a remote BYE as a connection reset and its RTP timeout as a
+# stream error; say what happened.
+_CLOSE_REASONS = {
+    "Connection reset by peer [104]": "remote hung up",
+    "rtp stream error": MEDIA_TIMEOUT,
+}
 
 
 class _Playback:
@@ -88,7 +93,8 @@ class BaresipCall:
             self._media_up = True
         elif event.event is Event.CALL_CLOSED and self._ended is None:
             reason = _CLOSE_REASONS.get(event.text or "", event.text or "closed")
-            self._ended = CallEnded(reason=reason, by_caller=not self._hangup_requested)
+            by_caller = not self._hangup_requested and reason != MEDIA_TIMEOUT
+            self._ended = CallEnded(reason=reason, by_caller=by_caller)
             self._finish_playback(False)
             self._events.put_nowait(self._ended)
             if not self._closed.done():
@@ -100,7 +106,9 @@ class BaresipCall:
 
     async def answer(self) -> None:
         try:
-            await self._call.answer()
+            # video=True keeps the stack from re-INVITEing after the ACK; the
+            # account has no video codec, so no video is ever accepted (NO_VIDEO).
+            await self._call.answer(video=True)
             await self._call.wait_established(timeout=ESTABLISH_TIMEOUT_SECONDS)
         except baresip.BaresipError as exc:
             raise CallGone(f"call ended before it was answered: {exc}") from exc

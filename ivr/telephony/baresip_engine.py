@@ -21,14 +21,21 @@ from ivr.exceptions import TelephonyError
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_call import BaresipCall
 from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
+from ivr.telephony.invite_checks import refusal_reason
 
 log = logging.getLogger(__name__)
 
 MEDIA_TICK_SECONDS = 0.04
 REGISTRATION_RETRY_SECONDS = 30.0
 CODECS = ("pcmu", "pcma")
+# No video codec matches, so a video offer gets its stream refused (port 0).
+# Calls are answered with a video stream object all the same (BaresipCall.answer):
+# without one the stack sees the answer's video direction differ from the one it
+# expects and sends a re-INVITE right after the ACK, which callers such as SIPp's
+# uac_pcap abort on.
+NO_VIDEO = "video_codecs=none"
 # Headers the INVITE handler needs beyond the caller URI the stack reports.
-EXPOSED_HEADERS = ("To", "P-Asserted-Identity", "Diversion")
+EXPOSED_HEADERS = ("To", "From", "Require", "P-Asserted-Identity", "Diversion")
 
 _URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
 
@@ -95,20 +102,25 @@ class BaresipTelephony:
                     ),
                 )
             )
-            # Calls from a trunk or PBX to any number land on this catch-all agent.
-            self._trunk_agent = await UserAgent.create(
-                self._runtime,
-                Account(
-                    user="ivr",
-                    domain=str(listen),
-                    password="",
-                    reg_interval=0,
-                    audio_codecs=CODECS,
-                    dtmf_mode=self._dtmf_mode,  # type: ignore[arg-type]
-                    extra_params=("catchall=yes", *_media_encryption(self._config)),
-                ),
-            )
-            self._trunk_agent.on_incoming(self._incoming)
+            # Calls from a trunk or PBX to any number land on a catch-all agent. The
+            # stack matches a request to an agent by transport too (a TCP INVITE met
+            # the UDP agent with 404), so there is one per transport; the first dials.
+            for transport in self._config.transports:
+                agent = await UserAgent.create(
+                    self._runtime,
+                    Account(
+                        user="ivr",
+                        domain=str(listen),
+                        password="",
+                        reg_interval=0,
+                        transport=transport,  # type: ignore[arg-type]
+                        audio_codecs=CODECS,
+                        dtmf_mode=self._dtmf_mode,  # type: ignore[arg-type]
+                        extra_params=("catchall=yes", NO_VIDEO, *_media_encryption(self._config)),
+                    ),
+                )
+                agent.on_incoming(self._incoming)
+                self._trunk_agent = self._trunk_agent or agent
             for account in self._config.accounts:
                 await self._add_registered_account(account)
         except baresip.BaresipError as exc:
@@ -130,6 +142,7 @@ class BaresipTelephony:
                 reg_interval=account.reg_interval,
                 auth_user=account.auth_user,
                 audio_codecs=CODECS,
+                extra_params=(NO_VIDEO,),
             ),
         )
         agent.on_incoming(self._incoming)
@@ -174,6 +187,12 @@ class BaresipTelephony:
 
     def _incoming(self, stack_call: baresip.Call) -> None:
         if not self._accepting or self._on_incoming is None:
+            self._tasks.start(self._reject(stack_call), "reject")
+            return
+        refusal = refusal_reason(dict(stack_call.headers))
+        if refusal is not None:
+            # 486 is the one refusal the binding can send (RFC 3261 would have 400/420).
+            log.warning("refused INVITE %s: %s", stack_call.call_id, refusal)
             self._tasks.start(self._reject(stack_call), "reject")
             return
         call = BaresipCall(stack_call, call_info_from(stack_call))

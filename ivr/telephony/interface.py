@@ -39,6 +39,11 @@ class CallEnded:
     by_caller: bool
 
 
+# The end reason of a call whose far end stopped sending media for
+# sip.rtp_timeout_seconds without a BYE: a lost line (a crashed phone, a network
+# cut, a peer that gave up on the call), not a caller who hung up.
+MEDIA_TIMEOUT = "media timeout"
+
 CallEvent = DigitPressed | CallEnded
 
 

@@ -13,6 +13,9 @@ class Disposition(Enum):
     COMPLETED = "completed"  # the plan ran to its end and the service hung up
     ABANDONED = "abandoned"  # the caller hung up before the plan ended
     FAILED = "failed"  # the service could not carry the call
+    # the caller's media stopped (no RTP for sip.rtp_timeout_seconds) with no BYE:
+    # a lost line, counted apart from callers who hung up
+    MEDIA_TIMEOUT = "media_timeout"
 
 
 # Event kinds the ticket store counts (the callback queue journals the first two).

@@ -43,6 +43,7 @@ class TicketStats:
     completed: int = 0
     abandoned: int = 0
     failed: int = 0
+    media_timeouts: int = 0  # the caller's media stopped without a BYE (not abandoned)
     self_service: int = 0  # completed, no agent, no transfer, no callback asked for
     transferred: int = 0  # a transfer method is recorded
     reached_agent: int = 0
@@ -90,6 +91,7 @@ def stats_queries(dialect: Dialect, since: float, until: float) -> list[tuple[st
         "SUM(CASE WHEN disposition = 'completed' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN disposition = 'abandoned' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN disposition = 'failed' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN disposition = 'media_timeout' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN disposition = 'completed' AND agent_id IS NULL "
         "AND transfer_method IS NULL AND callbacks_requested = 0 THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN transfer_method IS NOT NULL THEN 1 ELSE 0 END), "
@@ -137,6 +139,7 @@ def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -
         completed,
         abandoned,
         failed,
+        media_timeouts,
         self_service,
         transferred,
         reached_agent,
@@ -157,6 +160,7 @@ def assemble(since: float, until: float, results: list[list[tuple[Any, ...]]]) -
         completed=int(completed or 0),
         abandoned=int(abandoned or 0),
         failed=int(failed or 0),
+        media_timeouts=int(media_timeouts or 0),
         self_service=int(self_service or 0),
         transferred=int(transferred or 0),
         reached_agent=int(reached_agent or 0),

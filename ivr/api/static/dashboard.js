@@ -177,6 +177,7 @@
     ["fig_completed", (s) => s.completed],
     ["fig_abandoned", (s) => s.abandoned],
     ["fig_failed", (s) => s.failed],
+    ["fig_media_timeouts", (s) => s.media_timeouts],
     ["fig_self_service_rate", (s) => percent(s.self_service_rate)],
     ["fig_transfer_rate", (s) => percent(s.transfer_rate)],
     ["fig_abandonment_rate", (s) => percent(s.abandonment_rate)],
