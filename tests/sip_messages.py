@@ -40,8 +40,34 @@ def invite(
 
 def final_response(sock: socket.socket) -> str:
     """The status line of the first non-1xx response."""
+    return final_message(sock).split("\r\n", 1)[0]
+
+
+def final_message(sock: socket.socket) -> str:
+    """The first non-1xx response, whole."""
     while True:
         data = sock.recv(65535).decode(errors="replace")
-        status = data.split("\r\n", 1)[0]
-        if not status.startswith("SIP/2.0 1"):
-            return status
+        if not data.startswith("SIP/2.0 1"):
+            return data
+
+
+def in_dialog(method: str, invite_bytes: bytes, response: str, cseq: int) -> bytes:
+    """ACK or BYE for the dialog an INVITE and its 2xx made (UDP, no Record-Route)."""
+    request = invite_bytes.decode()
+    headers = dict(
+        line.split(": ", 1) for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
+    )
+    to = next(line for line in response.split("\r\n") if line.lower().startswith("to:"))
+    via = headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{uuid.uuid4().hex}"
+    uri = request.split(" ", 2)[1]
+    lines = [
+        f"{method} {uri} SIP/2.0",
+        f"Via: {via}",
+        f"From: {headers['From']}",
+        to,
+        f"Call-ID: {headers['Call-ID']}",
+        f"CSeq: {cseq} {method}",
+        "Max-Forwards: 70",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -4,6 +4,7 @@ built-in scenario, SIP over TCP, and a line that goes dead without a BYE."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunningService, finish_sipp, run_sipp, start_service, start_sipp
+from sip_messages import GOOD_SDP, final_message, in_dialog, invite
 
 SIPP_SAMPLES = Path("/usr/share/sip-tester")
 
@@ -46,6 +48,23 @@ def test_sipps_builtin_uac_pcap_completes_its_calls_with_no_reinvite_to_abort_on
         assert ticket["keys"] == "1", ticket
         assert ticket["disposition"] == "abandoned", ticket
         assert ticket["end_reason"] == "caller hung up: remote hung up", ticket
+
+
+def test_a_video_offer_gets_its_video_refused_and_the_call_its_audio(
+    service: RunningService,
+) -> None:
+    offer = GOOD_SDP + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.bind(("127.0.0.1", 0))
+        request = invite(service, sock.getsockname()[1], body=offer)
+        sock.sendto(request, ("127.0.0.1", service.sip_port))
+        answer = final_message(sock)
+        assert answer.startswith("SIP/2.0 200"), answer
+        sock.sendto(in_dialog("ACK", request, answer, 1), ("127.0.0.1", service.sip_port))
+        sock.sendto(in_dialog("BYE", request, answer, 2), ("127.0.0.1", service.sip_port))
+        assert final_message(sock).startswith("SIP/2.0 200")
+    assert "\r\nm=audio 0 " not in answer and "\r\nm=video 0 " in answer, answer
 
 
 def test_a_call_over_tcp_straight_to_the_worker_walks_the_menu(
