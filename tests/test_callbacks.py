@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -387,6 +388,10 @@ def test_a_caller_still_on_the_line_is_called_back_after_hanging_up_another_numb
         dialled = at_of(attempt["events"][2]["at"])
         ended = at_of(call["ended_at"])
         assert (dialled > ended) == (customer_tone_at == "after"), (dialled, ended)
+        url = f"http://127.0.0.1:{service.http_port}{attempt['recording_url']}"
+        request = urllib.request.Request(url, headers=service.auth_headers())
+        with urllib.request.urlopen(request, timeout=10) as served:
+            assert served.read() == Path(attempt["recording"]).read_bytes()
         customer_said, agent_said, seconds = read_stereo(Path(attempt["recording"]))
         assert seconds >= 1.5  # the two seconds they talked
         assert tone_share(customer_said, CALLER_TONE_HZ) > 0.8

@@ -131,8 +131,9 @@ class TicketAttempts:
     (``callback_agent_rung``, ``callback_customer_answered``, ...), then the
     ``callback_attempt`` record, each with the request and the attempt's number."""
 
-    def __init__(self, tickets: TicketStore) -> None:
+    def __init__(self, tickets: TicketStore, worker_id: str = "") -> None:
         self._tickets = tickets
+        self._worker_id = worker_id  # whose node holds the leg's recording
 
     async def attempt(
         self,
@@ -144,7 +145,8 @@ class TicketAttempts:
             return
         which = {"request": request.id, "attempt": record.get("attempt")}
         written = [TicketEvent(e.at, f"callback_{e.kind}", {**which, **e.detail}) for e in events]
-        written.append(TicketEvent(time.time(), "callback_attempt", {**which, **record}))
+        summary = {**which, **record, "worker": self._worker_id}
+        written.append(TicketEvent(time.time(), "callback_attempt", summary))
         if record.get("outcome") == "connected":
             written.append(TicketEvent(time.time(), CALLBACK_CONNECTED, which))
         try:

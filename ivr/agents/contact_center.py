@@ -111,7 +111,7 @@ async def open_contact_center(
         settings.callbacks.dispatch,
         wakeup=wakeups,
         name=f"{worker_id}-dispatcher",
-        journal=TicketAttempts(tickets),
+        journal=TicketAttempts(tickets, worker_id),
         lines=lines,
     )
     log.info("%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none")

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from ivr.api.tickets import ticket_id_param
 from ivr.state import keys
+from ivr.tickets.model import Ticket
 from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -43,25 +44,54 @@ class RecordingRoutes:
         self._root = recordings_dir.resolve()
 
     async def get(self, request: web.Request) -> web.StreamResponse:
+        """The call's recording; ``?callback=<request>&attempt=<n>``: that callback
+        attempt's customer leg instead, as the ticket's timeline names it."""
         ticket_id = ticket_id_param(request.match_info["ticket_id"])
         ticket = await self._tickets.get(ticket_id)
         if ticket is None:
             raise _error(web.HTTPNotFound, f"no ticket {ticket_id}")
+        if "callback" in request.query:
+            return await self._callback_leg(request, ticket)
         if not ticket.recording_path:
             raise _error(web.HTTPNotFound, f"ticket {ticket_id} has no recording")
-        local = self._local_file(Path(ticket.recording_path))
+        return await self._serve(
+            request, Path(ticket.recording_path), ticket.start.worker_id, f"ticket {ticket_id}"
+        )
+
+    async def _callback_leg(self, request: web.Request, ticket: Ticket) -> web.StreamResponse:
+        callback, attempt = request.query["callback"], request.query.get("attempt", "")
+        record = next(
+            (
+                e.detail
+                for e in ticket.events
+                if e.kind == "callback_attempt"
+                and e.detail.get("request") == callback
+                and str(e.detail.get("attempt")) == attempt
+            ),
+            None,
+        )
+        what = f"callback {callback[:40]!r} attempt {attempt[:10]!r} of ticket {ticket.id}"
+        if record is None or not record.get("recording"):
+            raise _error(web.HTTPNotFound, f"{what} has no recording")
+        worker = str(record.get("worker") or ticket.start.worker_id)
+        return await self._serve(request, Path(str(record["recording"])), worker, what)
+
+    async def _serve(
+        self, request: web.Request, path: Path, worker: str, what: str
+    ) -> web.StreamResponse:
+        """The file from this node, or relayed from ``worker``'s node (the same path)."""
+        local = self._local_file(path)
         if local is not None:
             return web.FileResponse(local, headers={"Content-Type": "audio/wav"})
-        worker = ticket.start.worker_id
         if request.query.get("local") == "1":
-            raise _error(web.HTTPNotFound, f"recording of ticket {ticket_id} is not on this node")
+            raise _error(web.HTTPNotFound, f"recording of {what} is not on this node")
         api = await self._worker_api(worker)
         if api is None:
             raise _error(
                 web.HTTPNotFound,
-                f"recording of ticket {ticket_id} is on worker {worker}, whose address is unknown",
+                f"recording of {what} is on worker {worker}, whose address is unknown",
             )
-        return await self._relay(request, f"{api}/api/tickets/{ticket_id}/recording?local=1")
+        return await self._relay(request, f"{api}{request.rel_url.update_query(local='1')}")
 
     def _local_file(self, path: Path) -> Path | None:
         """The file when it is on this node, inside the recordings folder."""

@@ -68,7 +68,8 @@ def _attempt_of(event: TicketEvent) -> tuple[str, int] | None:
 def timeline(ticket: Ticket) -> list[dict[str, Any]]:
     """The ticket's events in sections, each in time order, sections by their start:
     ``call`` (the call itself), then one ``callback_attempt`` section per attempt
-    (``request``, ``attempt``, its ``outcome`` and customer-leg ``recording``), which
+    (``request``, ``attempt``, its ``outcome``, the customer leg's ``recording`` and
+    the API path that serves it, ``recording_url``), which
     may begin while the call is still up when the callback went to another number."""
     call: list[TicketEvent] = []
     attempts: dict[tuple[str, int], list[TicketEvent]] = {}
@@ -103,6 +104,11 @@ def timeline(ticket: Ticket) -> list[dict[str, Any]]:
                     "outcome": record.get("outcome"),
                     "agent": record.get("agent"),
                     "recording": record.get("recording"),
+                    "recording_url": (
+                        f"/api/tickets/{ticket.id}/recording?callback={request}&attempt={number}"
+                        if record.get("recording")
+                        else None
+                    ),
                     "events": [_event(e) for e in events],
                 },
             )
