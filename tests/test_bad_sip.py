@@ -29,7 +29,7 @@ BAD_INVITES = {
     "missing_contact": {"drop": "Contact"},
     # Refused by the worker itself, with no edge in front (RFC 4475 badaspec, bext01).
     "to_with_spaces_inside_the_brackets": {"replace": {"To": '"Watson" < sip:100@127.0.0.1 >'}},
-    "from_of_an_unknown_scheme": {"replace": {"From": "<mailto:a@example.com>;tag=1"}},
+    "from_with_spaces_inside_the_brackets": {"replace": {"From": "< sip:5001@127.0.0.1 >;tag=1"}},
     "require_of_an_unknown_extension": {"replace": {"Require": "nothingSupportsThis"}},
 }
 
