@@ -389,7 +389,7 @@ def test_fifty_callers_for_five_agents_are_served_in_arrival_order(
     assert set(served_by) <= set(MANY_AGENTS) and sum(served_by.values()) == 50
     assert all(t["wait_seconds"] is not None for t in tickets)
 
-    def place_and_claim(ticket: dict[str, Any]) -> tuple[float, int]:
+    def place_and_claim(ticket: dict[str, Any]) -> tuple[str, int]:  # ISO 8601 sorts in time
         _, detail = service.api(f"/api/tickets/{ticket['id']}")
         place = next(e["place"] for e in detail["events"] if e["kind"] == "queued")
         claims = [e["claim"] for e in detail["events"] if e["kind"] == "agent_ringing"]

@@ -9,7 +9,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -280,7 +280,8 @@ def test_customer_first_connects_only_after_the_key_and_retries_those_who_do_not
         attempts = callback_events(service, ticket["id"], "callback_attempt")
         assert [a["outcome"] for a in attempts] == [outcome, outcome], attempts
         assert attempts[-1]["state"] == "failed"
-        assert attempts[0]["next_at"] is not None
+        assert attempts[0]["next_at"].endswith("Z"), attempts  # ISO 8601 like every API time
+        assert datetime.fromisoformat(attempts[0]["next_at"]) > datetime.now(UTC) - timedelta(1)
     assert not agent_calls_from(agent, "8005") and not agent_calls_from(agent, "8006")
 
 

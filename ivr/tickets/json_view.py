@@ -53,8 +53,17 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
     return body
 
 
+# Times some events carry in their detail (Unix seconds), shown like every API time.
+_TIME_DETAILS = ("next_at", "place")
+
+
 def _event(event: TicketEvent) -> dict[str, Any]:
-    return {"at": iso(event.at), "kind": event.kind, **event.detail}
+    detail = dict(event.detail)
+    for key in _TIME_DETAILS:
+        value = detail.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            detail[key] = iso(float(value)) if value else None
+    return {"at": iso(event.at), "kind": event.kind, **detail}
 
 
 def _attempt_of(event: TicketEvent) -> tuple[str, int] | None:
