@@ -64,7 +64,7 @@ def redis_client(url: str, timeout: float) -> aioredis.Redis:
         raise ConfigError(f"redis.url {_safe(url)!r}: database must be a number")
     db = int(path[1]) if len(path) > 1 else 0
     password = unquote(parts.password) if parts.password else None
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]  # typed in newer redis-py
         sentinels, socket_timeout=timeout, socket_connect_timeout=timeout
     )
     client: aioredis.Redis = sentinel.master_for(
