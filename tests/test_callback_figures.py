@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +19,11 @@ from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import Disposition, TicketEnd, TicketEvent, TicketStart
 from ivr.tickets.spool import SpooledTicketStore
 from ivr.tickets.store import TicketStore, open_store
+from tests.test_ticket_store import database_url
+
+__all__ = ["database_url"]  # the fixture, parametrized over both databases
 
 BASE = 1_700_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tickets.db'}"
-    make: Callable[[], str] = request.getfixturevalue("postgres_database")
-    return make()
 
 
 @pytest.fixture
