@@ -23,4 +23,4 @@ def test_a_case_without_a_utc_offset_is_refused(tmp_path) -> None:  # type: igno
     cases.write_text("cases:\n  - name: naive\n    time: '2026-11-23T10:00:00'\n")
     result = run_ivr("dialplan", "test", str(PLANS / "office_hours" / "default.yaml"), str(cases))
     assert result.returncode == 1
-    assert "needs a UTC offset" in result.stdout
+    assert "needs a UTC offset" in result.stderr  # a file that will not load is an error
