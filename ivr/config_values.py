@@ -1,15 +1,22 @@
-"""Setting values from text: host:port, durations, ranges, choices (a leaf module).
+"""Setting values from text: host:port, durations, times of day, ranges, choices, mappings.
 
-Each parser takes what YAML or the environment gave and returns the typed value,
-or raises ValueError with what was expected; the config loader adds the setting's
-name, the value and where it came from.
+A leaf module: it imports nothing of the project but its exceptions, so every
+package's settings can use it. Each ``parse_*`` takes what YAML or the environment
+gave and returns the typed value, or raises ValueError with what was expected; the
+caller adds the setting's name, the value and where it came from.
+:func:`parse_mapping` checks a section and raises ConfigError itself, as it is
+given the section's place.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ivr.exceptions import ConfigError
 
 SIP_TRANSPORTS = ("udp", "tcp")
 
@@ -143,3 +150,52 @@ def parse_log_level(value: Any) -> str:
 def parse_path(value: Any) -> Path:
     """A path as written; the loader resolves a relative one (see ivr.config)."""
     return Path(parse_text(value))
+
+
+def parse_mapping(value: Any, where: str, known: Collection[str]) -> Mapping[str, Any]:
+    """A section of settings: a mapping whose keys are all in ``known``; None is empty.
+
+    ``where`` names the section and its source, e.g. ``"ivr.yaml: sip.admission"``.
+
+    Raises:
+        ConfigError: the value is not a mapping, or names a key not in ``known``.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} has value {value!r}: expected a mapping")
+    unknown = sorted((str(key) for key in value if key not in known), key=str)
+    if unknown:
+        listed = f" (known: {', '.join(sorted(known))})" if known else ""
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r}{listed}")
+    return value
+
+
+END_OF_DAY = "24:00"
+_TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?")
+
+
+def parse_time_of_day(value: Any) -> str:
+    """A time of day as ISO text: ``"HH:MM"``, or ``"HH:MM:SS[.ffffff]"`` when seconds
+    are given; ``"24:00"`` is the end of a day.
+
+    Takes ``"8:30"``, ``"08:30"``, ``"23:59:59.999"``, and a whole number of minutes:
+    YAML 1.1 reads an unquoted ``18:30`` as the sexagesimal integer 1110.
+
+    Raises:
+        ValueError: not a time of day from 00:00 to 24:00.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60:
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    match = _TIME_OF_DAY.fullmatch(str(value)) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError('expected a time of day like "08:30"')
+    hours, minutes, seconds, fraction = match.groups()
+    if int(minutes) > 59 or (seconds is not None and int(seconds) > 59):
+        raise ValueError('expected a time of day like "08:30"')
+    if int(hours) == 24 and (int(minutes), int(seconds or 0), fraction) == (0, 0, None):
+        return END_OF_DAY
+    if int(hours) > 23:
+        raise ValueError('expected a time of day from 00:00 to 24:00, like "08:30"')
+    text = f"{int(hours):02d}:{minutes}"
+    return text if seconds is None else f"{text}:{seconds}{fraction or ''}"
