@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,8 +39,10 @@ from ivr.config_values import (  # re-exported: other modules import them from h
     parse_transports,
     parse_url,
 )
+from ivr.edge.settings import parse_admission, parse_tls
 from ivr.exceptions import ConfigError
-from ivr.sip_edge.settings import SipAdmission, SipTls, parse_admission, parse_tls
+from ivr.telephony.limits import MAX_CALLS_PER_WORKER
+from ivr.telephony.settings import SipAccount, SipConfig, parse_sip_accounts
 
 __all__ = [
     "CONFIG_ENV",
@@ -48,6 +50,8 @@ __all__ = [
     "SIP_TRANSPORTS",
     "Config",
     "HostPort",
+    "SipAccount",
+    "SipConfig",
     "load_config",
     "parse_bool",
     "parse_days",
@@ -65,32 +69,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class SipAccount:
-    """A PBX extension the service registers as (digest auth)."""
-
-    user: str
-    domain: str
-    password: str = field(repr=False, default="")
-    registrar: str | None = None
-    transport: str = "udp"
-    reg_interval: int = 600
-    auth_user: str | None = None
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    listen: HostPort = table.SIP_LISTEN.default
-    transports: tuple[str, ...] = table.SIP_TRANSPORT_LIST.default
-    accounts: tuple[SipAccount, ...] = ()
-    max_calls: int = table.MAX_CALLS.default
-    rtp_timeout_seconds: int = table.RTP_TIMEOUT_SECONDS.default
-    admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/sip_edge)
-    tls: SipTls = SipTls()  # at the Kamailio edge
-    media_encryption: str = table.MEDIA_ENCRYPTION.default
-    rtp_ports: tuple[int, int] = table.RTP_PORTS.default
 
 
 @dataclass(frozen=True)
@@ -177,15 +155,6 @@ class Config:
 
 
 _KNOWN_KEYS = table.known_keys()
-_ACCOUNT_KEYS = {
-    "user",
-    "domain",
-    "password",
-    "registrar",
-    "transport",
-    "reg_interval",
-    "auth_user",
-}
 
 
 class _Reader:
@@ -254,39 +223,6 @@ def _check_known_keys(raw: Mapping[str, Any], source: str) -> None:
                 raise ConfigError(f"{source}: unknown setting '{key}.{subkey}'")
 
 
-def _parse_accounts(value: Any, source: str) -> tuple[SipAccount, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(f"{source}: sip.accounts has value {value!r}: expected a list")
-    accounts = []
-    for index, item in enumerate(value):
-        where = f"{source}: sip.accounts[{index}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{where} has value {item!r}: expected a mapping")
-        unknown = set(item) - _ACCOUNT_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
-        for required in ("user", "domain"):
-            if not item.get(required):
-                raise ConfigError(f"{where}: '{required}' is required")
-        transport = str(item.get("transport", "udp")).lower()
-        if transport not in SIP_TRANSPORTS:
-            raise ConfigError(f"{where}.transport has value {transport!r}: expected udp or tcp")
-        accounts.append(
-            SipAccount(
-                user=str(item["user"]),
-                domain=str(item["domain"]),
-                password=str(item.get("password") or ""),
-                registrar=str(item["registrar"]) if item.get("registrar") else None,
-                transport=transport,
-                reg_interval=int(item.get("reg_interval", 600)),
-                auth_user=str(item["auth_user"]) if item.get("auth_user") else None,
-            )
-        )
-    return tuple(accounts)
-
-
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build the config from ``path`` (or ``$IVR_CONFIG``) and the environment.
 
@@ -312,7 +248,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     sip = SipConfig(
         listen=read.value(table.SIP_LISTEN),
         transports=read.value(table.SIP_TRANSPORT_LIST),
-        accounts=_parse_accounts(sip_raw.get("accounts"), read.source),
+        accounts=parse_sip_accounts(sip_raw.get("accounts"), read.source),
         max_calls=read.value(table.MAX_CALLS),
         rtp_timeout_seconds=read.value(table.RTP_TIMEOUT_SECONDS),
         media_encryption=read.value(table.MEDIA_ENCRYPTION),
@@ -320,10 +256,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         admission=parse_admission(sip_raw.get("admission"), read.source),
         tls=parse_tls(sip_raw.get("tls"), read.source, read.base_dir),
     )
-    if sip.max_calls > 255:
+    if sip.max_calls > MAX_CALLS_PER_WORKER:
         raise ConfigError(
             f"{read.source}: sip.max_calls has value {sip.max_calls}: one worker carries at "
-            "most 255 calls (baresip's native limit); run more workers instead"
+            f"most {MAX_CALLS_PER_WORKER} calls (baresip's native limit); run more workers instead"
         )
     return Config(
         sip=sip,

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callback.dispatcher import CallingHours, DispatchSettings
+from ivr.config_values import parse_mapping, parse_time_of_day
 from ivr.exceptions import ConfigError
 
 TRANSFER_METHODS = ("bridge", "refer")
@@ -126,17 +127,6 @@ class ContactCenterSettings:
     priority: Priority = Priority()
 
 
-def _mapping(value: Any, where: str, known: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} has value {value!r}: expected a mapping")
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
-        )
-    return value
-
-
 def _seconds(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -145,7 +135,7 @@ def _seconds(raw: Mapping[str, Any], key: str, where: str, default: float) -> fl
 
 
 def _queue(name: str, raw: Any, where: str) -> QueueSettings:
-    raw = _mapping(raw or {}, where, QUEUE_KEYS)
+    raw = parse_mapping(raw or {}, where, QUEUE_KEYS)
     transfer = str(raw.get("transfer", "bridge"))
     if transfer not in TRANSFER_METHODS:
         raise ConfigError(f"{where}.transfer has value {transfer!r}: expected bridge or refer")
@@ -163,7 +153,7 @@ def _queue(name: str, raw: Any, where: str) -> QueueSettings:
 
 
 def _dialling(raw: Any, where: str) -> DiallingSettings:
-    raw = _mapping(raw or {}, where, DIALLING_KEYS)
+    raw = parse_mapping(raw or {}, where, DIALLING_KEYS)
     patterns = raw.get("allow") or []
     if isinstance(patterns, str) or not isinstance(patterns, list):
         raise ConfigError(f"{where}.allow has value {patterns!r}: expected a list of patterns")
@@ -184,7 +174,9 @@ def _dialling(raw: Any, where: str) -> DiallingSettings:
 
 
 def _dial_limit(raw: Any, where: str) -> DialLimit:
-    raw = _mapping(raw, where, LIMIT_KEYS)
+    if raw is None:
+        raise ConfigError(f"{where} has value None: expected a mapping")
+    raw = parse_mapping(raw, where, LIMIT_KEYS)
     try:
         match = re.compile(str(raw.get("match", "")))
     except re.error as exc:
@@ -200,7 +192,9 @@ def _dial_limit(raw: Any, where: str) -> DialLimit:
 
 
 def _agent(raw: Any, where: str, dialling: DiallingSettings, queues: set[str]) -> AgentSettings:
-    raw = _mapping(raw, where, AGENT_KEYS)
+    if raw is None:
+        raise ConfigError(f"{where} has value None: expected a mapping")
+    raw = parse_mapping(raw, where, AGENT_KEYS)
     agent_id = str(raw.get("id") or "")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", agent_id):
         raise ConfigError(f"{where}.id has value {agent_id!r}: letters, digits, . _ - only")
@@ -221,15 +215,18 @@ def _agent(raw: Any, where: str, dialling: DiallingSettings, queues: set[str]) -
 
 
 def _clock(value: Any, where: str) -> str:
-    text = str(value)
-    match = re.fullmatch(r"([01]?\d|2[0-4]):([0-5]\d)", text)
-    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
-        raise ConfigError(f'{where} has value {value!r}: expected a time like "08:30"')
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
+    """ "HH:MM" (calling hours and slots are whole minutes; "24:00" ends a day)."""
+    try:
+        text = parse_time_of_day(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} has value {value!r}: {exc}") from None
+    if len(text) > len("HH:MM"):
+        raise ConfigError(f'{where} has value {value!r}: expected whole minutes, like "08:30"')
+    return text
 
 
 def _calling_hours(raw: Any, where: str) -> CallingHours:
-    raw = _mapping(raw or {}, where, HOURS_KEYS)
+    raw = parse_mapping(raw or {}, where, HOURS_KEYS)
     zone = str(raw.get("timezone", "UTC"))
     try:
         ZoneInfo(zone)
@@ -247,11 +244,11 @@ def _calling_hours(raw: Any, where: str) -> CallingHours:
 
 
 def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
-    raw = _mapping(raw or {}, where, CALLBACK_KEYS)
+    raw = parse_mapping(raw or {}, where, CALLBACK_KEYS)
     template = str(raw.get("number_uri") or "")
     if template and "{number}" not in template:
         raise ConfigError(f"{where}.number_uri has value {template!r}: needs {{number}}")
-    modes = _mapping(raw.get("modes") or {}, f"{where}.modes", queues)
+    modes = parse_mapping(raw.get("modes") or {}, f"{where}.modes", queues)
     for queue, mode in modes.items():
         if mode not in CALLBACK_MODES:
             raise ConfigError(
@@ -289,8 +286,10 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
 
 
 def _priority(raw: Any, where: str) -> Priority:
-    raw = _mapping(raw or {}, where, {"vip_seconds", "intents"})
-    intents = _mapping(raw.get("intents") or {}, f"{where}.intents", set(raw.get("intents") or {}))
+    raw = parse_mapping(raw or {}, where, {"vip_seconds", "intents"})
+    intents = parse_mapping(
+        raw.get("intents") or {}, f"{where}.intents", set(raw.get("intents") or {})
+    )
     return Priority(
         vip_seconds=_seconds(raw, "vip_seconds", where, 0.0),
         intent_seconds={

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ivr.config_values import END_OF_DAY, parse_time_of_day
 from ivr.dialplan.model import (
     CallbackNode,
     CollectNode,
@@ -63,14 +64,12 @@ INPUT_NODES = (MenuNode, CollectNode, SurveyNode, MessageNode, CallbackNode)
 
 
 def _clock(ctx: YamlContext, node: yaml.Node, what: str) -> time | None:
-    value = scalar(node)
-    if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 08:30 as 510
-        value = f"{value // 60:02d}:{value % 60:02d}"
     try:
-        return time.fromisoformat(str(value))
+        text = parse_time_of_day(scalar(node))  # also YAML 1.1's unquoted 08:30, read as 510
     except ValueError:
         ctx.error(node, f'{what} must be a time of day like "08:30"')
         return None
+    return time.max if text == END_OF_DAY else time.fromisoformat(text)
 
 
 def _calendar(ctx: YamlContext, name: str, node: yaml.Node) -> OfficeHours | None:

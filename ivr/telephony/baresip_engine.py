@@ -16,12 +16,12 @@ from urllib.parse import unquote
 import baresip
 from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
 
-from ivr.config import SipAccount, SipConfig
 from ivr.exceptions import TelephonyError
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_call import BaresipCall
 from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
 from ivr.telephony.invite_checks import refusal_reason
+from ivr.telephony.settings import SipAccount, SipConfig
 
 log = logging.getLogger(__name__)
 
