@@ -2,9 +2,11 @@
 #   make run   - the service on embedded defaults (SQLite, embedded Redis)
 #   make run-helpdesk - the same, running the example IT help desk (examples/helpdesk.yaml)
 #   make test  - the test suite against real SIP peers
+#   make lint  - ruff and mypy --strict, at the versions pinned in pyproject's lint extra
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+LINT_STAMP := $(VENV)/.lint-stamp
 PYTEST_ARGS ?=
 
 .PHONY: run run-helpdesk test test-peers bench lint clean
@@ -33,8 +35,11 @@ bench: $(STAMP) test-peers
 	$(PY) bench/speech_latency.py
 	$(PY) bench/callback_dispatch.py
 
-lint: $(STAMP)
-	$(PY) -m pip install -q ruff mypy types-PyYAML
+$(LINT_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[lint]'
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
 	$(VENV)/bin/ruff check ivr callback tests bench
 	$(VENV)/bin/mypy
 

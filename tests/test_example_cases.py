@@ -76,7 +76,7 @@ def test_a_wrong_expectation_about_a_transfer_fails(tmp_path: Path) -> None:
 
 
 class _TicketApi(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+    def do_GET(self) -> None:  # the name http.server calls
         if self.path != "/api/tickets/4711":
             self.send_error(404)
             return
@@ -94,7 +94,7 @@ class _TicketApi(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return None
 
 

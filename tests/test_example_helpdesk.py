@@ -25,8 +25,8 @@ import yaml
 from conftest import REPO, PhoneResult, RunningService, free_port, run_phone, start_service
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio  # noqa: E402
-from test_agents import agent_phone, set_state  # noqa: E402
+from kamailio import Kamailio, start_kamailio
+from test_agents import agent_phone, set_state
 
 EXAMPLE = REPO / "examples" / "helpdesk.yaml"
 VENDOR_AGENT = "v1"

@@ -35,8 +35,8 @@ from conftest import (
 )
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio  # noqa: E402
-from test_agents import agent_phone, agent_state, set_state  # noqa: E402
+from kamailio import Kamailio, start_kamailio
+from test_agents import agent_phone, agent_state, set_state
 
 SHIPPED = REPO / "dialplans" / "it-helpdesk.en.yaml"
 HELPDESK_AGENTS = {"h1": "6101", "h2": "6102", "h3": "6103"}

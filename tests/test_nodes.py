@@ -18,8 +18,8 @@ from conftest import REPO, finish_sipp, free_port, start_sipp, wait_until
 from workers_support import RunningNode, node_env, start_node
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-import test_agents as agents  # noqa: E402
-from kamailio import Kamailio, start_kamailio  # noqa: E402
+import test_agents as agents
+from kamailio import Kamailio, start_kamailio
 
 PLAN = """plan: default
 voice: en

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, free_port, run_sipp, start_service, wait_until
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import PASSWORD, Kamailio, start_kamailio  # noqa: E402
+from kamailio import PASSWORD, Kamailio, start_kamailio
 
 
 @pytest.fixture(scope="module")

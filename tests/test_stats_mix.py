@@ -13,7 +13,7 @@ from conftest import REPO, RunningService, free_port, run_sipp, start_service, w
 from test_agents import agent_phone, caller_phone, set_state
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio  # noqa: E402
+from kamailio import Kamailio, start_kamailio
 
 PLAN = """plan: default
 voice: en

@@ -27,7 +27,7 @@ class MonoWav:
         """Raises OSError when the file cannot be created."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._wav = wave.open(str(path), "wb")  # noqa: SIM115 (closed by close())
+        self._wav = wave.open(str(path), "wb")  # closed by close()
         self._wav.setnchannels(1)
         self._wav.setsampwidth(SAMPLE_WIDTH)
         self._wav.setframerate(SAMPLE_RATE)
