@@ -12,7 +12,7 @@ from conftest import REPO
 
 from ivr.dialplan.loader import check_plan, load_plan
 from ivr.dialplan.model import HangupNode, MenuNode, PromptNode
-from ivr.dialplan.node_loader import NODE_KEYS
+from ivr.dialplan.nodes import NODE_KEYS
 from ivr.dialplan.registry import prepare_plan
 from ivr.dialplan.targets import QueueStaff, ServiceTargets
 from ivr.prompts.library import PromptLibrary

@@ -16,18 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ivr.config_values import END_OF_DAY, parse_time_of_day
-from ivr.dialplan.model import (
-    CallbackNode,
-    CollectNode,
-    MenuNode,
-    MessageNode,
-    Node,
-    OfficeHours,
-    Plan,
-    PlanMatch,
-    SurveyNode,
-)
-from ivr.dialplan.node_loader import build_node, targets_of
+from ivr.dialplan.model import Node, OfficeHours, Plan, PlanMatch
+from ivr.dialplan.nodes import build_node, targets_of, waits_for_caller
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.prompt_loader import PlanScope
 from ivr.dialplan.speech_loader import load_intents, load_speech
@@ -59,8 +49,6 @@ PLAN_KEYS = {
 HOURS_KEYS = {"timezone", "weekdays", "open", "close", "holidays"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = {"called", "caller"}
-# Nodes that wait for the caller; a loop through one of them is a retry, not a spin.
-INPUT_NODES = (MenuNode, CollectNode, SurveyNode, MessageNode, CallbackNode)
 
 
 def _clock(ctx: YamlContext, node: yaml.Node, what: str) -> time | None:
@@ -198,8 +186,9 @@ def _check_graph(
 def _check_loops_without_input(
     ctx: YamlContext, nodes: dict[str, Node], name_nodes: dict[str, yaml.Node]
 ) -> None:
-    """A cycle of nodes none of which waits for the caller would spin forever."""
-    passive = {name for name, node in nodes.items() if not isinstance(node, INPUT_NODES)}
+    """A cycle of nodes none of which waits for the caller would spin forever
+    (a loop through one that waits is a retry)."""
+    passive = {name for name, node in nodes.items() if not waits_for_caller(node)}
     reported: set[str] = set()
     for first in sorted(passive):
         path = [first]

@@ -1,4 +1,7 @@
-"""A loaded dial plan: frozen, validated dataclasses. The runner never sees YAML."""
+"""A loaded dial plan: frozen, validated dataclasses. The runner never sees YAML.
+
+What each node type does (its YAML keys, building, targets, schema, running)
+is in its module of :mod:`ivr.dialplan.nodes`."""
 
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ from zoneinfo import ZoneInfo
 from ivr.dialplan.problems import Location
 from ivr.speech.intents import Intent
 from ivr.speech.spec import SpeechSettings
-
-DTMF_KEYS = frozenset("0123456789*#")
 
 
 @dataclass(frozen=True)
@@ -325,16 +326,3 @@ class Plan:
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
-
-    def prompts(self) -> list[Prompt]:
-        """Every prompt of the plan, each language's variant included."""
-        found: list[Prompt] = []
-        for node in self.nodes.values():
-            found.extend(node.prompts)
-            if isinstance(node, MenuNode | CollectNode | SurveyNode):
-                found.extend(node.no_input + node.no_match)
-            if isinstance(node, TransferNode):
-                found.extend(node.announce)
-            if isinstance(node, CallbackNode):
-                found.extend(node.confirm + node.ask_number + node.choose_slot + node.booked)
-        return [v for p in found for v in (p.by_language.values() or [p])]

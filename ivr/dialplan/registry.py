@@ -18,6 +18,7 @@ from typing import Any
 
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import GotoNode, Plan
+from ivr.dialplan.nodes import plan_prompts
 from ivr.dialplan.problems import Location, Problem
 from ivr.dialplan.targets import ServiceTargets, check_targets
 from ivr.dialplan.versions import VersionArchive
@@ -41,7 +42,7 @@ async def prepare_plan(
     for problem in check_targets(plan, targets) if targets is not None else []:
         log.warning("%s", problem)
     problems = []
-    for prompt in plan.prompts():
+    for prompt in plan_prompts(plan):
         if prompt.has_values:  # spoken at call time, once the values are known
             continue
         try:
