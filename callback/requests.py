@@ -50,7 +50,9 @@ class CallbackRequest:
         return ENTRY_PREFIX + self.id
 
 
-# KEYS: number index, request hash prefix (as KEYS[2]..) -- see _request_keys
+# KEYS: number index (number -> request id), the set of queues with callbacks.
+# ARGV: number, new id, queue, place, next_at, ticket id, caller name, intent,
+#       request hash prefix, line prefix, due prefix, now (see CallbackRequests.request)
 _REQUEST = """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 local id = ARGV[2]

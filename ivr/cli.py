@@ -1,4 +1,19 @@
-"""The ``ivr`` command: ``ivr serve``, ``ivr dialplan validate``."""
+"""The ``ivr`` command; ``ivr --help`` and ``ivr COMMAND --help`` say the rest.
+
+- ``ivr serve``: a call worker (``--workers N``: several behind Kamailio)
+- ``ivr callbacks run``: a callback dispatcher on its own
+- ``ivr dialplan validate | simulate | test | schema | ...``: dial plan tools
+- ``ivr kamailio front | probe``: Kamailio in front of call workers
+- ``ivr config reference``: every setting, its environment variable and default
+- ``ivr api-token new``: an HTTP API token and the line that configures it
+- ``ivr call``: call the service (or a SIP URI) from this terminal
+- ``ivr models list | install``: speech models
+- ``ivr speech ...``: speech tuning tools
+
+What a command prints is printed here (or in the command modules it names:
+``ivr.speech.commands``, ``ivr.edge.command``, ``ivr.phone``); library modules
+return values and raise.
+"""
 
 from __future__ import annotations
 
@@ -371,21 +386,58 @@ def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.Argumen
         command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
 
 
-def _add_config_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ivr.config_reference import print_reference
+def _print_config_reference(readme: str | None) -> int:
+    """``ivr config reference``: print the table, or rewrite it in ``readme``."""
+    from ivr.config_reference import reference_table, with_reference
 
+    if readme is None:
+        print(reference_table(), end="")
+        return 0
+    path = Path(readme)
+    try:
+        text = path.read_text(encoding="utf-8")
+        updated = with_reference(text, readme)
+    except (OSError, IvrError) as exc:
+        print(f"ivr: {exc}")
+        return 1
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+        print(f"{readme}: configuration table updated")
+    else:
+        print(f"{readme}: configuration table already current")
+    return 0
+
+
+def _add_config_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = commands.add_parser("config", help="the service's settings")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     reference = config_commands.add_parser(
         "reference", help="every setting: its environment variable and default (Markdown)"
     )
     reference.add_argument("--readme", help="rewrite the table in this README instead")
-    reference.set_defaults(func=lambda a: print_reference(a.readme))
+    reference.set_defaults(func=lambda a: _print_config_reference(a.readme))
+
+
+def _print_new_api_token(name: str, role: str, agent_id: str | None) -> int:
+    """``ivr api-token new``: a fresh token, shown once, and the lines that configure it."""
+    from ivr.api import tokens
+
+    try:
+        secret = tokens.new_token()
+        token = tokens.make_token(
+            name, tokens.Role.parse(role), tokens.hash_token(secret), agent_id
+        )
+    except ValueError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    print(f"token (shown once, keep it secret): {secret}")
+    print("add under api.tokens in ivr.yaml:")
+    print(f"  {tokens.config_line(token)}")
+    print(f"or add to IVR_API_TOKENS (comma-separated): {tokens.env_item(token)}")
+    return 0
 
 
 def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ivr.api.tokens import print_new_token
-
     tokens = commands.add_parser("api-token", help="HTTP API tokens")
     token_commands = tokens.add_subparsers(dest="api_token_command", required=True)
     new = token_commands.add_parser(
@@ -394,7 +446,7 @@ def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.Argume
     new.add_argument("--name", required=True, help="who uses it (shown in the audit log)")
     new.add_argument("--role", required=True, choices=("viewer", "agent", "operator", "admin"))
     new.add_argument("--agent-id", help="an agent token: the one agent it may change")
-    new.set_defaults(func=lambda a: print_new_token(a.name, a.role, a.agent_id))
+    new.set_defaults(func=lambda a: _print_new_api_token(a.name, a.role, a.agent_id))
 
 
 def _add_call_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -62,23 +62,3 @@ def with_reference(readme: str, source: str = "README.md") -> str:
         raise ConfigError(f"{source}: no '{START}' ... '{END}' block for the settings table")
     before, after = readme[: start + len(START)], readme[end:]
     return f"{before}\n{reference_table()}{after}"
-
-
-def print_reference(readme: str | None) -> int:
-    """``ivr config reference``: print the table, or rewrite it in ``readme``."""
-    if readme is None:
-        print(reference_table(), end="")
-        return 0
-    path = Path(readme)
-    try:
-        text = path.read_text(encoding="utf-8")
-        updated = with_reference(text, readme)
-    except (OSError, ConfigError) as exc:
-        print(f"ivr: {exc}")
-        return 1
-    if updated != text:
-        path.write_text(updated, encoding="utf-8")
-        print(f"{readme}: configuration table updated")
-    else:
-        print(f"{readme}: configuration table already current")
-    return 0

@@ -216,20 +216,3 @@ def service_token_book(settings: ApiSettings) -> tuple[TokenBook, str]:
     book = TokenBook(settings.tokens)
     book.add(ApiToken(LOOKUP_TOKEN_NAME, Role.VIEWER, hash_token(lookup)))
     return book, lookup
-
-
-def print_new_token(name: str, role: str, agent_id: str | None) -> int:
-    """``ivr api-token new``: a fresh token, shown once, and the lines that configure it."""
-    import sys
-
-    try:
-        secret = new_token()
-        token = make_token(name, Role.parse(role), hash_token(secret), agent_id)
-    except ValueError as exc:
-        print(f"ivr: {exc}", file=sys.stderr)
-        return 2
-    print(f"token (shown once, keep it secret): {secret}")
-    print("add under api.tokens in ivr.yaml:")
-    print(f"  {config_line(token)}")
-    print(f"or add to IVR_API_TOKENS (comma-separated): {env_item(token)}")
-    return 0
