@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_kamailio_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ivr.workers.front_command import probe_front, run_front
+    from ivr.edge.command import probe_front, run_front
 
     kamailio = commands.add_parser("kamailio", help="Kamailio in front of call workers")
     kamailio_commands = kamailio.add_subparsers(dest="kamailio_command", required=True)

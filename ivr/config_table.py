@@ -34,6 +34,7 @@ from ivr.config_values import (
     parse_transports,
     parse_url,
 )
+from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 
 T = TypeVar("T")
 
@@ -74,7 +75,11 @@ SIP_TRANSPORT_LIST: Setting[tuple[str, ...]] = Setting(
     "sip.transports", "IVR_SIP_TRANSPORTS", parse_transports, SIP_TRANSPORTS
 )
 MAX_CALLS = Setting(
-    "sip.max_calls", "IVR_MAX_CALLS", parse_positive_int, 250, "at most 255 per worker"
+    "sip.max_calls",
+    "IVR_MAX_CALLS",
+    parse_positive_int,
+    250,
+    f"at most {MAX_CALLS_PER_WORKER} per worker",
 )
 RTP_TIMEOUT_SECONDS = Setting(
     "sip.rtp_timeout_seconds",

@@ -5,7 +5,11 @@ missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
 # SIP over TLS at the edge (tests/test_sip_admission.py).
-[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || missing+=(kamailio-tls-modules)
+# Any architecture's module directory (Debian multiarch, RPM and source layouts).
+compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null \
+    || compgen -G '/usr/lib*/kamailio/modules/tls.so' >/dev/null \
+    || compgen -G '/usr/local/lib*/kamailio/modules/tls.so' >/dev/null \
+    || missing+=(kamailio-tls-modules)
 # The dashboard test drives headless Chromium; a CJK font makes the Chinese screenshots legible.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)

@@ -23,7 +23,7 @@ from conftest import (
 )
 
 sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import answers_sip  # noqa: E402
+from kamailio import answers_sip
 
 # Every node of a test session accepts this admin token: a node relays a recording
 # request to another with the caller's own token.

@@ -1,1 +1,1 @@
-"""Several call workers on a node: the supervisor, the Kamailio front, heartbeats."""
+"""Several call workers on a node: the supervisor and heartbeats (the edge in front: ivr.edge)."""

@@ -146,7 +146,7 @@ class Sweeper:
                 # live workers time to beat again before any is taken for dead.
                 quiet_until = time.monotonic() + 2 * HEARTBEAT_TTL_SECONDS
                 log.debug("sweep skipped, Redis unreachable: %s", exc)
-            except Exception:  # noqa: BLE001 - e.g. the ticket store down; sweep again later
+            except Exception:  # e.g. the ticket store down; sweep again later
                 log.exception("sweep failed")
 
     async def close_leftovers(self) -> None:

@@ -32,15 +32,10 @@ from pathlib import Path
 import aiohttp
 
 from ivr.config import Config, HostPort
+from ivr.edge.front import FrontConfig, Worker, check_edge_ports
+from ivr.edge.kamailio import find_kamailio, kamailio_command
+from ivr.edge.render import write_config
 from ivr.state.redis_server import RedisConnection
-from ivr.workers.kamailio import (
-    FrontConfig,
-    Worker,
-    check_edge_ports,
-    find_kamailio,
-    kamailio_command,
-    write_config,
-)
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.edge.kamailio import modules_dir
+
 PASSWORD = "test-secret"
-MODULES_DIR = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 CONFIG = """#!KAMAILIO
 debug=2
@@ -102,7 +103,8 @@ def start_kamailio(workdir: Path, port: int) -> Kamailio:
         raise RuntimeError("kamailio is not installed (make test installs the Debian package)")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "kamailio.cfg"
-    config.write_text(CONFIG.format(port=port, modules=MODULES_DIR, password=PASSWORD))
+    modules = modules_dir(Path(binary))
+    config.write_text(CONFIG.format(port=port, modules=modules, password=PASSWORD))
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, check=False)
     if check.returncode != 0:
         raise RuntimeError(f"kamailio config invalid: {check.stderr.decode()[-2000:]}")

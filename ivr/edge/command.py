@@ -13,17 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from ivr.config import load_config, parse_host_port
+from ivr.config import load_config
+from ivr.config_values import parse_host_port
+from ivr.edge.front import FrontConfig, check_edge_ports, parse_worker
+from ivr.edge.kamailio import find_kamailio, kamailio_command
+from ivr.edge.probe import probe
+from ivr.edge.render import write_config
 from ivr.exceptions import IvrError
-from ivr.workers.kamailio import (
-    FrontConfig,
-    check_edge_ports,
-    find_kamailio,
-    kamailio_command,
-    parse_worker,
-    probe,
-    write_config,
-)
 
 
 def run_front(config_path: Path | None, workers: list[str]) -> int:

@@ -1,6 +1,6 @@
 """The admission and TLS parts of the edge's kamailio.cfg.
 
-:mod:`ivr.workers.kamailio` writes the routing (dispatcher to the workers);
+:mod:`ivr.edge.render` writes the routing (dispatcher to the workers);
 this module writes what decides whether a request gets that far:
 
 ``route[ADMIT]`` (every request, first): the call workers' own addresses pass
@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.sip_edge.settings import SipAdmission, SipTls
+from ivr.edge.settings import SipAdmission, SipTls
 
 # Methods the service takes out of dialog (OPTIONS is answered by the edge)
 # and in dialog; what a 405 lists in its Allow header.

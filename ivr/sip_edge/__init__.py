@@ -1,1 +1,0 @@
-"""SIP admission and TLS at the Kamailio edge in front of the call workers."""
