@@ -17,6 +17,7 @@ import yaml
 from ivr.dialplan.model import Prompt
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.prompt_loader import PlanScope, prompt_list, prompt_of
+from ivr.dialplan.service_targets import ServiceTargets
 from ivr.dialplan.yaml_reader import Entries, YamlContext, number_of, scalar, text_of
 
 DTMF_KEYS = frozenset("0123456789*#")
@@ -133,6 +134,11 @@ class NodeType(ABC, Generic[N]):
     def prompts(self, node: N) -> tuple[Prompt, ...]:
         """Every prompt the node may play (rendered ahead when it has no values)."""
         return node.prompts
+
+    def findings(self, node: N, targets: ServiceTargets) -> list[str]:
+        """What the node names (a queue, an extension, callbacks) that ``targets``
+        lacks, each a warning: the node still loads and calls take its fallback."""
+        return []
 
     @abstractmethod
     async def run(self, node: N, call: Call) -> str | None:

@@ -20,6 +20,7 @@ from ivr.dialplan.nodes.base import (
 )
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.nodes.default_prompts import CALLBACK_PROMPTS
+from ivr.dialplan.service_targets import ServiceTargets, goes_to, queue_lack
 from ivr.telephony.interface import DigitPressed
 
 
@@ -92,6 +93,20 @@ class CallbackType(NodeType[CallbackNode]):
 
     def prompts(self, node: CallbackNode) -> tuple[Prompt, ...]:
         return node.prompts + node.confirm + node.ask_number + node.choose_slot + node.booked
+
+    def findings(self, node: CallbackNode, targets: ServiceTargets) -> list[str]:
+        withheld = f"the offer is withheld and calls go to {goes_to(node.fallback)}"
+        if not targets.callbacks:
+            return [
+                f"callback {node.name!r}: callbacks are not configured in {targets.source} "
+                f"(callbacks.number_uri); {withheld}"
+            ]
+        lack = queue_lack(node.queue, targets)
+        if lack is None:
+            return []
+        if node.queue not in targets.queues:
+            return [f"callback {node.name!r}: {lack}; {withheld}"]
+        return [f"callback {node.name!r}: {lack}; booked callbacks would never be dialled"]
 
     async def run(self, node: CallbackNode, call: Call) -> str | None:
         callbacks = call.services.callbacks

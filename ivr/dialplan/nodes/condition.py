@@ -12,6 +12,7 @@ import yaml
 from ivr.dialplan.model import ConditionNode, Rule
 from ivr.dialplan.nodes.base import NODE_NAME, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
+from ivr.dialplan.service_targets import ServiceTargets, queue_lack
 from ivr.dialplan.yaml_reader import entries_of, number_of, text_of
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,14 @@ class ConditionType(NodeType[ConditionNode]):
             },
             "otherwise": NODE_NAME,
         }
+
+    def findings(self, node: ConditionNode, targets: ServiceTargets) -> list[str]:
+        named = sorted({r.queue for r in node.rules if r.queue is not None})
+        return [
+            f"condition {node.name!r}: {queue_lack(queue, targets)}; its wait rules never hold"
+            for queue in named
+            if queue not in targets.queues
+        ]
 
     async def run(self, node: ConditionNode, call: Call) -> str | None:
         now = call.now()

@@ -11,6 +11,7 @@ from ivr.dialplan.nodes.base import METHOD, NODE_NAME, PROMPTS, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.nodes.default_prompts import QUEUE_ANNOUNCEMENT
 from ivr.dialplan.ports import TransferOutcome
+from ivr.dialplan.service_targets import ServiceTargets, goes_to, queue_lack
 from ivr.dialplan.templates import render
 
 TRANSFER_METHODS = ("bridge", "refer")
@@ -67,6 +68,19 @@ class TransferType(NodeType[TransferNode]):
 
     def prompts(self, node: TransferNode) -> tuple[Prompt, ...]:
         return node.prompts + node.announce
+
+    def findings(self, node: TransferNode, targets: ServiceTargets) -> list[str]:
+        if node.queue is not None:
+            lack = queue_lack(node.queue, targets)
+            finding = f"transfer {node.name!r}: {lack}" if lack else None
+        else:
+            reason = targets.extension_refused(node.extension or "")
+            finding = (
+                f"transfer {node.name!r} to extension {node.extension!r}: {reason}"
+                if reason
+                else None
+            )
+        return [f"{finding}; every call here goes to {goes_to(node.fallback)}"] if finding else []
 
     async def run(self, node: TransferNode, call: Call) -> str | None:
         transfers = call.services.transfers
