@@ -20,6 +20,7 @@ from ivr.exceptions import PromptError
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE = 1  # espeak_SetParameter: words per minute
+_RANDOM_SEED = 1  # espeak_ng_SetRandSeed
 DEFAULT_WORDS_PER_MINUTE = 175
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -51,6 +52,7 @@ class _Engine:
                 ctypes.c_int,
             ]
             lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
             lib.espeak_Synth.argtypes = [
                 ctypes.c_char_p,
                 ctypes.c_size_t,
@@ -77,6 +79,9 @@ class _Engine:
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise PromptError(f"espeak-ng has no voice {voice!r}")
         lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
+        # The breathy voices (f2, f3...) mix in noise from a generator seeded by the
+        # clock: a fixed seed makes a text sound the same in every process.
+        lib.espeak_ng_SetRandSeed(_RANDOM_SEED)
         self._chunks = []
         data = text.encode("utf-8")
         status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
