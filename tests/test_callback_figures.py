@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from ticket_fixtures import database_at_version
 
-from ivr.tickets.migrations import MIGRATIONS, statements
+from ivr.tickets.migrations import MIGRATIONS
 from ivr.tickets.model import Disposition, TicketEnd, TicketEvent, TicketStart
 from ivr.tickets.spool import SpooledTicketStore
 from ivr.tickets.store import TicketStore, open_store
@@ -127,28 +128,7 @@ async def test_migration_repairs_tickets_whose_closing_wiped_the_count(database_
     ]
     # the release before the repair
     version = next(i for i, m in enumerate(MIGRATIONS) if "appended_callbacks" in m.sqlite)
-    if database_url.startswith("sqlite"):
-        db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for migration in MIGRATIONS[:version]:
-            for statement in statements(migration.sqlite):
-                db.execute(statement)
-        db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-        for row in rows:
-            db.execute(row)
-        db.commit()
-        db.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(database_url, autocommit=True) as pg:
-            pg.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            for migration in MIGRATIONS[:version]:
-                for statement in statements(migration.postgres):
-                    pg.execute(statement)
-            pg.execute("INSERT INTO schema_version VALUES (%s)", (version,))
-            for row in rows:
-                pg.execute(row)
+    database_at_version(database_url, version, rows)
     migrated = open_store(database_url)
     await migrated.open()
     try:

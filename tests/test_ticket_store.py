@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from ticket_fixtures import database_at_version
 
 from ivr.exceptions import TicketStoreError
 from ivr.tickets import outbox
-from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Disposition,
     Handling,
@@ -242,28 +241,7 @@ async def test_a_version_3_database_is_migrated_and_backfilled(database_url: str
         f"INSERT INTO ticket_events VALUES (1, 0, 1600000001.0, 'utterance', '{event}')",
         "INSERT INTO ticket_events VALUES (1, 1, 1600000002.0, 'callback_requested', '{}')",
     ]
-    if database_url.startswith("sqlite"):
-        db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, migration in enumerate(MIGRATIONS[:3], start=1):
-            for statement in statements(migration.sqlite):
-                db.execute(statement)
-            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-        for row in rows:
-            db.execute(row)
-        db.commit()
-        db.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(database_url, autocommit=True) as pg:
-            pg.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            for version, migration in enumerate(MIGRATIONS[:3], start=1):
-                for statement in statements(migration.postgres):
-                    pg.execute(statement)
-                pg.execute("INSERT INTO schema_version VALUES (%s)", (version,))
-            for row in rows:
-                pg.execute(row)
+    database_at_version(database_url, 3, rows)
 
     migrated = open_store(database_url)
     await migrated.open()

@@ -4,6 +4,7 @@ database, and tickets written straight into that database through the store."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import RunningService, start_service
 
+from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Disposition,
     Handling,
@@ -97,3 +99,30 @@ def seed_tickets(database_url: str, seeds: list[Seed]) -> list[int]:
             await store.close()
 
     return asyncio.run(write())
+
+
+def database_at_version(database_url: str, version: int, rows: list[str]) -> None:
+    """A database as release ``version`` left it (its first ``version`` migrations)
+    holding ``rows`` (SQL inserts), for testing the migrations after it."""
+    if database_url.startswith("sqlite"):
+        db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, migration in enumerate(MIGRATIONS[:version], start=1):
+            for statement in statements(migration.sqlite):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+        for row in rows:
+            db.execute(row)
+        db.commit()
+        db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as pg:
+        pg.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, migration in enumerate(MIGRATIONS[:version], start=1):
+            for statement in statements(migration.postgres):
+                pg.execute(statement)
+            pg.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+        for row in rows:
+            pg.execute(row)
