@@ -223,6 +223,15 @@ def _check_known_keys(raw: Mapping[str, Any], source: str) -> None:
                 raise ConfigError(f"{source}: unknown setting '{key}.{subkey}'")
 
 
+def default_config_path() -> Path | None:
+    """Without ``--config``: ``$IVR_CONFIG``, else ``./ivr.yaml`` when there is one."""
+    from_env = os.environ.get(CONFIG_ENV, "")
+    if from_env:
+        return Path(from_env)
+    candidate = Path("ivr.yaml")
+    return candidate if candidate.is_file() else None
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build the config from ``path`` (or ``$IVR_CONFIG``) and the environment.
 

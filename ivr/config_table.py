@@ -39,6 +39,7 @@ from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 T = TypeVar("T")
 
 CONFIG_ENV = "IVR_CONFIG"  # the config file; the --config flag wins over it
+API_TOKEN_ENV = "IVR_API_TOKEN"  # the token the CLI and `ivr call` send to the service's API
 
 
 @dataclass(frozen=True)

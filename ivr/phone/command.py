@@ -11,8 +11,6 @@ from pathlib import Path
 
 from ivr.phone.keys import DTMF_MODES, parse_keys
 
-API_TOKEN_ENV = "IVR_API_TOKEN"
-
 DESCRIPTION = """\
 Call the service from this terminal, on its own SIP stack: what you hear plays on
 the speakers (when aplay and a sound card are there) and is written to a WAV;
@@ -69,6 +67,7 @@ def add_call_arguments(parser: argparse.ArgumentParser) -> None:
 def run_call(args: argparse.Namespace, config_path: Path | None) -> int:
     """Run ``ivr call`` to its end; exits the process (see below)."""
     from ivr.config import load_config
+    from ivr.config_table import API_TOKEN_ENV
     from ivr.exceptions import IvrError
     from ivr.phone.phone import PhoneOptions, run_phone
     from ivr.phone.service_view import choose_view
