@@ -30,11 +30,11 @@ sys.path.insert(0, str(REPO))
 from ivr.dialplan.loader import check_plan  # noqa: E402
 from ivr.dialplan.model import MenuNode  # noqa: E402
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand  # noqa: E402
+from ivr.media.audio_format import BYTES_PER_SECOND  # noqa: E402
 from ivr.speech import testset  # noqa: E402
 from ivr.speech.listener import UtteranceListener  # noqa: E402
 from ivr.speech.models import ModelStore, set_default_directory  # noqa: E402
 from ivr.speech.recognizer import SpeechEngine  # noqa: E402
-from ivr.telephony.interface import BYTES_PER_SECOND  # noqa: E402
 
 PLAN = REPO / "tests" / "plans" / "korean" / "default.yaml"
 MODELS = REPO / "var" / "bench" / "asr_models"

@@ -1,9 +1,12 @@
 """Every Redis key of the callback package, in one place. ``prefix`` comes from the caller."""
 
+LINE_SUFFIX = ":line"
+CALLBACK_ENTRY_PREFIX = "cb:"  # a callback request's member in a line: cb:<request id>
+
 
 def line(prefix: str, queue: str) -> str:
     """Sorted set: the queue's one line (live callers and, later, callbacks), by place."""
-    return f"{prefix}queue:{queue}:line"
+    return f"{prefix}queue:{queue}{LINE_SUFFIX}"
 
 
 def connecting(prefix: str, queue: str) -> str:

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from callback import keys
 from callback import request_scripts as scripts
 
-ENTRY_PREFIX = "cb:"
+ENTRY_PREFIX = keys.CALLBACK_ENTRY_PREFIX
 ACTIVE = ("pending", "dialling")
 STATES = ("pending", "dialling", "done", "failed", "cancelled")
 
@@ -73,7 +73,7 @@ class CallbackRequests:
 
     @property
     def _line_prefix(self) -> str:
-        return keys.line(self._prefix, "").removesuffix(":line")
+        return keys.line(self._prefix, "").removesuffix(keys.LINE_SUFFIX)
 
     async def request(
         self,

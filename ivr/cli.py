@@ -34,7 +34,7 @@ from ivr.speech.models import ModelStore
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ivr.service import Service
+    from ivr.runtime.service import Service
     from ivr.workers.supervisor import edge_required, run_workers
 
     def main(config: Config) -> Coroutine[Any, Any, None]:
@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run_dispatcher(args: argparse.Namespace) -> int:
-    from ivr.dispatcher_process import run_dispatcher
+    from ivr.runtime.dispatcher_process import run_dispatcher
 
     return _run_process(args, run_dispatcher)
 
@@ -82,8 +82,6 @@ def _run_process(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
 
 
 def _version() -> str:

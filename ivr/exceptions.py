@@ -3,6 +3,10 @@
 IvrError
 ├── ConfigError        a setting is missing or malformed (names key, value, source)
 ├── DialplanError      a plan failed to load; carries every problem found
+├── PlanLoopError      a running plan kept moving without end (a cycle with no input)
+├── CallerHungUp       the caller hung up while a node was running; carries the reason
+├── CallbackUnavailable  a callback cannot be booked now (not configured, Redis unreachable)
+├── KamailioError      Kamailio is missing, or refused the config it was given
 ├── PromptError        a prompt file cannot be read or converted, or TTS failed
 ├── SpeechError        a speech model is missing, broken or cannot be installed
 ├── TelephonyError     the SIP stack refused an operation or is not running
@@ -34,6 +38,26 @@ class DialplanError(IvrError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class PlanLoopError(IvrError):
+    """A running plan made more steps than any call needs; it was stopped."""
+
+
+class CallerHungUp(IvrError):
+    """The caller hung up while a node was running; ``reason`` is the call's end reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CallbackUnavailable(IvrError):
+    """A booking cannot be made now (callbacks not configured, Redis unreachable)."""
+
+
+class KamailioError(IvrError):
+    """Kamailio is missing, or refused the config it was given."""
 
 
 class PromptError(IvrError):

@@ -3,8 +3,8 @@ for checking plans against it at load and in ``ivr dialplan validate``."""
 
 from __future__ import annotations
 
+from ivr.agents.dialling import normalise_target
 from ivr.agents.settings import ContactCenterSettings
-from ivr.dialling import normalise_target
 from ivr.dialplan.targets import QueueStaff, ServiceTargets
 from ivr.exceptions import DialRefused
 

@@ -54,9 +54,7 @@ def final_message(sock: socket.socket) -> str:
 def in_dialog(method: str, invite_bytes: bytes, response: str, cseq: int) -> bytes:
     """ACK or BYE for the dialog an INVITE and its 2xx made (UDP, no Record-Route)."""
     request = invite_bytes.decode()
-    headers = dict(
-        line.split(": ", 1) for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
-    )
+    headers = dict(line.split(": ", 1) for line in request.split("\r\n\r\n")[0].split("\r\n")[1:])
     to = next(line for line in response.split("\r\n") if line.lower().startswith("to:"))
     via = headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{uuid.uuid4().hex}"
     uri = request.split(" ", 2)[1]

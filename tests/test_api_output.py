@@ -111,4 +111,3 @@ async def test_a_callbacks_moments_and_its_attempts_are_iso_8601(
     assert abs(moment(attempt["next_at"], "the attempt's next_at") - retry_at) < 0.01
     [shown] = service.api("/api/dashboard")[1]["callbacks"]["callbacks"]
     assert shown == booking
-

@@ -9,7 +9,7 @@ import pytest
 from audio_checks import read_stereo, sound_span
 from conftest import RunningService, run_phone, run_sipp
 
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 
 REPO = Path(__file__).resolve().parents[1]
 MENU_PATH = ["welcome", "main_menu", "password_reset", "goodbye"]

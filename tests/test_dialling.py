@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 import yaml
 from conftest import free_port
 
+from ivr.agents.dialling import DialCounters, DialPolicy
 from ivr.agents.settings import DiallingSettings, parse_contact_center
 from ivr.config import load_config
-from ivr.dialling import DialCounters, DialPolicy
 from ivr.exceptions import ConfigError, DialRefused
 
 POLICY = DialPolicy(

@@ -15,7 +15,7 @@ from ivr.dialplan.model import HangupNode, MenuNode, PromptNode
 from ivr.dialplan.nodes import NODE_KEYS
 from ivr.dialplan.registry import prepare_plan
 from ivr.dialplan.targets import QueueStaff, ServiceTargets
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 
 BROKEN = """\
 plan: broken

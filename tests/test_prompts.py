@@ -11,7 +11,7 @@ import pytest
 from audio_checks import sound_span
 
 from ivr.exceptions import PromptError
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 
 
 def make_tone(path: Path, seconds: float = 1.5) -> None:

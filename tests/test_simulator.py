@@ -61,3 +61,43 @@ def test_simulate_refuses_a_broken_plan_with_its_problems(tmp_path: Path) -> Non
     result = ivr("dialplan", "simulate", str(broken))
     assert result.returncode == 1
     assert f"{broken}:4:27: node 'a' goes to unknown node 'b'" in result.stderr
+
+
+def test_a_callback_node_takes_its_accept_key_for_the_offer_and_the_confirmation(
+    tmp_path: Path,
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "plan: callback-key\n"
+        "start: offer\n"
+        "nodes:\n"
+        "  offer:\n"
+        "    type: callback\n"
+        "    queue: helpdesk\n"
+        "    accept_key: '9'\n"
+        "    next: bye\n"
+        "    decline: bye\n"
+        "    fallback: bye\n"
+        "  bye:\n"
+        "    type: hangup\n"
+        "    say: Goodbye.\n"
+    )
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n"
+        "  - name: nine books, nine confirms\n"
+        "    caller: '3001'\n"
+        "    input: ['9', '9']\n"
+        "    expect:\n"
+        "      heard:\n"
+        "        - All our agents are busy. Press 9 and we will call you back, keeping your "
+        "place in line. Press 2 to keep waiting.\n"
+        "        - We will call you back on 3 0 0 1. Press 9 to confirm, or 2 to give another "
+        "number.\n"
+        "        - '[callback booked: 3001 in queue helpdesk]'\n"
+        "        - Thank you. We will call you back. You can hang up now.\n"
+        "        - Goodbye.\n"
+    )
+    result = ivr("dialplan", "test", str(plan), str(cases))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 0 failed" in result.stdout

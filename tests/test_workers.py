@@ -31,7 +31,7 @@ from workers_support import RunningNode, node_env, start_node, worker_pid
 # The figure: two workers carry this many calls at once (bench/workers.py
 # measures how far past it they go).
 CONCURRENT_CALLS = 400
-# A recording reaches the disk once a second (ivr/recording.py).
+# A recording reaches the disk once a second (ivr/media/recording.py).
 RECORDED_SECONDS = 2.5
 
 

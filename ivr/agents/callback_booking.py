@@ -12,11 +12,10 @@ from redis.exceptions import RedisError
 
 from callback.dispatcher import AttemptEvent
 from callback.requests import CallbackRequest, CallbackRequests
+from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import CallbackSettings, Priority
-from ivr.dialling import DialPolicy
-from ivr.dialplan.callback_offer import CallbackUnavailable
-from ivr.exceptions import DialRefused, IvrError
+from ivr.exceptions import CallbackUnavailable, DialRefused, IvrError
 from ivr.tickets.model import CALLBACK_CONNECTED, CallJournal, TicketEvent
 from ivr.tickets.store import TicketStore
 

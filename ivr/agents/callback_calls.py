@@ -23,17 +23,20 @@ from callback.line import QueueLine
 from callback.requests import CallbackRequest
 from ivr.agents.board import AgentBoard
 from ivr.agents.callback_legs import LegRecordings
+from ivr.agents.dialling import DialPolicy
 from ivr.agents.settings import QueueSettings
 from ivr.agents.transfer import Dialler, Speech, first_to_hang_up
-from ivr.dialling import DialPolicy
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
-from ivr.recording import CallRecorder
+from ivr.media.recording import CallRecorder
 from ivr.telephony.interface import Call, DigitPressed
 
 log = logging.getLogger(__name__)
 
 KEY_WAIT_SECONDS = 8.0
-CUSTOMER_PROMPT = "This is I T support calling you back. Press 1 to be connected to an agent."
+CONNECT_KEY = "1"  # the called-back customer presses it to be put through to the agent
+CUSTOMER_PROMPT = (
+    f"This is I T support calling you back. Press {CONNECT_KEY} to be connected to an agent."
+)
 SORRY_PROMPT = "Sorry, no agent could take the call. We will call you again."
 IN_CALL_PROMPT = "The customer is on a call with us now; the callback waits until it ends."
 # baresip's reasons for an unanswered dial, by error class
@@ -154,8 +157,8 @@ class CallbackConnector:
         try:
             if not await self._pressed_one(customer):
                 await self._board.finished(legs.agent_id, 0)
-                return Attempt("no_key", "answered but 1 was not pressed (voicemail?)")
-            legs.steps.add("key_pressed", digit="1")
+                return Attempt("no_key", f"answered but {CONNECT_KEY} was not pressed (voicemail?)")
+            legs.steps.add("key_pressed", digit=CONNECT_KEY)
             agent_leg = await self._ring_agent(legs)
             if isinstance(agent_leg, Attempt):
                 await self._say(customer, SORRY_PROMPT)
@@ -217,7 +220,7 @@ class CallbackConnector:
                     break
                 if not isinstance(event, DigitPressed):
                     return False  # hung up
-                if event.digit == "1":
+                if event.digit == CONNECT_KEY:
                     return True
         return False
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from callback.requests import CallbackRequest
 from ivr.exceptions import IvrError
-from ivr.recording import callback_recording_path
+from ivr.media.recording import callback_recording_path
 from ivr.state import keys
 from ivr.tickets.store import TicketStore
 

@@ -22,13 +22,13 @@ from ivr.agents.board import AgentBoard
 from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
 from ivr.agents.callback_calls import BoardAgents, CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
+from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.settings import ContactCenterSettings
 from ivr.agents.transfer import Dialler, Speech, TransferServices
 from ivr.agents.wakeups import AgentWakeups
-from ivr.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.tasks import OwnedTasks
 from ivr.tickets.model import CallJournal
 from ivr.tickets.store import TicketStore

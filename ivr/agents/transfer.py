@@ -20,13 +20,13 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from ivr.agents.board import Claim
-from ivr.agents.hold_music import hold_music
+from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.wakeups import AgentWakeups
-from ivr.dialling import DialPolicy
 from ivr.dialplan.ports import TransferOutcome
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
+from ivr.media.hold_music import hold_music
 from ivr.telephony.interface import Call, CallEnded
 from ivr.tickets.model import CallJournal
 

@@ -10,16 +10,13 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ivr.dialplan.model import CallbackNode, Prompt
+from ivr.exceptions import CallbackUnavailable
 from ivr.telephony.interface import DigitPressed
 from ivr.tickets.model import CallJournal
 
 NUMBER_MAX_DIGITS = 16
 INTER_DIGIT_SECONDS = 5.0
 CONFIRM_TRIES = 3
-
-
-class CallbackUnavailable(Exception):
-    """A booking cannot be made now (callbacks not configured, Redis unreachable)."""
 
 
 class Callbacks(Protocol):
@@ -104,7 +101,7 @@ class CallbackOffer:
             if number and self._callbacks.allowed(number):
                 self.values["callback_number"] = number
                 key = await self._key(self._node.confirm, self._node.timeout_seconds)
-                if key == "1":
+                if key == self._node.accept_key:
                     return number
             elif number:
                 self._journal.event("callback_number_refused", node=self._node.name, number=number)

@@ -9,7 +9,7 @@ from typing import Protocol
 from ivr.dialplan.model import Prompt
 from ivr.dialplan.templates import render
 from ivr.exceptions import PromptError
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 from ivr.telephony.interface import Call
 from ivr.tickets.model import CallJournal
 

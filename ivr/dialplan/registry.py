@@ -23,7 +23,7 @@ from ivr.dialplan.problems import Location, Problem
 from ivr.dialplan.targets import ServiceTargets, check_targets
 from ivr.dialplan.versions import VersionArchive
 from ivr.exceptions import DialplanError, IvrError, PromptError
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 from ivr.telephony.interface import CallInfo
 
 log = logging.getLogger(__name__)

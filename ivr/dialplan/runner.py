@@ -11,10 +11,11 @@ from ivr.dialplan.callback_offer import Callbacks
 from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.model import MenuNode, Plan, Prompt
 from ivr.dialplan.nodes import type_of
-from ivr.dialplan.nodes.call import CallerHungUp, CallServices
+from ivr.dialplan.nodes.call import CallServices
 from ivr.dialplan.ports import CallerEvents, EmployeeLookup, MessageTaker, Transfers
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.dialplan.speech_turn import MenuSpeech, SpeechInput, Understood, ask_by_voice, menu_request
+from ivr.exceptions import CallerHungUp, PlanLoopError
 from ivr.telephony.interface import CallEnded, DigitPressed
 from ivr.tickets.model import CallJournal
 
@@ -22,10 +23,6 @@ __all__ = ["MAX_STEPS_PER_CALL", "CallerHungUp", "PlanLoopError", "PlanRunner"]
 
 # A plan that moves this many times without the caller doing anything is looping.
 MAX_STEPS_PER_CALL = 500
-
-
-class PlanLoopError(Exception):
-    pass
 
 
 class PlanRunner:

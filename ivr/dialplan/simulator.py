@@ -20,10 +20,11 @@ from pathlib import Path
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MessageNode, Plan, Prompt
-from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.dialplan.runner import PlanRunner
 from ivr.dialplan.simulated_transfers import SimulatedCallbacks, SimulatedTransfers
 from ivr.dialplan.templates import render
 from ivr.directory import EmployeeDirectory
+from ivr.exceptions import CallerHungUp
 from ivr.speech.spec import HeardText, ListenRequest
 from ivr.telephony.interface import CallEnded, CallEvent, DigitPressed
 from ivr.tickets.model import CallJournal

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.config_values import HostPort, parse_host_port
-from ivr.edge.kamailio import KamailioError
 from ivr.edge.policy import EdgePolicy
 from ivr.edge.settings import SipAdmission, SipTls
+from ivr.exceptions import KamailioError
 from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 
 

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ivr.exceptions import IvrError
+from ivr.exceptions import KamailioError
 
 # Where distributions put the modules when the binary does not say (multiarch
 # Debian/Ubuntu first, then the RPM and source-build layouts).
@@ -17,10 +17,6 @@ _MODULE_DIR_PATTERNS = (
     "/usr/local/lib*/kamailio/modules",
 )
 _MODULES_LINE = "Default paths to modules:"
-
-
-class KamailioError(IvrError):
-    """Kamailio is missing, or refused the config it was given."""
 
 
 def find_kamailio(configured: str | None = None) -> Path:

@@ -10,8 +10,8 @@ import shutil
 import wave
 from pathlib import Path
 
-from ivr.prompts.library import decode_file
-from ivr.telephony.interface import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.audio_format import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.prompts import decode_file
 
 log = logging.getLogger(__name__)
 

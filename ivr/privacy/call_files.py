@@ -13,7 +13,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr.recording import recording_path
+from ivr.media.recording import recording_path
 from ivr.state import keys
 from ivr.tickets.forgetting import CallFiles
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def _delete_here(root: Path, ticket_id: int, started_at: float) -> int:
     recording = recording_path(root, ticket_id, started_at)
     deleted = 0
-    legs = recording.parent.glob(f"{ticket_id}-callback-*.wav")  # ivr.recording
+    legs = recording.parent.glob(f"{ticket_id}-callback-*.wav")  # ivr.media.recording
     for path in [recording, *recording.parent.glob(f"{ticket_id}-message-*.wav"), *legs]:
         try:
             path.unlink()

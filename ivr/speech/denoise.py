@@ -45,7 +45,7 @@ from array import array
 import numpy as np
 import numpy.typing as npt
 
-from ivr.telephony.interface import SAMPLE_RATE
+from ivr.media.audio_format import SAMPLE_RATE
 
 Floats = npt.NDArray[np.float64]
 

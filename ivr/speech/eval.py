@@ -21,9 +21,9 @@ from pathlib import Path
 from ivr.dialplan.model import MenuNode, Plan
 from ivr.dialplan.speech_turn import MenuSpeech, Understood, menu_request, understand
 from ivr.exceptions import SpeechError
+from ivr.media.audio_format import BYTES_PER_SECOND, SAMPLE_RATE
 from ivr.speech.listener import UtteranceListener
 from ivr.speech.recognizer import SpeechEngine
-from ivr.telephony.interface import BYTES_PER_SECOND, SAMPLE_RATE
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

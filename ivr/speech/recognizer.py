@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.exceptions import SpeechError
+from ivr.media.audio_format import SAMPLE_RATE
 from ivr.speech.denoise import NoiseSuppressor
 from ivr.speech.intents import normalise, phrase_words
 from ivr.speech.models import ModelStore
 from ivr.speech.spec import HeardWord
-from ivr.telephony.interface import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.prompts.tts import EspeakSynthesizer
+from ivr.media.audio_format import SAMPLE_RATE
+from ivr.media.tts import EspeakSynthesizer
 from ivr.speech.vad import FRAME_BYTES, frame_rms
-from ivr.telephony.interface import SAMPLE_RATE
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -14,7 +14,7 @@ from array import array
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ivr.telephony.interface import SAMPLE_RATE
+from ivr.media.audio_format import SAMPLE_RATE
 
 FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms
 FRAME_BYTES = FRAME_SAMPLES * 2

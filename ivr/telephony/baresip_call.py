@@ -15,8 +15,8 @@ import baresip
 from baresip import Event, StackEvent
 
 from ivr.exceptions import CallGone, TelephonyError
+from ivr.media.audio_format import BYTES_PER_SECOND
 from ivr.telephony.interface import (
-    BYTES_PER_SECOND,
     MEDIA_TIMEOUT,
     AudioSink,
     CallEnded,

@@ -1,7 +1,6 @@
 """The call interface the rest of the service uses; no SIP-stack type crosses it.
 
-Audio is signed 16-bit little-endian mono PCM at 8 kHz (G.711's rate), which
-is what the service negotiates (PCMU/PCMA only).
+Audio crosses it in the format of :mod:`ivr.media.audio_format`.
 """
 
 from __future__ import annotations
@@ -9,10 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-
-SAMPLE_RATE = 8000
-SAMPLE_WIDTH = 2
-BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
 
 
 @dataclass(frozen=True)

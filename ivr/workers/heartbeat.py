@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ivr.config import HostPort
-from ivr.recording import recording_path
+from ivr.media.recording import recording_path
 from ivr.state import keys
 from ivr.tickets.model import Disposition, TicketEnd, TicketEvent
 from ivr.tickets.store import TicketStore

@@ -16,14 +16,9 @@ from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.model import MenuNode, Plan, Prompt
 from ivr.dialplan.ports import EmployeeLookup, MessageTaker, Transfers
 from ivr.dialplan.speech_turn import MenuSpeech, Understood
+from ivr.exceptions import CallerHungUp
 from ivr.telephony.interface import DigitPressed
 from ivr.tickets.model import CallJournal
-
-
-class CallerHungUp(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class CallbackType(NodeType[CallbackNode]):
             given = f.prompts if key == "say" else f.prompts_of(key)
             if given:
                 return given
-            text = CALLBACK_PROMPTS[key]
+            text = CALLBACK_PROMPTS[key].replace("{accept_key}", accept_key)
             voice = f.scope.default_voice
             return (Prompt(f.location, text=text, voice=voice, has_values="{" in text),)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import struct
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivr.telephony.interface import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.audio_format import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.wav import WavFile
 
 log = logging.getLogger(__name__)
 
@@ -40,52 +40,6 @@ def callback_recording_path(
     return recording_path(root, ticket_id, booked_at).with_name(name)
 
 
-class StereoWav:
-    """A 16-bit stereo WAV file whose header is brought up to date after every append."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("wb")
-        self._data_bytes = 0
-        try:
-            self._file.write(self._header())
-            self._file.flush()
-        except OSError:
-            self.close()
-            raise
-
-    def _header(self) -> bytes:
-        block_align = 2 * SAMPLE_WIDTH
-        return struct.pack(
-            "<4sI4s4sIHHIIHH4sI",
-            b"RIFF",
-            36 + self._data_bytes,
-            b"WAVE",
-            b"fmt ",
-            16,
-            1,  # PCM
-            2,
-            SAMPLE_RATE,
-            SAMPLE_RATE * block_align,
-            block_align,
-            SAMPLE_WIDTH * 8,
-            b"data",
-            self._data_bytes,
-        )
-
-    def append(self, frames: bytes) -> None:
-        """Raises OSError (e.g. ENOSPC); the header then still describes what was written before."""
-        self._file.write(frames)
-        self._file.flush()
-        self._data_bytes += len(frames)
-        self._file.seek(0)
-        self._file.write(self._header())
-        self._file.seek(0, 2)
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class CallRecorder:
     """An :class:`~ivr.telephony.interface.AudioSink` writing one call to ``path``."""
 
@@ -94,10 +48,10 @@ class CallRecorder:
         self.error: str | None = None
         self._pending_played = bytearray()
         self._frames = bytearray()
-        self._wav: StereoWav | None = None
+        self._wav: WavFile | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._wav = StereoWav(path)
+            self._wav = WavFile(path, channels=2)
         except OSError as exc:
             self._fail(exc)
 

@@ -6,7 +6,7 @@ import array
 import math
 from functools import cache
 
-from ivr.telephony.interface import SAMPLE_RATE
+from ivr.media.audio_format import SAMPLE_RATE
 
 NOTES_HZ = (523.25, 659.25, 783.99, 659.25)  # C5 E5 G5 E5
 NOTE_SECONDS = 0.45

@@ -26,16 +26,16 @@ from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_rout
 from ivr.api.privacy import add_privacy_routes
 from ivr.api.recordings import add_recording_routes
 from ivr.api.tokens import service_token_book
-from ivr.call_session import CallServices, CallSession
 from ivr.config import Config
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.directory import EmployeeDirectory
+from ivr.media.prompts import PromptLibrary
 from ivr.plan_targets import service_targets
 from ivr.privacy.call_files import CallFileRemover
 from ivr.privacy.retention import PersonalData
-from ivr.prompts.library import PromptLibrary
+from ivr.runtime.call_session import CallServices, CallSession
 from ivr.speech.models import set_default_directory
 from ivr.speech.startup import start_speech
 from ivr.state.live_calls import LiveCallRegistry

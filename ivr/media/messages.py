@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 import time
-import wave
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.dialplan.model import MessageNode
-from ivr.telephony.interface import SAMPLE_RATE, SAMPLE_WIDTH, Call, CallEnded, DigitPressed
+from ivr.media.audio_format import SAMPLE_RATE
+from ivr.media.wav import WavFile
+from ivr.telephony.interface import Call, CallEnded, DigitPressed
 
 SPEECH_RMS = 500  # a chunk louder than this counts as the caller speaking
 POLL_SECONDS = 0.25
@@ -43,10 +44,7 @@ class _MessageSink:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._wav = wave.open(str(path), "wb")
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(SAMPLE_WIDTH)
-        self._wav.setframerate(SAMPLE_RATE)
+        self._wav = WavFile(path, channels=1)
         self.frames = 0
         self.heard_speech = False
         self.last_sound = time.monotonic()
@@ -55,7 +53,7 @@ class _MessageSink:
         samples = array("h", pcm[: len(pcm) - len(pcm) % 2])
         if not samples:
             return
-        self._wav.writeframes(samples.tobytes())
+        self._wav.append(samples.tobytes())
         self.frames += len(samples)
         if math.sqrt(sum(s * s for s in samples) / len(samples)) >= SPEECH_RMS:
             self.heard_speech = True

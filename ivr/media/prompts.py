@@ -24,8 +24,8 @@ with warnings.catch_warnings():
     from pydub import AudioSegment
 
 from ivr.exceptions import PromptError
-from ivr.prompts.tts import EspeakSynthesizer
-from ivr.telephony.interface import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.audio_format import SAMPLE_RATE, SAMPLE_WIDTH
+from ivr.media.tts import EspeakSynthesizer
 
 log = logging.getLogger(__name__)
 

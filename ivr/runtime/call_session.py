@@ -16,12 +16,12 @@ from ivr.agents.transfer import AgentTransfer
 from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
-from ivr.dialplan.runner import CallerHungUp, PlanRunner
+from ivr.dialplan.runner import PlanRunner
 from ivr.directory import EmployeeDirectory
-from ivr.exceptions import CallGone, IvrError
-from ivr.messages import CallMessageTaker
-from ivr.prompts.library import PromptLibrary
-from ivr.recording import CallRecorder, recording_path
+from ivr.exceptions import CallerHungUp, CallGone, IvrError
+from ivr.media.messages import CallMessageTaker
+from ivr.media.prompts import PromptLibrary
+from ivr.media.recording import CallRecorder, recording_path
 from ivr.speech.listener import CallSpeech
 from ivr.speech.recognizer import SpeechEngine
 from ivr.state.live_calls import LiveCall, LiveCallRegistry

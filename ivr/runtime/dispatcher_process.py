@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 
 from ivr.agents.contact_center import open_contact_center
 from ivr.config import Config
-from ivr.prompts.library import PromptLibrary
+from ivr.media.prompts import PromptLibrary
 from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks
 from ivr.telephony.baresip_engine import BaresipTelephony
