@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from ivr.dialplan.model import Node
-from ivr.dialplan.nodes import NODE_TYPES
+from ivr.dialplan.nodes import NODE_TYPES, Node
 from ivr.dialplan.schema import plan_schema
 
 

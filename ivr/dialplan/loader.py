@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ivr.config_values import END_OF_DAY, parse_time_of_day
-from ivr.dialplan.model import Node, OfficeHours, Plan, PlanMatch
-from ivr.dialplan.nodes import build_node, targets_of, waits_for_caller
+from ivr.dialplan.model import OfficeHours, Plan, PlanMatch
+from ivr.dialplan.nodes import Node, build_node, targets_of, waits_for_caller
 from ivr.dialplan.problems import Location, Problem, Severity
 from ivr.dialplan.prompt_loader import PlanScope
 from ivr.dialplan.speech_loader import load_intents, load_speech

@@ -1,6 +1,6 @@
 """What a plan runner is handed by its call: the caller's events, the employee
-directory, message taking and transfers (the service builds the real ones,
-the simulator its own)."""
+directory, message taking, transfers and callbacks (the service builds the real
+ones, the simulator its own)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,22 @@ class MessageOutcome(Protocol):
 
 class MessageTaker(Protocol):
     async def take(self, node: MessageNode) -> MessageOutcome: ...
+
+
+class Callbacks(Protocol):
+    """Books callbacks for the current call (built by the service)."""
+
+    def allowed(self, number: str) -> bool:
+        """Whether the dialling rules let the service call ``number`` back."""
+
+    async def unavailable(self, queue: str) -> str | None:
+        """Why a booking in ``queue`` could not be kept now (Redis unreachable...), else None."""
+
+    async def slots(self, queue: str) -> list[tuple[str, float]]:
+        """Later times ("14:00", Unix seconds) the queue's capacity can still keep today."""
+
+    async def book(self, queue: str, number: str, not_before: float) -> str:
+        """Book it; returns the request id. Raises CallbackUnavailable."""
 
 
 class TransferOutcome(Enum):

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ivr.dialplan.loader import load_plan
-from ivr.dialplan.model import GotoNode, Plan
+from ivr.dialplan.model import Plan
 from ivr.dialplan.nodes import plan_prompts
+from ivr.dialplan.nodes.goto import GotoNode
 from ivr.dialplan.problems import Location, Problem
 from ivr.dialplan.targets import ServiceTargets, check_targets
 from ivr.dialplan.versions import VersionArchive

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-from ivr.dialplan.callback_offer import Callbacks
-from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.model import MenuNode, Plan, Prompt
 from ivr.dialplan.nodes import type_of
 from ivr.dialplan.nodes.call import CallServices
-from ivr.dialplan.ports import CallerEvents, EmployeeLookup, MessageTaker, Transfers
+from ivr.dialplan.ports import CallerEvents
 from ivr.dialplan.prompt_player import PromptPlayer
-from ivr.dialplan.speech_turn import MenuSpeech, SpeechInput, Understood, ask_by_voice, menu_request
+from ivr.dialplan.speech_turn import MenuSpeech, Understood, ask_by_voice, menu_request
 from ivr.exceptions import CallerHungUp, PlanLoopError
 from ivr.telephony.interface import CallEnded, DigitPressed
 from ivr.tickets.model import CallJournal
@@ -34,25 +32,19 @@ class PlanRunner:
         caller: CallerEvents,
         player: PromptPlayer,
         journal: CallJournal,
-        on_node: Callable[[str], Awaitable[None]] | None = None,
+        services: CallServices,
+        *,
         caller_number: str = "",
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        fetcher: JsonFetcher | None = None,
         builtins: Mapping[str, str] | None = None,
-        messages: MessageTaker | None = None,
-        directory: EmployeeLookup | None = None,
-        plans: Callable[[str], Plan | None] | None = None,
-        transfers: Transfers | None = None,
-        speech: SpeechInput | None = None,
-        callbacks: Callbacks | None = None,
+        on_node: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        self.services = CallServices(fetcher, messages, directory, plans, transfers, callbacks)
+        """``builtins``: values prompts can speak besides the call's variables
+        (the number called, the ticket); ``on_node`` is told each node entered."""
+        self.services = services
         self.journal = journal
         self.caller_number = caller_number
-        self._speech = speech  # None: keys only
         self._shown: dict[str, str] = {}
         self._builtins = dict(builtins or {})
-        self._clock = clock
         self._plan = plan
         self._first_plan = plan
         self._call = caller
@@ -83,7 +75,7 @@ class PlanRunner:
             name = await kind.run(node, self)
 
     def now(self) -> datetime:
-        return self._clock()
+        return self.services.clock()
 
     def values(self) -> dict[str, str]:
         """What prompts can speak: the call's variables and who called."""
@@ -105,7 +97,7 @@ class PlanRunner:
         self._plan = plan
 
     def menu_speech(self, node: MenuNode) -> MenuSpeech | None:
-        if self._speech is None:
+        if self.services.speech is None:
             return None
         return menu_request(self._plan, node, self.values()["language"])
 
@@ -119,11 +111,12 @@ class PlanRunner:
     ) -> DigitPressed | Understood | None:
         """Play ``prompts`` and wait for a first key (or, with ``menu``, speech);
         None, journalled as no input, when none comes in time."""
-        if menu is not None and self._speech is not None:
+        speech = self.services.speech
+        if menu is not None and speech is not None:
             answer = await ask_by_voice(
                 self._call,
                 self._player,
-                self._speech,
+                speech,
                 menu,
                 prompts,
                 self.values(),

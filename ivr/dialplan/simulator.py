@@ -20,6 +20,7 @@ from pathlib import Path
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MessageNode, Plan, Prompt
+from ivr.dialplan.nodes.call import CallServices
 from ivr.dialplan.runner import PlanRunner
 from ivr.dialplan.simulated_transfers import SimulatedCallbacks, SimulatedTransfers
 from ivr.dialplan.templates import render
@@ -271,16 +272,18 @@ async def simulate(
             caller,
             player,
             journal,
+            CallServices(
+                fetcher=fetcher,
+                messages=SimulatedMessageTaker(caller),
+                directory=directory,
+                plans=sibling_plans(plan),
+                speech=caller.speech if plan.speech is not None else None,
+                transfers=transfers,
+                callbacks=SimulatedCallbacks(note=player.note),
+                clock=clock,
+            ),
             caller_number=caller_number,
-            clock=clock,
-            fetcher=fetcher,
             builtins=values,
-            messages=SimulatedMessageTaker(caller),
-            directory=directory,
-            plans=sibling_plans(plan),
-            speech=caller.speech if plan.speech is not None else None,
-            transfers=transfers,
-            callbacks=SimulatedCallbacks(note=player.note),
         ).run()
     except CallerHungUp:
         outcome = "abandoned"

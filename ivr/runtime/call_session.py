@@ -14,6 +14,7 @@ from ivr.agents.callback_booking import CallbackBooking
 from ivr.agents.contact_center import ContactCenter
 from ivr.agents.transfer import AgentTransfer
 from ivr.dialplan.http_lookup import JsonFetcher
+from ivr.dialplan.nodes.call import CallServices as PlanServices
 from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import PlanRunner
@@ -117,28 +118,30 @@ class CallSession:
                 self._call,
                 player,
                 self._journal,
-                on_node=self._node_entered,
-                caller_number=info.caller_number,
-                fetcher=self._services.fetcher,
-                directory=self._services.directory,
-                plans=self._services.plans.get,
-                transfers=self._transfers(plan.voice),
-                callbacks=self._callbacks(),
-                speech=CallSpeech(self._call, self._services.speech)
-                if self._services.speech is not None
-                else None,
-                messages=CallMessageTaker(
-                    self._call,
-                    recording_path(
-                        self._services.recordings_dir, self._ticket_id or 0, start.started_at
-                    ).parent,
-                    self._ticket_id,
+                PlanServices(
+                    fetcher=self._services.fetcher,
+                    directory=self._services.directory,
+                    plans=self._services.plans.get,
+                    transfers=self._transfers(plan.voice),
+                    callbacks=self._callbacks(),
+                    speech=CallSpeech(self._call, self._services.speech)
+                    if self._services.speech is not None
+                    else None,
+                    messages=CallMessageTaker(
+                        self._call,
+                        recording_path(
+                            self._services.recordings_dir, self._ticket_id or 0, start.started_at
+                        ).parent,
+                        self._ticket_id,
+                    ),
                 ),
+                caller_number=info.caller_number,
                 builtins={
                     "called_number": info.called_number,
                     "ticket_id": str(self._ticket_id or ""),
                     "service_api": self._services.service_api,
                 },
+                on_node=self._node_entered,
             ).run()
             disposition, reason = Disposition.COMPLETED, "plan finished"
         except CallerHungUp as exc:

@@ -2,8 +2,9 @@
 
 A node type (:class:`~ivr.dialplan.nodes.base.NodeType`) declares its YAML
 keys, builds and validates its node, names its targets, gives its JSON
-schema and runs. Adding one: its dataclass in :mod:`ivr.dialplan.model`, its
-module here, and its entry in :data:`NODE_TYPES`.
+schema and runs. Adding one: its module here (its dataclass, a subclass of
+:class:`~ivr.dialplan.model.BaseNode`, and its node type), its entry in
+:data:`NODE_TYPES` and its dataclass in :data:`Node`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,37 @@ from typing import Any
 
 import yaml
 
-from ivr.dialplan.model import Node, Plan, Prompt
+from ivr.dialplan.model import BaseNode, MenuNode, MessageNode, Plan, Prompt
 from ivr.dialplan.nodes.base import Fields, NodeType
-from ivr.dialplan.nodes.callback import CallbackType
-from ivr.dialplan.nodes.collect import CollectType
-from ivr.dialplan.nodes.condition import ConditionType
-from ivr.dialplan.nodes.goto import GotoType
-from ivr.dialplan.nodes.http import HttpType
+from ivr.dialplan.nodes.callback import CallbackNode, CallbackType
+from ivr.dialplan.nodes.collect import CollectNode, CollectType
+from ivr.dialplan.nodes.condition import ConditionNode, ConditionType
+from ivr.dialplan.nodes.goto import GotoNode, GotoType
+from ivr.dialplan.nodes.http import HttpLookupNode, HttpType
 from ivr.dialplan.nodes.menu import MenuType
 from ivr.dialplan.nodes.message import MessageType
-from ivr.dialplan.nodes.prompt import HangupType, PromptType
-from ivr.dialplan.nodes.survey import SurveyType
-from ivr.dialplan.nodes.transfer import TransferType
-from ivr.dialplan.nodes.variables import SetType
+from ivr.dialplan.nodes.prompt import HangupNode, HangupType, PromptNode, PromptType
+from ivr.dialplan.nodes.survey import SurveyNode, SurveyType
+from ivr.dialplan.nodes.transfer import TransferNode, TransferType
+from ivr.dialplan.nodes.variables import SetNode, SetType
 from ivr.dialplan.prompt_loader import PROMPT_KEYS, PlanScope
 from ivr.dialplan.yaml_reader import YamlContext, entries_of, scalar
+
+# Every node dataclass; a plan's nodes are each one of these.
+Node = (
+    PromptNode
+    | MenuNode
+    | HangupNode
+    | CollectNode
+    | SurveyNode
+    | SetNode
+    | ConditionNode
+    | HttpLookupNode
+    | MessageNode
+    | GotoNode
+    | TransferNode
+    | CallbackNode
+)
 
 # In the order problems list them and the schema offers them.
 NODE_TYPES: dict[str, NodeType[Any]] = {
@@ -50,7 +67,7 @@ _BY_CLASS: dict[type, NodeType[Any]] = {kind.node_class: kind for kind in NODE_T
 NODE_KEYS: dict[str, frozenset[str]] = {name: kind.keys for name, kind in NODE_TYPES.items()}
 
 
-def type_of(node: Node) -> NodeType[Any]:
+def type_of(node: BaseNode) -> NodeType[Any]:
     return _BY_CLASS[type(node)]
 
 
@@ -76,12 +93,12 @@ def build_node(ctx: YamlContext, name: str, node: yaml.Node, scope: PlanScope) -
     return built
 
 
-def targets_of(node: Node) -> list[str]:
+def targets_of(node: BaseNode) -> list[str]:
     """The nodes ``node`` may go to."""
     return type_of(node).targets(node)
 
 
-def waits_for_caller(node: Node) -> bool:
+def waits_for_caller(node: BaseNode) -> bool:
     return type_of(node).waits_for_caller
 
 

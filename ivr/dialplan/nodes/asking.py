@@ -4,16 +4,37 @@ times, re-prompting with ``no_input`` or ``no_match``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from ivr.dialplan.model import CollectNode, MenuNode, Prompt, SurveyNode
+from ivr.dialplan.model import Prompt
 from ivr.dialplan.nodes.base import DEFAULT_TIMEOUT_SECONDS, Fields
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.speech_turn import MenuSpeech, Understood, journal_utterance
 from ivr.telephony.interface import DigitPressed
 
-Asking = MenuNode | CollectNode | SurveyNode
 RETRY_KEYS = frozenset({"timeout", "tries", "no_input", "no_match"})
+
+
+class Asking(Protocol):
+    """A node that asks (menu, collect, survey), as the turn reads it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def prompts(self) -> tuple[Prompt, ...]: ...
+
+    @property
+    def timeout_seconds(self) -> float: ...
+
+    @property
+    def tries(self) -> int: ...
+
+    @property
+    def no_input(self) -> tuple[Prompt, ...]: ...
+
+    @property
+    def no_match(self) -> tuple[Prompt, ...]: ...
 
 
 class NoMatch:

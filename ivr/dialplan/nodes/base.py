@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 
-from ivr.dialplan.model import Prompt
+from ivr.dialplan.model import BaseNode, Prompt
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.prompt_loader import PlanScope, prompt_list, prompt_of
 from ivr.dialplan.service_targets import ServiceTargets
@@ -25,15 +25,7 @@ DEFAULT_TIMEOUT_SECONDS = 5.0  # waiting for the caller's first key
 DEFAULT_TRIES = 3
 
 
-class NodeLike(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def prompts(self) -> tuple[Prompt, ...]: ...
-
-
-N = TypeVar("N", bound=NodeLike)
+N = TypeVar("N", bound=BaseNode)
 
 
 class Fields:

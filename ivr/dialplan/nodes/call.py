@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
-from ivr.dialplan.callback_offer import Callbacks
 from ivr.dialplan.http_lookup import JsonFetcher
 from ivr.dialplan.model import MenuNode, Plan, Prompt
-from ivr.dialplan.ports import EmployeeLookup, MessageTaker, Transfers
-from ivr.dialplan.speech_turn import MenuSpeech, Understood
+from ivr.dialplan.ports import Callbacks, EmployeeLookup, MessageTaker, Transfers
+from ivr.dialplan.speech_turn import MenuSpeech, SpeechInput, Understood
 from ivr.exceptions import CallerHungUp
 from ivr.telephony.interface import DigitPressed
 from ivr.tickets.model import CallJournal
@@ -31,6 +30,8 @@ class CallServices:
     plans: Callable[[str], Plan | None] | None = None  # other plans, by name
     transfers: Transfers | None = None
     callbacks: Callbacks | None = None
+    speech: SpeechInput | None = None  # None: keys only
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the simulator may fix it
 
 
 class Call(Protocol):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import CollectNode, Prompt
+from ivr.dialplan.model import BaseNode, Prompt
 from ivr.dialplan.nodes.asking import RETRY_KEYS, NoMatch, retry_fields, until_answered
 from ivr.dialplan.nodes.base import (
     DEFAULT_TRIES,
@@ -19,6 +20,27 @@ from ivr.dialplan.nodes.call import Call
 from ivr.telephony.interface import DigitPressed
 
 DEFAULT_INTER_DIGIT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class CollectNode(BaseNode):
+    """Collects digits into ``variable``: the entry ends at ``terminator``, at
+    ``max_digits``, or after ``inter_digit_seconds`` without a key; it is valid
+    with at least ``min_digits`` digits and, when given, a full ``pattern`` match."""
+
+    variable: str
+    min_digits: int
+    max_digits: int
+    terminator: str | None
+    pattern: re.Pattern[str] | None
+    timeout_seconds: float
+    inter_digit_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    next: str | None
+    fallback: str | None
+    identify: bool = False  # the digits are an employee ID, valid when in the directory
 
 
 class CollectType(NodeType[CollectNode]):

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import yaml
 
-from ivr.dialplan.model import ConditionNode, Rule
+from ivr.dialplan.model import BaseNode, OfficeHours
 from ivr.dialplan.nodes.base import NODE_NAME, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.service_targets import ServiceTargets, queue_lack
@@ -18,6 +22,52 @@ from ivr.dialplan.yaml_reader import entries_of, number_of, text_of
 log = logging.getLogger(__name__)
 
 RULE_KEYS = {"hours", "caller", "variable", "equals", "matches", "queue", "wait_above", "goto"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One test of a condition node; the first rule that holds picks the target."""
+
+    target: str
+    hours: OfficeHours | None = None
+    caller: re.Pattern[str] | None = None
+    variable: str | None = None
+    equals: str | None = None
+    matches: re.Pattern[str] | None = None
+    queue: str | None = None  # with wait_above: the queue's current estimated wait
+    wait_above: float | None = None
+
+    def holds(
+        self,
+        caller_number: str,
+        variables: Mapping[str, str],
+        now: datetime,
+        queue_wait: float | None = None,
+    ) -> bool:
+        """``queue_wait``: the estimated wait of ``queue`` (None when unknown)."""
+        if self.hours is not None and not self.hours.open_at(now):
+            return False
+        if self.wait_above is not None and (queue_wait is None or queue_wait <= self.wait_above):
+            return False
+        if self.caller is not None and not self.caller.search(caller_number):
+            return False
+        if self.variable is not None:
+            value = variables.get(self.variable)
+            if value is None:
+                return False
+            if self.equals is not None and value != self.equals:
+                return False
+            if self.matches is not None and not self.matches.search(value):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class ConditionNode(BaseNode):
+    """Goes to the target of the first rule that holds, else to ``otherwise``."""
+
+    rules: tuple[Rule, ...]
+    otherwise: str | None
 
 
 class ConditionType(NodeType[ConditionNode]):

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import GotoNode
+from ivr.dialplan.model import BaseNode
 from ivr.dialplan.nodes.base import Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GotoNode(BaseNode):
+    """Continues the call in another plan (a shared sub-flow), at ``node`` or its start."""
+
+    plan: str
+    node: str | None
 
 
 class GotoType(NodeType[GotoNode]):

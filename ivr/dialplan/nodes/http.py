@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ivr.dialplan.http_lookup import LookupFailed, pick, render_url
-from ivr.dialplan.model import HttpLookupNode
+from ivr.dialplan.model import BaseNode
 from ivr.dialplan.nodes.base import METHOD, NODE_NAME, TIMEOUT, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.templates import template_fields
 from ivr.dialplan.yaml_reader import entries_of, text_of
 
 METHODS = ("GET", "POST")
+
+
+@dataclass(frozen=True)
+class HttpLookupNode(BaseNode):
+    """Fetches JSON from ``url`` (a template); ``results`` maps variables to dotted paths
+    in the answer. Any failure goes to ``on_failure``."""
+
+    url: str
+    method: str
+    timeout_seconds: float
+    results: Mapping[str, str]
+    next: str | None
+    on_failure: str | None
 
 
 class HttpType(NodeType[HttpLookupNode]):

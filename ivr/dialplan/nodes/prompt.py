@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import HangupNode, PromptNode
+from ivr.dialplan.model import BaseNode
 from ivr.dialplan.nodes.base import NODE_NAME, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
+
+
+@dataclass(frozen=True)
+class PromptNode(BaseNode):
+    """Plays its prompts, then goes to ``next`` (or ends the call when there is none)."""
+
+    next: str | None
+
+
+@dataclass(frozen=True)
+class HangupNode(BaseNode):
+    """Plays its prompts, then hangs up."""
 
 
 class PromptType(NodeType[PromptNode]):

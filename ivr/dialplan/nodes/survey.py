@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import Prompt, SurveyNode
+from ivr.dialplan.model import BaseNode, Prompt
 from ivr.dialplan.nodes.asking import RETRY_KEYS, NoMatch, retry_fields, until_answered
 from ivr.dialplan.nodes.base import NODE_NAME, RETRY_FIELDS, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
@@ -12,6 +13,17 @@ from ivr.telephony.interface import DigitPressed
 
 SURVEY_TRIES = 2
 SCORES = "12345"
+
+
+@dataclass(frozen=True)
+class SurveyNode(BaseNode):
+    """Asks for a satisfaction score, one key from 1 to 5, kept on the ticket."""
+
+    timeout_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    next: str | None
 
 
 class SurveyType(NodeType[SurveyNode]):

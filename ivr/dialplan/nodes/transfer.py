@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import Prompt, TransferNode
+from ivr.dialplan.model import BaseNode, Prompt
 from ivr.dialplan.nodes.base import METHOD, NODE_NAME, PROMPTS, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.nodes.default_prompts import QUEUE_ANNOUNCEMENT
@@ -15,6 +16,24 @@ from ivr.dialplan.service_targets import ServiceTargets, goes_to, queue_lack
 from ivr.dialplan.templates import render
 
 TRANSFER_METHODS = ("bridge", "refer")
+
+
+@dataclass(frozen=True)
+class TransferNode(BaseNode):
+    """Connects the caller to an agent: through a ``queue`` (wait in line, the queue's
+    transfer method) or straight to an ``extension`` (``method`` bridge or refer).
+
+    After a bridged call the agent hung up, the caller goes on at ``next``; a
+    REFER hands the call over and ends the plan. No agent (nobody logged in, the
+    wait too long, a target the dialling rules refuse) goes to ``fallback``."""
+
+    queue: str | None
+    extension: str | None
+    method: str  # for extensions: bridge or refer
+    announce: tuple[Prompt, ...]  # place in line and wait: {position}, {wait_minutes}
+    whisper: Prompt | None  # spoken to the agent before connecting
+    next: str | None
+    fallback: str | None
 
 
 class TransferType(NodeType[TransferNode]):

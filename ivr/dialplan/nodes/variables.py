@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ivr.dialplan.model import SetNode
+from ivr.dialplan.model import BaseNode
 from ivr.dialplan.nodes.base import NODE_NAME, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.yaml_reader import entries_of, scalar
+
+
+@dataclass(frozen=True)
+class SetNode(BaseNode):
+    """Sets call variables (kept on the ticket), then goes to ``next``."""
+
+    values: Mapping[str, str]
+    next: str | None
 
 
 class SetType(NodeType[SetNode]):
