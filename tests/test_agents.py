@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -14,24 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audio_checks import read_mono, tone_share
-from conftest import (
-    PYTHON,
-    REPO,
-    RunningService,
-    finish_sipp,
-    free_port,
-    start_service,
-    start_sipp,
-    wait_until,
+from peers.kamailio import Kamailio
+from support.audio import read_mono, tone_share
+from support.harness import wait_until
+from support.phones import (
+    AGENT_TONE_HZ,
+    CALLER_TONE_HZ,
+    agent_phone,
+    agent_state,
+    caller_phone,
+    set_state,
 )
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import PASSWORD, Kamailio, start_kamailio
-
-AGENT_PHONE = REPO / "tests" / "peers" / "pj_agent.py"
-AGENT_TONE_HZ = 700
-CALLER_TONE_HZ = 1100
+from support.service import RunningService, start_service
+from support.sipp import finish_sipp, start_sipp
 
 PLAN = """plan: {name}
 voice: en
@@ -83,96 +75,6 @@ queues:
 MANY_AGENTS = [f"a{n}" for n in range(6, 11)]
 
 
-class Phone:
-    """A pj_agent.py process; its JSON events arrive on a queue as it prints them."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.process = subprocess.Popen(
-            [PYTHON, str(AGENT_PHONE), json.dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.events: list[dict[str, Any]] = []
-        self._arrivals: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                event = json.loads(line)
-                self.events.append(event)
-                self._arrivals.put(event)
-
-    def wait_for(self, kind: str, timeout: float = 30) -> dict[str, Any]:
-        for event in self.events:
-            if event["event"] == kind:
-                return event
-        while True:
-            try:
-                event = self._arrivals.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"phone: no {kind!r} in {timeout} s: {self.events}") from None
-            if event["event"] == kind:
-                return event
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == kind]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def agent_phone(pbx: Kamailio, extension: str, workdir: Path, **options: Any) -> Phone:
-    phone = Phone(
-        {
-            "role": "agent",
-            "user": extension,
-            "registrar": pbx.address,
-            "password": PASSWORD,
-            "tone_hz": AGENT_TONE_HZ,
-            "record_dir": str(workdir / f"agent-{extension}"),
-            "calls": 1000,
-            "timeout": 240,
-            **options,
-        }
-    )
-    phone.wait_for("registered", 20)
-    return phone
-
-
-def caller_phone(
-    service: RunningService, did: str, workdir: Path, user: str, **options: Any
-) -> Phone:
-    return Phone(
-        {
-            "role": "caller",
-            "user": user,
-            "uri": f"sip:{did}@{service.sip_uri_host}",
-            "tone_hz": CALLER_TONE_HZ,
-            "record_dir": str(workdir / f"caller-{user}"),
-            "timeout": 90,
-            **options,
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
-
-
 class ScreenPops(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
@@ -211,17 +113,6 @@ def service(
     running = start_service(tmp_path_factory.mktemp("service"), plans, config_text=config)
     yield running
     running.stop()
-
-
-def set_state(service: RunningService, agent: str, state: str) -> dict[str, Any]:
-    status, body = service.api(f"/api/agents/{agent}/state", "POST", {"state": state})
-    assert status == 200, body
-    return body
-
-
-def agent_state(service: RunningService, agent: str) -> dict[str, Any]:
-    _, body = service.api("/api/agents")
-    return next(a for a in body["agents"] if a["id"] == agent)
 
 
 def events_of(service: RunningService, ticket: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import RunningService, run_sipp
+from support.service import RunningService
+from support.sipp import run_sipp
 
 
 def test_health_reports_worker_plans_and_redis(service: RunningService) -> None:
@@ -74,7 +75,8 @@ def test_ticket_lookup_errors(service: RunningService) -> None:
 
 
 def test_live_calls_lists_a_call_in_progress(service: RunningService, tmp_path: Path) -> None:
-    from conftest import finish_sipp, start_sipp, wait_until
+    from support.harness import wait_until
+    from support.sipp import finish_sipp, start_sipp
 
     call = start_sipp("menu_key1_rfc2833.xml", service.sip_uri_host, "7002", workdir=tmp_path)
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunningService, api_token_item, run_ivr, start_service
-from ticket_fixtures import Seed, seed_tickets
+from support.service import RunningService, api_token_item, run_ivr, start_service
+from support.tickets import Seed, seed_tickets
 
 from ivr.api.tokens import TokenBook
 from ivr.config import load_config

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from conftest import RunningService, start_service
+from support.service import RunningService, start_service
 
 CONFIG = """\
 agents:

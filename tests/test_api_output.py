@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REPO, RunningService, start_service
+from support.harness import REPO
+from support.service import RunningService, start_service
 
 from callback.requests import CallbackRequests
 

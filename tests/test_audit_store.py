@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from ivr.tickets.audit import FAILED, OK, REFUSED, AuditEntry, AuditQuery
 from ivr.tickets.store import TicketStore
-from tests.test_ticket_store import database_url, store
-
-__all__ = ["database_url", "store"]  # the fixtures, parametrized over both databases
 
 BASE = 1_700_000_000.0
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RunningService, run_sipp
-from sip_edge_support import TRUNK, closed_tickets, request, send, start_edge_node, status_code
-from sip_edge_support import run_sipp as edge_sipp
-from sip_messages import GOOD_SDP, final_response, invite
-from workers_support import RunningNode
+from support.nodes import RunningNode
+from support.service import RunningService
+from support.sip_edge import TRUNK, closed_tickets, request, send, start_edge_node, status_code
+from support.sip_messages import GOOD_SDP, final_response, invite
+from support.sipp import run_sipp
 
 BAD_INVITES = {
     "sdp_not_sdp": {"body": "this is not a session description\r\n"},
@@ -135,7 +135,9 @@ def test_the_edge_and_its_worker_survive_torture_oversized_datagrams_and_junk(
         junk.sendall(os.urandom(20_000) + b"\r\n\r\n" + os.urandom(5_000))
     answered = send(request("OPTIONS", edge.sip_port), edge.sip_port)
     assert status_code(answered) == 200, answered
-    result = edge_sipp(tmp_path, "menu_key1_rfc2833.xml", edge.sip_uri_host, caller="5402")
+    result = run_sipp(
+        "menu_key1_rfc2833.xml", edge.sip_uri_host, "5402", workdir=tmp_path, timeout=60
+    )
     assert result.returncode == 0, result.errors[-3000:]
     [ticket] = closed_tickets(edge, "5402", 1)
     assert ticket["disposition"] == "completed"

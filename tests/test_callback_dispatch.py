@@ -18,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from conftest import PYTHON, SIPP_DIR, free_port, wait_until
+from support.harness import PYTHON, free_port, wait_until
+from support.sipp import SIPP_DIR
 
 from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState

@@ -14,21 +14,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ticket_fixtures import database_at_version
+from support.tickets import database_at_version
 
 from ivr.tickets.migrations import MIGRATIONS
 from ivr.tickets.model import Disposition, TicketEnd, TicketEvent, TicketStart
 from ivr.tickets.spool import SpooledTicketStore
 from ivr.tickets.store import TicketStore, open_store
-from tests.test_ticket_store import database_url
-
-__all__ = ["database_url"]  # the fixture, parametrized over both databases
 
 BASE = 1_700_000_000.0
 
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[TicketStore]:
+    """The store without the webhook outbox (the plugin's ``store`` has it)."""
     opened = open_store(database_url)
     await opened.open()
     yield opened

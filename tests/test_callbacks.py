@@ -4,7 +4,6 @@ by the service's dispatcher through Kamailio, with pjsua2 phones as agents and c
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import urllib.request
 import uuid
@@ -16,18 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
-from audio_checks import read_mono, read_stereo, tone_share
-from conftest import (
-    REPO,
-    RunningService,
-    finish_sipp,
-    free_port,
-    run_sipp,
-    start_service,
-    start_sipp,
-    wait_until,
-)
-from test_agents import (
+from peers.kamailio import Kamailio
+from support.audio import read_mono, read_stereo, tone_share
+from support.harness import wait_until
+from support.phones import (
     AGENT_TONE_HZ,
     CALLER_TONE_HZ,
     Phone,
@@ -36,12 +27,11 @@ from test_agents import (
     caller_phone,
     set_state,
 )
+from support.service import RunningService, start_service
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 from callback.dispatcher import CallingHours
 from callback.requests import CallbackRequests
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio
 
 PEAK_PLAN = """plan: default
 voice: en
@@ -125,13 +115,6 @@ callbacks:
   key_wait_seconds: 3
   lease_seconds: 30
 """
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from audio_checks import read_stereo, sound_span
-from conftest import RunningService, run_phone, run_sipp
+from support.audio import read_stereo, sound_span
+from support.phones import run_phone
+from support.service import RunningService
+from support.sipp import run_sipp
 
 from ivr.media.prompts import PromptLibrary
 

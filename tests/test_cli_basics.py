@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from conftest import api_token_item, free_port
+from support.harness import free_port
+from support.service import api_token_item
 
 from ivr.api.app import _plan_action, errors_as_json
 from ivr.api.auth import AUDIT_LOG, TOKENS, access_control

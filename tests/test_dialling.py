@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from conftest import free_port
+from support.harness import free_port
 
 from ivr.agents.dialling import DialCounters, DialPolicy
 from ivr.agents.settings import DiallingSettings, parse_contact_center

@@ -10,15 +10,17 @@ import shutil
 import signal
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import PYTHON, REPO, api_token_item, free_port, postgres_answers, run_sipp, wait_until
-from workers_support import NODE_ADMIN_TOKEN, RunningNode
+from support.harness import PYTHON, REPO, free_port, wait_until
+from support.nodes import NODE_ADMIN_TOKEN, RunningNode
+from support.service import api_token_item
+from support.sipp import run_sipp
 
 COMPOSE = REPO / "docker" / "compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -80,16 +82,8 @@ class Mapping:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if postgres_answers():
-        new: Callable[[], str] = request.getfixturevalue("postgres_database")
-        return new()
-    return f"sqlite:///{tmp_path / 'tickets.db'}"
-
-
-@pytest.fixture
 def compose_on_loopback(
-    tmp_path: Path, shared_redis_url: str, database_url: str
+    tmp_path: Path, shared_redis_url: str, postgres_url: str
 ) -> Iterator[tuple[dict[str, Any], Mapping, dict[str, subprocess.Popen[bytes]]]]:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
@@ -99,7 +93,7 @@ def compose_on_loopback(
         replacements[f"{address}:5060"] = f"127.0.0.1:{free_port()}"
     env_common = services["worker-1"]["environment"]
     replacements[env_common["REDIS_URL"]] = shared_redis_url
-    replacements[env_common["DATABASE_URL"]] = database_url
+    replacements[env_common["DATABASE_URL"]] = postgres_url
     replacements["/data/"] = f"{tmp_path}/data/"
     replacements["/app/"] = f"{REPO}/"
     mapping = Mapping(replacements)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_ivr
+from support.harness import REPO
+from support.service import run_ivr
 
 PLANS = REPO / "dialplans"
 DIRECTORY = str(PLANS / "directory.csv")

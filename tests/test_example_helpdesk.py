@@ -14,7 +14,6 @@ phones register) instead of one local port per extension.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,24 +21,16 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, PhoneResult, RunningService, free_port, run_phone, start_service
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio
-from test_agents import agent_phone, set_state
+from peers.kamailio import Kamailio
+from support.harness import REPO
+from support.phones import PhoneResult, agent_phone, run_phone, set_state
+from support.service import RunningService, start_service
 
 EXAMPLE = REPO / "examples" / "helpdesk.yaml"
 VENDOR_AGENT = "v1"
 MENU = ["welcome", "office_hours", "identify", "greet", "main_menu"]
 HEAR = ["hear", 40]
 END = ["wait_end", 60]
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
 
 
 def layout_with_shipped_config(root: Path, pbx: Kamailio) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import array
 import json
 import math
-import sys
 import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,19 +23,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import (
-    REPO,
-    PhoneResult,
-    RunningService,
-    free_port,
-    run_phone,
-    start_service,
-    wait_until,
-)
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio
-from test_agents import agent_phone, agent_state, set_state
+from peers.kamailio import Kamailio
+from support.harness import REPO, wait_until
+from support.phones import PhoneResult, agent_phone, agent_state, run_phone, set_state
+from support.service import RunningService, start_service
 
 SHIPPED = REPO / "dialplans" / "it-helpdesk.en.yaml"
 HELPDESK_AGENTS = {"h1": "6101", "h2": "6102", "h3": "6103"}
@@ -66,13 +56,6 @@ def plan_copy(folder: Path, name: str, calendar: dict[str, Any], called: str | N
     if called is not None:
         plan["match"] = {"called": [called]}
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True))
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
 
 
 @pytest.fixture(scope="module")

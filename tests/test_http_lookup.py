@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from conftest import REPO, run_ivr, run_sipp, start_service
+from support.harness import REPO
+from support.service import run_ivr, start_service
+from support.sipp import run_sipp
 
 PLANS = REPO / "tests" / "plans" / "ticket_status"
 

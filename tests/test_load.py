@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_sipp, start_service
+from support.service import start_service
+from support.sipp import run_sipp
 
 CONCURRENT_CALLS = 100
 

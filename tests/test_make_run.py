@@ -10,7 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, api_token_item, free_port, new_admin_token, run_sipp, wait_until
+from support.harness import REPO, free_port, wait_until
+from support.service import api_token_item, new_admin_token
+from support.sipp import run_sipp
 
 
 def test_make_run_on_a_fresh_clone_answers_a_call(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-from audio_checks import sound_span
-from conftest import REPO, run_ivr, run_sipp, start_service
+from support.audio import sound_span
+from support.harness import REPO
+from support.service import run_ivr, start_service
+from support.sipp import run_sipp
 
 PLANS = REPO / "tests" / "plans"
 

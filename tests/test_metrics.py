@@ -12,19 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    PYTHON,
-    REPO,
-    RunningService,
-    finish_sipp,
-    free_port,
-    run_phone,
-    run_sipp,
-    start_service,
-    start_sipp,
-    wait_until,
-)
 from prometheus_client.parser import text_string_to_metric_families
+from support.harness import PYTHON, REPO, free_port, wait_until
+from support.phones import run_phone
+from support.service import RunningService, start_service
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 from ivr.speech.testset import pad, speak, write_wav
 

@@ -7,19 +7,17 @@ phones), SIPp and pjsua2 callers. Skipped without PostgreSQL on 127.0.0.1:5432.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, finish_sipp, free_port, start_sipp, wait_until
-from workers_support import RunningNode, node_env, start_node
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-import test_agents as agents
-from kamailio import Kamailio, start_kamailio
+from peers.kamailio import Kamailio
+from support import phones
+from support.harness import wait_until
+from support.nodes import RunningNode, node_env, start_node
+from support.sipp import finish_sipp, start_sipp
 
 PLAN = """plan: default
 voice: en
@@ -65,16 +63,9 @@ callbacks:
 
 
 @pytest.fixture
-def pbx(tmp_path: Path) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path / "pbx", free_port())
-    yield kamailio
-    kamailio.stop()
-
-
-@pytest.fixture
 def nodes(
     tmp_path: Path,
-    pbx: Kamailio,
+    fresh_pbx: Kamailio,
     shared_redis_url: str,
     postgres_database: Callable[[], str],
 ) -> Iterator[tuple[RunningNode, RunningNode]]:
@@ -89,7 +80,9 @@ def nodes(
         for name, workers in (("nodeA", 2), ("nodeB", 1)):
             env = node_env(tmp_path / name, name, shared_redis_url, database, prefix)
             env["IVR_DIALPLAN_DIR"] = str(plans)
-            started.append(start_node(tmp_path / name, workers, env, CONFIG.format(port=pbx.port)))
+            started.append(
+                start_node(tmp_path / name, workers, env, CONFIG.format(port=fresh_pbx.port))
+            )
         yield started[0], started[1]
     finally:
         for node in started:
@@ -106,13 +99,13 @@ def _set_agent(node: RunningNode, agent_id: str, state: str) -> None:
 
 
 def test_agent_made_available_on_node_a_takes_a_caller_on_node_b_and_a_shows_it_all(
-    nodes: tuple[RunningNode, RunningNode], pbx: Kamailio, tmp_path: Path
+    nodes: tuple[RunningNode, RunningNode], fresh_pbx: Kamailio, tmp_path: Path
 ) -> None:
     node_a, node_b = nodes
-    agent = agents.agent_phone(pbx, "6001", tmp_path, talk_seconds=4)
+    agent = phones.agent_phone(fresh_pbx, "6001", tmp_path, talk_seconds=4)
     try:
         _set_agent(node_a, "a1", "available")
-        caller = agents.caller_phone(node_b, "200", tmp_path, "7101")  # type: ignore[arg-type]
+        caller = phones.caller_phone(node_b, "200", tmp_path, "7101")  # type: ignore[arg-type]
         wait_until(lambda: _agent(node_b, "a1")["state"] == "on_call", 30, "a1 on call")
         # Node A's API (its second worker, even) lists node B's live call.
         calls = node_a.api("/api/calls", 2)[1]
@@ -142,7 +135,7 @@ def test_agent_made_available_on_node_a_takes_a_caller_on_node_b_and_a_shows_it_
 
 
 def test_callback_booked_on_node_a_is_dialled_by_node_b_once_a_is_stopped(
-    nodes: tuple[RunningNode, RunningNode], pbx: Kamailio, tmp_path: Path
+    nodes: tuple[RunningNode, RunningNode], fresh_pbx: Kamailio, tmp_path: Path
 ) -> None:
     node_a, node_b = nodes
     # Nobody logged in: the estimated wait is unbounded, so the plan offers a callback.
@@ -164,9 +157,9 @@ def test_callback_booked_on_node_a_is_dialled_by_node_b_once_a_is_stopped(
     booked = wait_until(pending, 20, "the booking, seen from node B")
     assert booked["state"] == "pending"
     assert node_a.stop() == 0
-    agent = agents.agent_phone(pbx, "6001", tmp_path, talk_seconds=10)
-    customer = agents.agent_phone(
-        pbx, "8001", tmp_path, talk_seconds=2, tone_hz=agents.CALLER_TONE_HZ
+    agent = phones.agent_phone(fresh_pbx, "6001", tmp_path, talk_seconds=10)
+    customer = phones.agent_phone(
+        fresh_pbx, "8001", tmp_path, talk_seconds=2, tone_hz=phones.CALLER_TONE_HZ
     )
     try:
         _set_agent(node_b, "a1", "available")

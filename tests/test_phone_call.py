@@ -22,8 +22,9 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from audio_checks import read_stereo, sound_span
-from conftest import REPO, api_token_item, free_port, new_admin_token, wait_until
+from support.audio import read_stereo, sound_span
+from support.harness import REPO, free_port, wait_until
+from support.service import api_token_item, new_admin_token
 
 from ivr.config import HostPort
 from ivr.phone.endpoint import target_uri

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from conftest import REPO, RunningService, api_token_item, run_sipp, start_service, wait_until
+from support.harness import REPO, wait_until
+from support.service import RunningService, api_token_item, start_service
+from support.sipp import run_sipp
 
 from callback.requests import CallbackRequests
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from audio_checks import sound_span
+from support.audio import sound_span
 
 from ivr.exceptions import PromptError
 from ivr.media.prompts import PromptLibrary

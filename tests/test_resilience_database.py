@@ -12,8 +12,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import RunningService, run_sipp, start_service, wait_until
-from resilience_support import OwnPostgres
+from support.harness import wait_until
+from support.own_servers import OwnPostgres
+from support.service import RunningService, start_service
+from support.sipp import run_sipp
 
 from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
 from ivr.tickets.postgres_store import PostgresTicketStore

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_sipp, start_service
+from support.service import start_service
+from support.sipp import run_sipp
 
 DISK_BYTES = 1024 * 1024
 ROOM_LEFT_BYTES = 64 * 1024  # about two seconds of a stereo recording

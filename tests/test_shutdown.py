@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from conftest import finish_sipp, start_service, start_sipp, wait_until
-from sip_messages import final_response, invite
+from support.harness import wait_until
+from support.service import start_service
+from support.sip_messages import final_response, invite
+from support.sipp import finish_sipp, start_sipp
 
 
 def refused_status(service) -> str:  # type: ignore[no-untyped-def]

@@ -19,24 +19,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
-from sip_edge_support import (
+from support.harness import free_port_block, wait_until
+from support.nodes import RunningNode
+from support.sip_edge import (
     PBX,
     STRANGER,
     TRUNK,
     closed_tickets,
-    finish_sipp,
     live_calls,
     menu_is_up,
     request,
-    run_sipp,
     send,
-    sipp_command,
     start_edge_node,
-    start_sipp,
     status_code,
 )
-from workers_support import RunningNode, free_port_block
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 INVITE_LIMIT = 10  # per source and second on the first node
 FLOOD_INVITES = 2000  # at 500/s: four seconds
@@ -122,29 +119,30 @@ def test_an_invite_flood_from_one_source_gets_503_while_the_pbx_calls_succeed(
     edge: RunningNode, tmp_path: Path
 ) -> None:
     flood = start_sipp(
-        tmp_path / "flood",
-        sipp_command(
-            "flood_invite.xml",
-            edge.sip_uri_host,
-            source=TRUNK,
-            calls=FLOOD_INVITES,
-            rate=500,
-            concurrent=FLOOD_INVITES,
-        ),
+        "flood_invite.xml",
+        edge.sip_uri_host,
+        "5001",
+        workdir=tmp_path / "flood",
+        source=TRUNK,
+        calls=FLOOD_INVITES,
+        rate=500,
+        concurrent=FLOOD_INVITES,
+        timeout=60,
+        trace_counts=True,
     )
     calls = start_sipp(
-        tmp_path / "calls",
-        sipp_command(
-            "menu_key1_rfc2833.xml",
-            edge.sip_uri_host,
-            source=PBX,
-            caller="5301",
-            calls=CALLS_DURING_FLOOD,
-            rate=5,
-        ),
+        "menu_key1_rfc2833.xml",
+        edge.sip_uri_host,
+        "5301",
+        workdir=tmp_path / "calls",
+        source=PBX,
+        calls=CALLS_DURING_FLOOD,
+        rate=5,
+        timeout=60,
+        trace_counts=True,
     )
-    flooded = finish_sipp(flood, tmp_path / "flood")
-    called = finish_sipp(calls, tmp_path / "calls")
+    flooded = finish_sipp(flood, tmp_path / "flood", 120)
+    called = finish_sipp(calls, tmp_path / "calls", 120)
 
     counts = _counts(flooded.counts)
     refused, let_through = counts["2_503_Recv"], counts["3_488_Recv"]
@@ -166,10 +164,11 @@ def test_a_pbx_on_tcp_whose_contact_names_no_transport_gets_its_call_over_tcp(
     # SIPp's Contact has no ;transport=tcp: the re-INVITE and BYE of the worker
     # (which the edge reaches over UDP) must still come back on the connection.
     result = run_sipp(
-        tmp_path / "sipp",
         "menu_key1_rfc2833.xml",
         edge.sip_uri_host,
-        caller="5302",
+        "5302",
+        workdir=tmp_path / "sipp",
+        timeout=60,
         extra=("-t", "t1"),
     )
     assert result.returncode == 0, result.errors[-3000:]
@@ -254,10 +253,11 @@ def test_a_call_with_digest_credentials_is_answered(
     strict_edge: RunningNode, tmp_path: Path
 ) -> None:
     result = run_sipp(
-        tmp_path,
         "menu_key1_digest.xml",
         strict_edge.sip_uri_host,
-        caller="5311",
+        "5311",
+        workdir=tmp_path,
+        timeout=60,
         extra=("-au", DIGEST_USER, "-ap", DIGEST_PASSWORD),
     )
     assert result.returncode == 0, result.errors[-3000:]
@@ -269,22 +269,21 @@ def test_calls_past_the_concurrent_call_cap_get_503(
     strict_edge: RunningNode, tmp_path: Path
 ) -> None:
     held = start_sipp(
-        tmp_path,
-        sipp_command(
-            "menu_key1_digest.xml",
-            strict_edge.sip_uri_host,
-            caller="5321",
-            calls=2,
-            rate=10,
-            extra=("-au", DIGEST_USER, "-ap", DIGEST_PASSWORD),
-        ),
+        "menu_key1_digest.xml",
+        strict_edge.sip_uri_host,
+        "5321",
+        workdir=tmp_path,
+        calls=2,
+        rate=10,
+        timeout=60,
+        extra=("-au", DIGEST_USER, "-ap", DIGEST_PASSWORD),
     )
     try:
         wait_until(lambda: live_calls(strict_edge) == 2, 30, "two live calls")
         _, third = _digest_invite(strict_edge, DIGEST_PASSWORD)
         assert status_code(third) == 503 and "Too many calls" in (third or ""), third
     finally:
-        result = finish_sipp(held, tmp_path)
+        result = finish_sipp(held, tmp_path, 120)
     assert result.returncode == 0, result.errors[-3000:]
     # The two calls ended (BYE through the edge): a new one is admitted again.
     _, after = _digest_invite(strict_edge, DIGEST_PASSWORD)

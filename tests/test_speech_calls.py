@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import PhoneResult, RunningService, run_phone, start_service
-from tests.speech_support import KOREAN_PLAN, install_korean_model, utterance
+from speech_support import KOREAN_PLAN, install_korean_model, utterance
+from support.phones import PhoneResult, run_phone
+from support.service import RunningService, start_service
 
 # Each branch prompt (about 1 s) then the main menu: speak once the menu is playing.
 AFTER_BRANCH_PROMPT_S = 2.5

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from speech_support import CACHE, KOREAN_PLAN, install_korean_model
+from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.model import MenuNode
 from ivr.speech import testset
-from tests.conftest import run_ivr
-from tests.speech_support import CACHE, KOREAN_PLAN, install_korean_model
 
 VOICES = ("ko", "ko+m3", "ko+f2")
 SPEEDS = (150, 190)

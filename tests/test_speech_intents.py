@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model, korean_main_menu
+from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.speech_turn import understand
 from ivr.speech.intents import Intent, IntentScorer, similarity
 from ivr.speech.spec import HeardText, HeardWord
-from tests.conftest import run_ivr
-from tests.speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model, korean_main_menu
 
 INTENTS = [
     Intent(

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from speech_support import install_korean_model, korean_main_menu
 
 from ivr.dialplan.speech_turn import MenuSpeech, understand
 from ivr.speech import testset
@@ -14,7 +15,6 @@ from ivr.speech.listener import UtteranceListener
 from ivr.speech.models import ModelStore
 from ivr.speech.recognizer import SpeechEngine
 from ivr.speech.spec import ListenRequest
-from tests.speech_support import install_korean_model, korean_main_menu
 
 CHUNK = 640  # 40 ms, as the media clock delivers it
 GRAMMAR = ("비밀번호 초기화", "상담원 연결", "비용 처리")

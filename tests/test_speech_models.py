@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import REPO, run_ivr, run_phone, start_service, wait_until
-from tests.speech_support import install_korean_model
+from speech_support import install_korean_model
+from support.harness import REPO, wait_until
+from support.phones import run_phone
+from support.service import run_ivr, start_service
 
 
 def _fake_model(folder: Path) -> Path:

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PhoneResult, RunningService, run_phone, start_service, wait_until
-from test_resilience_media import NEGOTIATED, STRAY, send_junk, service_udp_ports
+from support.harness import wait_until
+from support.media_junk import NEGOTIATED, STRAY, send_junk, service_udp_ports
+from support.phones import PhoneResult, run_phone
+from support.service import RunningService, start_service
 
 SRTP_PHONE = {"PJ_PHONE_SRTP": "mandatory"}
 

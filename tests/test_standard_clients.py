@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RunningService, finish_sipp, run_sipp, start_service, start_sipp
-from sip_messages import GOOD_SDP, final_message, in_dialog, invite
+from support.service import RunningService, start_service
+from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 SIPP_SAMPLES = Path("/usr/share/sip-tester")
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_sipp
-from ticket_fixtures import DATABASES, Seed, ServiceOnDatabase, seed_tickets, service_on
+from support.databases import DATABASES
+from support.sipp import run_sipp
+from support.tickets import Seed, ServiceOnDatabase, seed_tickets, service_on
 
 from ivr.tickets.model import Disposition, Handling
 from ivr.tickets.stats import group_utterances

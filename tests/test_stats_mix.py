@@ -3,17 +3,16 @@ self-served, transferred to an agent, called back, abandoned; on SQLite and Post
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, RunningService, free_port, run_sipp, start_service, wait_until
-from test_agents import agent_phone, caller_phone, set_state
-
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import Kamailio, start_kamailio
+from peers.kamailio import Kamailio
+from support.harness import wait_until
+from support.phones import agent_phone, caller_phone, set_state
+from support.service import RunningService, start_service
+from support.sipp import run_sipp
 
 PLAN = """plan: default
 voice: en
@@ -46,13 +45,6 @@ callbacks:
   number_uri: "sip:{{number}}@127.0.0.1:{port}"
   backoff_seconds: [1]
 """
-
-
-@pytest.fixture(scope="module")
-def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
-    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), free_port())
-    yield kamailio
-    kamailio.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

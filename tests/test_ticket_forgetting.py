@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from support.tickets import BASE, end, start
+
 from ivr.tickets.forgetting import BATCH, Forget
 from ivr.tickets.model import Handling, TicketNote, TicketQuery, TicketUpdate
 from ivr.tickets.store import TicketStore
-from tests.test_ticket_store import BASE, database_url, end, start, store
-
-__all__ = ["database_url", "store"]  # the fixtures, parametrized over both databases
 
 
 async def _ticket(store: TicketStore, caller: str, at: float) -> int:

@@ -1,84 +1,29 @@
 """The ticket store on both databases: the same tests, SQLite and PostgreSQL.
 
 PostgreSQL runs in a fresh database per test (dropped at the end of the
-session) and is skipped when nothing answers on 127.0.0.1:5432.
+session), on the machine's server or a throwaway cluster (support.databases).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from ticket_fixtures import database_at_version
+from support.tickets import BASE, database_at_version, end, start
 
 from ivr.exceptions import TicketStoreError
 from ivr.tickets import outbox
 from ivr.tickets.model import (
     Disposition,
     Handling,
-    TicketEnd,
-    TicketEvent,
     TicketNote,
     TicketQuery,
-    TicketStart,
     TicketUpdate,
     WorkStatus,
 )
 from ivr.tickets.store import TicketStore, open_store
-
-BASE = 1_700_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tickets.db'}"
-    make: Callable[[], str] = request.getfixturevalue("postgres_database")
-    return make()
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[TicketStore]:
-    opened = open_store(database_url, webhook_outbox=True)
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-def start(caller: str = "1001", at: float = BASE, call_id: str = "c") -> TicketStart:
-    return TicketStart(call_id, "w1", caller, "4357", "default", "v1", at)
-
-
-def end(
-    *,
-    disposition: Disposition = Disposition.COMPLETED,
-    utterances: tuple[tuple[str, str | None], ...] = (),
-    variables: dict[str, str] | None = None,
-    handling: Handling | None = None,
-    satisfaction: int | None = None,
-    at: float = BASE + 60,
-) -> TicketEnd:
-    events = [TicketEvent(at - 50, "node", {"node": "welcome"})]
-    events += [
-        TicketEvent(at - 40 + i, "utterance", {"text": text, "intent": intent, "confidence": 0.8})
-        for i, (text, intent) in enumerate(utterances)
-    ]
-    return TicketEnd(
-        answered_at=at - 59,
-        ended_at=at,
-        disposition=disposition,
-        end_reason="hangup",
-        nodes=("welcome", "main_menu"),
-        keys="1",
-        recording_path="recordings/x.wav",
-        events=tuple(events),
-        variables=variables or {},
-        satisfaction=satisfaction,
-        handling=handling or Handling(),
-    )
 
 
 async def test_a_finished_ticket_reads_back_whole(store: TicketStore) -> None:

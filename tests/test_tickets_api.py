@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import run_sipp
-from ticket_fixtures import DATABASES, Seed, ServiceOnDatabase, seed_tickets, service_on
+from support.databases import DATABASES
+from support.sipp import run_sipp
+from support.tickets import Seed, ServiceOnDatabase, seed_tickets, service_on
 
 from ivr.tickets.model import Disposition, Handling
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import free_port, run_sipp, wait_until
-from ticket_fixtures import DATABASES, service_on
+from support.databases import DATABASES
+from support.harness import free_port, wait_until
+from support.sipp import run_sipp
+from support.tickets import service_on
 
 
 class Receiver:

@@ -10,23 +10,17 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    finish_sipp,
-    free_port,
-    postgres_answers,
-    run_ivr,
-    run_sipp,
-    start_sipp,
-    wait_until,
-)
-from workers_support import RunningNode, node_env, start_node, worker_pid
+from support.harness import free_port, wait_until
+from support.nodes import RunningNode, node_env, start_node, worker_pid
+from support.service import run_ivr
+from support.sipp import finish_sipp, run_sipp, start_sipp
 
 # The issue's figure: two workers carry this many calls at once (bench/workers.py
 # measures how far past it they go).
@@ -36,18 +30,9 @@ RECORDED_SECONDS = 2.5
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """PostgreSQL when it answers on 5432 (what several nodes share), else SQLite."""
-    if postgres_answers():
-        new: Callable[[], str] = request.getfixturevalue("postgres_database")
-        return new()
-    return f"sqlite:///{tmp_path / 'tickets.db'}"
-
-
-@pytest.fixture
-def node(tmp_path: Path, shared_redis_url: str, database_url: str) -> Iterator[RunningNode]:
+def node(tmp_path: Path, shared_redis_url: str, postgres_url: str) -> Iterator[RunningNode]:
     prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
-    env = node_env(tmp_path / "node", "nodeA", shared_redis_url, database_url, prefix)
+    env = node_env(tmp_path / "node", "nodeA", shared_redis_url, postgres_url, prefix)
     running = start_node(tmp_path / "node", 2, env)
     running.env = env  # type: ignore[attr-defined]
     yield running
@@ -270,11 +255,11 @@ def sentinel_redis(tmp_path: Path) -> Iterator[SentinelRedis]:
 
 
 def test_workers_share_a_sentinel_managed_redis_and_follow_its_fail_over(
-    sentinel_redis: SentinelRedis, database_url: str, tmp_path: Path
+    sentinel_redis: SentinelRedis, postgres_url: str, tmp_path: Path
 ) -> None:
     sentinel_url = sentinel_redis.url
     prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
-    env = node_env(tmp_path / "node", "nodeS", sentinel_url, database_url, prefix)
+    env = node_env(tmp_path / "node", "nodeS", sentinel_url, postgres_url, prefix)
     node = start_node(tmp_path / "node", 2, env)
     try:
         assert node.api("/api/health", 2)[1]["redis"] == "ok"

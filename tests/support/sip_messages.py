@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 
-from conftest import RunningService
+from support.service import RunningService
 
 GOOD_SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

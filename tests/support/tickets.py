@@ -1,16 +1,15 @@
-"""Helpers for the ticket API, stats and webhook tests: a real service on either
-database, and tickets written straight into that database through the store."""
+"""Tickets for the ticket API, stats, webhook and migration tests: a real service on
+either database, tickets written straight into that database through the store, and a
+database as an older release left it."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import RunningService, start_service
 
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
@@ -21,21 +20,51 @@ from ivr.tickets.model import (
     TicketStart,
 )
 from ivr.tickets.store import open_store
+from support.databases import database_url_for
+from support.service import RunningService, start_service
 
-DATABASES = ["sqlite", "postgresql"]
+BASE = 1_700_000_000.0  # when the store tests' tickets start
+
+
+def start(caller: str = "1001", at: float = BASE, call_id: str = "c") -> TicketStart:
+    """A call's ticket as the service opens it (worker w1, number 4357, plan default)."""
+    return TicketStart(call_id, "w1", caller, "4357", "default", "v1", at)
+
+
+def end(
+    *,
+    disposition: Disposition = Disposition.COMPLETED,
+    utterances: tuple[tuple[str, str | None], ...] = (),
+    variables: dict[str, str] | None = None,
+    handling: Handling | None = None,
+    satisfaction: int | None = None,
+    at: float = BASE + 60,
+) -> TicketEnd:
+    """How that call ended at ``at``: answered 59 s before, through welcome and main_menu."""
+    events = [TicketEvent(at - 50, "node", {"node": "welcome"})]
+    events += [
+        TicketEvent(at - 40 + i, "utterance", {"text": text, "intent": intent, "confidence": 0.8})
+        for i, (text, intent) in enumerate(utterances)
+    ]
+    return TicketEnd(
+        answered_at=at - 59,
+        ended_at=at,
+        disposition=disposition,
+        end_reason="hangup",
+        nodes=("welcome", "main_menu"),
+        keys="1",
+        recording_path="recordings/x.wav",
+        events=tuple(events),
+        variables=variables or {},
+        satisfaction=satisfaction,
+        handling=handling or Handling(),
+    )
 
 
 @dataclass
 class ServiceOnDatabase:
     service: RunningService
     database_url: str
-
-
-def database_url_for(kind: str, workdir: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'tickets.db'}"
-    make: Callable[[], str] = request.getfixturevalue("postgres_database")
-    return make()
 
 
 def service_on(

@@ -1,21 +1,20 @@
-"""The service behind its SIP edge (Kamailio with admission), SIPp from chosen source
-addresses, and hand-made requests for the edge tests."""
+"""The service behind its SIP edge (Kamailio with admission) and hand-made requests for
+the edge tests; SIPp runs from the addresses below through :mod:`support.sipp`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import socket
-import subprocess
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import machine_redis_url, wait_until
-from conftest import sipp_command as base_sipp_command
-from workers_support import RunningNode, node_env, start_node
+
+from support.harness import wait_until
+from support.nodes import RunningNode, node_env, start_node
+from support.service import machine_redis_url
 
 # 127.0.0.1 is the PBX (and the test harness); 127.0.0.2 a trunk; 127.0.0.3 a stranger.
 PBX, TRUNK, STRANGER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -70,57 +69,6 @@ def closed_tickets(node: RunningNode, caller: str, count: int) -> list[dict[str,
         return tickets if len(done) >= count else None
 
     return list(wait_until(closed, 60, f"{count} closed tickets of {caller}"))
-
-
-@dataclass
-class SippRun:
-    returncode: int
-    output: str
-    errors: str
-    counts: str  # -trace_counts: how often each scenario message was seen
-
-
-def sipp_command(
-    scenario: str,
-    target: str,
-    *,
-    source: str = PBX,
-    caller: str = "5001",
-    calls: int = 1,
-    rate: float = 10,
-    concurrent: int | None = None,
-    timeout: float = 60,
-    extra: tuple[str, ...] = (),
-) -> list[str]:
-    """As the tests' SIPp, with -trace_counts (how often each message was seen)."""
-    return base_sipp_command(
-        scenario,
-        target,
-        caller,
-        source=source,
-        calls=calls,
-        rate=rate,
-        concurrent=concurrent,
-        timeout=timeout,
-        extra=("-trace_counts", *extra),
-    )
-
-
-def start_sipp(workdir: Path, command: list[str]) -> subprocess.Popen[bytes]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def finish_sipp(process: subprocess.Popen[bytes], workdir: Path, timeout: float = 120) -> SippRun:
-    output, _ = process.communicate(timeout=timeout)
-    errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
-    counts = "".join(p.read_text(errors="replace") for p in workdir.glob("*_counts.csv"))
-    return SippRun(process.returncode, output.decode(errors="replace"), errors, counts)
-
-
-def run_sipp(workdir: Path, scenario: str, target: str, **options: object) -> SippRun:
-    process = start_sipp(workdir, sipp_command(scenario, target, **options))  # type: ignore[arg-type]
-    return finish_sipp(process, workdir)
 
 
 def request(

@@ -5,34 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import (
-    PYTHON,
-    REPO,
-    api_token_item,
-    free_port,
-    new_admin_token,
-    stop_process,
-    wait_until,
-)
+from peers.kamailio import answers_sip
 
-sys.path.insert(0, str(REPO / "tests" / "peers"))
-from kamailio import answers_sip
+from support.harness import PYTHON, REPO, free_port_block, stop_process, wait_until
+from support.service import api_token_item, new_admin_token
 
 # Every node of a test session accepts this admin token: a node relays a recording
 # request to another with the caller's own token.
 NODE_ADMIN_TOKEN = new_admin_token()
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive ports free for TCP and UDP on 127.0.0.1."""
-    return free_port("127.0.0.1", count)
 
 
 @dataclass
@@ -164,6 +150,3 @@ def worker_pid(redis_url: str, key_prefix: str, worker_id: str) -> int:
         client.close()
     assert raw, f"worker {worker_id} never announced itself"
     return int(json.loads(str(raw))["pid"])
-
-
-__all__ = ["free_port", "free_port_block", "node_env", "start_node", "worker_pid"]

@@ -1,5 +1,7 @@
-"""Servers a resilience test owns and may stop: a Redis and a PostgreSQL cluster on free
-ports in the test's own directory (the machine's servers are never touched)."""
+"""Servers a test owns and may stop: a Redis and a PostgreSQL cluster on free ports in
+directories of their own (the machine's servers are never touched). The resilience
+tests stop and start them; the PostgreSQL tests take a cluster when the machine has
+no PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import psycopg
 import redis
-from conftest import free_port, wait_until
+
+from support.harness import free_port, wait_until
 
 
 class OwnRedis:

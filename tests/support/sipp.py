@@ -1,0 +1,130 @@
+"""The one SIPp runner: a scenario from ``tests/sipp`` against a target, from a chosen
+source address, to its end (:func:`run_sipp`) or started and finished apart
+(:func:`start_sipp`, :func:`finish_sipp`) when the test acts while the calls run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.harness import REPO, free_port
+
+SIPP_DIR = REPO / "tests" / "sipp"
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    errors: str
+    counts: str  # with trace_counts: how often each scenario message was seen (CSV)
+
+
+def sipp_command(
+    scenario: str,
+    target: str,
+    caller: str,
+    *,
+    source: str = "127.0.0.1",
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    service_number: str = "100",
+    timeout: float = 120,
+    trace_counts: bool = False,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """SIPp running a scenario from tests/sipp against ``target`` (host:port) from
+    ``source``, ``calls`` calls at ``rate`` a second, ``concurrent`` at once (default:
+    all); ``trace_counts`` writes the counts :attr:`SippResult.counts` reads."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
+    return [
+        sipp,
+        "-sf",
+        str(SIPP_DIR / scenario),
+        target,
+        "-i",
+        source,
+        "-p",
+        str(free_port(source)),
+        "-mp",
+        str(free_port(source)),
+        "-s",
+        service_number,
+        "-key",
+        "caller",
+        caller,
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-l",
+        str(concurrent or calls),
+        "-timeout",
+        f"{int(timeout)}s",
+        "-timeout_error",
+        "-trace_err",
+        *(["-trace_counts"] if trace_counts else []),
+        "-nostdin",
+        "-nd",
+        *extra,
+    ]
+
+
+def start_sipp(
+    scenario: str,
+    target: str,
+    caller: str,
+    *,
+    workdir: Path,
+    source: str = "127.0.0.1",
+    calls: int = 1,
+    rate: float = 10,
+    concurrent: int | None = None,
+    service_number: str = "100",
+    timeout: float = 120,
+    trace_counts: bool = False,
+    extra: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """Start a scenario (options as for :func:`sipp_command`); SIPp writes its logs
+    into ``workdir``."""
+    command = sipp_command(
+        scenario,
+        target,
+        caller,
+        source=source,
+        calls=calls,
+        rate=rate,
+        concurrent=concurrent,
+        service_number=service_number,
+        timeout=timeout,
+        trace_counts=trace_counts,
+        extra=extra,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish_sipp(
+    process: subprocess.Popen[bytes], workdir: Path, timeout: float = 150
+) -> SippResult:
+    """Wait up to ``timeout`` seconds for a started scenario; its result and logs."""
+    output, _ = process.communicate(timeout=timeout)
+    errors = "".join(p.read_text(errors="replace") for p in workdir.glob("*_errors.log"))
+    counts = "".join(p.read_text(errors="replace") for p in workdir.glob("*_counts.csv"))
+    return SippResult(process.returncode, output.decode(errors="replace"), errors, counts)
+
+
+def run_sipp(
+    scenario: str, target: str, caller: str, *, workdir: Path, timeout: float = 120, **options: Any
+) -> SippResult:
+    """Run a scenario to its end; ``options`` as for :func:`sipp_command`."""
+    process = start_sipp(scenario, target, caller, workdir=workdir, timeout=timeout, **options)
+    return finish_sipp(process, workdir, timeout + 30)
