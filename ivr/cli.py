@@ -265,7 +265,15 @@ def _add_speech_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     evaluate.set_defaults(
         func=lambda a: speech.speech_eval(Path(a.plan), Path(a.audio_dir), a.menu, store(), a.json)
     )
-    for command in (listing, install, evaluate):
+    eval_text = speech_commands.add_parser(
+        "eval-text",
+        help="labelled sentences (a set file) through a plan's menus as text: "
+        "accuracy, refusal, yes/no swaps",
+    )
+    eval_text.add_argument("sets", nargs="+", help="sentence set files (tests/data/paraphrase/)")
+    eval_text.add_argument("--json", action="store_true", help="print the reports as JSON")
+    eval_text.set_defaults(func=lambda a: speech.sentence_eval([Path(s) for s in a.sets], a.json))
+    for command in (listing, install, evaluate, eval_text):
         command.add_argument("--models-dir", help="models folder (default: speech.models_dir)")
 
 

@@ -38,6 +38,10 @@ _INTENT = {
     "type": "object",
     "properties": {
         "phrases": _TEXTS_PER_LANGUAGE,
+        "examples": {
+            **_TEXTS_PER_LANGUAGE,
+            "description": "whole sentences callers say for this intent (scored by meaning)",
+        },
         "keywords": _TEXTS_PER_LANGUAGE,
         "synonyms": {
             "type": "object",

@@ -14,11 +14,14 @@
     intents:
       password:
         phrases: {ko: [비밀번호 초기화, 암호], en: [reset my password]}
+        examples: {en: ["I can't log in, it says my password expired"]}   # callers' sentences
         keywords: {ko: [비밀번호]}
         synonyms: {ko: {비밀번호: [비번]}}   # canonical word: [variants]
 
-``phrases``, ``keywords`` and ``synonyms`` take one entry per language, or a
-plain list (mapping for synonyms) that holds for every language.
+``phrases``, ``examples``, ``keywords`` and ``synonyms`` take one entry per language,
+or a plain list (mapping for synonyms) that holds for every language. Phrases and
+keywords are what the recognizer may hear in grammar mode; examples are scored by
+meaning (see :mod:`ivr.speech.intents`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ SPEECH_KEYS = {
     "max_utterance",
     "filler",
 }
-INTENT_KEYS = {"phrases", "keywords", "synonyms"}
+INTENT_KEYS = {"phrases", "examples", "keywords", "synonyms"}
 
 
 def _flag(ctx: YamlContext, entries: Entries, key: str, default: bool) -> bool:
@@ -169,6 +172,14 @@ def _synonyms(
     return found
 
 
+def _texts_of(
+    ctx: YamlContext, entries: Entries, key: str, what: str, languages: set[str] | None
+) -> dict[str, tuple[str, ...]]:
+    if key not in entries:
+        return {}
+    return _per_language(ctx, entries[key][1], f"{what} {key}", languages)
+
+
 def load_intents(
     ctx: YamlContext, node: yaml.Node, languages: set[str] | None
 ) -> dict[str, Intent]:
@@ -180,20 +191,17 @@ def load_intents(
             ctx.error(key_node, f"intent {name!r} has no 'phrases' or 'keywords'")
             continue
         what = f"intent {name!r}"
-        phrases = (
-            _per_language(ctx, entries["phrases"][1], f"{what} phrases", languages)
-            if "phrases" in entries
-            else {}
-        )
-        keywords = (
-            _per_language(ctx, entries["keywords"][1], f"{what} keywords", languages)
-            if "keywords" in entries
-            else {}
-        )
+
         synonyms = (
             _synonyms(ctx, entries["synonyms"][1], f"{what} synonyms", languages)
             if "synonyms" in entries
             else {}
         )
-        intents[name] = Intent(name, phrases, keywords, synonyms)
+        intents[name] = Intent(
+            name,
+            _texts_of(ctx, entries, "phrases", what, languages),
+            _texts_of(ctx, entries, "keywords", what, languages),
+            synonyms,
+            examples=_texts_of(ctx, entries, "examples", what, languages),
+        )
     return intents

@@ -25,6 +25,7 @@ from ivr.tickets.model import CallJournal
 
 # Past the utterance's own maximum length: time for decoding before giving up.
 DECODE_GRACE_SECONDS = 5.0
+UNSURE_WORD_CONFIDENCE = 0.6  # a filler word heard below this is taken for noise
 
 
 class Listening(Protocol):
@@ -113,9 +114,25 @@ def menu_share(heard: HeardText, filler: tuple[str, ...]) -> float:
     return math.sqrt(menu / total)
 
 
+def without_unsure_filler(heard: HeardText, filler: tuple[str, ...]) -> str:
+    """The transcript less filler words heard with little confidence (noise the
+    grammar turned into a word; :func:`menu_share` already counts them). Confident
+    filler words stay: they are what speech outside the menu sounds like."""
+    if not heard.words:
+        return heard.text
+    fillers = phrase_words(filler)
+    kept = [
+        w.word
+        for w in heard.words
+        if normalise(w.word) not in fillers or w.confidence >= UNSURE_WORD_CONFIDENCE
+    ]
+    return " ".join(kept) if kept else heard.text
+
+
 def understand(menu: MenuSpeech, heard: HeardText) -> Understood:
     share = menu_share(heard, menu.request.filler)
-    match = menu.scorer.decide(heard.text, heard.confidence, menu.threshold, share)
+    said = without_unsure_filler(heard, menu.request.filler)
+    match = menu.scorer.decide(said, heard.confidence, menu.threshold, share)
     return Understood(heard, match, round(share, 3))
 
 

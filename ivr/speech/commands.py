@@ -59,3 +59,28 @@ def speech_eval(
         engine.close()
     print(to_json(report) if as_json else report.render())
     return 0
+
+
+def sentence_eval(set_files: list[Path], as_json: bool) -> int:
+    from ivr.speech.sentence_eval import (
+        evaluate_sentences,
+        plan_path_of,
+        read_set,
+        to_json,
+    )
+
+    for set_file in set_files:
+        try:
+            data = read_set(set_file)
+            plan_path = plan_path_of(set_file, data)
+            plan, problems = check_plan(plan_path)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if plan is None:
+                return 1
+            report = evaluate_sentences(plan, data, str(set_file))
+        except SpeechError as exc:
+            print(f"ivr: {exc}", file=sys.stderr)
+            return 1
+        print(to_json(report) if as_json else report.render())
+    return 0

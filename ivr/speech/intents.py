@@ -1,31 +1,62 @@
-"""Intents and how an utterance is scored against them.
+"""Intents and how an utterance is scored against them: by meaning and by spelling.
 
-Scoring compares character n-grams (1 to 3 characters), so it needs no word
-splitting: it works the same for Chinese written without spaces as for
-English or Korean. An intent scores the best of:
+An intent is described by ``phrases`` (what the menu names it), ``examples`` (whole
+sentences callers say) and ``keywords``, per language. An utterance scores, for
+each intent, ``MEANING_WEIGHT`` times its best cosine with any of them under the
+multilingual sentence encoder (:mod:`ivr.speech.meaning`) plus the rest times its
+best character-bigram Dice overlap (spaces and punctuation dropped, so Chinese
+without spaces and Korean spaced either way compare alike), raised to at least
+``KEYWORD_SCORE`` when one of the intent's keywords appears. Synonyms are rewritten
+to their canonical word first.
 
-- its closest phrase (Dice overlap of n-grams: 1.0 for the phrase itself),
-- when one of its keywords appears anywhere in the utterance, ``KEYWORD_SCORE``
-  plus a share of the phrase overlap (so of two intents whose keywords both
-  appear, the one whose phrase fits better wins).
+The score is calibrated so that ``REFUSAL_SCORE`` maps to a confidence of 0.5 in
+every menu and language (the weights and that point were chosen on the tuning set,
+``bench/paraphrase-tuning/``, never on the frozen sets): a plan's ``threshold: 0.5``
+means the same everywhere. The confidence is then multiplied by the recognizer's
+own, so a garbled utterance forced onto the grammar's words scores low.
 
-Synonyms are rewritten to their canonical word before scoring. The result is
-multiplied by the recognizer's confidence, so a garbled utterance forced onto
-the grammar's words scores low even when the words themselves look right.
+A menu whose intents include ``yes`` and ``no`` also checks polarity: a "yes" that
+holds a negation word, a "no" without one, or an answer with both negation and
+affirmation words is not taken (the caller is asked again); taking a no for a yes
+is the worst error an IVR makes.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ivr.exceptions import SpeechError
+from ivr.speech.meaning import SentenceEncoder, shared_encoder
+
+log = logging.getLogger(__name__)
+
 ANY_LANGUAGE = "*"
-KEYWORD_SCORE = 0.7
+MEANING_WEIGHT = 0.7
+KEYWORD_SCORE = 0.7  # the spelling score of an utterance holding one of the intent's keywords
+REFUSAL_SCORE = 0.36  # the score that calibrates to a confidence of 0.5
 # Two intents this close are a coin toss: ask again rather than guess.
-AMBIGUITY_MARGIN = 0.05
+AMBIGUITY_MARGIN = 0.02
+YES, NO = "yes", "no"
+# Words that make an answer negative, per language (a language not here: no check).
+NEGATIONS = {
+    "ko": re.compile(r"아니|아뇨|싫|됐어|됐습니다|하지\s*마|필요\s*없|안\s*(할|해|돼)|괜찮"),
+    "zh": re.compile(r"(?!没问题|不错)(不|没|别|算了)"),
+    "en": re.compile(
+        r"\b(nope|nah|not|never|dont|didnt|doesnt|isnt|wasnt|wont|cant|cannot)\b|n['’]t\b"
+        r"|\bno\b(?! problem)"
+    ),
+}
+# Words that make an answer positive; an answer with both kinds is asked again.
+AFFIRMATIONS = {
+    "ko": re.compile(r"(?:^|\s)(네|예)(?:\s|$)|그래|좋아|좋습니다|맞아|맞습니다|부탁"),
+    "zh": re.compile(r"(?<![不没])(是|对|好|可以|行)|嗯"),
+    "en": re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|right|correct|please)\b"),
+}
 _NOT_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -57,6 +88,25 @@ def similarity(first: str, second: str) -> float:
     return 2 * sum((a & b).values()) / total if total else 0.0
 
 
+def _bigrams(text: str) -> set[str]:
+    squeezed = text.replace(" ", "")
+    if len(squeezed) < 2:
+        return {squeezed} if squeezed else set()
+    return {squeezed[i : i + 2] for i in range(len(squeezed) - 1)}
+
+
+def _dice(first: set[str], second: set[str]) -> float:
+    total = len(first) + len(second)
+    return 2 * len(first & second) / total if total else 0.0
+
+
+def calibrated(score: float) -> float:
+    """A score as a confidence: ``REFUSAL_SCORE`` is 0.5, linear on either side."""
+    if score < REFUSAL_SCORE:
+        return 0.5 * max(0.0, score) / REFUSAL_SCORE
+    return min(1.0, 0.5 + 0.5 * (score - REFUSAL_SCORE) / (1 - REFUSAL_SCORE))
+
+
 @dataclass(frozen=True)
 class Intent:
     """One thing a caller can ask for, per language (``ANY_LANGUAGE`` for all).
@@ -67,6 +117,7 @@ class Intent:
     phrases: Mapping[str, tuple[str, ...]]
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     synonyms: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def _for(self, table: Mapping[str, tuple[str, ...]], language: str) -> tuple[str, ...]:
         return table.get(language, ()) + table.get(ANY_LANGUAGE, ())
@@ -77,42 +128,68 @@ class Intent:
     def keywords_for(self, language: str) -> tuple[str, ...]:
         return self._for(self.keywords, language)
 
+    def examples_for(self, language: str) -> tuple[str, ...]:
+        return self._for(self.examples, language)
+
     def synonyms_for(self, language: str) -> dict[str, str]:
         return {**self.synonyms.get(ANY_LANGUAGE, {}), **self.synonyms.get(language, {})}
 
     def languages(self) -> set[str]:
-        return set(self.phrases) | set(self.keywords) | set(self.synonyms)
+        return set(self.phrases) | set(self.keywords) | set(self.synonyms) | set(self.examples)
 
 
 @dataclass(frozen=True)
 class IntentMatch:
-    """The decision on one utterance: ``intent`` is None below the threshold or when
-    two intents tie; ``scores`` holds every intent's score for the ticket and tuning."""
+    """The decision on one utterance: ``intent`` is None below the threshold, when two
+    intents tie, or when a yes/no answer contradicts itself; ``scores`` holds every
+    intent's score (0-1, before calibration) for the ticket and tuning."""
 
     intent: str | None
     confidence: float
     best: str | None
     scores: Mapping[str, float]
-    reason: str  # matched | below_threshold | ambiguous | nothing_heard
+    reason: str  # matched | below_threshold | ambiguous | polarity | nothing_heard
 
 
 class IntentScorer:
-    """Scores utterances against some intents in one language. Cheap to build."""
+    """Scores utterances against some intents in one language. Cheap to build: the
+    encoder caches the vectors of phrases and examples it has seen."""
 
-    def __init__(self, intents: Iterable[Intent], language: str) -> None:
+    def __init__(
+        self, intents: Iterable[Intent], language: str, encoder: SentenceEncoder | None = None
+    ) -> None:
         self.language = language
         self._intents = list(intents)
-        self._phrases = {
-            i.name: [normalise(p) for p in i.phrases_for(language)] for i in self._intents
+        self._encoder = encoder if encoder is not None else shared_encoder()
+        self._texts = {
+            i.name: list(
+                dict.fromkeys(
+                    normalise(t)
+                    for t in (
+                        *i.phrases_for(language),
+                        *i.examples_for(language),
+                        *i.keywords_for(language),
+                    )
+                    if normalise(t)
+                )
+            )
+            for i in self._intents
         }
+        self._grams = {name: [_bigrams(t) for t in texts] for name, texts in self._texts.items()}
         self._keywords = {
-            i.name: [normalise(k).replace(" ", "") for k in i.keywords_for(language)]
+            i.name: [
+                k for k in (normalise(w).replace(" ", "") for w in i.keywords_for(language)) if k
+            ]
             for i in self._intents
         }
         self._synonyms = {
             i.name: {normalise(v): normalise(c) for v, c in i.synonyms_for(language).items()}
             for i in self._intents
         }
+        names = {i.name for i in self._intents}
+        yes_no = {YES, NO} <= names
+        self._negation = NEGATIONS.get(language) if yes_no else None
+        self._affirmation = AFFIRMATIONS.get(language) if yes_no else None
 
     def grammar(self) -> tuple[str, ...]:
         """Every phrase, keyword and synonym of these intents: what the recognizer
@@ -127,19 +204,46 @@ class IntentScorer:
                 words.setdefault(normalise(text), None)
         return tuple(w for w in words if w)
 
+    def _meanings(self, heard: list[str]) -> dict[str, float]:
+        """Each intent's best cosine with what was heard (its synonym-rewritten forms)."""
+        texts = [t for name in self._texts for t in self._texts[name]]
+        try:
+            vectors = self._encoder.encode([*heard, *texts])
+        except SpeechError as exc:
+            log.warning("intents by spelling alone: %s", exc)
+            return {}
+        said, known = vectors[: len(heard)], vectors[len(heard) :]
+        cosines = said @ known.T
+        meanings, at = {}, 0
+        for index, name in enumerate(self._texts):
+            count = len(self._texts[name])
+            row = cosines[min(index, len(heard) - 1)]
+            meanings[name] = float(row[at : at + count].max()) if count else 0.0
+            at += count
+        return meanings
+
     def score(self, text: str) -> dict[str, float]:
         """Each intent's score for ``text``, 0 to 1 (the recognizer's confidence aside)."""
         heard = normalise(text)
+        rewritten = []
+        for name in self._texts:
+            form = heard
+            for variant, canonical in self._synonyms[name].items():
+                form = form.replace(variant, canonical)
+            rewritten.append(form)
+        meanings = self._meanings(rewritten)
         scores = {}
-        for intent in self._intents:
-            rewritten = heard
-            for variant, canonical in self._synonyms[intent.name].items():
-                rewritten = rewritten.replace(variant, canonical)
-            best = max((similarity(rewritten, p) for p in self._phrases[intent.name]), default=0)
-            squeezed = rewritten.replace(" ", "")
-            if any(k and k in squeezed for k in self._keywords[intent.name]):
-                best = max(best, KEYWORD_SCORE + (1 - KEYWORD_SCORE) * best)
-            scores[intent.name] = round(best, 3)
+        for form, name in zip(rewritten, self._texts, strict=True):
+            grams = _bigrams(form)
+            spelling = max((_dice(grams, g) for g in self._grams[name]), default=0.0)
+            squeezed = form.replace(" ", "")
+            if any(k in squeezed for k in self._keywords[name]):
+                spelling = KEYWORD_SCORE + (1 - KEYWORD_SCORE) * spelling
+            if not meanings:
+                scores[name] = round(spelling, 3)
+                continue
+            meaning = max(0.0, meanings[name])
+            scores[name] = round(MEANING_WEIGHT * meaning + (1 - MEANING_WEIGHT) * spelling, 3)
         return scores
 
     def decide(
@@ -147,18 +251,24 @@ class IntentScorer:
     ) -> IntentMatch:
         """The intent for ``text`` (None when nothing clears ``threshold``, 0-1).
 
-        The confidence is the best intent's score times ``asr_confidence`` times
-        ``menu_share`` (0-1: how much of the utterance was the menu's words rather
-        than filler words, see ``ivr.dialplan.speech_turn.menu_share``)."""
+        The confidence is the best intent's calibrated score times ``asr_confidence``
+        times ``menu_share`` (0-1: how much of the utterance was the menu's words
+        rather than filler words, see ``ivr.dialplan.speech_turn.menu_share``)."""
         if not normalise(text):
             return IntentMatch(None, 0.0, None, {}, "nothing_heard")
         scores = self.score(text)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         best, top = ranked[0] if ranked else (None, 0.0)
         heard = max(0.0, min(1.0, asr_confidence)) * max(0.0, min(1.0, menu_share))
-        confidence = round(top * heard, 3)
+        confidence = round(calibrated(top) * heard, 3)
         if confidence < threshold:
             return IntentMatch(None, confidence, best, scores, "below_threshold")
         if len(ranked) > 1 and top - ranked[1][1] < AMBIGUITY_MARGIN:
             return IntentMatch(None, confidence, best, scores, "ambiguous")
+        if self._negation is not None and best in (YES, NO):
+            said = unicodedata.normalize("NFKC", text).lower()
+            negative = bool(self._negation.search(said))
+            positive = bool(self._affirmation and self._affirmation.search(said))
+            if (best == YES) == negative or (negative and positive):
+                return IntentMatch(None, confidence, best, scores, "polarity")
         return IntentMatch(best, confidence, best, scores, "matched")

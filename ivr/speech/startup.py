@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ivr.exceptions import SpeechError
+from ivr.speech.meaning import shared_encoder
 from ivr.speech.models import ModelStore
 from ivr.speech.recognizer import SpeechEngine
 from ivr.speech.settings import SpeechConfig
@@ -51,6 +52,11 @@ async def start_speech(
             await loop.run_in_executor(None, engine.load, model)
         except SpeechError as exc:
             log.error("%s; menus of plans using it take keys only", exc)
+    if needed:
+        try:
+            await loop.run_in_executor(None, shared_encoder().warm)
+        except SpeechError as exc:
+            log.error("%s; intents are scored by spelling alone", exc)
     log.info(
         "speech: models installed: %s; loaded: %s; %d recognition threads",
         ", ".join(installed),

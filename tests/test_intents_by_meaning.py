@@ -1,0 +1,104 @@
+"""Intents by meaning: callers' own words in Korean, Chinese and English, as text.
+
+The floors hold on the frozen sets of tests/data/paraphrase/ (written before any
+tuning, never tuned on); they guard what was measured on 2026-12-05, not the
+targets of the issue, which are higher (see bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.service import REPO, run_ivr
+
+from ivr.speech.intents import Intent, IntentScorer
+
+FROZEN = REPO / "tests" / "data" / "paraphrase"
+
+# language: (main menu right, out-of-menu refused), as measured at the time of writing
+FLOORS = {"en": (0.65, 0.80), "ko": (0.50, 0.70), "zh": (0.45, 0.80)}
+
+
+@pytest.mark.parametrize("language", sorted(FLOORS))
+def test_frozen_paraphrase_sets_hold_their_floors(language: str) -> None:
+    result = run_ivr("speech", "eval-text", str(FROZEN / f"{language}.yaml"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    main = next(m for m in report["menus"] if m["menu"] == "main_menu")
+    right, refused = FLOORS[language]
+    assert main["sentences"] >= 60 and main["out_of_menu"] >= 20
+    assert main["accuracy"] >= right, main
+    assert main["refusal"] >= refused, main
+
+
+YES_NO = [
+    Intent("yes", {"en": ("yes",), "zh": ("是",), "ko": ("네",)}),
+    Intent("no", {"en": ("no",), "zh": ("不是",), "ko": ("아니요",)}),
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "no it's still broken"),
+        ("en", "nope"),
+        ("en", "I don't think so"),
+        ("zh", "不行"),
+        ("zh", "还没好"),
+        ("ko", "아니요 괜찮아요"),
+        ("ko", "하지 마세요"),
+    ],
+)
+def test_a_no_is_never_taken_for_a_yes(language: str, said: str) -> None:
+    decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
+    assert decision.intent != "yes", decision
+
+
+@pytest.mark.parametrize(
+    ("language", "said"), [("en", "yes, no, I mean"), ("zh", "好的不用了"), ("ko", "네 아니요")]
+)
+def test_an_answer_with_both_yes_and_no_words_is_asked_again(language: str, said: str) -> None:
+    decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
+    assert decision.intent is None and decision.reason == "polarity", decision
+
+
+def test_an_intent_is_found_from_an_example_sentence_it_does_not_spell() -> None:
+    intents = [
+        Intent("password", {"en": ("reset my password",)}, examples={"en": ("I can't log in",)}),
+        Intent(
+            "agent", {"en": ("talk to an agent",)}, examples={"en": ("let me speak to a human",)}
+        ),
+    ]
+    scorer = IntentScorer(intents, "en")
+    assert scorer.decide("I am unable to log in to my computer", 1.0, 0.5).intent == "password"
+    assert scorer.decide("I want to talk to a real person", 1.0, 0.5).intent == "agent"
+    assert scorer.decide("what time does the canteen open", 1.0, 0.5).intent is None
+
+
+def test_the_simulator_understands_chinese_with_no_acoustic_model(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n"
+        "  - name: a caller who cannot log in, in their own words\n"
+        "    caller: '1002'\n"
+        "    time: '2026-11-24T10:00:00+08:00'\n"
+        "    input: ['say 我登不进电脑了', hangup]\n"
+        "    expect:\n"
+        "      path: [welcome, office_hours, identify, greet, main_menu, password_reset,\n"
+        "             password_solved]\n",
+        encoding="utf-8",
+    )
+    plan = REPO / "dialplans" / "it-helpdesk.zh.yaml"
+    directory = REPO / "dialplans" / "directory.csv"
+    result = run_ivr("dialplan", "test", str(plan), str(cases), "--directory", str(directory))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_sentence_set_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "set.yaml"
+    broken.write_text("language: en\nmenus: [oops\n", encoding="utf-8")
+    result = run_ivr("speech", "eval-text", str(broken))
+    assert result.returncode == 1
+    assert f"{broken}: cannot read the sentence set" in result.stderr
