@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.dialplan.loader import check_plan  # noqa: E402
-from ivr.dialplan.model import MenuNode  # noqa: E402
+from ivr.dialplan.nodes.menu import MenuNode  # noqa: E402
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand  # noqa: E402
 from ivr.media.audio_format import BYTES_PER_SECOND  # noqa: E402
 from ivr.speech import testset  # noqa: E402

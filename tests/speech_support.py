@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.dialplan.loader import check_plan
-from ivr.dialplan.model import MenuNode
+from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request
 from ivr.speech import testset
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO
 
 from ivr.dialplan.loader import check_plan, load_plan
-from ivr.dialplan.model import MenuNode
 from ivr.dialplan.nodes import NODE_KEYS
+from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.nodes.prompt import HangupNode, PromptNode
 from ivr.dialplan.registry import prepare_plan
 from ivr.dialplan.targets import QueueStaff, ServiceTargets

@@ -18,7 +18,7 @@ from speech_support import CACHE, KOREAN_PLAN, install_korean_model
 from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
-from ivr.dialplan.model import MenuNode
+from ivr.dialplan.nodes.menu import MenuNode
 from ivr.speech import testset
 
 VOICES = ("ko", "ko+m3", "ko+f2")

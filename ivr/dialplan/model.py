@@ -2,11 +2,6 @@
 
 Each node type (its dataclass, YAML keys, building, targets, schema, running)
 is one module of :mod:`ivr.dialplan.nodes`; here is what is plan-wide.
-
-The menu and message node dataclasses are here as well, below the node
-modules: the speech turn (:func:`~ivr.dialplan.speech_turn.menu_request`) and
-the message taker (:class:`~ivr.dialplan.ports.MessageTaker`), which those
-modules use, take them.
 """
 
 from __future__ import annotations
@@ -45,32 +40,6 @@ class BaseNode:
     name: str
     location: Location
     prompts: tuple[Prompt, ...]
-
-
-@dataclass(frozen=True)
-class MenuNode(BaseNode):
-    """Plays its prompts and waits for one key; a key stops the prompt (barge-in)."""
-
-    keys: Mapping[str, str]
-    timeout_seconds: float
-    tries: int
-    no_input: tuple[Prompt, ...]
-    no_match: tuple[Prompt, ...]
-    fallback: str | None
-    intents: Mapping[str, str] = field(default_factory=dict)  # spoken intent -> node
-    barge_in: bool | None = None  # speech stops the prompt; None: the plan's setting
-    confidence: float | None = None  # threshold override; None: the plan's setting
-
-
-@dataclass(frozen=True)
-class MessageNode(BaseNode):
-    """Records a message after a tone: until ``end_key``, ``silence_seconds`` of
-    silence or ``max_seconds``; a hang-up keeps the message and ends the plan."""
-
-    max_seconds: float
-    silence_seconds: float
-    end_key: str
-    next: str | None
 
 
 @dataclass(frozen=True)

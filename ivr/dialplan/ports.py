@@ -9,7 +9,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from ivr.dialplan.model import MessageNode
 from ivr.telephony.interface import CallEvent
 
 
@@ -44,8 +43,21 @@ class MessageOutcome(Protocol):
     def ended_by(self) -> str: ...
 
 
+class MessageLimits(Protocol):
+    """When a message ends (a message node has these)."""
+
+    @property
+    def max_seconds(self) -> float: ...
+
+    @property
+    def silence_seconds(self) -> float: ...
+
+    @property
+    def end_key(self) -> str: ...
+
+
 class MessageTaker(Protocol):
-    async def take(self, node: MessageNode) -> MessageOutcome: ...
+    async def take(self, node: MessageLimits) -> MessageOutcome: ...
 
 
 class Callbacks(Protocol):

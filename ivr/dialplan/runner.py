@@ -7,12 +7,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
-from ivr.dialplan.model import MenuNode, Plan, Prompt
+from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.nodes import type_of
 from ivr.dialplan.nodes.call import CallServices
 from ivr.dialplan.ports import CallerEvents
 from ivr.dialplan.prompt_player import PromptPlayer
-from ivr.dialplan.speech_turn import MenuSpeech, Understood, ask_by_voice, menu_request
+from ivr.dialplan.speech_turn import MenuSpeech, SpeechMenu, Understood, ask_by_voice, menu_request
 from ivr.exceptions import CallerHungUp, PlanLoopError
 from ivr.telephony.interface import CallEnded, DigitPressed
 from ivr.tickets.model import CallJournal
@@ -96,7 +96,7 @@ class PlanRunner:
     def switch_plan(self, plan: Plan) -> None:
         self._plan = plan
 
-    def menu_speech(self, node: MenuNode) -> MenuSpeech | None:
+    def menu_speech(self, node: SpeechMenu) -> MenuSpeech | None:
         if self.services.speech is None:
             return None
         return menu_request(self._plan, node, self.values()["language"])

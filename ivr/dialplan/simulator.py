@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.loader import check_plan
-from ivr.dialplan.model import MessageNode, Plan, Prompt
+from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.nodes.call import CallServices
+from ivr.dialplan.ports import MessageLimits
 from ivr.dialplan.runner import PlanRunner
 from ivr.dialplan.simulated_transfers import SimulatedCallbacks, SimulatedTransfers
 from ivr.dialplan.templates import render
@@ -217,7 +218,7 @@ class SimulatedMessageTaker:
     def __init__(self, caller: _SimulatedCaller) -> None:
         self._caller = caller
 
-    async def take(self, node: MessageNode) -> SimulatedMessage:
+    async def take(self, node: MessageLimits) -> SimulatedMessage:
         event = await self._caller.next_event(node.max_seconds)
         if isinstance(event, CallEnded):
             ended_by = "hangup"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ivr.dialplan.model import MenuNode, Plan, Prompt
+from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.prompt_player import PromptPlayer
 from ivr.exceptions import SpeechError
 from ivr.speech.intents import IntentMatch, IntentScorer, normalise, phrase_words
@@ -53,6 +53,19 @@ class Caller(Protocol):
     async def next_event(self, timeout: float | None = None) -> CallEvent | None: ...
 
 
+class SpeechMenu(Protocol):
+    """What a menu says about listening (a menu node has these)."""
+
+    @property
+    def intents(self) -> Mapping[str, str]: ...  # spoken intent -> node
+
+    @property
+    def barge_in(self) -> bool | None: ...  # None: the plan's setting
+
+    @property
+    def confidence(self) -> float | None: ...  # None: the plan's threshold
+
+
 @dataclass(frozen=True)
 class MenuSpeech:
     """What one menu listens for, in one language."""
@@ -73,7 +86,7 @@ class Understood:
     menu_share: float = 1.0
 
 
-def menu_request(plan: Plan, node: MenuNode, language: str) -> MenuSpeech | None:
+def menu_request(plan: Plan, node: SpeechMenu, language: str) -> MenuSpeech | None:
     """The menu's listening settings; None when the plan or menu has no speech."""
     speech = plan.speech
     if speech is None or not node.intents:

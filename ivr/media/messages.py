@@ -9,7 +9,7 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.dialplan.model import MessageNode
+from ivr.dialplan.ports import MessageLimits
 from ivr.media.audio_format import SAMPLE_RATE
 from ivr.media.wav import WavFile
 from ivr.telephony.interface import Call, CallEnded, DigitPressed
@@ -78,7 +78,7 @@ class CallMessageTaker:
         self._ticket_id = ticket_id
         self._taken = 0
 
-    async def take(self, node: MessageNode) -> MessageResult:
+    async def take(self, node: MessageLimits) -> MessageResult:
         self._taken += 1
         path = self._folder / f"{self._ticket_id or 'call'}-message-{self._taken}.wav"
         await self._call.play(BEEP)
@@ -95,7 +95,7 @@ class CallMessageTaker:
             return MessageResult(None, 0.0, ended_by)
         return MessageResult(path, round(sink.frames / SAMPLE_RATE, 1), ended_by)
 
-    async def _until_done(self, node: MessageNode, sink: _MessageSink, started: float) -> str:
+    async def _until_done(self, node: MessageLimits, sink: _MessageSink, started: float) -> str:
         while True:
             now = time.monotonic()
             if now - started >= node.max_seconds:

@@ -18,7 +18,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ivr.dialplan.model import MenuNode, Plan
+from ivr.dialplan.model import Plan
+from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.speech_turn import MenuSpeech, Understood, menu_request, understand
 from ivr.exceptions import SpeechError
 from ivr.media.audio_format import BYTES_PER_SECOND, SAMPLE_RATE

@@ -13,15 +13,15 @@ from typing import Any
 
 import yaml
 
-from ivr.dialplan.model import BaseNode, MenuNode, MessageNode, Plan, Prompt
+from ivr.dialplan.model import BaseNode, Plan, Prompt
 from ivr.dialplan.nodes.base import Fields, NodeType
 from ivr.dialplan.nodes.callback import CallbackNode, CallbackType
 from ivr.dialplan.nodes.collect import CollectNode, CollectType
 from ivr.dialplan.nodes.condition import ConditionNode, ConditionType
 from ivr.dialplan.nodes.goto import GotoNode, GotoType
 from ivr.dialplan.nodes.http import HttpLookupNode, HttpType
-from ivr.dialplan.nodes.menu import MenuType
-from ivr.dialplan.nodes.message import MessageType
+from ivr.dialplan.nodes.menu import MenuNode, MenuType
+from ivr.dialplan.nodes.message import MessageNode, MessageType
 from ivr.dialplan.nodes.prompt import HangupNode, HangupType, PromptNode, PromptType
 from ivr.dialplan.nodes.survey import SurveyNode, SurveyType
 from ivr.dialplan.nodes.transfer import TransferNode, TransferType

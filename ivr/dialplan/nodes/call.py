@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ivr.dialplan.http_lookup import JsonFetcher
-from ivr.dialplan.model import MenuNode, Plan, Prompt
+from ivr.dialplan.model import Plan, Prompt
 from ivr.dialplan.ports import Callbacks, EmployeeLookup, MessageTaker, Transfers
-from ivr.dialplan.speech_turn import MenuSpeech, SpeechInput, Understood
+from ivr.dialplan.speech_turn import MenuSpeech, SpeechInput, SpeechMenu, Understood
 from ivr.exceptions import CallerHungUp
 from ivr.telephony.interface import DigitPressed
 from ivr.tickets.model import CallJournal
@@ -68,7 +68,7 @@ class Call(Protocol):
 
     async def wait_for_key(self, timeout: float) -> DigitPressed | None: ...
 
-    def menu_speech(self, node: MenuNode) -> MenuSpeech | None:
+    def menu_speech(self, node: SpeechMenu) -> MenuSpeech | None:
         """What the menu listens for on this call; None: keys only."""
 
     async def ask(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.dialplan.model import MenuNode, Prompt
+from ivr.dialplan.model import BaseNode, Prompt
 from ivr.dialplan.nodes.asking import RETRY_KEYS, NoMatch, retry_fields, until_answered
 from ivr.dialplan.nodes.base import (
     DEFAULT_TRIES,
@@ -17,6 +19,21 @@ from ivr.dialplan.nodes.base import (
 from ivr.dialplan.nodes.call import Call
 from ivr.dialplan.yaml_reader import entries_of, text_of
 from ivr.telephony.interface import DigitPressed
+
+
+@dataclass(frozen=True)
+class MenuNode(BaseNode):
+    """Plays its prompts and waits for one key; a key stops the prompt (barge-in)."""
+
+    keys: Mapping[str, str]
+    timeout_seconds: float
+    tries: int
+    no_input: tuple[Prompt, ...]
+    no_match: tuple[Prompt, ...]
+    fallback: str | None
+    intents: Mapping[str, str] = field(default_factory=dict)  # spoken intent -> node
+    barge_in: bool | None = None  # speech stops the prompt; None: the plan's setting
+    confidence: float | None = None  # threshold override; None: the plan's setting
 
 
 class MenuType(NodeType[MenuNode]):

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ivr.dialplan.model import MessageNode
+from ivr.dialplan.model import BaseNode
 from ivr.dialplan.nodes.base import DTMF_KEY, NODE_NAME, Fields, NodeType
 from ivr.dialplan.nodes.call import Call
+
+
+@dataclass(frozen=True)
+class MessageNode(BaseNode):
+    """Records a message after a tone: until ``end_key``, ``silence_seconds`` of
+    silence or ``max_seconds``; a hang-up keeps the message and ends the plan."""
+
+    max_seconds: float
+    silence_seconds: float
+    end_key: str
+    next: str | None
 
 
 class MessageType(NodeType[MessageNode]):
