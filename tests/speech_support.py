@@ -4,11 +4,14 @@ Korean utterances synthesised by espeak-ng (cached under var/test-cache/speech).
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.nodes.menu import MenuNode
@@ -68,3 +71,45 @@ def korean_main_menu(models: Path) -> MenuSpeech:
     menu = menu_request(plan, node, "")
     assert menu is not None and "음" in menu.request.filler
     return menu
+
+
+def generate_in_fresh_interpreter(
+    phrases: dict[str, list[str]],
+    folder: Path,
+    voices: tuple[str, ...],
+    speeds: tuple[int, ...],
+    snrs: tuple[float | None, ...] = (None,),
+    colour: str = "white",
+    pitch: int = 50,
+) -> None:
+    """``testset.generate`` in a fresh interpreter. espeak-ng's voicing varies with
+    state its earlier syntheses in the process left behind (neither its random seed
+    nor libc's resets it), so a set made in-process after other tests came out
+    differently on each clone (10 dB: 78% one time, 88% another); made in a fresh
+    process from an empty cache it is the same set every time."""
+    script = (
+        "import json, sys; from pathlib import Path; from ivr.speech.testset import generate; "
+        "p, f, v, s, n, c, h = json.loads(sys.argv[1]); "
+        "generate(p, Path(f), tuple(v), tuple(s), tuple(n), c, h)"
+    )
+    arguments = json.dumps([phrases, str(folder), voices, speeds, snrs, colour, pitch])
+    subprocess.run([sys.executable, "-c", script, arguments], check=True)
+
+
+def evaluate_menu(folder: Path, models_dir: Path, menu: str = "main_menu") -> dict[str, Any]:
+    """``ivr speech eval`` of a menu of the Korean plan over ``folder``, as JSON."""
+    result = run_ivr(
+        "speech",
+        "eval",
+        str(KOREAN_PLAN),
+        str(folder),
+        "--menu",
+        menu,
+        "--json",
+        "--models-dir",
+        str(models_dir),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report

@@ -45,6 +45,8 @@ YES_NO = [
         ("en", "no it's still broken"),
         ("en", "nope"),
         ("en", "I don't think so"),
+        ("en", "it is still broken"),
+        ("zh", "还是老样子"),
         ("zh", "不行"),
         ("zh", "还没好"),
         ("ko", "아니요 괜찮아요"),

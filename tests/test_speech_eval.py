@@ -6,15 +6,16 @@ speeds, other noise seeds, clean, white and pink noise."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from speech_support import CACHE, KOREAN_PLAN, install_korean_model
+from speech_support import (
+    CACHE,
+    KOREAN_PLAN,
+    evaluate_menu,
+    generate_in_fresh_interpreter,
+    install_korean_model,
+)
 from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
@@ -26,8 +27,9 @@ SPEEDS = (150, 190)
 HELD_OUT_VOICES = ("ko+f3", "ko+m1", "ko+m5")
 HELD_OUT_SPEEDS = (165, 210)
 # What these sets reach, with a margin where there is one. The sets are the same on
-# every clone (see _generate); measured on 2026-12-05: 91.7% clean, 88.3% at 20 dB,
-# 93.3% at 10 dB; held out 81.7% clean, 83.3% at 10 dB white, 81.7% at 10 dB pink.
+# every clone (see speech_support.generate_in_fresh_interpreter); measured on 2026-12-05:
+# 91.7% clean, 88.3% at 20 dB, 93.3% at 10 dB; held out 81.7% clean, 83.3% at 10 dB
+# white, 81.7% at 10 dB pink.
 # Earlier, on sets that differed from clone to clone, means of three runs:
 # 92.2% clean, 87.2% at 20 dB, 90.0% at 10 dB; held out 84.4% clean, 80.6% at 10 dB
 # white, 84.4% at 10 dB pink. Before filler-only transcripts were decoded again:
@@ -51,31 +53,10 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _generate(
-    phrases: dict[str, list[str]],
-    folder: Path,
-    voices: tuple[str, ...],
-    speeds: tuple[int, ...],
-    snrs: tuple[float | None, ...] = (None,),
-    colour: str = "white",
-) -> None:
-    """``testset.generate`` in a fresh interpreter. espeak-ng's voicing varies with
-    state its earlier syntheses in the process left behind (neither its random seed
-    nor libc's resets it), so a set made in-process after other tests came out
-    differently on each clone (10 dB: 78% one time, 88% another); made in a fresh
-    process from an empty cache it is the same set every time."""
-    script = (
-        "import json, sys; from pathlib import Path; from ivr.speech.testset import generate; "
-        "p, f, v, s, n, c = json.loads(sys.argv[1]); "
-        "generate(p, Path(f), tuple(v), tuple(s), tuple(n), c)"
-    )
-    arguments = json.dumps([phrases, str(folder), voices, speeds, snrs, colour])
-    subprocess.run([sys.executable, "-c", script, arguments], check=True)
-
-
 def _phrases(models_dir: Path) -> dict[str, list[str]]:
-    os.environ["IVR_ASR_MODELS_DIR"] = str(models_dir)
-    plan, problems = check_plan(KOREAN_PLAN)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IVR_ASR_MODELS_DIR", str(models_dir))
+        plan, problems = check_plan(KOREAN_PLAN)
     assert plan is not None, problems
     menu = plan.nodes["main_menu"]
     assert isinstance(menu, MenuNode)
@@ -99,8 +80,8 @@ def test_speech_eval_reports_accuracy_on_a_generated_set(
     folder = CACHE / "eval" / condition
     held_out = condition.startswith("heldout")
     voices, speeds = (HELD_OUT_VOICES, HELD_OUT_SPEEDS) if held_out else (VOICES, SPEEDS)
-    _generate(_phrases(models_dir), folder, voices, speeds, (snr,), colour)
-    report = _evaluate(folder, models_dir)
+    generate_in_fresh_interpreter(_phrases(models_dir), folder, voices, speeds, (snr,), colour)
+    report = evaluate_menu(folder, models_dir)
     print(
         f"{condition}: accuracy {report['accuracy']:.1%}, no-match {report['no_match_rate']:.1%}, "
         f"latency p50 {report['latency_ms']['p50']} ms p95 {report['latency_ms']['p95']} ms, "
@@ -131,8 +112,10 @@ OUT_OF_MENU = [
 
 def test_speech_eval_rejects_most_speech_outside_the_menu(models_dir: Path) -> None:
     folder = CACHE / "eval" / "out-of-menu"
-    _generate({"none": OUT_OF_MENU}, folder, ("ko", "ko+f3", "ko+m1"), (165, 190))
-    report = _evaluate(folder, models_dir)
+    generate_in_fresh_interpreter(
+        {"none": OUT_OF_MENU}, folder, ("ko", "ko+f3", "ko+m1"), (165, 190)
+    )
+    report = evaluate_menu(folder, models_dir)
     print(f"out of menu: {report['accuracy']:.1%} rejected; {report['confusion']}")
     assert report["files"] == 36
     assert report["accuracy"] >= 0.35, report["confusion"]
@@ -178,21 +161,3 @@ def test_speech_eval_names_a_menu_that_does_not_listen(models_dir: Path, tmp_pat
     assert (
         "'goodbye' is not a menu with intents in 'default' (main_menu, password)" in result.stderr
     )
-
-
-def _evaluate(folder: Path, models_dir: Path) -> dict[str, Any]:
-    """``ivr speech eval`` of the Korean plan's main menu over ``folder``, as JSON."""
-    result = run_ivr(
-        "speech",
-        "eval",
-        str(KOREAN_PLAN),
-        str(folder),
-        "--menu",
-        "main_menu",
-        "--json",
-        "--models-dir",
-        str(models_dir),
-    )
-    assert result.returncode == 0, result.stderr
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report

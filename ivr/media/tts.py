@@ -20,6 +20,8 @@ from ivr.exceptions import PromptError
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE = 1  # espeak_SetParameter: words per minute
+_ESPEAK_PITCH = 3  # espeak_SetParameter: base pitch, 0-100
+DEFAULT_PITCH = 50
 _RANDOM_SEED = 1  # espeak_ng_SetRandSeed
 DEFAULT_WORDS_PER_MINUTE = 175
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
@@ -73,12 +75,15 @@ class _Engine:
             self._lib = lib
         return self._lib
 
-    def synthesize(self, text: str, voice: str, words_per_minute: int) -> tuple[bytes, int]:
+    def synthesize(
+        self, text: str, voice: str, words_per_minute: int, pitch: int = DEFAULT_PITCH
+    ) -> tuple[bytes, int]:
         """Runs on the engine thread only."""
         lib = self._load()
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise PromptError(f"espeak-ng has no voice {voice!r}")
         lib.espeak_SetParameter(_ESPEAK_RATE, int(words_per_minute), 0)
+        lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
         # The breathy voices (f2, f3...) mix in noise from a generator seeded by the
         # clock: a fixed seed makes a text sound the same in every process.
         lib.espeak_ng_SetRandSeed(_RANDOM_SEED)
@@ -114,15 +119,22 @@ class EspeakSynthesizer:
         return self._engine.sample_rate
 
     def synthesize_blocking(
-        self, text: str, voice: str, words_per_minute: int = DEFAULT_WORDS_PER_MINUTE
+        self,
+        text: str,
+        voice: str,
+        words_per_minute: int = DEFAULT_WORDS_PER_MINUTE,
+        pitch: int = DEFAULT_PITCH,
     ) -> bytes:
-        """PCM for ``text`` in ``voice`` (an espeak-ng voice name such as en, cmn, ko);
-        waits for the engine thread. Not for the event loop: use :meth:`synthesize`.
+        """PCM for ``text`` in ``voice`` (an espeak-ng voice name such as en, cmn, ko) at
+        ``pitch`` (0-100); waits for the engine thread. Not for the event loop: use
+        :meth:`synthesize`.
 
         Raises:
             PromptError: unknown voice or synthesis failure.
         """
-        work = self._engine.executor.submit(self._engine.synthesize, text, voice, words_per_minute)
+        work = self._engine.executor.submit(
+            self._engine.synthesize, text, voice, words_per_minute, pitch
+        )
         return work.result()[0]
 
     async def synthesize(self, text: str, voice: str) -> tuple[bytes, int]:

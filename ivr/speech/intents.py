@@ -16,9 +16,10 @@ means the same everywhere. The confidence is then multiplied by the recognizer's
 own, so a garbled utterance forced onto the grammar's words scores low.
 
 A menu whose intents include ``yes`` and ``no`` also checks polarity: a "yes" that
-holds a negation word, a "no" without one, or an answer with both negation and
-affirmation words is not taken (the caller is asked again); taking a no for a yes
-is the worst error an IVR makes.
+holds a negation word, a "no" without one, an answer with both negation and
+affirmation words, or a "yes" without a word of assent that is not clearly
+nearer yes than no is not taken (the caller is asked again); taking a no for a
+yes is the worst error an IVR makes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ REFUSAL_SCORE = 0.36  # the score that calibrates to a confidence of 0.5
 # Two intents this close are a coin toss: ask again rather than guess.
 AMBIGUITY_MARGIN = 0.02
 YES, NO = "yes", "no"
+# A "yes" with no word of assent ("that fixed it") must beat "no" by this much: a no
+# without a negation word ("it's still broken") must never pass for a yes.
+UNMARKED_YES_MARGIN = 0.1
 # Words that make an answer negative, per language (a language not here: no check).
 NEGATIONS = {
     "ko": re.compile(r"아니|아뇨|싫|됐어|됐습니다|하지\s*마|필요\s*없|안\s*(할|해|돼)|괜찮"),
@@ -269,6 +273,11 @@ class IntentScorer:
             said = unicodedata.normalize("NFKC", text).lower()
             negative = bool(self._negation.search(said))
             positive = bool(self._affirmation and self._affirmation.search(said))
-            if (best == YES) == negative or (negative and positive):
+            unmarked_yes = best == YES and not positive
+            if (
+                (best == YES) == negative
+                or (negative and positive)
+                or (unmarked_yes and top - scores.get(NO, 0.0) < UNMARKED_YES_MARGIN)
+            ):
                 return IntentMatch(None, confidence, best, scores, "polarity")
         return IntentMatch(best, confidence, best, scores, "matched")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ivr.media.audio_format import SAMPLE_RATE
-from ivr.media.tts import EspeakSynthesizer
+from ivr.media.tts import DEFAULT_PITCH, EspeakSynthesizer
 from ivr.speech.vad import FRAME_BYTES, frame_rms
 
 with warnings.catch_warnings():
@@ -30,10 +30,12 @@ LEAD_SILENCE_SECONDS = 0.4
 TRAIL_SILENCE_SECONDS = 1.2
 
 
-def speak(text: str, voice: str = "ko", words_per_minute: int = 175) -> bytes:
+def speak(
+    text: str, voice: str = "ko", words_per_minute: int = 175, pitch: int = DEFAULT_PITCH
+) -> bytes:
     """``text`` as 8 kHz 16-bit mono PCM, trimmed of espeak's own silence."""
     synth = EspeakSynthesizer()
-    raw = synth.synthesize_blocking(text, voice, words_per_minute)
+    raw = synth.synthesize_blocking(text, voice, words_per_minute, pitch)
     pcm, _ = audioop.ratecv(raw, 2, 1, synth.sample_rate, SAMPLE_RATE, None)
     return trim(pcm)
 
@@ -95,9 +97,11 @@ def generate(
     speeds: tuple[int, ...] = (175,),
     snrs: tuple[float | None, ...] = (None,),
     colour: str = "white",
+    pitch: int = DEFAULT_PITCH,
 ) -> list[Path]:
-    """Write one file per intent, phrase, voice, speed and noise level (None: clean);
-    ``colour`` is the noise's: white or pink. Files already there are kept (a cache)."""
+    """Write one file per intent, phrase, voice, speed and noise level (None: clean),
+    at ``pitch`` (0-100); ``colour`` is the noise's: white or pink. Files already
+    there are kept (a cache)."""
     if colour not in ("white", "pink"):
         raise ValueError(f"noise colour {colour!r}: expected white or pink")
     prefix = "snr" if colour == "white" else colour
@@ -110,10 +114,12 @@ def generate(
                     for snr in snrs:
                         noise = "clean" if snr is None else f"{prefix}{snr:g}"
                         tag = voice.replace("+", "-")
+                        if pitch != DEFAULT_PITCH:
+                            tag += f"-p{pitch}"
                         path = folder / f"{intent}__{index}-{tag}-{speed}-{noise}.wav"
                         if not path.exists():
                             if clean is None:
-                                clean = speak(text, voice, speed)
+                                clean = speak(text, voice, speed, pitch)
                             audio = pad(clean)
                             seed = zlib.crc32(path.name.encode())
                             if snr is not None and colour == "pink":

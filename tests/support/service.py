@@ -38,7 +38,7 @@ def machine_redis_url() -> str | None:
 
 
 def run_ivr(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """The ``ivr`` command, as operations staff run it; ``env`` adds to the environment."""
     return subprocess.run(
@@ -47,7 +47,7 @@ def run_ivr(
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=timeout,
         env=None if env is None else {**os.environ, **env},
     )
 
