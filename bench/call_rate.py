@@ -22,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import run_sipp, start_service  # noqa: E402
+from support.service import start_service  # noqa: E402
+from support.sipp import run_sipp  # noqa: E402
 
 
 def main() -> int:

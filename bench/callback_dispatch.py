@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import free_port  # noqa: E402
+from support.harness import free_port  # noqa: E402
 
 from callback.line import QueueLine  # noqa: E402
 from callback.requests import CallbackRequests  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import tickets_store  # noqa: E402
-from conftest import start_service  # noqa: E402
+from support.service import start_service  # noqa: E402
 
 from ivr.tickets.store import open_store  # noqa: E402
 

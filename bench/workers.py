@@ -26,15 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import (  # noqa: E402
-    POSTGRES_ADMIN_URL,
-    finish_sipp,
-    machine_redis_url,
-    postgres_answers,
-    start_sipp,
-    wait_until,
-)
-from workers_support import RunningNode, node_env, start_node  # noqa: E402
+from support.databases import MACHINE_POSTGRES_ADMIN_URL as POSTGRES_ADMIN_URL  # noqa: E402
+from support.databases import postgres_answers  # noqa: E402
+from support.harness import wait_until  # noqa: E402
+from support.nodes import RunningNode, node_env, start_node  # noqa: E402
+from support.service import machine_redis_url  # noqa: E402
+from support.sipp import finish_sipp, start_sipp  # noqa: E402
 
 # The menu with the key pressed 8 s in: ~16 s calls, so a set-up rate the
 # workers sustain (~20/s each) gets all of a step's calls live together.

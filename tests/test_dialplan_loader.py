@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support.harness import REPO
 
 from ivr.dialplan.loader import check_plan, load_plan
 from ivr.dialplan.nodes import NODE_KEYS

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO, run_ivr
+from support.harness import REPO
+from support.service import run_ivr
 
 PLAN = REPO / "dialplans" / "default.yaml"
 
