@@ -16,10 +16,9 @@ means the same everywhere. The confidence is then multiplied by the recognizer's
 own, so a garbled utterance forced onto the grammar's words scores low.
 
 A menu whose intents include ``yes`` and ``no`` also checks polarity: a "yes" that
-holds a negation word, a "no" without one, an answer with both negation and
-affirmation words, or a "yes" without a word of assent that is not clearly
-nearer yes than no is not taken (the caller is asked again); taking a no for a
-yes is the worst error an IVR makes.
+holds a negation word, a "no" that holds a word of assent, or an answer without a
+word of its own polarity that is not clearly nearer its side is not taken (the
+caller is asked again); taking a no for a yes is the worst error an IVR makes.
 """
 
 from __future__ import annotations
@@ -37,19 +36,20 @@ from ivr.speech.meaning import SentenceEncoder, shared_encoder
 log = logging.getLogger(__name__)
 
 ANY_LANGUAGE = "*"
-MEANING_WEIGHT = 0.7
+MEANING_WEIGHT = 0.8
 KEYWORD_SCORE = 0.7  # the spelling score of an utterance holding one of the intent's keywords
-REFUSAL_SCORE = 0.36  # the score that calibrates to a confidence of 0.5
+REFUSAL_SCORE = 0.42  # the score that calibrates to a confidence of 0.5
 # Two intents this close are a coin toss: ask again rather than guess.
 AMBIGUITY_MARGIN = 0.02
 YES, NO = "yes", "no"
-# A "yes" with no word of assent ("that fixed it") must beat "no" by this much: a no
-# without a negation word ("it's still broken") must never pass for a yes.
-UNMARKED_YES_MARGIN = 0.1
+# An answer without a word of its own polarity ("that fixed it", "I'll leave a
+# message") must beat the opposite answer by this much; one with a word of the
+# opposite polarity is never taken.
+UNMARKED_ANSWER_MARGIN = 0.05
 # Words that make an answer negative, per language (a language not here: no check).
 NEGATIONS = {
     "ko": re.compile(r"아니|아뇨|싫|됐어|됐습니다|하지\s*마|필요\s*없|안\s*(할|해|돼)|괜찮"),
-    "zh": re.compile(r"(?!没问题|不错)(不|没|别|算了)"),
+    "zh": re.compile(r"(?!没问题|不错|没关系)(不|没|别|算了)"),
     "en": re.compile(
         r"\b(nope|nah|not|never|dont|didnt|doesnt|isnt|wasnt|wont|cant|cannot)\b|n['’]t\b"
         r"|\bno\b(?! problem)"
@@ -58,7 +58,7 @@ NEGATIONS = {
 # Words that make an answer positive; an answer with both kinds is asked again.
 AFFIRMATIONS = {
     "ko": re.compile(r"(?:^|\s)(네|예)(?:\s|$)|그래|좋아|좋습니다|맞아|맞습니다|부탁"),
-    "zh": re.compile(r"(?<![不没])(是|对|好|可以|行)|嗯"),
+    "zh": re.compile(r"(?<![不没还])(是|对|好|可以|行)|嗯"),
     "en": re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|right|correct|please)\b"),
 }
 _NOT_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -273,11 +273,8 @@ class IntentScorer:
             said = unicodedata.normalize("NFKC", text).lower()
             negative = bool(self._negation.search(said))
             positive = bool(self._affirmation and self._affirmation.search(said))
-            unmarked_yes = best == YES and not positive
-            if (
-                (best == YES) == negative
-                or (negative and positive)
-                or (unmarked_yes and top - scores.get(NO, 0.0) < UNMARKED_YES_MARGIN)
-            ):
+            marked, contrary = (positive, negative) if best == YES else (negative, positive)
+            other = scores.get(NO if best == YES else YES, 0.0)
+            if contrary or (not marked and top - other < UNMARKED_ANSWER_MARGIN):
                 return IntentMatch(None, confidence, best, scores, "polarity")
         return IntentMatch(best, confidence, best, scores, "matched")
