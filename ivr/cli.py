@@ -273,8 +273,103 @@ def _add_speech_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     eval_text.add_argument("sets", nargs="+", help="sentence set files (tests/data/paraphrase/)")
     eval_text.add_argument("--json", action="store_true", help="print the reports as JSON")
     eval_text.set_defaults(func=lambda a: speech.sentence_eval([Path(s) for s in a.sets], a.json))
-    for command in (listing, install, evaluate, eval_text):
+    suggest, accept = _add_tuning_commands(speech_commands, store)
+    for command in (listing, install, evaluate, eval_text, suggest, accept):
         command.add_argument("--models-dir", help="models folder (default: speech.models_dir)")
+
+
+def _add_tuning_commands(
+    speech_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    store: Callable[[], ModelStore],
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """``ivr speech suggest`` and ``ivr speech accept``: the tuning loop on real calls."""
+    from ivr.speech import commands as speech
+
+    suggest = speech_commands.add_parser(
+        "suggest",
+        help="unrecognised and uncertain utterances from tickets, grouped by meaning: "
+        "suggested examples for intents and new intents",
+    )
+    suggest.add_argument("--plan", help="a plan name or file (default: every plan)")
+    suggest.add_argument("--menu", help="one menu node only")
+    suggest.add_argument("--since", default="7d", help="90m, 24h, 7d, ISO 8601 (default 7d)")
+    suggest.add_argument("--min-count", type=int, default=2, help="smallest group (default 2)")
+    suggest.add_argument(
+        "--low-confidence",
+        type=float,
+        default=0.65,
+        help="matched utterances below this confidence count as uncertain (default 0.65)",
+    )
+    suggest.add_argument("--json", action="store_true", help="print the suggestions as JSON")
+    suggest.set_defaults(
+        func=lambda a: _with_config(
+            a,
+            lambda config: speech.speech_suggest(
+                config.storage.database_url,
+                config.dialplans.directory,
+                a.plan,
+                a.menu,
+                a.since,
+                a.min_count,
+                a.low_confidence,
+                a.json,
+            ),
+        )
+    )
+    accept = speech_commands.add_parser(
+        "accept",
+        help="add examples (phrases, keywords) to an intent of a plan file, validated; "
+        "--eval shows frozen sets before and after",
+    )
+    accept.add_argument("plan", help="plan file (edited in place, comments kept)")
+    accept.add_argument("--intent", help="the intent (default: the suggestion's nearest)")
+    accept.add_argument("--suggestion", help="a suggestion id: its wordings become examples")
+    for field, what in (
+        ("examples", "whole sentences callers say (scored by meaning)"),
+        ("phrases", "what the recognizer may hear in grammar mode"),
+        ("keywords", "words that raise the intent's score; heard in grammar mode"),
+    ):
+        accept.add_argument(f"--{field}", action="append", default=[], help=f"{what}; repeatable")
+    accept.add_argument("--language", help="for per-language lists (default: the plan's)")
+    accept.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="SET",
+        help="a sentence set file or a folder of labelled audio, run before and after; repeatable",
+    )
+    accept.add_argument("--dry-run", action="store_true", help="check and evaluate, write nothing")
+    accept.add_argument("--since", default="7d", help="the window --suggestion was listed over")
+    accept.set_defaults(
+        func=lambda a: _with_config(
+            a,
+            lambda config: speech.speech_accept(
+                Path(a.plan),
+                a.intent,
+                {"examples": a.examples, "phrases": a.phrases, "keywords": a.keywords},
+                a.suggestion,
+                config.storage.database_url,
+                a.since,
+                a.language,
+                [Path(p) for p in a.eval],
+                a.dry_run,
+                store(),
+            ),
+        )
+    )
+    for command in (suggest, accept):
+        command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
+    return suggest, accept
+
+
+def _with_config(args: argparse.Namespace, run: Callable[[Config], int]) -> int:
+    """``run`` with the configuration ``--config`` names; exit 2 when it does not load."""
+    try:
+        config = load_config(_config_path(args) or default_config_path())
+    except IvrError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    return run(config)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ SHARED_LEAVES = {"ivr", "ivr.config_table", "ivr.config_values", "ivr.exceptions
 MAY_IMPORT = {
     "ivr.telephony": {"ivr.media", "ivr.edge"},
     "ivr.media": {"ivr.telephony", "ivr.dialplan"},
-    "ivr.speech": {"ivr.media", "ivr.telephony", "ivr.dialplan"},
+    "ivr.speech": {"ivr.media", "ivr.telephony", "ivr.dialplan", "ivr.tickets"},
     "ivr.dialplan": {
         "ivr.speech",
         "ivr.media",
@@ -80,6 +80,7 @@ MAY_IMPORT = {
         "ivr.agents",
         "ivr.dialplan",
         "ivr.privacy",
+        "ivr.speech",
         "ivr.state",
         "ivr.telephony",
         "ivr.tickets",

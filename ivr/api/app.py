@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ivr.api.audit_routes import add_audit_routes
 from ivr.api.auth import AUDIT_LOG, TOKENS, access_control, describe_access, requires
+from ivr.api.speech import add_speech_routes
 from ivr.api.stats import add_stats_routes
 from ivr.api.tickets import add_ticket_routes
 from ivr.api.tokens import Role, TokenBook
@@ -175,6 +176,7 @@ def build_app(
     app.router.add_get("/api/calls", live_calls)
     add_ticket_routes(app, tickets)
     add_stats_routes(app)
+    add_speech_routes(app, plans)
     add_audit_routes(app)
     app.router.add_get("/api/dialplans", list_plans)
     app.router.add_post("/api/dialplans/reload", reload_plans)

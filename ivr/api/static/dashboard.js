@@ -254,6 +254,56 @@
     document.getElementById("updated").textContent = `${t("updated")} ${clock(Date.now() / 1000)}`;
   }
 
+  // Speech tuning suggestions: read on their own (grouping costs the service CPU), at
+  // log-in, on "Refresh" and every SUGGESTIONS_MS; not part of the live stream.
+  const SUGGESTIONS_MS = 300000;
+  const SUGGESTIONS_SPAN_S = 7 * 24 * 3600;
+  let suggestions = undefined; // undefined: not read yet; null: unavailable
+  let suggestionsTimer = null;
+
+  function renderSuggestions() {
+    if (suggestions === undefined) return;
+    const list = suggestions ? suggestions.suggestions : null;
+    document.getElementById("suggestions-count").textContent = list ? list.length : "–";
+    fill(
+      "suggestions",
+      list &&
+        list.map((s) => {
+          const row = el("tr", null, { "data-suggestion": s.id, "data-kind": s.kind });
+          const what =
+            s.kind === "examples" ? `${t("suggest_examples")} ${s.intent}` : `${t("suggest_new_intent")} ${s.intent || "–"}`;
+          row.append(
+            el("td", `${s.count} (${s.refused} ${t("refused")})`, { class: "utterances" }),
+            el("td", `${s.plan} / ${s.menu}`),
+            el("td", `${what} (${s.score.toFixed(2)})`),
+            el("td", s.texts.join(" | ")),
+            el("td", s.ticket_ids.join(" "), { class: "tickets" }),
+            el("td", s.id),
+          );
+          return row;
+        }),
+      "no_suggestions",
+    );
+  }
+
+  async function readSuggestions() {
+    if (token() === null) return;
+    const since = Date.now() / 1000 - SUGGESTIONS_SPAN_S;
+    try {
+      const response = await fetch(`/api/speech/suggestions?from=${since}`, { headers: authorised() });
+      suggestions = response.ok ? await response.json() : null;
+    } catch (error) {
+      suggestions = null;
+    }
+    renderSuggestions();
+  }
+
+  function watchSuggestions() {
+    if (suggestionsTimer !== null) window.clearInterval(suggestionsTimer);
+    suggestionsTimer = window.setInterval(readSuggestions, SUGGESTIONS_MS);
+    readSuggestions();
+  }
+
   function setConnection(state) {
     const node = document.getElementById("connection");
     node.dataset.state = state;
@@ -277,6 +327,8 @@
 
   function showLogin(errorKey) {
     disconnect();
+    if (suggestionsTimer !== null) window.clearInterval(suggestionsTimer);
+    suggestionsTimer = null;
     window.sessionStorage.removeItem(TOKEN_KEY);
     document.getElementById("login").hidden = false;
     document.querySelector("main").hidden = true;
@@ -293,6 +345,7 @@
     document.getElementById("logout").hidden = false;
     document.getElementById("who").textContent = `${who.name} (${who.role})`;
     connect();
+    watchSuggestions();
   }
 
   async function logIn(candidate) {
@@ -388,6 +441,7 @@
       window.localStorage.setItem("ivr-dashboard-lang", lang);
       applyLabels();
       render();
+      renderSuggestions();
     });
   }
   document.getElementById("login").addEventListener("submit", (event) => {
@@ -398,6 +452,7 @@
     logIn(candidate);
   });
   document.getElementById("logout").addEventListener("click", () => showLogin(null));
+  document.getElementById("suggestions-refresh").addEventListener("click", readSuggestions);
   applyLabels();
   if (token() === null) showLogin(null);
   else logIn(token());
