@@ -55,7 +55,8 @@ def sipp_command(
         "-p",
         str(free_port(source)),
         "-mp",
-        str(free_port(source)),
+        # SIPp takes the media port and the three above it (RTCP, video RTP and RTCP)
+        str(free_port(source, count=4)),
         "-s",
         service_number,
         "-key",
