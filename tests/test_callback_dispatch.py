@@ -59,7 +59,7 @@ def sipp_phone(scenario: str, port: int, workdir: Path) -> subprocess.Popen[byte
             "-p",
             str(port),
             "-mp",
-            str(free_port()),
+            str(free_port(count=4)),  # SIPp binds the three ports above it too
             "-nostdin",
             "-nd",
             "-trace_msg",
