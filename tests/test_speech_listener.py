@@ -100,6 +100,20 @@ async def test_a_filler_word_spanning_the_speech_stays_as_heard(
     assert understand(main_menu, heard).match.intent is None
 
 
+async def test_single_words_beside_the_phrases_let_a_sentence_nobody_listed_come_out_whole(
+    engine: SpeechEngine,
+) -> None:
+    # "계정이" is not in the model's vocabulary: left out of the grammar, not fatal.
+    request = ListenRequest("ko", GRAMMAR, words=("직원", "연결해", "주세요", "계정이"))
+    listener = UtteranceListener(engine, request)
+    await _feed(
+        listener, bytes(8000) + testset.speak("직원 연결해 주세요", "ko", 160) + bytes(11200)
+    )
+    heard = await listener.heard()
+    assert heard.text.endswith("연결해 주세요"), heard.text  # words of no phrase, chained
+    assert engine.known("ko", request.words) == ["직원", "연결해", "주세요"]
+
+
 async def test_many_callers_at_once_share_one_model(engine: SpeechEngine) -> None:
     said = ["비밀번호 초기화", "상담원 연결", "비용 처리"] * 4
     listeners = [UtteranceListener(engine, ListenRequest("ko", GRAMMAR)) for _ in said]

@@ -15,6 +15,8 @@ from support.harness import REPO, wait_until
 from support.phones import run_phone
 from support.service import run_ivr, start_service
 
+from ivr.speech.vocabulary import known_phrases, model_vocabulary, read_vocabulary
+
 
 def _fake_model(folder: Path) -> Path:
     """A folder shaped like a Vosk model (its content does not matter for copying)."""
@@ -146,3 +148,21 @@ def test_with_no_model_the_service_runs_keys_only_and_says_so(tmp_path: Path) ->
         assert ticket["nodes"][:2] == ["main_menu", "agent"]
     finally:
         service.stop()
+
+
+def test_the_korean_models_words_are_read_from_its_graph_and_a_grammar_keeps_only_those(
+    tmp_path: Path,
+) -> None:
+    install_korean_model(tmp_path)
+    words = model_vocabulary(tmp_path / "ko")
+    assert words is not None and len(words) > 400_000
+    assert model_vocabulary(tmp_path / "ko") is words  # read once per model
+    assert {"비밀번호", "상담원", "프로그램", "<UNK>"} <= words
+    assert "비밀번호를" not in words and "잊어버렸어요" not in words
+    grammar = ["비밀번호 초기화", "비밀번호를 잊어버렸어요", "상담원", "상담원"]
+    assert known_phrases(grammar, words) == ["비밀번호 초기화", "상담원"]
+    assert known_phrases(grammar, None) == grammar[:3]
+    (tmp_path / "plain" / "graph").mkdir(parents=True)
+    (tmp_path / "plain" / "graph" / "words.txt").write_text("<eps> 0\n네 1\n아니요 2\n")
+    assert read_vocabulary(tmp_path / "plain") == {"<eps>", "네", "아니요"}
+    assert read_vocabulary(tmp_path) is None

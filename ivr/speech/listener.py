@@ -41,7 +41,7 @@ class UtteranceListener:
     def __init__(self, engine: SpeechEngine, request: ListenRequest) -> None:
         self._request = request
         self._stream: DecodeStream = engine.stream(
-            request.model, request.grammar, filler=request.filler
+            request.model, request.grammar, filler=request.filler, words=request.words
         )
         self._vad = VoiceActivityDetector(request.end_silence_seconds)
         self._max_frames = max(1, round(request.max_utterance_seconds / FRAME_SECONDS))

@@ -7,6 +7,11 @@ decode in parallel up to the pool size. Noise suppression (``denoise``) runs
 on the same pool thread, just before the decoder, for calls and
 ``ivr speech eval`` alike.
 
+A grammar holds the menu's phrases, any single ``words`` the request adds (the
+decoder chains them into sentences nobody listed) and the plan's filler words.
+Entries holding a word the model does not know are left out first
+(``ivr.speech.vocabulary``): the grammar is what Vosk actually uses.
+
 Filler words (everyday words of no intent, so that speech outside the menu
 lands on them) are decoded together with the menu's phrases. A short filler
 word also soaks up a menu word the model hears poorly: "프로그램" comes out
@@ -36,6 +41,7 @@ from ivr.speech.denoise import NoiseSuppressor
 from ivr.speech.intents import normalise, phrase_words
 from ivr.speech.models import ModelStore
 from ivr.speech.spec import HeardWord
+from ivr.speech.vocabulary import known_phrases, model_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,8 @@ class SpeechEngine:
         self._store = store
         self.denoise = denoise  # noise suppression before decoding (see ivr.speech.denoise)
         self._models: dict[str, Any] = {}
+        self._vocabularies: dict[str, frozenset[str] | None] = {}
+        self._reported: set[tuple[str, frozenset[str]]] = set()  # grammar entries left out
         self._load_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="asr")
 
@@ -99,10 +107,32 @@ class SpeechEngine:
             vosk = _vosk()
             started = time.monotonic()
             try:
-                self._models[name] = vosk.Model(str(path))
+                model = vosk.Model(str(path))
             except Exception as exc:  # vosk raises a bare Exception on a bad model
                 raise SpeechError(f"speech model {name!r} at {path} did not load: {exc}") from exc
+            self._vocabularies[name] = model_vocabulary(path)
+            self._models[name] = model
             log.info("speech model %s loaded in %.1f s", name, time.monotonic() - started)
+
+    def vocabulary(self, model: str) -> frozenset[str] | None:
+        """The words model ``model`` knows (None: it does not say); loads it if need be."""
+        self.load(model)
+        return self._vocabularies[model]
+
+    def known(self, model: str, phrases: Sequence[str]) -> list[str]:
+        """``phrases`` less those holding a word model ``model`` does not know: the
+        grammar Vosk will actually decode with (it would drop them itself, warning
+        on every utterance); each distinct set left out is logged once."""
+        kept = known_phrases(phrases, self.vocabulary(model))
+        left_out = frozenset(phrases) - set(kept)
+        if left_out and (model, left_out) not in self._reported:
+            self._reported.add((model, left_out))
+            log.info(
+                "speech model %s does not know these grammar entries, left out: %s",
+                model,
+                ", ".join(sorted(left_out)),
+            )
+        return kept
 
     def stream(
         self,
@@ -110,11 +140,13 @@ class SpeechEngine:
         grammar: Sequence[str] | None,
         sample_rate: int = SAMPLE_RATE,
         filler: Sequence[str] = (),
+        words: Sequence[str] = (),
     ) -> DecodeStream:
         """A new utterance decoder; ``grammar`` None hears any word (open vocabulary),
-        ``filler`` are words of no intent heard alongside ``grammar``.
+        ``words`` are single words heard alongside ``grammar`` (chained as the caller
+        says them), ``filler`` words of no intent heard alongside both.
         The model loads on first use when it was not loaded at start-up."""
-        return DecodeStream(self, model, grammar, sample_rate, filler)
+        return DecodeStream(self, model, grammar, sample_rate, filler, words)
 
     def _recognizer(self, model: str, grammar: Sequence[str] | None, rate: int) -> Any:
         if model not in self._models:
@@ -123,8 +155,9 @@ class SpeechEngine:
         if grammar is None:
             recognizer = vosk.KaldiRecognizer(self._models[model], rate)
         else:
+            known = self.known(model, grammar)
             recognizer = vosk.KaldiRecognizer(
-                self._models[model], rate, json.dumps(list(grammar), ensure_ascii=False)
+                self._models[model], rate, json.dumps(known, ensure_ascii=False)
             )
         recognizer.SetWords(True)
         return recognizer
@@ -160,10 +193,12 @@ class DecodeStream:
         grammar: Sequence[str] | None,
         rate: int,
         filler: Sequence[str] = (),
+        words: Sequence[str] = (),
     ) -> None:
         self._engine = engine
         self._model = model
         self._grammar = list(grammar) if grammar is not None else None
+        self._words = list(words) if grammar is not None else []
         self._filler = list(filler) if grammar is not None else []
         self._filler_words = phrase_words(self._filler)
         self._decoded_audio: list[bytes] = []  # kept for a second decoding (filler only)
@@ -252,7 +287,7 @@ class DecodeStream:
                 self.result.set_exception(error)
 
     def _start_decoding(self) -> None:
-        grammar = None if self._grammar is None else self._grammar + self._filler
+        grammar = None if self._grammar is None else self._grammar + self._words + self._filler
         self._recognizer = self._engine._recognizer(self._model, grammar, self._rate)
         if self._engine.denoise and self._noise_sample:
             started = time.thread_time()

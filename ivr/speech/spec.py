@@ -49,6 +49,10 @@ class ListenRequest:
     end_silence_seconds: float = DEFAULT_END_SILENCE_SECONDS
     max_utterance_seconds: float = DEFAULT_MAX_UTTERANCE_SECONDS
     filler: tuple[str, ...] = ()
+    # Single words heard alongside ``grammar``, chained as the caller says them (the
+    # examples' words, say). Menus do not set them: on the Korean model they cost the
+    # plan's own phrases more than they gave callers' sentences (bench/decoding_variants.py).
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
