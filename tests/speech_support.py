@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
@@ -22,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 KOREAN_PLAN = REPO / "tests" / "plans" / "korean" / "default.yaml"
 KOREAN_CASES = REPO / "tests" / "plans" / "korean.cases.yaml"
 CACHE = REPO / "var" / "test-cache" / "speech"
+# Written before any tuning, never tuned on (see its folder's README).
+FROZEN_KOREAN_PARAPHRASES = REPO / "tests" / "data" / "paraphrase" / "ko.yaml"
+PARAPHRASE_SETTINGS = (("ko", 175, 50), ("ko+f3", 160, 65), ("ko+m1", 190, 35))
 
 
 def install_korean_model(models_dir: Path) -> None:
@@ -113,3 +117,24 @@ def evaluate_menu(folder: Path, models_dir: Path, menu: str = "main_menu") -> di
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
     return report
+
+
+def _paraphrases(menu: str) -> dict[str, list[str]]:
+    frozen = yaml.safe_load(FROZEN_KOREAN_PARAPHRASES.read_text(encoding="utf-8"))
+    labelled = frozen["menus"][menu]
+    sentences = {str(k): list(v) for k, v in labelled["intents"].items()}
+    if labelled.get("out_of_menu"):
+        sentences["none"] = list(labelled["out_of_menu"])
+    return sentences
+
+
+def spoken_paraphrases(menu: str, condition: str) -> Path:
+    """The frozen Korean paraphrases of ``menu`` spoken in each of PARAPHRASE_SETTINGS,
+    ``condition`` clean or snr<dB> (white noise), in a cached folder."""
+    folder = CACHE / "paraphrase" / f"{menu}-{condition}"
+    snr = None if condition == "clean" else float(condition.removeprefix("snr"))
+    for voice, speed, pitch in PARAPHRASE_SETTINGS:
+        generate_in_fresh_interpreter(
+            _paraphrases(menu), folder, (voice,), (speed,), (snr,), "white", pitch
+        )
+    return folder

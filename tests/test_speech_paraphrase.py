@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from speech_support import CACHE, evaluate_menu, generate_in_fresh_interpreter
-from support.service import REPO
+from speech_support import (
+    PARAPHRASE_SETTINGS,
+    evaluate_menu,
+    install_korean_model,
+    spoken_paraphrases,
+)
 
-FROZEN = REPO / "tests" / "data" / "paraphrase" / "ko.yaml"
-SETTINGS = (("ko", 175, 50), ("ko+f3", 160, 65), ("ko+m1", 190, 35))
 # condition: (main menu right, out of menu refused, yes/no right). Measured 2026-12-05
 # with grammar decoding of the menu's phrases: clean 11.4%, 52.8%, 21.2% (4 swaps);
 # 10 dB 14.8%, 54.6%, 16.7% (4 swaps). Spoken paraphrases reach the intent layer only
@@ -28,29 +29,9 @@ FLOORS = {"clean": (0.08, 0.45, 0.12), "snr10": (0.1, 0.45, 0.1)}
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from speech_support import install_korean_model
-
     directory = tmp_path_factory.mktemp("asr_models")
     install_korean_model(directory)
     return directory
-
-
-def _sentences(menu: str) -> dict[str, list[str]]:
-    labelled = yaml.safe_load(FROZEN.read_text(encoding="utf-8"))["menus"][menu]
-    sentences = {str(k): list(v) for k, v in labelled["intents"].items()}
-    if labelled.get("out_of_menu"):
-        sentences["none"] = list(labelled["out_of_menu"])
-    return sentences
-
-
-def spoken(menu: str, condition: str) -> Path:
-    folder = CACHE / "paraphrase" / f"{menu}-{condition}"
-    snr = None if condition == "clean" else float(condition.removeprefix("snr"))
-    for voice, speed, pitch in SETTINGS:
-        generate_in_fresh_interpreter(
-            _sentences(menu), folder, (voice,), (speed,), (snr,), "white", pitch
-        )
-    return folder
 
 
 def _share(report: dict[str, Any], right: bool, none: bool) -> float:
@@ -62,8 +43,8 @@ def _share(report: dict[str, Any], right: bool, none: bool) -> float:
 @pytest.mark.parametrize("condition", sorted(FLOORS))
 def test_spoken_paraphrases_hold_their_floors(models_dir: Path, condition: str) -> None:
     menu_right, refused, yes_no_right = FLOORS[condition]
-    main = evaluate_menu(spoken("main_menu", condition), models_dir)
-    yes_no = evaluate_menu(spoken("password", condition), models_dir, menu="password")
+    main = evaluate_menu(spoken_paraphrases("main_menu", condition), models_dir)
+    yes_no = evaluate_menu(spoken_paraphrases("password", condition), models_dir, menu="password")
     swaps = sum(n for k, n in yes_no["confusion"].items() if k in ("yes -> no", "no -> yes"))
     print(
         f"{condition}: main menu {_share(main, True, False):.1%} right, "
@@ -71,7 +52,8 @@ def test_spoken_paraphrases_hold_their_floors(models_dir: Path, condition: str) 
         f"yes/no {yes_no['accuracy']:.1%} right, {swaps} swaps; "
         f"latency p95 {main['latency_ms']['p95']} ms"
     )
-    assert main["files"] == 106 * len(SETTINGS) and yes_no["files"] == 22 * len(SETTINGS)
+    assert main["files"] == 106 * len(PARAPHRASE_SETTINGS)
+    assert yes_no["files"] == 22 * len(PARAPHRASE_SETTINGS)
     assert _share(main, True, False) >= menu_right, main["confusion"]
     assert _share(main, True, True) >= refused, main["confusion"]
     assert yes_no["accuracy"] >= yes_no_right, yes_no["confusion"]
