@@ -271,6 +271,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         api=parse_api_settings(raw.get("api"), read.source, env),
         privacy=PrivacyConfig(
             mask_logs=read.value(table.MASK_LOGS),
+            mask_desk_numbers=read.value(table.MASK_DESK_NUMBERS),
             recordings_retention_days=read.value(table.RECORDINGS_RETENTION_DAYS),
             transcripts_retention_days=read.value(table.TRANSCRIPTS_RETENTION_DAYS),
             sweep_interval_seconds=read.value(table.PRIVACY_SWEEP_SECONDS),

@@ -244,6 +244,13 @@ MASK_LOGS = Setting(
     True,
     "caller numbers in log lines show only their last two digits",
 )
+MASK_DESK_NUMBERS = Setting(
+    "privacy.mask_desk_numbers",
+    "IVR_MASK_DESK_NUMBERS",
+    parse_bool,
+    True,
+    "the agent desk shows caller numbers with only their last two digits",
+)
 RECORDINGS_RETENTION_DAYS = Setting(
     "privacy.recordings_retention_days",
     None,
@@ -301,6 +308,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PROBE_INTERVAL_SECONDS,
     WORKERS_RUN_DIR,
     MASK_LOGS,
+    MASK_DESK_NUMBERS,
     RECORDINGS_RETENTION_DAYS,
     TRANSCRIPTS_RETENTION_DAYS,
     PRIVACY_SWEEP_SECONDS,

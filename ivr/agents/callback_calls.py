@@ -23,6 +23,7 @@ from callback.line import QueueLine
 from callback.requests import CallbackRequest
 from ivr.agents.board import AgentBoard
 from ivr.agents.callback_legs import LegRecordings
+from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.dialling import DialPolicy
 from ivr.agents.settings import QueueSettings
 from ivr.agents.transfer import Dialler, Speech, first_to_hang_up
@@ -76,7 +77,9 @@ class CallbackConnector:
         voice: str = "en",
         lines: Lines | None = None,
         recordings: LegRecordings | None = None,
+        desk_calls: DeskCalls | None = None,
     ) -> None:
+        self._desk_calls = desk_calls
         self._lines = lines
         self._recordings = recordings
         self._ring_seconds = ring_seconds
@@ -144,6 +147,7 @@ class CallbackConnector:
         finally:
             await agent_leg.hangup()
             await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
+            await self._desk_ended(legs)
 
     async def _customer_first(self, legs: _Legs) -> Attempt:
         if await self._number_in_call(legs.request):
@@ -168,24 +172,52 @@ class CallbackConnector:
             finally:
                 await agent_leg.hangup()
                 await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
+                await self._desk_ended(legs)
         finally:
             await customer.hangup()
 
     async def _ring_agent(self, legs: _Legs) -> Call | Attempt:
         """The agent's leg, whispered to; an agent who does not answer is set offline."""
         legs.steps.add("agent_rung", agent=legs.agent_id)
+        await self._desk_ringing(legs)
         try:
             agent_leg = await self._dialler.dial(
                 legs.agent_uri, timeout=legs.queue.ring_timeout_seconds
             )
         except TelephonyError as exc:
             await self._board.not_answered(legs.agent_id, dial_outcome(exc))
+            if self._desk_calls is not None:
+                await self._desk_calls.missed(legs.agent_id, legs.request.entry)
             return Attempt("agent_no_answer", str(exc), legs.agent_id)
         legs.steps.add("agent_answered", agent=legs.agent_id)
         await self._board.answered(legs.agent_id)
+        if self._desk_calls is not None:
+            await self._desk_calls.connected(legs.agent_id, legs.request.entry)
         if legs.queue.whisper:
             await self._say(agent_leg, self._whisper(legs.request))
         return agent_leg
+
+    async def _desk_ringing(self, legs: _Legs) -> None:
+        """The desk shows the callback; the API adds the booking call's ticket to it."""
+        if self._desk_calls is None:
+            return
+        request = legs.request
+        waited = round(time.time() - request.created_at, 1) if request.created_at else None
+        pop = {
+            "kind": "callback",
+            "ticket_id": request.ticket_id or None,
+            "caller_number": request.number,
+            "queue": request.queue,
+            "employee_name": request.caller_name,
+            "intent": request.intent or None,
+            "waited_seconds": waited,
+            "callback": {"request": request.id, "attempt": request.attempts + 1},
+        }
+        await self._desk_calls.ringing(legs.agent_id, request.entry, pop)
+
+    async def _desk_ended(self, legs: _Legs) -> None:
+        if self._desk_calls is not None:
+            await self._desk_calls.ended(legs.agent_id, legs.request.entry)
 
     async def _number_in_call(self, request: CallbackRequest) -> bool:
         """Whether the customer's number has a live call (checked again just before

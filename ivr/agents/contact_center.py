@@ -22,6 +22,7 @@ from ivr.agents.board import AgentBoard
 from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
 from ivr.agents.callback_calls import BoardAgents, CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
+from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.queues import QueueDesk
@@ -44,6 +45,7 @@ class ContactCenter:
     transfers: TransferServices
     requests: CallbackRequests
     dispatcher: Dispatcher
+    desk_calls: DeskCalls  # what each agent's desk shows of their call
 
     @property
     def desk(self) -> QueueDesk:
@@ -90,6 +92,7 @@ async def open_contact_center(
     dialler = PolicedDialler(dialler, policy)  # every dial below passes the limits
     requests = CallbackRequests(client, prefix)
     lines = LiveCallLines(client, prefix)
+    desk_calls = DeskCalls(client, prefix)
     tasks.start(_grant_held_breaks(desk), "held-breaks")
     tasks.start(OrphanedAgents(board, requests, client, prefix).run(), "orphaned-agents")
     dispatcher = Dispatcher(
@@ -107,6 +110,7 @@ async def open_contact_center(
             settings.callbacks.key_wait_seconds,
             lines=lines,
             recordings=LegRecordings(recordings_dir, tickets) if recordings_dir else None,
+            desk_calls=desk_calls,
         ),
         settings.callbacks.dispatch,
         wakeup=wakeups,
@@ -117,9 +121,10 @@ async def open_contact_center(
     log.info("%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none")
     return ContactCenter(
         settings,
-        TransferServices(desk, wakeups, dialler, policy, speech, screen_pop),
+        TransferServices(desk, wakeups, dialler, policy, speech, screen_pop, desk_calls),
         requests,
         dispatcher,
+        desk_calls,
     )
 
 

@@ -7,7 +7,8 @@ dialling:
 agents:
   - {id: alice, name: Alice Wang, uri: "sip:6001@pbx.example.com", queues: [helpdesk]}
 queues:
-  helpdesk: {transfer: bridge, ring_timeout_seconds: 15, wrap_up_seconds: 20}
+  helpdesk: {transfer: bridge, ring_timeout_seconds: 15, wrap_up_seconds: 20,
+             dispositions: [password_reset, hardware, escalated]}
 screen_pop_url: http://crm.example.com/screen-pop
 ```
 """
@@ -35,7 +36,9 @@ QUEUE_KEYS = {
     "average_handle_seconds",
     "service_level_seconds",
     "whisper",
+    "dispositions",
 }
+MAX_DISPOSITION_CHARS = 64
 DIALLING_KEYS = {"allow", "extension_uri", "limits"}
 LIMIT_KEYS = {"match", "per_number_per_day", "per_day", "hours"}
 CALLBACK_KEYS = {
@@ -68,6 +71,8 @@ class QueueSettings:
     average_handle_seconds: float = 240.0  # until live calls give a better figure
     service_level_seconds: float = 60.0  # a break is held while the wait is above this
     whisper: bool = True  # the agent hears who calls and why before being connected
+    # the codes an agent picks from when wrapping a call up on the desk; none: no code
+    dispositions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,34 @@ def _queue(name: str, raw: Any, where: str) -> QueueSettings:
     defaults = QueueSettings(name)
     seconds = {
         key: _seconds(raw, key, where, getattr(defaults, key))
-        for key in QUEUE_KEYS - {"transfer", "whisper"}
+        for key in QUEUE_KEYS - {"transfer", "whisper", "dispositions"}
     }
     if seconds["average_handle_seconds"] <= 0:
         raise ConfigError(f"{where}.average_handle_seconds must be above 0")
-    return QueueSettings(name=name, transfer=transfer, whisper=whisper, **seconds)
+    dispositions = _dispositions(raw.get("dispositions"), f"{where}.dispositions")
+    return QueueSettings(
+        name=name, transfer=transfer, whisper=whisper, dispositions=dispositions, **seconds
+    )
+
+
+def _dispositions(raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where} has value {raw!r}: expected a list of codes")
+    codes: list[str] = []
+    for code in raw:
+        if not isinstance(code, str | int) or isinstance(code, bool):
+            raise ConfigError(f"{where} has value {code!r}: expected a code (text)")
+        text = str(code).strip()
+        if not text or len(text) > MAX_DISPOSITION_CHARS:
+            raise ConfigError(
+                f"{where} has value {code!r}: a code is 1-{MAX_DISPOSITION_CHARS} characters"
+            )
+        if text in codes:
+            raise ConfigError(f"{where} has value {code!r}: listed twice")
+        codes.append(text)
+    return tuple(codes)
 
 
 def _dialling(raw: Any, where: str) -> DiallingSettings:

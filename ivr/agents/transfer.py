@@ -20,6 +20,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from ivr.agents.board import Claim
+from ivr.agents.desk_calls import DeskCalls, journal_pop
 from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
@@ -54,6 +55,7 @@ class TransferServices:
     policy: DialPolicy
     speech: Speech
     screen_pop: ScreenPop
+    desk_calls: DeskCalls | None = None  # the agent desk's view of each agent's call
 
 
 class _HoldMusic:
@@ -217,6 +219,7 @@ class AgentTransfer:
             self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
             await board.not_answered(agent.id, str(exc))
             return None
+        await self._desk_ringing(agent.id, queue, joined)
         if settings.transfer == "refer":
             self._journal.handling.wait_seconds = round(time.time() - joined, 3)
             outcome = await self._refer(uri, agent.id)
@@ -227,18 +230,22 @@ class AgentTransfer:
                 )
             else:
                 await board.finished(agent.id, 0)
+                await self._desk_missed(agent.id)
             return outcome
         try:
             leg = await self._services.dialler.dial(uri, timeout=settings.ring_timeout_seconds)
         except TelephonyError as exc:
             self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
             await board.not_answered(agent.id, str(exc))
+            await self._desk_missed(agent.id)
             return None
         if self._call.ended:
             await leg.hangup()
             await board.finished(agent.id, 0)
+            await self._desk_missed(agent.id)
             return TransferOutcome.CALLER_LEFT
         await board.answered(agent.id)
+        await self._desk_phase(agent.id, connected=True)  # before the whisper: the pop is up
         self._journal.handling.wait_seconds = round(time.time() - joined, 3)
         self._journal.handling.agent_id = agent.id
         started = time.time()
@@ -268,7 +275,10 @@ class AgentTransfer:
         self._call.bridge(leg)
         leg.bridge(self._call)
         started = time.time()
-        caller_left = await first_to_hang_up(self._call, leg)
+        try:
+            caller_left = await first_to_hang_up(self._call, leg)
+        finally:
+            await self._desk_phase(agent_id, connected=False)
         self._call.bridge(None)
         leg.bridge(None)
         await leg.hangup()
@@ -288,7 +298,29 @@ class AgentTransfer:
         self._journal.handling.transfer_method = "refer"
         self._journal.handling.agent_id = agent_id
         self._services.screen_pop.send(self._pop_body(agent_id))
+        await self._desk_phase(agent_id, connected=True)  # its end is not seen: out of the path
         return TransferOutcome.TRANSFERRED
+
+    async def _desk_ringing(self, agent_id: str, queue: str, joined: float) -> None:
+        desk_calls = self._services.desk_calls
+        if desk_calls is None:
+            return
+        pop = journal_pop(self._journal, self._ticket_id, self._call.info.caller_number, queue)
+        pop["waited_seconds"] = round(time.time() - joined, 1)
+        await desk_calls.ringing(agent_id, self._call.info.call_id, pop)
+
+    async def _desk_missed(self, agent_id: str) -> None:
+        if self._services.desk_calls is not None:
+            await self._services.desk_calls.missed(agent_id, self._call.info.call_id)
+
+    async def _desk_phase(self, agent_id: str | None, connected: bool) -> None:
+        desk_calls = self._services.desk_calls
+        if desk_calls is None or agent_id is None:
+            return
+        if connected:
+            await desk_calls.connected(agent_id, self._call.info.call_id)
+        else:
+            await desk_calls.ended(agent_id, self._call.info.call_id)
 
     def _pop_body(self, agent_id: str | None) -> dict[str, object]:
         variables = self._journal.variables

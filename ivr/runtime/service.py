@@ -22,6 +22,7 @@ from ivr.api.agents import add_agent_routes
 from ivr.api.app import ServiceStatus, build_app
 from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
+from ivr.api.desk import add_desk_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
 from ivr.api.privacy import add_privacy_routes
 from ivr.api.recordings import add_recording_routes
@@ -164,6 +165,13 @@ class Service:
             add_agent_routes(app, center.desk)
             add_callback_routes(app, center.requests)
             add_dashboard_routes(app)
+            add_desk_routes(
+                app,
+                center.desk,
+                center.desk_calls,
+                tickets,
+                config.privacy.mask_desk_numbers,
+            )
             add_metrics_routes(app, metrics)
             add_recording_routes(app, tickets, client, prefix, config.storage.recordings_dir)
             personal_data = PersonalData(

@@ -54,3 +54,9 @@ def dials_of_number(prefix: str, day: str, limit: int, uri: str) -> str:
 def dials_of_day(prefix: str, day: str, limit: int) -> str:
     """Counter (expires after two days): dials on ``day`` under dialling limit ``limit``."""
     return f"{prefix}dials:{day}:{limit}"
+
+
+def desk_call(prefix: str, agent_id: str) -> str:
+    """Hash (expires after a day): the call ringing an agent or last connected to them,
+    as their desk shows it (pop JSON, phase, times, wrapped up)."""
+    return f"{prefix}desk-call:{agent_id}"
