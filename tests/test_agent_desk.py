@@ -336,6 +336,11 @@ def test_a_desk_is_its_agents_alone_and_a_wrap_up_is_checked(service: RunningSer
     _, audit = service.api("/api/audit?action=desk.wrap_up&outcome=refused")
     assert {row["actor"] for row in audit["entries"]} == {"agent-a2"}
 
+    # Erasing the caller's data also drops the desk's record of their call.
+    status, erased = service.api(f"/api/callers/{CALLER}", method="DELETE")
+    assert status == 200 and erased["desk_records_deleted"] == 1, erased
+    assert service.api(f"/api/callers/{CALLER}", method="DELETE")[1]["desk_records_deleted"] == 0
+
 
 def test_the_desk_carries_the_ivr_path_with_keys_and_what_was_said() -> None:
     journal = CallJournal()

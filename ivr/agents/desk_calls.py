@@ -145,6 +145,20 @@ class DeskCalls:
         except (RedisError, OSError) as exc:
             log.warning("desk of agent %s not updated: %s", agent_id, exc)
 
+    async def forget_number(self, number: str) -> int:
+        """Drop every desk record of a call from ``number`` (the caller's data erased);
+        how many went. Raises RedisError: asking again finishes it."""
+        dropped = 0
+        async for key in self._client.scan_iter(match=keys.desk_call(self._prefix, "*")):
+            pop = await self._client.hget(key, "pop")
+            try:
+                caller = json.loads(pop).get("caller_number") if pop else None
+            except (ValueError, AttributeError):
+                caller = None
+            if caller == number:
+                dropped += int(await self._client.delete(key))
+        return dropped
+
     async def current(self, agent_id: str) -> DeskCall | None:
         """The agent's record, or None. Raises RedisError or OSError."""
         row = cast(dict[str, str], await self._client.hgetall(self._key(agent_id)))

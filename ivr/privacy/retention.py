@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -28,6 +29,13 @@ class Erasure:
     files_deleted: int  # on this node
     files_on_other_nodes: int  # calls whose files their own node deletes
     callbacks_deleted: int
+    desk_records_deleted: int = 0  # what agents' desks still showed of the caller's calls
+
+
+class DeskRecords(Protocol):
+    """What agents' desks keep of live and recent calls (ivr.agents.desk_calls)."""
+
+    async def forget_number(self, number: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -45,14 +53,17 @@ class PersonalData:
         tickets: TicketStore,
         files: CallFileRemover,
         callbacks: CallbackRequests | None,
+        desks: DeskRecords | None = None,
     ) -> None:
+        self._desks = desks
         self._settings = settings
         self._tickets = tickets
         self._files = files
         self._callbacks = callbacks
 
     async def erase_caller(self, number: str) -> Erasure:
-        """Forget everything personal of the caller ``number``: tickets, files, callbacks.
+        """Forget everything personal of the caller ``number``: tickets, files, callbacks,
+        what agents' desks show of their calls.
 
         Raises:
             TicketStoreError, RedisError: part of it is not done; asking again finishes it.
@@ -67,7 +78,8 @@ class PersonalData:
         callbacks = 0
         if self._callbacks is not None:
             callbacks = await self._callbacks.forget_number(number, "caller's data erased")
-        return Erasure(tickets, deleted, handed, callbacks)
+        desk_records = await self._desks.forget_number(number) if self._desks else 0
+        return Erasure(tickets, deleted, handed, callbacks, desk_records)
 
     async def expire(self, now: float) -> Expiry:
         """One retention sweep: what is older than its retention goes."""

@@ -179,6 +179,7 @@ class Service:
                 tickets,
                 CallFileRemover(config.storage.recordings_dir, config.worker_id, client, prefix),
                 center.requests,
+                center.desk_calls,
             )
             add_privacy_routes(app, personal_data)
             runner = web.AppRunner(app, access_log=None)
