@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ivr.api.event_stream import open_event_stream
 from ivr.api.internal import read_json
 from ivr.api.tickets import bad_request, time_param
 
@@ -119,14 +120,7 @@ async def get_snapshot(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     since = _since(request)
     stopping = request.app[STOPPING]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await open_event_stream(request)
     last = ""
     last_write = time.monotonic()
     shared = request.app[SHARED_READS]

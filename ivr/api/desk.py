@@ -31,6 +31,7 @@ from ivr.agents.desk_calls import DeskCall, DeskCalls
 from ivr.agents.queues import QueueDesk
 from ivr.api.auth import requires
 from ivr.api.desk_view import DeskReads, DeskSources, desk_json
+from ivr.api.event_stream import open_event_stream
 from ivr.api.json_body import json_body
 from ivr.api.tickets import MAX_NOTE, MAX_TEXT, bad_request, not_found, ticket_id_param
 from ivr.api.tokens import Role
@@ -79,14 +80,7 @@ async def stream_desk(request: web.Request) -> web.StreamResponse:
     agent_id = _agent_id(request)
     reads = DeskReads()
     first = json.dumps(await _snapshot(request, agent_id, reads), sort_keys=True)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await open_event_stream(request)
     stopping = request.app[STOPPING]
     text, last = first, ""
     last_write = time.monotonic()
