@@ -12,7 +12,6 @@ time zone, which the page sends; the default is the last 24 h.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -22,13 +21,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ivr.api.event_stream import open_event_stream
+from ivr.api.event_stream import ChangeStream, open_event_stream, pause
 from ivr.api.internal import read_json
 from ivr.api.tickets import bad_request, time_param
 
 STATIC_DIR = Path(__file__).parent / "static"
 CHECK_INTERVAL_SECONDS = 1.0
-KEEP_ALIVE_SECONDS = 15.0
 STATS_REFRESH_SECONDS = 5.0
 DEFAULT_SPAN_SECONDS = 24 * 3600
 EMPTY_CALLBACKS = {
@@ -121,8 +119,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     since = _since(request)
     stopping = request.app[STOPPING]
     response = await open_event_stream(request)
-    last = ""
-    last_write = time.monotonic()
+    events = ChangeStream(response, "snapshot")
     shared = request.app[SHARED_READS]
     try:
         while not stopping.is_set():
@@ -135,14 +132,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 stats_key, STATS_REFRESH_SECONDS, lambda: _stats(request, since)
             )
             text = json.dumps({**parts, "stats": stats}, sort_keys=True)
-            if text != last:
-                await response.write(f"event: snapshot\ndata: {text}\n\n".encode())
-                last, last_write = text, time.monotonic()
-            elif time.monotonic() - last_write > KEEP_ALIVE_SECONDS:
-                await response.write(b": keep-alive\n\n")
-                last_write = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), CHECK_INTERVAL_SECONDS)
+            await events.offer(text)
+            await pause(stopping, CHECK_INTERVAL_SECONDS)
     except (ConnectionResetError, ConnectionError):
         pass  # the viewer went away
     return response

@@ -18,7 +18,6 @@ State changes use ``POST /api/agents/{agent_id}/state``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from ivr.agents.desk_calls import DeskCall, DeskCalls
 from ivr.agents.queues import QueueDesk
 from ivr.api.auth import requires
 from ivr.api.desk_view import DeskReads, DeskSources, desk_json
-from ivr.api.event_stream import open_event_stream
+from ivr.api.event_stream import ChangeStream, open_event_stream, pause
 from ivr.api.json_body import json_body
 from ivr.api.tickets import MAX_NOTE, MAX_TEXT, bad_request, not_found, ticket_id_param
 from ivr.api.tokens import Role
@@ -40,7 +39,6 @@ from ivr.tickets.store import TicketStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 CHECK_INTERVAL_SECONDS = 0.25
-KEEP_ALIVE_SECONDS = 15.0
 WRAP_UP_KEYS = ("ticket_id", "disposition", "note", "work_status", "assignee")
 WRAP_UP_EVENT = "wrap_up"
 
@@ -79,21 +77,14 @@ async def get_desk(request: web.Request) -> web.Response:
 async def stream_desk(request: web.Request) -> web.StreamResponse:
     agent_id = _agent_id(request)
     reads = DeskReads()
-    first = json.dumps(await _snapshot(request, agent_id, reads), sort_keys=True)
+    text = json.dumps(await _snapshot(request, agent_id, reads), sort_keys=True)
     response = await open_event_stream(request)
+    events = ChangeStream(response, "desk")
     stopping = request.app[STOPPING]
-    text, last = first, ""
-    last_write = time.monotonic()
     try:
         while not stopping.is_set():
-            if text != last:
-                await response.write(f"event: desk\ndata: {text}\n\n".encode())
-                last, last_write = text, time.monotonic()
-            elif time.monotonic() - last_write > KEEP_ALIVE_SECONDS:
-                await response.write(b": keep-alive\n\n")
-                last_write = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), CHECK_INTERVAL_SECONDS)
+            await events.offer(text)
+            await pause(stopping, CHECK_INTERVAL_SECONDS)
             try:
                 snapshot: Any = await desk_json(request.app[SOURCES], agent_id, reads)
             except (RedisError, OSError) as exc:
