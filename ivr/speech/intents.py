@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ivr.exceptions import SpeechError
-from ivr.speech.meaning import SentenceEncoder, shared_encoder
+from ivr.speech.meaning import SentenceEncoder, Vectors, shared_encoder
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,7 @@ class IntentScorer:
             for i in self._intents
         }
         self._grams = {name: [_bigrams(t) for t in texts] for name, texts in self._texts.items()}
+        self._vectors: dict[str, Vectors] | None = None
         self._keywords = {
             i.name: [
                 k for k in (normalise(w).replace(" ", "") for w in i.keywords_for(language)) if k
@@ -209,22 +210,19 @@ class IntentScorer:
         return tuple(w for w in words if w)
 
     def _meanings(self, heard: list[str]) -> dict[str, float]:
-        """Each intent's best cosine with what was heard (its synonym-rewritten forms)."""
-        texts = [t for name in self._texts for t in self._texts[name]]
+        """Each intent's best cosine between its form of what was heard (synonyms
+        rewritten; ``heard`` is in intent order) and its phrases, examples, keywords."""
         try:
-            vectors = self._encoder.encode([*heard, *texts])
+            if self._vectors is None:  # once per scorer: the texts' vectors are fixed
+                self._vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
+            said = self._encoder.encode(heard)
         except SpeechError as exc:
             log.warning("intents by spelling alone: %s", exc)
             return {}
-        said, known = vectors[: len(heard)], vectors[len(heard) :]
-        cosines = said @ known.T
-        meanings, at = {}, 0
-        for index, name in enumerate(self._texts):
-            count = len(self._texts[name])
-            row = cosines[min(index, len(heard) - 1)]
-            meanings[name] = float(row[at : at + count].max()) if count else 0.0
-            at += count
-        return meanings
+        return {
+            name: float((known @ vector).max()) if len(known) else 0.0
+            for (name, known), vector in zip(self._vectors.items(), said, strict=True)
+        }
 
     def score(self, text: str) -> dict[str, float]:
         """Each intent's score for ``text``, 0 to 1 (the recognizer's confidence aside)."""
