@@ -86,6 +86,9 @@ class DispatchSettings:
     max_attempts: int = 3
     backoff_seconds: tuple[float, ...] = (120.0, 600.0, 1800.0)  # before attempt 2, 3, ...
     lease_seconds: float = 60.0  # a dispatcher that stops renewing loses its requests then
+    # Calls placed again after one whose outcome was lost with its dispatcher (it may
+    # have reached the customer and been cut off): per booking, within max_attempts.
+    redial_after_unknown: int = 1
     max_dialling: int = 20  # callbacks this dispatcher dials at once
     hours: CallingHours = CallingHours()
     poll_seconds: float = 1.0

@@ -48,6 +48,7 @@ CALLBACK_KEYS = {
     "max_attempts",
     "backoff_seconds",
     "lease_seconds",
+    "redial_after_unknown",
     "max_dialling",
     "calling_hours",
     "slots",
@@ -290,6 +291,11 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
         isinstance(b, bool) or not isinstance(b, int | float) or b < 0 for b in backoff
     ):
         raise ConfigError(f"{where}.backoff_seconds has value {backoff!r}: expected seconds")
+    redials = raw.get("redial_after_unknown", 1)
+    if isinstance(redials, bool) or not isinstance(redials, int) or not 0 <= redials <= 5:
+        raise ConfigError(
+            f"{where}.redial_after_unknown has value {redials!r}: expected 0 to 5 calls"
+        )
     slots = raw.get("slots") or []
     if not isinstance(slots, list):
         raise ConfigError(f"{where}.slots has value {slots!r}: expected a list of times")
@@ -304,6 +310,7 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
             max_attempts=attempts,
             backoff_seconds=tuple(float(b) for b in backoff),
             lease_seconds=_seconds(raw, "lease_seconds", where, 60.0) or 60.0,
+            redial_after_unknown=redials,
             max_dialling=int(_seconds(raw, "max_dialling", where, 20)) or 1,
             hours=_calling_hours(raw.get("calling_hours"), f"{where}.calling_hours"),
         ),
