@@ -333,6 +333,7 @@ STRUCTURED_KEYS: dict[str, set[str] | None] = {
     "dialling": None,
     "screen_pop_url": None,
     "callbacks": None,
+    "agent_phone": None,
 }
 
 

@@ -86,6 +86,21 @@ return 1
 """
 
 
+# KEYS: the agent; ARGV: now, reason, only-when-idle ("1"/"0"). Not while the phone is
+# ringing or on a call (it answered something), and an unreachable reason is kept.
+_OFFLINE = """
+local state, reason = unpack(redis.call('HMGET', KEYS[1], 'state', 'reason'))
+if ARGV[3] == '1' and (state == 'ringing' or state == 'on_call' or state == 'offline') then
+  return 0
+end
+if state == 'offline' and string.sub(reason or '', 1, 12) == 'unreachable:' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'offline', 'since', ARGV[1], 'reason', ARGV[2], 'call', '',
+           'break_requested', '0')
+return 1
+"""
+UNREACHABLE = "unreachable: "
+
+
 @dataclass(frozen=True)
 class Claim:
     """The outcome of one try to claim an agent for a caller in line."""
@@ -119,9 +134,13 @@ class AgentBoard:
         self._agents = {a.id: a for a in agents}
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._offline = client.register_script(_OFFLINE)
 
     def settings(self, agent_id: str) -> AgentSettings | None:
         return self._agents.get(agent_id)
+
+    def agents(self) -> tuple[AgentSettings, ...]:
+        return tuple(self._agents.values())
 
     def in_queue(self, queue: str) -> list[AgentSettings]:
         return [a for a in self._agents.values() if queue in a.queues]
@@ -165,9 +184,27 @@ class AgentBoard:
 
     async def not_answered(self, agent_id: str, reason: str) -> None:
         """Ring-no-answer (or busy, or unreachable): the agent is taken out until they
-        say they are back, so the next caller does not ring an empty desk."""
-        log.warning("agent %s did not answer (%s): set offline", agent_id, reason)
-        await self._set(agent_id, AgentState.OFFLINE, reason=f"did not answer: {reason}", call="")
+        say they are back, so the next caller does not ring an empty desk. An
+        ``unreachable:`` reason already given (:meth:`unreachable`) is kept."""
+        taken = await self._offline(
+            keys=[self._key(agent_id)],
+            args=[repr(time.time()), f"did not answer: {reason}", "0"],
+        )
+        if taken:
+            log.warning("agent %s did not answer (%s): set offline", agent_id, reason)
+
+    async def unreachable(self, agent_id: str, detail: str, *, only_idle: bool = False) -> bool:
+        """The agent's phone cannot be reached (``detail``: the SIP status, or what the
+        OPTIONS probe saw): offline with the reason ``unreachable: <detail>`` until
+        they log in again. ``only_idle``: leave an agent alone whose phone is ringing
+        or on a call (it answered), or who is offline already. True when taken out."""
+        taken = await self._offline(
+            keys=[self._key(agent_id)],
+            args=[repr(time.time()), UNREACHABLE + detail, "1" if only_idle else "0"],
+        )
+        if taken:
+            log.warning("agent %s unreachable (%s): set offline", agent_id, detail)
+        return bool(taken)
 
     async def finished(self, agent_id: str, wrap_up_seconds: float) -> None:
         """The agent's call ended: wrap-up, then available (or the break they asked for)."""

@@ -25,6 +25,8 @@ from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.agents.orphans import OrphanedAgents
+from ivr.agents.phone_login import AgentPhoneLogin
+from ivr.agents.presence import AgentProbe, PresenceDialler
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.settings import ContactCenterSettings
@@ -46,6 +48,7 @@ class ContactCenter:
     requests: CallbackRequests
     dispatcher: Dispatcher
     desk_calls: DeskCalls  # what each agent's desk shows of their call
+    phone_login: AgentPhoneLogin | None = None  # agents calling from their extension
 
     @property
     def desk(self) -> QueueDesk:
@@ -90,6 +93,19 @@ async def open_contact_center(
     stack.push_async_callback(screen_pop.close)
     policy = DialPolicy(settings.dialling, DialCounters(client, prefix))
     dialler = PolicedDialler(dialler, policy)  # every dial below passes the limits
+    # a dial to an agent's phone that says it is not there takes the agent offline
+    dialler = PresenceDialler(dialler, board, settings.agents)
+    phone = settings.phone
+    if phone.probe_interval_seconds > 0 and settings.agents:
+        probe = AgentProbe(
+            board,
+            client,
+            prefix,
+            worker_id,
+            phone.probe_interval_seconds,
+            phone.probe_timeout_seconds,
+        )
+        tasks.start(probe.run(), "agent-probe")
     requests = CallbackRequests(client, prefix)
     lines = LiveCallLines(client, prefix)
     desk_calls = DeskCalls(client, prefix)
@@ -125,6 +141,7 @@ async def open_contact_center(
         requests,
         dispatcher,
         desk_calls,
+        AgentPhoneLogin(phone, desk, speech, tickets),
     )
 
 

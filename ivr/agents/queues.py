@@ -73,6 +73,14 @@ class QueueDesk:
             arrivals_per_second=await self.line.arrivals_per_second(name),
         )
 
+    async def request_state(self, agent_id: str, state: AgentState) -> str:
+        """What the desk, the API and the agent's phone ask for: ``available``,
+        ``offline`` or ``break`` (held at a peak or on a call, see
+        :meth:`AgentBoard.set_requested`); returns the state taken, e.g.
+        ``"available (break requested)"``."""
+        allowed = state is not AgentState.BREAK or await self.break_allowed(agent_id)
+        return await self.board.set_requested(agent_id, state, allowed)
+
     async def grant_held_breaks(self) -> list[str]:
         """Start the breaks that were held at a peak, where the queues can now spare
         the agent; returns who went on break."""

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callback.dispatcher import CallingHours, DispatchSettings
+from ivr.agents.phone_settings import AgentPhoneSettings, parse_agent_phone
 from ivr.config_values import parse_mapping, parse_time_of_day
 from ivr.exceptions import ConfigError
 
@@ -82,6 +83,9 @@ class AgentSettings:
     name: str
     uri: str
     queues: tuple[str, ...]
+    # the number their own phone calls from (``extension``, else the URI's user part):
+    # a call from it may log them in by phone (agent_phone)
+    extension: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class ContactCenterSettings:
     screen_pop_url: str | None = None
     callbacks: CallbackSettings = CallbackSettings()
     priority: Priority = Priority()
+    phone: AgentPhoneSettings = AgentPhoneSettings()  # log-in by phone, presence from SIP
 
 
 def _seconds(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
@@ -240,7 +245,13 @@ def _agent(raw: Any, where: str, dialling: DiallingSettings, queues: set[str]) -
     for queue in listed:
         if queue not in queues:
             raise ConfigError(f"{where}.queues names {queue!r}, which is not under 'queues'")
-    return AgentSettings(agent_id, str(raw.get("name") or agent_id), uri, tuple(listed))
+    extension = str(raw.get("extension") or "") or _uri_user(uri)
+    return AgentSettings(agent_id, str(raw.get("name") or agent_id), uri, tuple(listed), extension)
+
+
+def _uri_user(uri: str) -> str:
+    user, at, _ = uri.partition(":")[2].partition("@")
+    return user.split(";")[0] if at else ""
 
 
 def _clock(value: Any, where: str) -> str:
@@ -334,7 +345,7 @@ def _priority(raw: Any, where: str) -> Priority:
 
 
 def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSettings:
-    """The ``agents``, ``queues``, ``dialling`` and ``screen_pop_url`` settings.
+    """The ``agents``, ``queues``, ``dialling``, ``screen_pop_url`` and ``agent_phone`` settings.
 
     Raises:
         ConfigError: naming the setting, the bad value and ``source``.
@@ -370,4 +381,5 @@ def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSe
         str(screen_pop) if screen_pop else None,
         callbacks,
         _priority((raw.get("callbacks") or {}).get("priority"), f"{source}: callbacks.priority"),
+        parse_agent_phone(raw.get("agent_phone"), f"{source}: agent_phone"),
     )

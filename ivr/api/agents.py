@@ -57,8 +57,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     if state_name not in names:
         raise _error(web.HTTPBadRequest, f"state must be one of {', '.join(names)}")
     state = AgentState(state_name)
-    allowed = state is not AgentState.BREAK or await desk.break_allowed(agent_id)
-    taken = await desk.board.set_requested(agent_id, state, allowed)
+    taken = await desk.request_state(agent_id, state)
     view = await desk.board.view(agent_id)
     return web.json_response(
         {

@@ -60,6 +60,8 @@ class CallSession:
         self._recorder: CallRecorder | None = None
 
     async def run(self) -> None:
+        if await self._agent_phone_served():
+            return
         info = self._call.info
         plan = self._services.plans.for_call(info)
         start = TicketStart(
@@ -162,6 +164,23 @@ class CallSession:
             if pending_callback and self._journal.handling.agent_id is not None:
                 await self._cancel_callback(pending_callback)
             await finish_despite_cancel(self._close(start, disposition, reason))
+
+    async def _agent_phone_served(self) -> bool:
+        """An agent calling from their own extension gets the agent menu (no ticket:
+        the change is audited); True unless they chose to go on to the hotline."""
+        center = self._services.contact_center
+        login = None if center is None else center.phone_login
+        agent = None if login is None else login.agent_calling(self._call.info)
+        if login is None or agent is None:
+            return False
+        log.info("call %s from agent %s: the agent menu", self._call.info.call_id, agent.id)
+        try:
+            return not await login.serve(self._call, agent)
+        except CallGone:
+            return True
+        except Exception:
+            log.exception("agent menu failed for %s", self._call.info.call_id)
+            return True
 
     def _transfers(self, voice: str) -> AgentTransfer | None:
         center = self._services.contact_center

@@ -60,3 +60,9 @@ def desk_call(prefix: str, agent_id: str) -> str:
     """Hash (expires after a day): the call ringing an agent or last connected to them,
     as their desk shows it (pop JSON, phase, times, wrapped up)."""
     return f"{prefix}desk-call:{agent_id}"
+
+
+def agent_probe_round(prefix: str) -> str:
+    """String (expires after one probe interval): the worker probing agents' phones
+    this round (agent_phone.probe_interval_seconds)."""
+    return f"{prefix}agent-probe-round"

@@ -105,6 +105,8 @@ class BaresipCall:
             self._events.put_nowait(DigitPressed(digit.digit))
 
     async def answer(self) -> None:
+        if self._media_up:
+            return  # answered already (an agent menu before the plan)
         try:
             # video=True keeps the stack from re-INVITEing after the ACK; the
             # account has no video codec, so no video is ever accepted (NO_VIDEO).
