@@ -6,17 +6,19 @@ available, hears the confirmation and takes the next transferred call; after it,
 the dialled code for "ready" ends their wrap-up and the one for offline logs them
 out, each audited like the desk's changes. An agent whose phone is not registered
 is taken offline as unreachable by the first dial (and not rung again), or by the
-OPTIONS probe before any caller waits on them."""
+OPTIONS probe before any caller waits on them: not registered at the PBX (404), no
+phone at the address (ICMP), or a phone that never answers; a registered one stays."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from peers.kamailio import Kamailio
-from support.harness import wait_until
+from support.harness import free_port, wait_until
 from support.phones import agent_phone, agent_state, run_phone, set_state
 from support.service import RunningService, start_service
 from support.sipp import run_sipp
@@ -47,7 +49,7 @@ CONFIG = """dialling:
 agents:
   - {{id: {first}, name: Alice Wang, extension: "{first_ext}", queues: [helpdesk]}}
   - {{id: {second}, name: Bob Li, extension: "{second_ext}", queues: [helpdesk]}}
-queues:
+{extra}queues:
   helpdesk: {{wrap_up_seconds: 120, ring_timeout_seconds: 10, announce_every_seconds: 60,
               service_level_seconds: 600}}
 agent_phone: {{probe_interval_seconds: {probe}, probe_timeout_seconds: 2}}
@@ -55,7 +57,11 @@ agent_phone: {{probe_interval_seconds: {probe}, probe_timeout_seconds: 2}}
 
 
 def _service(
-    pbx: Kamailio, workdir: Path, agents: tuple[str, str, str, str], probe: float
+    pbx: Kamailio,
+    workdir: Path,
+    agents: tuple[str, str, str, str],
+    probe: float,
+    extra_agents: str = "",
 ) -> RunningService:
     plans = workdir / "plans"
     plans.mkdir(parents=True)
@@ -68,6 +74,7 @@ def _service(
         second=second,
         second_ext=second_ext,
         probe=probe,
+        extra=extra_agents,
     )
     return start_service(workdir / "service", plans, config_text=config)
 
@@ -197,23 +204,39 @@ def test_the_hotline_key_takes_an_agent_on_to_the_customer_plan(
 def test_the_options_probe_takes_an_unregistered_phone_offline_before_anyone_rings_it(
     pbx: Kamailio, tmp_path: Path
 ) -> None:
-    probing = _service(pbx, tmp_path, ("p1", "6201", "p2", "6202"), 0.5)
+    # Phones reached without the PBX: p3's at a port where nothing listens, p4's at a
+    # socket that takes the OPTIONS and never answers (a hung phone).
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.settimeout(5)
+    direct = (
+        f'  - {{id: p3, uri: "sip:6203@127.0.0.1:{free_port()}", queues: [helpdesk]}}\n'
+        f'  - {{id: p4, uri: "sip:6204@127.0.0.1:{silent.getsockname()[1]}", queues: [helpdesk]}}\n'
+    )
+    probing = _service(pbx, tmp_path, ("p1", "6201", "p2", "6202"), 0.5, direct)
     phone = agent_phone(pbx, "6201", tmp_path)  # p2's 6202 is not registered
+    gone = ("p2", "p3", "p4")
     try:
         set_state(probing, "p1", "available")
-        set_state(probing, "p2", "available")
-        p2 = wait_until(
-            lambda: (a := agent_state(probing, "p2"))["state"] == "offline" and a,
+        for agent in gone:
+            set_state(probing, agent, "available")
+        wait_until(
+            lambda: all(agent_state(probing, a)["state"] == "offline" for a in gone),
             10,
-            "p2 taken offline by the probe",
+            "p2, p3 and p4 taken offline by the probe",
         )
-        assert p2["reason"] == "unreachable: 404 Not Found to OPTIONS", p2
-        # probed in the same round, and answered (pjsua2's 200 through the PBX)
+        reasons = {a: agent_state(probing, a)["reason"] for a in gone}
+        assert reasons["p2"] == "unreachable: 404 Not Found to OPTIONS", reasons
+        assert reasons["p3"].startswith("unreachable: OPTIONS not delivered"), reasons
+        assert reasons["p4"] == "unreachable: no answer to OPTIONS in 2 s", reasons
+        assert silent.recv(4096).startswith(b"OPTIONS sip:6204@127.0.0.1:")
+        # probed in the same rounds, and answered (pjsua2's 200 through the PBX)
         assert agent_state(probing, "p1")["state"] == "available"
         assert not phone.of_kind("incoming")  # the probe rings nothing
     finally:
         phone.stop()
         probing.stop()
+        silent.close()
 
 
 @pytest.mark.parametrize(
