@@ -85,6 +85,8 @@ async def live_calls(request: web.Request) -> web.Response:
     calls, complete = await request.app[LIVE_CALLS].list_all()
     for call in calls:
         call["started_at"] = iso(call["started_at"])
+        for step in call.get("path", []):
+            step["at"] = iso(step["at"])
     return web.json_response({"calls": calls, "complete": complete})
 
 

@@ -11,6 +11,9 @@ A handler declares what it needs with :func:`requires`::
     @requires(Role.OPERATOR, "callback.cancel")
     async def cancel_callback(request): ...
 
+A read declared with ``signed_link=True`` also opens to a short-lived signed link
+instead of the header (:mod:`ivr.api.signed_links`; an ``<audio>`` element sends none).
+
 Undeclared handlers need ``viewer`` to read and ``admin`` to write, so an
 endpoint added without thought is closed, not open. Every write (any method
 but GET, HEAD, OPTIONS) is audited in the ticket store: refused (401 no or
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -47,16 +50,22 @@ class AuditLog(Protocol):
     async def add_audit(self, entry: AuditEntry) -> None: ...
 
 
+class LinkChecker(Protocol):
+    async def verify(self, path: str, query: Mapping[str, str]) -> Principal | None: ...
+
+
 @dataclass(frozen=True)
 class Access:
     role: Role  # the weakest role allowed
     action: str  # the audit log's name for what the handler does
     own: str | None = None  # match_info key an agent token bound to an agent must match
     target: Callable[[web.Request], str] | None = None  # default: the path's ids
+    signed_link: bool = False  # a read a signed link opens without a token
 
 
 TOKENS = web.AppKey("api_tokens", TokenBook)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
+LINKS = web.AppKey("signed_links", LinkChecker)
 PRINCIPAL = "ivr_principal"  # request key: the verified caller, on every guarded request
 
 _ACCESS: dict[object, Access] = {}
@@ -68,17 +77,19 @@ def requires(
     *,
     own: str | None = None,
     target: Callable[[web.Request], str] | None = None,
+    signed_link: bool = False,
 ) -> Callable[[H], H]:
     """Declare the weakest role ``handler`` needs and the action it is audited under.
 
     ``own``: a ``match_info`` key; a token bound to an agent (``agent_id``) may act
     only where that key is its agent. ``target``: what the audit row names as
     acted on (default: the path's ``{...}`` values, joined by ``/``); give one
-    that masks personal data when the path holds some.
+    that masks personal data when the path holds some. ``signed_link``: a read that
+    a link signed by :data:`LINKS` opens without a token (the app must hold one).
     """
 
     def declare(handler: H) -> H:
-        _ACCESS[handler] = Access(role, action, own, target)
+        _ACCESS[handler] = Access(role, action, own, target, signed_link)
         return handler
 
     return declare
@@ -230,6 +241,8 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     access = access_of(request.match_info.handler) or Access(
         Role.ADMIN if writes else Role.VIEWER, _default_action(request)
     )
+    if access.signed_link and not writes and "Authorization" not in request.headers:
+        return await _by_link(request, handler, access)
     caller, refusal = _refusal(request, access)
     if refusal is not None:
         if writes:
@@ -259,3 +272,21 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     finally:
         detail.update(await _body_detail(request))
         await _audit(request, caller, access, _target(request, access), outcome, detail)
+
+
+async def _by_link(request: web.Request, handler: Handler, access: Access) -> web.StreamResponse:
+    """A read opened by a signed link in its query, as if its signer's token were sent."""
+    links = request.app.get(LINKS)
+    signer = None if links is None else await links.verify(request.path, request.query)
+    if signer is None:
+        reason = (
+            "link expired or not valid" if "sig" in request.query else _presented_token(request)[1]
+        )
+        raise _json_error(web.HTTPUnauthorized, reason, **{"WWW-Authenticate": "Bearer"})
+    if signer.role < access.role:
+        raise _json_error(
+            web.HTTPForbidden,
+            f"role {signer.role.label} may not {access.action} (needs {access.role.label})",
+        )
+    request[PRINCIPAL] = signer
+    return await handler(request)

@@ -1,4 +1,5 @@
-"""The operations dashboard: a static page at ``/`` fed by server-sent events.
+"""The operations dashboard: a static page at ``/`` fed by server-sent events, and the
+wallboard at ``/wallboard`` (large live queue figures for a shared screen) fed by the same.
 
 ``GET /api/dashboard`` is one snapshot (live calls, queues, agents, callbacks,
 today's figures); ``GET /api/dashboard/stream`` sends a snapshot as an
@@ -143,17 +144,22 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def wallboard(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "wallboard.html", headers={"Cache-Control": "no-cache"})
+
+
 async def _stop_streams(app: web.Application) -> None:
     # Open streams would otherwise hold the HTTP server's shutdown for its full timeout.
     app[STOPPING].set()
 
 
 def add_dashboard_routes(app: web.Application) -> None:
-    """``/``, ``/static/*``, ``/api/dashboard`` and its event stream."""
+    """``/``, ``/wallboard``, ``/static/*``, ``/api/dashboard`` and its event stream."""
     app[STOPPING] = asyncio.Event()
     app[SHARED_READS] = SharedReads()
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/", index)
+    app.router.add_get("/wallboard", wallboard)
     app.router.add_static("/static/", STATIC_DIR)
     app.router.add_get("/api/dashboard", get_snapshot)
     app.router.add_get("/api/dashboard/stream", stream)

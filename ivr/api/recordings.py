@@ -6,6 +6,10 @@ took the call, at the API address that worker published in Redis (see
 :mod:`ivr.workers.heartbeat`), with ``?local=1`` so the request is not passed
 on again, and streams the answer back. Shared storage (the same
 ``storage.recordings_dir`` mounted on every node) needs no hop at all.
+
+``GET /api/tickets/{id}/recording-link`` (same query) answers a short-lived
+signed link to the recording (:mod:`ivr.api.signed_links`): what a page puts
+in an ``<audio>`` element, which cannot send the bearer token.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ivr.api.auth import LINKS, TOKENS, principal, requires
+from ivr.api.signed_links import LinkSigner
 from ivr.api.tickets import ticket_id_param
+from ivr.api.tokens import Role
 from ivr.state import keys
+from ivr.tickets.json_view import iso
 from ivr.tickets.model import Ticket
 from ivr.tickets.store import TicketStore
 
@@ -36,9 +44,15 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
 
 class RecordingRoutes:
     def __init__(
-        self, tickets: TicketStore, client: aioredis.Redis, prefix: str, recordings_dir: Path
+        self,
+        tickets: TicketStore,
+        client: aioredis.Redis,
+        prefix: str,
+        recordings_dir: Path,
+        links: LinkSigner,
     ) -> None:
         self._tickets = tickets
+        self._links = links
         self._client = client
         self._prefix = prefix
         self._root = recordings_dir.resolve()
@@ -50,15 +64,34 @@ class RecordingRoutes:
         ticket = await self._tickets.get(ticket_id)
         if ticket is None:
             raise _error(web.HTTPNotFound, f"no ticket {ticket_id}")
-        if "callback" in request.query:
-            return await self._callback_leg(request, ticket)
-        if not ticket.recording_path:
-            raise _error(web.HTTPNotFound, f"ticket {ticket_id} has no recording")
-        return await self._serve(
-            request, Path(ticket.recording_path), ticket.start.worker_id, f"ticket {ticket_id}"
+        path, worker, what = self._recording_of(request, ticket)
+        return await self._serve(request, path, worker, what)
+
+    async def link(self, request: web.Request) -> web.Response:
+        """``{"url": ..., "expires_at": ...}``: a signed link to the recording ``get``
+        serves for the same query; 404 when there is none."""
+        ticket_id = ticket_id_param(request.match_info["ticket_id"])
+        ticket = await self._tickets.get(ticket_id)
+        if ticket is None:
+            raise _error(web.HTTPNotFound, f"no ticket {ticket_id}")
+        self._recording_of(request, ticket)
+        query = {k: v for k, v in request.query.items() if k in ("callback", "attempt")}
+        url, expires = await self._links.sign(
+            f"/api/tickets/{ticket_id}/recording", query, principal(request)
+        )
+        return web.json_response(
+            {"url": url, "expires_at": iso(expires)}, headers={"Cache-Control": "no-store"}
         )
 
-    async def _callback_leg(self, request: web.Request, ticket: Ticket) -> web.StreamResponse:
+    def _recording_of(self, request: web.Request, ticket: Ticket) -> tuple[Path, str, str]:
+        """(file, worker that wrote it, what it is) of the recording the query asks for."""
+        if "callback" in request.query:
+            return self._callback_leg(request, ticket)
+        if not ticket.recording_path:
+            raise _error(web.HTTPNotFound, f"ticket {ticket.id} has no recording")
+        return Path(ticket.recording_path), ticket.start.worker_id, f"ticket {ticket.id}"
+
+    def _callback_leg(self, request: web.Request, ticket: Ticket) -> tuple[Path, str, str]:
         callback, attempt = request.query["callback"], request.query.get("attempt", "")
         record = next(
             (
@@ -74,7 +107,7 @@ class RecordingRoutes:
         if record is None or not record.get("recording"):
             raise _error(web.HTTPNotFound, f"{what} has no recording")
         worker = str(record.get("worker") or ticket.start.worker_id)
-        return await self._serve(request, Path(str(record["recording"])), worker, what)
+        return Path(str(record["recording"])), worker, what
 
     async def _serve(
         self, request: web.Request, path: Path, worker: str, what: str
@@ -158,5 +191,11 @@ def add_recording_routes(
     prefix: str,
     recordings_dir: Path,
 ) -> None:
-    routes = RecordingRoutes(tickets, client, prefix, recordings_dir)
-    app.router.add_get("/api/tickets/{ticket_id}/recording", routes.get)
+    """The recording and its signed link (after ``build_app``: links name its tokens)."""
+    links = LinkSigner(client, prefix, app[TOKENS])
+    app[LINKS] = links
+    routes = RecordingRoutes(tickets, client, prefix, recordings_dir, links)
+    read = requires(Role.VIEWER, "recording.read", signed_link=True)
+    app.router.add_get("/api/tickets/{ticket_id}/recording", read(routes.get))
+    link = requires(Role.VIEWER, "recording.link")
+    app.router.add_get("/api/tickets/{ticket_id}/recording-link", link(routes.link))

@@ -205,6 +205,12 @@ class TokenBook:
             return None
         return Principal(found.name, found.role, found.agent_id)
 
+    def named(self, name: str) -> Principal | None:
+        """The principal of the token called ``name`` while it is configured (a signed
+        link names its signer's token, see :mod:`ivr.api.signed_links`)."""
+        found = next((t for t in self._tokens if t.name == name), None)
+        return None if found is None else Principal(found.name, found.role, found.agent_id)
+
 
 LOOKUP_TOKEN_NAME = "dial-plan-lookups"
 

@@ -62,6 +62,11 @@ def desk_call(prefix: str, agent_id: str) -> str:
     return f"{prefix}desk-call:{agent_id}"
 
 
+def link_signing_key(prefix: str) -> str:
+    """String: the key every node signs short-lived links with (set once, never expires)."""
+    return f"{prefix}link-signing-key"
+
+
 def agent_probe_round(prefix: str) -> str:
     """String (expires after one probe interval): the worker probing agents' phones
     this round (agent_phone.probe_interval_seconds)."""

@@ -7,9 +7,10 @@ logs once per outage, and this worker's own calls are still reported.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,6 +27,7 @@ ENTRY_TTL_SECONDS = 4 * 3600
 # so an unreachable server costs a call at most one timeout, not one per step.
 OUTAGE_BACKOFF_SECONDS = 5.0
 REFRESH_INTERVAL_SECONDS = 2.0  # well inside the orphan check's two looks
+MAX_PATH_STEPS = 50  # the latest nodes a call entered, kept on its entry (a menu may loop)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class LiveCall:
     plan: str
     started_at: float
     node: str = ""
+    path: list[tuple[str, float]] = field(default_factory=list)  # (node, entered at), in order
 
 
 class LiveCallRegistry:
@@ -65,13 +68,15 @@ class LiveCallRegistry:
         if call is None:
             return
         call.node = node
+        call.path.append((node, time.time()))
+        del call.path[:-MAX_PATH_STEPS]
         client = self._usable()
         if client is None:
             return
         key = keys.live_call(self._prefix, call_id)
         try:
             async with client.pipeline(transaction=False) as pipe:
-                pipe.hset(key, "node", node)
+                pipe.hset(key, mapping={"node": node, "path": json.dumps(call.path)})
                 pipe.expire(key, ENTRY_TTL_SECONDS)  # never an entry without one
                 await pipe.execute()
             self._mark(True)
@@ -144,7 +149,10 @@ class LiveCallRegistry:
     def _queue_store(self, pipe: Pipeline, call: LiveCall) -> None:
         self._stored_at[call.call_id] = time.monotonic()
         key = keys.live_call(self._prefix, call.call_id)
-        pipe.hset(key, mapping={k: str(v) for k, v in asdict(call).items()})
+        pipe.hset(
+            key,
+            mapping={k: json.dumps(v) if k == "path" else str(v) for k, v in asdict(call).items()},
+        )
         pipe.expire(key, ENTRY_TTL_SECONDS)
         pipe.zadd(keys.live_calls_index(self._prefix), {call.call_id: call.started_at})
 
@@ -179,14 +187,27 @@ class LiveCallRegistry:
                 return [_decode(row) for row in rows if row], True
             except (RedisError, OSError) as exc:
                 self._mark(False, exc)
-        return [asdict(call) for call in self._local.values()], False
+        return [_local_row(call) for call in self._local.values()], False
 
     def local_count(self) -> int:
         return len(self._local)
 
 
+def _steps(path: list[Any]) -> list[dict[str, Any]]:
+    return [{"node": str(node), "at": float(at)} for node, at in path]
+
+
+def _local_row(call: LiveCall) -> dict[str, Any]:
+    return {**asdict(call), "path": _steps(call.path)}
+
+
 def _decode(row: dict[str, str]) -> dict[str, Any]:
+    """A call's Redis hash as the API lists it: ``path`` a list of ``{node, at}``."""
     decoded: dict[str, Any] = dict(row)
+    try:
+        decoded["path"] = _steps(json.loads(row.get("path") or "[]"))
+    except (ValueError, TypeError):
+        decoded["path"] = []  # an entry written before paths were kept
     decoded["ticket_id"] = int(row.get("ticket_id", 0) or 0)
     decoded["started_at"] = float(row.get("started_at", 0) or 0)
     decoded["duration_seconds"] = round(time.time() - decoded["started_at"], 1)

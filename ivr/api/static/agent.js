@@ -159,7 +159,9 @@
   const TOKEN_KEY = "ivr-desk-token";
   const AGENT_KEY = "ivr-desk-agent";
   const RETRY_MS = 2000;
-  let lang = pickLanguage();
+  const words = window.IVR.i18n(LABELS);
+  const t = words.t;
+  const { el, seconds } = window.IVR;
   let latest = null;
   let stream = null;
   let retry = null;
@@ -167,38 +169,12 @@
   let formTicket = null; // the ticket the wrap-up form is for
   let result = null; // the last wrap-up's answer, shown until the next call
 
-  function pickLanguage() {
-    const saved = window.localStorage.getItem("ivr-dashboard-lang");
-    if (saved && LABELS[saved]) return saved;
-    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
-  }
-
-  function t(key) {
-    return LABELS[lang][key] ?? key;
-  }
-
   function $(id) {
     return document.getElementById(id);
   }
 
-  function el(tag, text, attrs) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    return node;
-  }
-
-  function seconds(value) {
-    if (value === null || value === undefined) return "–";
-    const total = Math.max(0, Math.round(value));
-    const m = Math.floor(total / 60);
-    const s = total % 60;
-    return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
-  }
-
   function clock(iso) {
-    if (!iso) return "–";
-    return new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+    return window.IVR.dateTime(iso, words);
   }
 
   function token() {
@@ -209,20 +185,8 @@
     return { Authorization: `Bearer ${token()}`, ...(extra || {}) };
   }
 
-  function applyLabels() {
-    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-    document.title = t("title");
-    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-    for (const button of document.querySelectorAll("#lang-switch button")) {
-      button.classList.toggle("active", button.dataset.lang === lang);
-    }
-  }
-
   function setConnection(state) {
-    const node = $("connection");
-    node.dataset.state = state;
-    node.dataset.i18n = state;
-    node.textContent = t(state);
+    window.IVR.setConnection(state, words);
   }
 
   function renderState(agent) {
@@ -435,16 +399,9 @@
   }
 
   async function logIn(candidate, wanted) {
-    let response;
-    try {
-      response = await fetch("/api/whoami", { headers: { Authorization: `Bearer ${candidate}` } });
-    } catch (error) {
-      showLogin("login_failed");
-      return;
-    }
-    if (response.status === 401) return showLogin("token_refused");
-    if (!response.ok) return showLogin("login_failed");
-    const who = await response.json();
+    const answer = await window.IVR.whoami(candidate);
+    if (answer.error) return showLogin(answer.error);
+    const who = answer.who;
     if (who.role === "viewer") return showLogin("not_an_agent");
     const agent = who.agent_id || wanted;
     if (!agent) return showLogin("which_agent");
@@ -465,33 +422,11 @@
     stream = null;
   }
 
-  function handleEvent(block) {
-    let name = "message";
-    const data = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) name = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (name !== "desk" || data.length === 0) return;
-    latest = JSON.parse(data.join("\n"));
+  function handleEvent(name, data) {
+    if (name !== "desk") return;
+    latest = data;
     if (!latest.error) setConnection("live");
     render();
-  }
-
-  async function readStream(response, controller) {
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || stream !== controller) return;
-      buffered += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffered.indexOf("\n\n")) >= 0) {
-        handleEvent(buffered.slice(0, end));
-        buffered = buffered.slice(end + 2);
-      }
-    }
   }
 
   async function connect() {
@@ -506,7 +441,7 @@
       if (response.status === 403) return showLogin("not_an_agent");
       if (response.status === 404) return showLogin("no_such_agent");
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await readStream(response, controller);
+      await window.IVR.readEvents(response, handleEvent, () => stream === controller);
     } catch (error) {
       if (controller.signal.aborted) return; // replaced or logged out on purpose
     }
@@ -562,16 +497,11 @@
     showResult();
   }
 
-  for (const button of document.querySelectorAll("#lang-switch button")) {
-    button.addEventListener("click", () => {
-      lang = button.dataset.lang;
-      window.localStorage.setItem("ivr-dashboard-lang", lang);
-      applyLabels();
-      if ($("disposition").disabled) $("disposition").options[0].textContent = t("no_codes");
-      render();
-      showResult();
-    });
-  }
+  words.onSwitch(() => {
+    if ($("disposition").disabled) $("disposition").options[0].textContent = t("no_codes");
+    render();
+    showResult();
+  });
   for (const button of document.querySelectorAll("#state-buttons button")) {
     button.addEventListener("click", () => changeState(button.dataset.state));
   }
@@ -588,7 +518,7 @@
     saveWrapUp();
   });
   $("logout").addEventListener("click", () => showLogin(null));
-  applyLabels();
+  words.apply();
   if (token() === null) showLogin(null);
   else logIn(token(), window.sessionStorage.getItem(AGENT_KEY));
   window.setInterval(tick, 1000);

@@ -1,69 +1,31 @@
 // The dashboard: renders snapshots from /api/dashboard/stream (server-sent events).
 // Text from calls (numbers, names) only ever goes in through textContent.
 // The API wants a bearer token, which EventSource cannot send: the stream is read
-// with fetch() instead. The token is kept in sessionStorage (this tab only).
+// with fetch() instead. The token is kept in sessionStorage (this tab only). Logged out,
+// everything read with it is emptied from the page. A live call's row or a ticket found
+// by the search opens its timeline (tickets.js).
 "use strict";
 
 (function () {
   const LABELS = window.LABELS;
+  const { el, seconds, percent } = window.IVR;
+  const words = window.IVR.i18n(LABELS);
+  const t = words.t;
   const TOKEN_KEY = "ivr-dashboard-token";
   const RETRY_MS = 2000;
-  let lang = pickLanguage();
   let latest = null;
   let stream = null; // the AbortController of the open stream
   let retry = null;
   let streamDay = null;
 
-  function pickLanguage() {
-    const saved = window.localStorage.getItem("ivr-dashboard-lang");
-    if (saved && LABELS[saved]) return saved;
-    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
-  }
-
-  function t(key) {
-    return LABELS[lang][key] ?? key;
-  }
-
-  function el(tag, text, attrs) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    return node;
-  }
-
-  function seconds(value) {
-    if (value === null || value === undefined) return "–";
-    const total = Math.round(value);
-    const m = Math.floor(total / 60);
-    const s = total % 60;
-    return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
-  }
-
-  function percent(value) {
-    return value === null || value === undefined ? "–" : `${Math.round(value * 100)}%`;
-  }
-
-  function clock(unixOrIso) {
-    if (unixOrIso === null || unixOrIso === undefined || unixOrIso === 0) return "–";
-    const date = typeof unixOrIso === "number" ? new Date(unixOrIso * 1000) : new Date(unixOrIso);
-    return date.toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+  function clock(value) {
+    return window.IVR.clock(value, words);
   }
 
   function pair(term, value, attrs) {
     const group = el("div");
     group.append(el("dt", term), el("dd", value, attrs));
     return group;
-  }
-
-  function applyLabels() {
-    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-    document.title = t("title");
-    for (const node of document.querySelectorAll("[data-i18n]")) {
-      node.textContent = t(node.dataset.i18n);
-    }
-    for (const button of document.querySelectorAll("#lang-switch button")) {
-      button.classList.toggle("active", button.dataset.lang === lang);
-    }
   }
 
   function fill(tableId, rows, emptyKey) {
@@ -88,7 +50,7 @@
       "calls",
       list &&
         list.map((call) => {
-          const row = el("tr", null, { "data-call-id": call.call_id });
+          const row = el("tr", null, { "data-call-id": call.call_id, tabindex: "0", class: "opens" });
           const started = Date.parse(call.started_at) / 1000;
           row.append(
             el("td", call.caller_number),
@@ -251,6 +213,7 @@
     renderQueues(latest.queues);
     renderAgents(latest.agents);
     renderCallbacks(latest.callbacks);
+    supervisor.liveCalls(latest.calls ? latest.calls.calls : null);
     document.getElementById("updated").textContent = `${t("updated")} ${clock(Date.now() / 1000)}`;
   }
 
@@ -305,10 +268,7 @@
   }
 
   function setConnection(state) {
-    const node = document.getElementById("connection");
-    node.dataset.state = state;
-    node.dataset.i18n = state;
-    node.textContent = t(state);
+    window.IVR.setConnection(state, words);
   }
 
   function startOfToday() {
@@ -325,11 +285,47 @@
     return { Authorization: `Bearer ${token()}` };
   }
 
+  // GET with the token: {ok, status, body}; null when the token was refused (logged out).
+  async function get(path) {
+    let response;
+    try {
+      response = await fetch(path, { headers: authorised() });
+    } catch (error) {
+      return { ok: false, status: 0, body: { error: t("login_failed") } };
+    }
+    if (response.status === 401) {
+      showLogin("token_refused");
+      return null;
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    return { ok: response.ok, status: response.status, body };
+  }
+
+  const supervisor = window.IVR_TICKETS(words, { get });
+
+  // Everything read with the token leaves the page.
+  function clearData() {
+    latest = null;
+    suggestions = undefined;
+    for (const id of ["calls", "queues", "agents", "callbacks", "suggestions"]) {
+      document.querySelector(`#${id} tbody`).replaceChildren();
+    }
+    for (const id of ["today-figures", "callback-counts", "chart"]) document.getElementById(id).replaceChildren();
+    for (const id of ["calls-count", "suggestions-count", "updated"]) document.getElementById(id).textContent = "";
+    supervisor.clear();
+  }
+
   function showLogin(errorKey) {
     disconnect();
     if (suggestionsTimer !== null) window.clearInterval(suggestionsTimer);
     suggestionsTimer = null;
     window.sessionStorage.removeItem(TOKEN_KEY);
+    clearData();
     document.getElementById("login").hidden = false;
     document.querySelector("main").hidden = true;
     document.getElementById("logout").hidden = true;
@@ -349,23 +345,13 @@
   }
 
   async function logIn(candidate) {
-    let response;
-    try {
-      response = await fetch("/api/whoami", { headers: { Authorization: `Bearer ${candidate}` } });
-    } catch (error) {
-      showLogin("login_failed");
-      return;
-    }
-    if (response.status === 401) {
-      showLogin("token_refused");
-      return;
-    }
-    if (!response.ok) {
-      showLogin("login_failed");
+    const answer = await window.IVR.whoami(candidate);
+    if (answer.error) {
+      showLogin(answer.error);
       return;
     }
     window.sessionStorage.setItem(TOKEN_KEY, candidate);
-    showDashboard(await response.json());
+    showDashboard(answer.who);
   }
 
   function disconnect() {
@@ -375,33 +361,11 @@
     stream = null;
   }
 
-  function handleEvent(block) {
-    let name = "message";
-    const data = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) name = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (name !== "snapshot" || data.length === 0) return; // keep-alive comments
-    latest = JSON.parse(data.join("\n"));
+  function handleEvent(name, data) {
+    if (name !== "snapshot") return;
+    latest = data;
     setConnection("live");
     render();
-  }
-
-  async function readStream(response) {
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffered.indexOf("\n\n")) >= 0) {
-        handleEvent(buffered.slice(0, end));
-        buffered = buffered.slice(end + 2);
-      }
-    }
   }
 
   async function connect() {
@@ -418,7 +382,7 @@
         return;
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await readStream(response);
+      await window.IVR.readEvents(response, handleEvent, () => stream === controller);
     } catch (error) {
       if (controller.signal.aborted) return; // replaced or logged out on purpose
     }
@@ -432,18 +396,21 @@
     for (const cell of document.querySelectorAll("#calls .duration")) {
       cell.textContent = seconds(now - Number(cell.dataset.started));
     }
+    supervisor.tick();
     if (stream !== null && startOfToday().getTime() !== streamDay) connect(); // "today" moved on
   }
 
-  for (const button of document.querySelectorAll("#lang-switch button")) {
-    button.addEventListener("click", () => {
-      lang = button.dataset.lang;
-      window.localStorage.setItem("ivr-dashboard-lang", lang);
-      applyLabels();
-      render();
-      renderSuggestions();
-    });
+  function openCall(row) {
+    const calls = latest && latest.calls ? latest.calls.calls : [];
+    const call = calls.find((c) => c.call_id === row.dataset.callId);
+    if (call) supervisor.openLiveCall(call);
   }
+
+  words.onSwitch(() => {
+    render();
+    renderSuggestions();
+    supervisor.relabel();
+  });
   document.getElementById("login").addEventListener("submit", (event) => {
     event.preventDefault();
     const field = document.getElementById("token");
@@ -453,7 +420,15 @@
   });
   document.getElementById("logout").addEventListener("click", () => showLogin(null));
   document.getElementById("suggestions-refresh").addEventListener("click", readSuggestions);
-  applyLabels();
+  document.getElementById("calls").addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-call-id]");
+    if (row) openCall(row);
+  });
+  document.getElementById("calls").addEventListener("keydown", (event) => {
+    const row = event.target.closest("tr[data-call-id]");
+    if (row && event.key === "Enter") openCall(row);
+  });
+  words.apply();
   if (token() === null) showLogin(null);
   else logIn(token());
   window.setInterval(tick, 1000);
