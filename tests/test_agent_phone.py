@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import baresip
 import pytest
 from peers.kamailio import Kamailio
 from support.harness import free_port, wait_until
@@ -24,7 +25,8 @@ from support.service import RunningService, start_service
 from support.sipp import run_sipp
 
 from ivr.agents.phone_settings import parse_agent_phone
-from ivr.exceptions import ConfigError
+from ivr.exceptions import ConfigError, TelephonyError
+from ivr.telephony.reachability import unreachable_detail
 
 CALLER = "5550177"
 OTHER_CALLER = "5550178"
@@ -255,3 +257,27 @@ def test_a_bad_agent_phone_setting_is_named(raw: dict[str, Any], message: str) -
     with pytest.raises(ConfigError) as caught:
         parse_agent_phone(raw, "ivr.yaml: agent_phone")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("close_reason", "unreachable"),
+    [
+        ("404 Not Found", "404 Not Found"),
+        ("480 Temporarily Unavailable", "480 Temporarily Unavailable"),
+        ("503 Service Unavailable", "503 Service Unavailable"),
+        ("408 Request Timeout", "408 Request Timeout"),
+        ("Connection timed out [110]", "Connection timed out [110]"),
+        ("Connection refused [111]", "Connection refused [111]"),
+        ("486 Busy Here", None),  # there, busy: "did not answer"
+        ("603 Decline", None),
+        ("Connection reset by peer [104]", None),  # the far end's BYE
+        ("Call transfered", None),
+        ("", None),
+    ],
+)
+def test_what_a_failed_dial_says_of_the_phone(close_reason: str, unreachable: str | None) -> None:
+    """The stack's close reasons of an outbound call that was never answered."""
+    try:
+        raise TelephonyError("not answered") from baresip.CallFailed.from_close_reason(close_reason)
+    except TelephonyError as exc:
+        assert unreachable_detail(exc) == unreachable

@@ -26,6 +26,7 @@ _URI = re.compile(
     r"(?P<params>[^?>]*)",
     re.IGNORECASE,
 )
+_ERRNO = re.compile(r"\[(\d+)\]\s*$")
 _STATUS_LINE = re.compile(rb"^SIP/2\.0 (\d{3}) ?([^\r\n]*)")
 
 
@@ -37,9 +38,10 @@ def unreachable_detail(exc: BaseException) -> str | None:
     if not isinstance(cause, baresip.CallFailed) or isinstance(cause, baresip.CallTimeout):
         return None
     if cause.status is None:
-        reason = cause.reason.strip()
-        # "Call transfered": not a failure; no text: nothing to go by
-        return None if not reason or reason == "Call transfered" else reason
+        # A transport error carries its errno ("Connection timed out [110]"); a reset
+        # (104) is the far end's BYE, and any other text (a local hang-up) says nothing.
+        errno = _ERRNO.search(cause.reason)
+        return cause.reason.strip() if errno and errno[1] != "104" else None
     if cause.status in UNREACHABLE_STATUSES:
         return f"{cause.status} {cause.reason}".strip()
     return None
