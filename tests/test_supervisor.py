@@ -225,7 +225,10 @@ async def supervise(service: RunningService, ended: asyncio.Event) -> dict[str, 
         # A live call's timeline: where the waiting caller is, and how they got there.
         await page.click("#calls tbody tr[data-call-id]")
         await page.wait_for(
-            "document.getElementById('timeline').dataset.kind === 'live'", 10, "the live timeline"
+            "document.getElementById('timeline').dataset.kind === 'live'"
+            " && document.querySelectorAll('#timeline-sections li').length === 2",
+            10,
+            "the live timeline with the call's steps",
         )
         seen["live_summary"] = await page.evaluate(summary())
         seen["live_steps"] = await page.evaluate(
@@ -343,6 +346,12 @@ def test_a_supervisor_finds_a_ticket_plays_its_recording_and_follows_a_live_call
             "desk_caller.xml", service.sip_uri_host, WAITING_CALLER, workdir=tmp_path / "waiting"
         )
         wait_until(lambda: queue_figures(service)["waiting"] == 1, 20, "the caller in the queue")
+        # The list stays lean (a dashboard reads it every second); one call has its steps.
+        [listed] = service.api("/api/calls")[1]["calls"]
+        status, call = service.api(f"/api/calls/{listed['call_id']}")
+        assert status == 200 and "path" not in listed, listed
+        assert [step["node"] for step in call["path"]] == ["main", "to_agent"], call
+        assert call["caller_number"] == WAITING_CALLER and call["node"] == "to_agent", call
 
         async def session() -> dict[str, Any]:
             ended = asyncio.Event()
@@ -363,6 +372,7 @@ def test_a_supervisor_finds_a_ticket_plays_its_recording_and_follows_a_live_call
         seen = asyncio.run(session())
         result = finish_sipp(waiting, tmp_path / "waiting", 60)
         assert result.returncode == 0, result.errors
+        assert service.api(f"/api/calls/{listed['call_id']}")[0] == 404  # ended
     finally:
         stop_process(phone, 30, "the agent's SIPp phone")
 

@@ -85,9 +85,22 @@ async def live_calls(request: web.Request) -> web.Response:
     calls, complete = await request.app[LIVE_CALLS].list_all()
     for call in calls:
         call["started_at"] = iso(call["started_at"])
-        for step in call.get("path", []):
-            step["at"] = iso(step["at"])
     return web.json_response({"calls": calls, "complete": complete})
+
+
+async def live_call(request: web.Request) -> web.Response:
+    """One live call with the nodes it went through (``path``); 404 once it has ended."""
+    call_id = request.match_info["call_id"]
+    call = await request.app[LIVE_CALLS].get(call_id)
+    if call is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no live call {call_id[:80]!r}"}),
+            content_type="application/json",
+        )
+    call["started_at"] = iso(call["started_at"])
+    for step in call["path"]:
+        step["at"] = iso(step["at"])
+    return web.json_response(call)
 
 
 def plans_json(plans: PlanRegistry) -> dict[str, Any]:
@@ -176,6 +189,7 @@ def build_app(
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/routes", list_routes)
     app.router.add_get("/api/calls", live_calls)
+    app.router.add_get("/api/calls/{call_id}", live_call)
     add_ticket_routes(app, tickets)
     add_stats_routes(app)
     add_speech_routes(app, plans)

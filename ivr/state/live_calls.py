@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -169,8 +169,23 @@ class LiveCallRegistry:
             log.warning("Redis unreachable, live calls not shared: %s", exc)
         self._redis_ok = ok
 
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        """One live call of any worker with its ``path`` (the nodes it entered, ``{node,
+        at}``), or None when it is not live; this worker's own when Redis is away."""
+        client = self._usable()
+        if client is not None:
+            try:
+                row = await client.hgetall(keys.live_call(self._prefix, call_id))
+                self._mark(True)
+                return _decode(cast(dict[str, str], row), with_path=True) if row else None
+            except (RedisError, OSError) as exc:
+                self._mark(False, exc)
+        call = self._local.get(call_id)
+        return None if call is None else _local_row(call, with_path=True)
+
     async def list_all(self) -> tuple[list[dict[str, Any]], bool]:
-        """(live calls of all workers, complete). Incomplete means only this worker's."""
+        """(live calls of all workers, complete). Incomplete means only this worker's.
+        Without their paths (see :meth:`get`): a dashboard reads this every second."""
         client = self._usable()
         if client is not None:
             try:
@@ -197,17 +212,22 @@ def _steps(path: list[Any]) -> list[dict[str, Any]]:
     return [{"node": str(node), "at": float(at)} for node, at in path]
 
 
-def _local_row(call: LiveCall) -> dict[str, Any]:
-    return {**asdict(call), "path": _steps(call.path)}
+def _local_row(call: LiveCall, with_path: bool = False) -> dict[str, Any]:
+    row = asdict(call)
+    del row["path"]
+    return {**row, "path": _steps(call.path)} if with_path else row
 
 
-def _decode(row: dict[str, str]) -> dict[str, Any]:
-    """A call's Redis hash as the API lists it: ``path`` a list of ``{node, at}``."""
+def _decode(row: dict[str, str], with_path: bool = False) -> dict[str, Any]:
+    """A call's Redis hash as the API shows it; ``with_path``: ``path``, a list of
+    ``{node, at}``."""
     decoded: dict[str, Any] = dict(row)
-    try:
-        decoded["path"] = _steps(json.loads(row.get("path") or "[]"))
-    except (ValueError, TypeError):
-        decoded["path"] = []  # an entry written before paths were kept
+    path = decoded.pop("path", None)
+    if with_path:
+        try:
+            decoded["path"] = _steps(json.loads(path or "[]"))
+        except (ValueError, TypeError):
+            decoded["path"] = []  # an entry written before paths were kept
     decoded["ticket_id"] = int(row.get("ticket_id", 0) or 0)
     decoded["started_at"] = float(row.get("started_at", 0) or 0)
     decoded["duration_seconds"] = round(time.time() - decoded["started_at"], 1)

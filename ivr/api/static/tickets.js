@@ -142,14 +142,31 @@ window.IVR_TICKETS = function (words, api) {
     }
   }
 
-  // A live call, from the dashboard's snapshot: where it is and the steps it went through.
+  // A live call, from the dashboard's snapshot, and the steps it went through from
+  // GET /api/calls/{id} (the snapshot's list leaves them out: it is read every second).
   function openLiveCall(call) {
-    open({ kind: "live", callId: call.call_id, ticketId: call.ticket_id });
+    const mine = open({ kind: "live", callId: call.call_id, ticketId: call.ticket_id });
     stopAudio();
     $("timeline-recordings").replaceChildren();
     $("timeline-notes").replaceChildren();
     $("timeline-notes-title").hidden = true;
-    renderLive(call);
+    renderLive({ ...call, path: [] });
+    followLive(mine);
+  }
+
+  let following = false; // one read of the call's steps at a time
+
+  async function followLive(mine) {
+    if (following) return;
+    following = true;
+    try {
+      const answer = await api.get(`/api/calls/${encodeURIComponent(shown.callId)}`);
+      if (mine !== generation || answer === null) return;
+      if (answer.ok) renderLive(answer.body);
+      else if (answer.status === 404 && shown.ticketId) openTicket(shown.ticketId, true);
+    } finally {
+      following = false;
+    }
   }
 
   function renderLive(call) {
@@ -180,8 +197,10 @@ window.IVR_TICKETS = function (words, api) {
   function liveCalls(calls) {
     if (!shown || shown.kind !== "live" || calls === null) return;
     const call = calls.find((c) => c.call_id === shown.callId);
-    if (call) renderLive(call);
-    else if (shown.ticketId) openTicket(shown.ticketId, true);
+    if (call) {
+      renderLive({ ...call, path: liveCall ? liveCall.path : [] });
+      followLive(generation);
+    } else if (shown.ticketId) openTicket(shown.ticketId, true);
   }
 
   async function openTicket(id, afterLive) {
