@@ -130,6 +130,13 @@ def test_agent_made_available_on_node_a_takes_a_caller_on_node_b_and_a_shows_it_
     status, body = node_a.api(f"/api/tickets/{ticket['id']}/recording", 1)
     assert status == 200
     assert body == recording.read_bytes()
+    # So does a signed link (the dashboard's <audio> element sends no token): signed by
+    # one of node A's workers, relayed by the other to node B, which checks it with the
+    # key the nodes share.
+    status, link = node_a.api(f"/api/tickets/{ticket['id']}/recording-link", 2)
+    assert status == 200, link
+    status, body = node_a.api(link["url"], 1, token=None)
+    assert status == 200 and body == recording.read_bytes()
     status, missing = node_a.api("/api/tickets/999999/recording")
     assert status == 404 and "no ticket 999999" in missing["error"]
 
