@@ -72,14 +72,15 @@ async def decisions_per_second(client: aioredis.Redis, count: int) -> float:
     started = time.perf_counter()
     request_id = ids[0]  # the head of a line of 100
     for _ in range(count):
-        if not await requests.take(request_id, "bench", 60):
+        lease = await requests.take(request_id, "bench", 60)
+        if lease is None:
             raise RuntimeError("booking not taken")
         claim = await board.claim("helpdesk", line, f"cb:{request_id}", set())
         if claim.agent_id is None:
             raise RuntimeError(f"no agent: {claim}")
         await board.finished(claim.agent_id, 0)
         await line.not_connecting("helpdesk", f"cb:{request_id}")
-        await requests.untake(request_id, "bench")
+        await requests.untake(lease)
     return count / (time.perf_counter() - started)
 
 

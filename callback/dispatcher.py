@@ -10,6 +10,15 @@ service does the dialling (``Connector``); the dispatcher keeps the lease alive
 meanwhile and records the attempt, then retries with backoff inside the
 calling hours, up to ``max_attempts``.
 
+Each call to a customer is written ahead (``callback.ledger``) and its outcome is
+recorded before any clean-up, retried until Redis answers: a Redis stall delays the
+record, it never turns a connected call into a failed one. A dispatcher that dies
+mid-call leaves its call in flight to be settled from the write ahead by whichever
+dispatcher sees the lease run out: a connected call is done; an unknown outcome (the
+customer may have been cut off) is redialled at most ``redial_after_unknown`` times,
+within ``max_attempts``. So a booking is never dialled more than ``max_attempts``
+times, and every call placed for it is on its ticket.
+
 A number on a call with the service (``Lines``: the call that booked the
 callback, or another) is never dialled: its request waits, untried, its turn
 held (it keeps its place, and nobody behind it waits for it), and is due again
@@ -23,21 +32,23 @@ import logging
 import time
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
-from callback.requests import CallbackRequest, CallbackRequests
+from callback.ledger import AttemptLedger, until_redis_answers
+from callback.requests import CallbackRequest, CallbackRequests, Lease, Settled
 
 log = logging.getLogger(__name__)
 
 REACHED = "connected"
 NUMBER_IN_CALL = "number_in_call"
+NOT_DIALLED = "not_dialled"  # the write ahead was refused: lease lost, or Redis away
 # Outcomes that are no attempt to reach the customer: the request goes back untried.
-NOT_THE_CUSTOMER = ("agent_no_answer", NUMBER_IN_CALL)
+NOT_THE_CUSTOMER = ("agent_no_answer", NUMBER_IN_CALL, NOT_DIALLED)
 
 
 @dataclass(frozen=True)
@@ -136,12 +147,26 @@ class Attempt:
     agent_id: str | None = None
     recording: str | None = None  # the customer leg's recording, when one was made
     events: tuple[AttemptEvent, ...] = ()
+    call_id: str = ""  # of the call to the customer, when one was placed
+
+
+class CallLedger(Protocol):
+    """Where the connector writes the customer's call as it goes (``AttemptLedger``)."""
+
+    async def dialling(self) -> bool:
+        """Write the call ahead; False: do not dial."""
+
+    def answered(self, call_id: str) -> None: ...
+
+    def connected(self, call_id: str) -> None: ...
 
 
 class Connector(Protocol):
     """Places one callback call (the service's telephony)."""
 
-    async def call_back(self, request: CallbackRequest, agent_id: str, mode: str) -> Attempt:
+    async def call_back(
+        self, request: CallbackRequest, agent_id: str, mode: str, ledger: CallLedger
+    ) -> Attempt:
         """Connect the customer to the reserved agent; never raises."""
 
 
@@ -160,6 +185,9 @@ class AttemptJournal(Protocol):
         record: dict[str, object],
         events: tuple[AttemptEvent, ...] = (),
     ) -> None: ...
+
+    async def dialling(self, request: CallbackRequest, record: Mapping[str, object]) -> None:
+        """A call to the customer is about to be placed (before its INVITE leaves)."""
 
 
 class Dispatcher:
@@ -209,8 +237,10 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """One round; returns how many callbacks it started dialling."""
-        for request_id in await self._requests.reap_expired_leases():
-            log.info("callback %s taken up again: its dispatcher's lease expired", request_id)
+        for settled in await self._requests.reap_expired_leases(
+            self._settings.redial_after_unknown, self._settings.max_attempts
+        ):
+            await self._settled(settled)
         now = time.time()
         if self._settings.hours.next_allowed(now) > now:
             return 0  # outside calling hours
@@ -223,20 +253,39 @@ class Dispatcher:
                     return started
                 if request.number in in_call:
                     continue  # due again the moment that call ends
-                if not await self._requests.take(
+                lease = await self._requests.take(
                     request.id, self.name, self._settings.lease_seconds
-                ):
+                )
+                if lease is None:
                     continue  # another dispatcher has it
                 agent_id = await self._agents.claim(queue, request.entry)
                 if agent_id is None:
-                    await self._requests.untake(request.id, self.name)
+                    await self._requests.untake(lease)
                     break  # later requests of this queue stand behind this one
                 log.info("callback %s: agent %s reserved, dialling", request.id, agent_id)
                 self._dialling[request.id] = asyncio.create_task(
-                    self._attempt(request, agent_id), name=f"callback-{request.id}"
+                    self._attempt(request, agent_id, lease), name=f"callback-{request.id}"
                 )
                 started += 1
         return started
+
+    async def _settled(self, settled: Settled) -> None:
+        """A lease that ran out: its call in flight, if any, goes on the ticket."""
+        if settled.attempt is None:
+            log.info(
+                "callback %s taken up again: its dispatcher's lease expired", settled.request_id
+            )
+            return
+        log.warning(
+            "callback %s: dispatcher %s stopped with a call in flight: %s -> %s",
+            settled.request_id,
+            settled.attempt.get("lost_dispatcher"),
+            settled.attempt.get("outcome"),
+            settled.state,
+        )
+        request = await self._requests.get(settled.request_id)
+        if self._journal is not None and request is not None:
+            await self._journal.attempt(request, {**settled.attempt, "state": settled.state})
 
     async def _in_call(self, queue: str, due: list[CallbackRequest]) -> set[str]:
         """Numbers of ``due`` on a call now; their requests' turns are held meanwhile."""
@@ -246,33 +295,50 @@ class Dispatcher:
         await self._requests.hold(queue, [r.id for r in due if r.number in in_call])
         return in_call
 
-    async def _attempt(self, request: CallbackRequest, agent_id: str) -> None:
-        renewing = asyncio.create_task(self._renew(request.id))
+    async def _attempt(self, request: CallbackRequest, agent_id: str, lease: Lease) -> None:
+        ledger = AttemptLedger(self._requests, lease, request, self._journal)
+        renewing = asyncio.create_task(self._renew(lease, ledger))
+        mode = self._settings.mode(request.queue)
         try:
-            mode = self._settings.mode(request.queue)
-            attempt = await self._connector.call_back(request, agent_id, mode)
-            await self._record(request, attempt, mode)
-        except Exception:
-            log.exception("callback %s: attempt failed", request.id)
+            try:
+                attempt = await self._connector.call_back(request, agent_id, mode, ledger)
+            except Exception as exc:  # the connector should not raise; if it did, say so
+                log.exception("callback %s: attempt failed", request.id)
+                attempt = Attempt("failed", f"internal error: {exc}", agent_id)
+            if ledger.phase == "connected" and attempt.outcome != REACHED:
+                attempt = replace(attempt, outcome=REACHED)  # whatever failed after
+            await ledger.written()
+            await self._record(request, attempt, mode, ledger, lease)
         finally:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
             self._dialling.pop(request.id, None)
 
-    async def _renew(self, request_id: str) -> None:
+    async def _renew(self, lease: Lease, ledger: AttemptLedger) -> None:
         while True:
             await asyncio.sleep(self._settings.lease_seconds / 3)
             try:
-                await self._requests.renew(request_id, self.name, self._settings.lease_seconds)
+                if not await self._requests.renew(lease, self._settings.lease_seconds):
+                    ledger.lost = True
+                    log.warning("callback %s: lease lost", lease.request_id)
+                    return
             except (RedisError, OSError) as exc:
-                log.warning("callback %s: lease not renewed: %s", request_id, exc)
+                log.warning("callback %s: lease not renewed: %s", lease.request_id, exc)
 
-    async def _record(self, request: CallbackRequest, attempt: Attempt, mode: str) -> None:
-        if attempt.outcome in NOT_THE_CUSTOMER:
+    async def _record(
+        self,
+        request: CallbackRequest,
+        attempt: Attempt,
+        mode: str,
+        ledger: AttemptLedger,
+        lease: Lease,
+    ) -> None:
+        what = f"callback {request.id} attempt"
+        if attempt.outcome in NOT_THE_CUSTOMER and not ledger.phase:
             log.info("callback %s: %s; tried again", request.id, attempt.detail or attempt.outcome)
-            await self._requests.untake(request.id, self.name)
+            await until_redis_answers(what, lambda: self._requests.untake(lease))
             return
-        attempts = request.attempts + 1
+        attempts = ledger.attempt
         if attempt.outcome == REACHED:
             state, next_at = "done", 0.0
         elif attempt.outcome == "refused" or attempts >= self._settings.max_attempts:
@@ -289,12 +355,18 @@ class Dispatcher:
             "agent": attempt.agent_id,
             "mode": mode,
             "dispatcher": self.name,
+            "call_id": attempt.call_id or ledger.call_id,
             "next_at": next_at or None,
             "recording": attempt.recording,
         }
-        if not await self._requests.finish_attempt(request.id, self.name, state, record, next_at):
+        finished = await until_redis_answers(
+            what, lambda: self._requests.finish_attempt(lease, state, record, next_at)
+        )
+        if not finished:
+            # Taken over meanwhile: the successor owns the booking; the call this
+            # dispatcher placed still goes on the ticket.
             log.warning("callback %s: lease lost before the attempt was recorded", request.id)
-            return
+            state = "lease_lost"
         if self._journal is not None:
             await self._journal.attempt(request, {**record, "state": state}, attempt.events)
         log.info("callback %s attempt %d: %s -> %s", request.id, attempts, attempt.outcome, state)

@@ -48,52 +48,156 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return id
 """)
 
+# Returns the lease's generation (0: not taken). Every later write of the lease holder
+# names owner and generation: a dispatcher whose lease was taken over is fenced off.
 # ARGV: id, owner, now, lease seconds, request prefix, due prefix
 TAKE = _lua("""
 local key = ARGV[5] .. ARGV[1]
 if redis.call('HGET', key, 'state') ~= 'pending' then return 0 end
 if tonumber(redis.call('HGET', key, 'next_at')) > tonumber(ARGV[3]) then return 0 end
 local lease_until = tonumber(ARGV[3]) + tonumber(ARGV[4])
+local generation = redis.call('HINCRBY', key, 'lease_generation', 1)
 redis.call('HSET', key, 'state', 'dialling', 'lease_owner', ARGV[2], 'lease_until', lease_until)
+redis.call('HDEL', key, 'in_flight')
 redis.call('ZREM', ARGV[6] .. redis.call('HGET', key, 'queue'), ARGV[1])
 redis.call('ZADD', KEYS[1], lease_until, ARGV[1])
-return 1
+return generation
 """)
 
-# Back to pending without an attempt (no agent after all, or an expired lease).
-# ARGV: id, owner ('' = any), request prefix, due prefix, now
-UNTAKE = _lua("""
+# The lease holder's check, at the top of every script it runs.
+_HOLDER = """
 local key = ARGV[3] .. ARGV[1]
 if redis.call('HGET', key, 'state') ~= 'dialling' then return 0 end
-if ARGV[2] ~= '' and redis.call('HGET', key, 'lease_owner') ~= ARGV[2] then return 0 end
-redis.call('HSET', key, 'state', 'pending', 'lease_owner', '', 'lease_until', 0)
-redis.call('ZREM', KEYS[1], ARGV[1])
-local next_at = math.max(tonumber(redis.call('HGET', key, 'next_at')), tonumber(ARGV[5]))
-redis.call('ZADD', ARGV[4] .. redis.call('HGET', key, 'queue'), next_at, ARGV[1])
+if redis.call('HGET', key, 'lease_owner') ~= ARGV[2] then return 0 end
+if redis.call('HGET', key, 'lease_generation') ~= ARGV[4] then return 0 end
+"""
+
+# ARGV: id, owner, request prefix, generation, now, lease seconds
+RENEW = _lua(
+    _HOLDER
+    + """
+local lease_until = tonumber(ARGV[5]) + tonumber(ARGV[6])
+redis.call('HSET', key, 'lease_until', lease_until)
+redis.call('ZADD', KEYS[1], lease_until, ARGV[1])
 return 1
+"""
+)
+
+# Written before a call leaves (write ahead), then as it answers and connects: what a
+# successor needs to know if this dispatcher dies. No write ahead after the lease ran
+# out (the holder stalled), so a successor's call is never doubled by a late one.
+# ARGV: id, owner, request prefix, generation, now, record JSON, 'dialling' | other phase
+MARK = _lua(
+    _HOLDER
+    + """
+if ARGV[7] == 'dialling' and tonumber(redis.call('HGET', key, 'lease_until')) < tonumber(ARGV[5])
+then return 0 end
+redis.call('HSET', key, 'in_flight', ARGV[6])
+return 1
+"""
+)
+
+# Back to pending without an attempt (no agent after all: nobody was dialled).
+# ARGV: id, owner, request prefix, generation, due prefix, now
+UNTAKE = _lua(
+    _HOLDER
+    + """
+redis.call('HSET', key, 'state', 'pending', 'lease_owner', '', 'lease_until', 0)
+redis.call('HDEL', key, 'in_flight')
+redis.call('ZREM', KEYS[1], ARGV[1])
+local next_at = math.max(tonumber(redis.call('HGET', key, 'next_at')), tonumber(ARGV[6]))
+redis.call('ZADD', ARGV[5] .. redis.call('HGET', key, 'queue'), next_at, ARGV[1])
+return 1
+"""
+)
+
+# A lease ran out (its dispatcher died or stalled): settle the call it had in flight.
+# None: back to pending, uncounted. Connected: done. Otherwise the outcome is unknown
+# (the customer may have answered and been cut off): counted as an attempt, and dialled
+# again (with an apology) only within the redial allowance and max_attempts.
+# Returns '' when the lease was not expired, else the state and the attempt record
+# written ('{}' when none) as JSON.
+# KEYS: leased, by number, closed.
+# ARGV: id, request prefix, due prefix, line prefix, now, redial allowance, max attempts
+REAP = _lua("""
+local key = ARGV[2] .. ARGV[1]
+local now = tonumber(ARGV[5])
+if redis.call('HGET', key, 'state') ~= 'dialling' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return ''
+end
+if tonumber(redis.call('HGET', key, 'lease_until') or '0') > now then return '' end
+local queue = redis.call('HGET', key, 'queue')
+local raw = redis.call('HGET', key, 'in_flight')
+redis.call('HSET', key, 'lease_owner', '', 'lease_until', 0)
+redis.call('HDEL', key, 'in_flight')
+redis.call('ZREM', KEYS[1], ARGV[1])
+if not raw then
+  redis.call('HSET', key, 'state', 'pending')
+  local next_at = math.max(tonumber(redis.call('HGET', key, 'next_at')), now)
+  redis.call('ZADD', ARGV[3] .. queue, next_at, ARGV[1])
+  return cjson.encode({state = 'pending', record = {}})
+end
+redis.call('HDEL', key, 'apologise')
+local record = cjson.decode(raw)
+local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+record['attempt'] = attempts
+record['lost_dispatcher'] = record['dispatcher']
+record['at'] = now
+local state = 'done'
+if record['phase'] == 'connected' then
+  record['outcome'] = 'connected'
+  record['detail'] = 'connected; its dispatcher stopped during the call'
+else
+  record['outcome'] = 'unknown'
+  local cut_offs = redis.call('HINCRBY', key, 'cut_offs', 1)
+  if cut_offs <= tonumber(ARGV[6]) and attempts < tonumber(ARGV[7]) then
+    state = 'pending'
+    record['detail'] = 'its dispatcher stopped during the call (' .. record['phase'] ..
+      '); called again with an apology'
+  else
+    state = 'failed'
+    record['detail'] = 'its dispatcher stopped during the call (' .. record['phase'] ..
+      '); no redial left'
+  end
+end
+record['next_at'] = cjson.null
+redis.call('RPUSH', key .. ':history', cjson.encode(record))
+redis.call('HSET', key, 'state', state, 'reason', record['outcome'])
+if state == 'pending' then
+  redis.call('HSET', key, 'next_at', now, 'apologise', 1)
+  redis.call('ZADD', ARGV[3] .. queue, now, ARGV[1])
+else
+  redis.call('ZREM', ARGV[4] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])
+  redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+end
+return cjson.encode({state = state, record = record})
 """)
 
-# One attempt ended. ARGV: id, owner, outcome state (done|failed|pending), reason,
-# next_at, attempt JSON, now, request prefix, due prefix, line prefix
-FINISH = _lua("""
-local key = ARGV[8] .. ARGV[1]
-if redis.call('HGET', key, 'state') ~= 'dialling' then return 0 end
-if redis.call('HGET', key, 'lease_owner') ~= ARGV[2] then return 0 end
+# One attempt ended. KEYS: leased, by number, closed.
+# ARGV: id, owner, request prefix, generation, outcome state (done|failed|pending),
+# reason, next_at, attempt JSON, now, due prefix, line prefix
+FINISH = _lua(
+    _HOLDER
+    + """
 redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('RPUSH', key .. ':history', ARGV[6])
+redis.call('RPUSH', key .. ':history', ARGV[8])
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', key, 'in_flight', 'apologise')
 local queue = redis.call('HGET', key, 'queue')
-redis.call('HSET', key, 'state', ARGV[3], 'reason', ARGV[4], 'lease_owner', '', 'lease_until', 0,
-  'next_at', ARGV[5])
-if ARGV[3] == 'pending' then
-  redis.call('ZADD', ARGV[9] .. queue, ARGV[5], ARGV[1])
+redis.call('HSET', key, 'state', ARGV[5], 'reason', ARGV[6], 'lease_owner', '', 'lease_until', 0,
+  'next_at', ARGV[7])
+if ARGV[5] == 'pending' then
+  redis.call('ZADD', ARGV[10] .. queue, ARGV[7], ARGV[1])
 else
-  redis.call('ZREM', ARGV[10] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])
+  redis.call('ZREM', ARGV[11] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])
   redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
-  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[9], ARGV[1])
 end
 return 1
-""")
+"""
+)
 
 # ARGV: id, reason, now, request prefix, due prefix, line prefix
 CANCEL = _lua("""
@@ -102,6 +206,7 @@ local state = redis.call('HGET', key, 'state')
 if state ~= 'pending' and state ~= 'dialling' then return 0 end
 local queue = redis.call('HGET', key, 'queue')
 redis.call('HSET', key, 'state', 'cancelled', 'reason', ARGV[2], 'lease_owner', '')
+redis.call('HDEL', key, 'in_flight')
 redis.call('ZREM', ARGV[5] .. queue, ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', ARGV[6] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])

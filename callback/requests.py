@@ -7,6 +7,14 @@ place its caller had, less its priority bonus. Its life: ``pending`` (due at
 expires (the dispatcher died) returns the request to ``pending`` without
 counting an attempt. Every state change is one Lua script, so two dispatchers
 never hold the same request and nothing is half-written.
+
+Each lease has a generation; every write of its holder names it, so a dispatcher
+whose lease ran out and was taken over (it stalled) can neither write the request
+nor place another call for it (fencing). Before a call leaves, its holder writes it
+ahead (``in_flight``: attempt, dispatcher, number, phase); the call's answer and its
+connection are written as they happen. A lease that runs out with a call in flight is
+settled from that record (``REAP``): connected is done, anything else an unknown
+outcome, redialled (with an apology) at most ``redial_after_unknown`` times.
 """
 
 from __future__ import annotations
@@ -44,11 +52,33 @@ class CallbackRequest:
     created_at: float = 0.0
     reason: str = ""  # of the last attempt or of the end
     lease_owner: str = ""
+    lease_generation: int = 0
+    cut_offs: int = 0  # calls whose outcome was lost with their dispatcher
+    apologise: bool = False  # the last call may have been cut off: say sorry on the next
+    in_flight: dict[str, Any] | None = None  # the call its lease holder is placing
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def entry(self) -> str:
         return ENTRY_PREFIX + self.id
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One dispatcher's hold on one request; ``generation`` fences off earlier holders."""
+
+    request_id: str
+    owner: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A request whose lease ran out, and what was made of the call it had in flight."""
+
+    request_id: str
+    state: str  # pending again, done or failed
+    attempt: dict[str, Any] | None  # the attempt recorded; None when nobody was dialled
 
 
 class CallbackRequests:
@@ -59,7 +89,10 @@ class CallbackRequests:
         self._prefix = prefix
         self._request = client.register_script(scripts.REQUEST)
         self._take = client.register_script(scripts.TAKE)
+        self._renew = client.register_script(scripts.RENEW)
+        self._mark = client.register_script(scripts.MARK)
         self._untake = client.register_script(scripts.UNTAKE)
+        self._reap = client.register_script(scripts.REAP)
         self._finish = client.register_script(scripts.FINISH)
         self._cancel = client.register_script(scripts.CANCEL)
 
@@ -132,9 +165,9 @@ class CallbackRequests:
                 pipe.sadd(held, *(ENTRY_PREFIX + request_id for request_id in request_ids))
             await pipe.execute()
 
-    async def take(self, request_id: str, owner: str, lease_seconds: float) -> bool:
-        """Lease a pending, due request for dialling; False when another has it."""
-        taken = await self._take(
+    async def take(self, request_id: str, owner: str, lease_seconds: float) -> Lease | None:
+        """Lease a pending, due request for dialling; None when another has it."""
+        generation = await self._take(
             keys=[keys.callbacks_leased(self._prefix)],
             args=[
                 request_id,
@@ -145,42 +178,76 @@ class CallbackRequests:
                 self._due_prefix,
             ],
         )
-        return bool(taken)
+        return Lease(request_id, owner, int(generation)) if generation else None
 
-    async def renew(self, request_id: str, owner: str, lease_seconds: float) -> None:
-        until = time.time() + lease_seconds
-        key = keys.callback(self._prefix, request_id)
-        if await self._client.hget(key, "lease_owner") == owner:
-            await self._client.hset(key, "lease_until", repr(until))
-            await self._client.zadd(keys.callbacks_leased(self._prefix), {request_id: until})
+    def _holder(self, lease: Lease) -> list[str]:
+        return [lease.request_id, lease.owner, self._hash_prefix, str(lease.generation)]
 
-    async def untake(self, request_id: str, owner: str) -> None:
-        """Give a leased request back untried (no agent after all)."""
-        await self._untake(
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        """Keep the lease; False when it was lost (taken over, cancelled, finished)."""
+        renewed = await self._renew(
             keys=[keys.callbacks_leased(self._prefix)],
-            args=[request_id, owner, self._hash_prefix, self._due_prefix, repr(time.time())],
+            args=[*self._holder(lease), repr(time.time()), repr(lease_seconds)],
         )
+        return bool(renewed)
 
-    async def reap_expired_leases(self) -> list[str]:
-        """Requests whose dispatcher stopped renewing (died) go back to pending."""
+    async def mark(self, lease: Lease, phase: str, record: dict[str, Any]) -> bool:
+        """Write the call in flight (``phase``: dialling, answered, connected). For
+        ``dialling`` this is the write ahead: False means do not dial (lease lost or
+        run out)."""
+        written = await self._mark(
+            args=[
+                *self._holder(lease),
+                repr(time.time()),
+                json.dumps({**record, "phase": phase}),
+                phase,
+            ],
+        )
+        return bool(written)
+
+    async def untake(self, lease: Lease) -> bool:
+        """Give a leased request back untried (no agent after all, nobody dialled)."""
+        untaken = await self._untake(
+            keys=[keys.callbacks_leased(self._prefix)],
+            args=[*self._holder(lease), self._due_prefix, repr(time.time())],
+        )
+        return bool(untaken)
+
+    async def reap_expired_leases(self, redial_allowance: int, max_attempts: int) -> list[Settled]:
+        """Requests whose dispatcher stopped renewing (died, stalled) are settled: back
+        to pending when nobody was dialled, else by what their call in flight reached."""
         expired = await self._client.zrangebyscore(
             keys.callbacks_leased(self._prefix), "-inf", repr(time.time())
         )
-        returned = []
+        settled = []
         for request_id in expired:
-            done = await self._untake(
-                keys=[keys.callbacks_leased(self._prefix)],
-                args=[str(request_id), "", self._hash_prefix, self._due_prefix, repr(time.time())],
+            result = await self._reap(
+                keys=[
+                    keys.callbacks_leased(self._prefix),
+                    keys.callbacks_by_number(self._prefix),
+                    keys.callbacks_closed(self._prefix),
+                ],
+                args=[
+                    str(request_id),
+                    self._hash_prefix,
+                    self._due_prefix,
+                    self._line_prefix,
+                    repr(time.time()),
+                    str(redial_allowance),
+                    str(max_attempts),
+                ],
             )
-            if done:
-                returned.append(str(request_id))
-        return returned
+            if result:
+                found = json.loads(result)
+                attempt = found["record"] or None  # cjson writes an empty table as {}
+                settled.append(Settled(str(request_id), found["state"], attempt))
+        return settled
 
     async def finish_attempt(
-        self, request_id: str, owner: str, state: str, attempt: dict[str, Any], next_at: float
+        self, lease: Lease, state: str, attempt: dict[str, Any], next_at: float
     ) -> bool:
         """Record one attempt and move on to ``state`` (done, failed, or pending again
-        at ``next_at``). False when the lease was lost (another took it over)."""
+        at ``next_at``). False when the lease was lost (taken over, cancelled)."""
         now = time.time()
         finished = await self._finish(
             keys=[
@@ -189,14 +256,12 @@ class CallbackRequests:
                 keys.callbacks_closed(self._prefix),
             ],
             args=[
-                request_id,
-                owner,
+                *self._holder(lease),
                 state,
                 str(attempt.get("outcome", "")),
                 repr(next_at),
                 json.dumps({"at": now, **attempt}),
                 repr(now),
-                self._hash_prefix,
                 self._due_prefix,
                 self._line_prefix,
             ],
@@ -324,5 +389,9 @@ def _request(row: dict[str, str], history: list[dict[str, Any]]) -> CallbackRequ
         created_at=float(row.get("created_at", 0) or 0),
         reason=row.get("reason", ""),
         lease_owner=row.get("lease_owner", ""),
+        lease_generation=int(row.get("lease_generation", 0) or 0),
+        cut_offs=int(row.get("cut_offs", 0) or 0),
+        apologise=bool(row.get("apologise")),
+        in_flight=json.loads(row["in_flight"]) if row.get("in_flight") else None,
         history=history,
     )

@@ -71,6 +71,8 @@ class SpeechError(IvrError):
 class TelephonyError(IvrError):
     """The SIP stack refused an operation."""
 
+    call_id = ""  # of the call it concerns, when the stack had given it one
+
 
 class CallGone(TelephonyError):
     """The call ended before the operation reached it."""

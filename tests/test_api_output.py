@@ -94,12 +94,11 @@ async def test_a_callbacks_moments_and_its_attempts_are_iso_8601(
     place = time.time() - 60
     try:
         request_id = await requests.request("8001", "desk", place)
-        assert await requests.take(request_id, "test-dispatcher", 30)
+        lease = await requests.take(request_id, "test-dispatcher", 30)
+        assert lease is not None
         retry_at = time.time() + 600
         record = {"attempt": 1, "outcome": "no_answer", "next_at": retry_at}
-        assert await requests.finish_attempt(
-            request_id, "test-dispatcher", "pending", record, retry_at
-        )
+        assert await requests.finish_attempt(lease, "pending", record, retry_at)
     finally:
         await client.aclose()
 

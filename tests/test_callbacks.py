@@ -365,7 +365,7 @@ def test_a_caller_still_on_the_line_is_called_back_after_hanging_up_another_numb
         assert kinds[:4] == [
             "callback_agent_rung",
             "callback_agent_answered",
-            "callback_customer_dialled",
+            "callback_dialling",  # written ahead, before the INVITE left
             "callback_customer_answered",
         ], kinds
         assert kinds[-3:] == ["callback_hung_up", "callback_attempt", "callback_connected"]

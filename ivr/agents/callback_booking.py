@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -148,8 +149,20 @@ class TicketAttempts:
         written.append(TicketEvent(time.time(), "callback_attempt", summary))
         if record.get("outcome") == "connected":
             written.append(TicketEvent(time.time(), CALLBACK_CONNECTED, which))
+        await self._write(request, written)
+
+    async def dialling(self, request: CallbackRequest, record: Mapping[str, object]) -> None:
+        """Before the customer's phone rings: ``callback_dialling`` with the attempt's
+        number and dispatcher, so a call whose dispatcher dies is still on the ticket."""
+        which = {"request": request.id, "attempt": record.get("attempt")}
+        event = TicketEvent(time.time(), "callback_dialling", {**record, **which})
+        await self._write(request, [event])
+
+    async def _write(self, request: CallbackRequest, events: list[TicketEvent]) -> None:
+        if not request.ticket_id:
+            return
         try:
-            for event in written:
+            for event in events:
                 await self._tickets.append_event(request.ticket_id, event)
         except IvrError as exc:
             log.error("callback attempt not written to ticket %s: %s", request.ticket_id, exc)

@@ -7,18 +7,32 @@ agent. Every number dialled passes the dialling policy; the customer is not
 dialled while their number is on a call with the service (``Lines``). The
 customer's leg is recorded like an inbound call (``LegRecordings``), and each
 step of the attempt is kept for the ticket's timeline.
+
+The customer's call is written ahead before it is dialled and marked connected
+before the legs are bridged (``CallLedger``); the agent's release afterwards never
+decides the outcome: a Redis error there is retried in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from callback.dispatcher import NUMBER_IN_CALL, Attempt, AttemptEvent, Lines
+from callback.dispatcher import (
+    NOT_DIALLED,
+    NUMBER_IN_CALL,
+    Attempt,
+    AttemptEvent,
+    CallLedger,
+    Lines,
+)
+from callback.ledger import until_redis_answers
 from callback.line import QueueLine
 from callback.requests import CallbackRequest
 from ivr.agents.board import AgentBoard
@@ -39,6 +53,7 @@ CUSTOMER_PROMPT = (
     f"This is I T support calling you back. Press {CONNECT_KEY} to be connected to an agent."
 )
 SORRY_PROMPT = "Sorry, no agent could take the call. We will call you again."
+APOLOGY_PROMPT = "Sorry, our last call to you was cut off. This is I T support again."
 IN_CALL_PROMPT = "The customer is on a call with us now; the callback waits until it ends."
 # baresip's reasons for an unanswered dial, by error class
 _DIAL_OUTCOMES = {"CallBusy": "busy", "CallTimeout": "no_answer", "CallDeclined": "declined"}
@@ -46,6 +61,10 @@ _DIAL_OUTCOMES = {"CallBusy": "busy", "CallTimeout": "no_answer", "CallDeclined"
 
 def dial_outcome(exc: TelephonyError) -> str:
     return _DIAL_OUTCOMES.get(type(exc.__cause__).__name__, "failed")
+
+
+class _NotDialled(Exception):
+    """The write ahead was refused: this dispatcher may not place the call."""
 
 
 class BoardAgents:
@@ -92,22 +111,56 @@ class CallbackConnector:
         self._speech = speech
         self._number_uri = number_uri
         self._voice = voice
+        self._tidying: set[asyncio.Task[None]] = set()
 
-    async def call_back(self, request: CallbackRequest, agent_id: str, mode: str) -> Attempt:
+    async def call_back(
+        self, request: CallbackRequest, agent_id: str, mode: str, ledger: CallLedger
+    ) -> Attempt:
         steps = _Steps()
         try:
-            attempt = await self._call_back(request, agent_id, mode, steps)
+            attempt = await self._call_back(request, agent_id, mode, steps, ledger)
+        except _NotDialled:
+            await self._release(agent_id, 0)
+            attempt = Attempt(NOT_DIALLED, "the call was not written ahead", agent_id)
         finally:
             steps.stop_recording()
         return steps.attempt(attempt)
 
+    async def _release(
+        self, agent_id: str, wrap_up_seconds: float, legs: _Legs | None = None
+    ) -> None:
+        """The agent is free again (after wrap-up); never raises: a Redis error is
+        retried in the background, so it cannot change the attempt's outcome."""
+        await self._tidy(
+            f"agent {agent_id} released", lambda: self._board.finished(agent_id, wrap_up_seconds)
+        )
+        if legs is not None and self._desk_calls is not None:
+            desk = self._desk_calls
+            await self._tidy(
+                f"desk of {agent_id}", lambda: desk.ended(legs.agent_id, legs.request.entry)
+            )
+
+    async def _tidy(self, what: str, write: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await write()
+        except (RedisError, OSError) as exc:
+            log.warning("%s: Redis did not answer (%s); retried in the background", what, exc)
+            task = asyncio.create_task(until_redis_answers(what, write))
+            self._tidying.add(task)
+            task.add_done_callback(self._tidying.discard)
+
     async def _call_back(
-        self, request: CallbackRequest, agent_id: str, mode: str, steps: _Steps
+        self,
+        request: CallbackRequest,
+        agent_id: str,
+        mode: str,
+        steps: _Steps,
+        ledger: CallLedger,
     ) -> Attempt:
         try:
             customer_uri = self._customer_uri(request.number)
         except DialRefused as exc:
-            await self._board.finished(agent_id, 0)
+            await self._release(agent_id, 0)
             return Attempt("refused", str(exc))
         agent = self._board.settings(agent_id)
         queue = self._queues.get(request.queue, QueueSettings(request.queue))
@@ -118,7 +171,7 @@ class CallbackConnector:
         except DialRefused as exc:
             await self._board.not_answered(agent_id, str(exc))
             return Attempt("agent_no_answer", str(exc), agent_id)
-        legs = _Legs(request, agent_id, agent_uri, customer_uri, queue, steps)
+        legs = _Legs(request, agent_id, agent_uri, customer_uri, queue, steps, ledger)
         if mode == "customer_first":
             return await self._customer_first(legs)
         return await self._agent_first(legs)
@@ -142,25 +195,24 @@ class CallbackConnector:
                 customer = await self._dial_customer(legs)
             except TelephonyError as exc:
                 await self._say(agent_leg, "The customer did not answer.")
-                return Attempt(dial_outcome(exc), str(exc), legs.agent_id)
+                return _not_answered(exc, legs.agent_id)
             return await self._talk(customer, agent_leg, legs)
         finally:
             await agent_leg.hangup()
-            await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
-            await self._desk_ended(legs)
+            await self._release(legs.agent_id, legs.queue.wrap_up_seconds, legs)
 
     async def _customer_first(self, legs: _Legs) -> Attempt:
         if await self._number_in_call(legs.request):
-            await self._board.finished(legs.agent_id, 0)
+            await self._release(legs.agent_id, 0)
             return Attempt(NUMBER_IN_CALL, IN_CALL_PROMPT)
         try:
             customer = await self._dial_customer(legs)
         except TelephonyError as exc:
-            await self._board.finished(legs.agent_id, 0)
-            return Attempt(dial_outcome(exc), str(exc))
+            await self._release(legs.agent_id, 0)
+            return _not_answered(exc, None)
         try:
             if not await self._pressed_one(customer):
-                await self._board.finished(legs.agent_id, 0)
+                await self._release(legs.agent_id, 0)
                 return Attempt("no_key", f"answered but {CONNECT_KEY} was not pressed (voicemail?)")
             legs.steps.add("key_pressed", digit=CONNECT_KEY)
             agent_leg = await self._ring_agent(legs)
@@ -171,8 +223,7 @@ class CallbackConnector:
                 return await self._talk(customer, agent_leg, legs)
             finally:
                 await agent_leg.hangup()
-                await self._board.finished(legs.agent_id, legs.queue.wrap_up_seconds)
-                await self._desk_ended(legs)
+                await self._release(legs.agent_id, legs.queue.wrap_up_seconds, legs)
         finally:
             await customer.hangup()
 
@@ -215,10 +266,6 @@ class CallbackConnector:
         }
         await self._desk_calls.ringing(legs.agent_id, request.entry, pop)
 
-    async def _desk_ended(self, legs: _Legs) -> None:
-        if self._desk_calls is not None:
-            await self._desk_calls.ended(legs.agent_id, legs.request.entry)
-
     async def _number_in_call(self, request: CallbackRequest) -> bool:
         """Whether the customer's number has a live call (checked again just before
         the dial: the agent's leg took seconds since the dispatcher looked)."""
@@ -234,12 +281,18 @@ class CallbackConnector:
         """The customer's answered leg, recorded from the answer. Raises TelephonyError."""
         # The path first: the ticket is read for it, and the answer must not wait.
         path = await self._recordings.path(legs.request) if self._recordings else None
-        legs.steps.add("customer_dialled", number=legs.request.number)
+        if not await legs.ledger.dialling():
+            raise _NotDialled
         customer = await self._dialler.dial(legs.customer_uri, timeout=self._ring_seconds)
-        legs.steps.add("customer_answered", number=legs.request.number)
+        legs.ledger.answered(customer.info.call_id)
+        legs.steps.add(
+            "customer_answered", number=legs.request.number, call_id=customer.info.call_id
+        )
         if path is not None:
             legs.steps.recorder = CallRecorder(path)
             customer.add_audio_sink(legs.steps.recorder)
+        if legs.request.apologise:
+            await self._say(customer, APOLOGY_PROMPT)
         return customer
 
     async def _pressed_one(self, customer: Call) -> bool:
@@ -260,6 +313,7 @@ class CallbackConnector:
         if customer.ended or agent_leg.ended:
             await customer.hangup()
             return Attempt("failed", "a leg ended before they were connected", legs.agent_id)
+        legs.ledger.connected(customer.info.call_id)
         customer.bridge(agent_leg)
         agent_leg.bridge(customer)
         started = time.time()
@@ -272,7 +326,9 @@ class CallbackConnector:
         legs.steps.add(
             "hung_up", by="customer" if customer_first else "agent", talk_seconds=round(talked, 1)
         )
-        return Attempt("connected", f"talked {talked:.0f} s", legs.agent_id)
+        return Attempt(
+            "connected", f"talked {talked:.0f} s", legs.agent_id, call_id=customer.info.call_id
+        )
 
     def _whisper(self, request: CallbackRequest) -> str:
         who = request.caller_name or " ".join(request.number)
@@ -322,3 +378,8 @@ class _Legs:
     customer_uri: str
     queue: QueueSettings
     steps: _Steps
+    ledger: CallLedger
+
+
+def _not_answered(exc: TelephonyError, agent_id: str | None) -> Attempt:
+    return Attempt(dial_outcome(exc), str(exc), agent_id, call_id=exc.call_id)

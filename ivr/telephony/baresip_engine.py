@@ -251,7 +251,9 @@ class BaresipTelephony:
         except baresip.BaresipError as exc:
             self._calls.pop(stack_call.handle, None)
             await call.hangup()  # still ringing at the timeout: cancel it
-            raise TelephonyError(f"call to {uri} not answered: {exc}") from exc
+            failed = TelephonyError(f"call to {uri} not answered: {exc}")
+            failed.call_id = stack_call.call_id or ""
+            raise failed from exc
         call._media_up = True
         # The stack reads the Call-ID from its own INVITE's events: known by now (the
         # far end keys its tickets and live calls by it).

@@ -1,11 +1,14 @@
 """The one SIPp runner: a scenario from ``tests/sipp`` against a target, from a chosen
 source address, to its end (:func:`run_sipp`) or started and finished apart
-(:func:`start_sipp`, :func:`finish_sipp`) when the test acts while the calls run."""
+(:func:`start_sipp`, :func:`finish_sipp`) when the test acts while the calls run; and
+SIPp as answering phones (:func:`answering_phone`) whose new calls are counted."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,3 +132,49 @@ def run_sipp(
     """Run a scenario to its end; ``options`` as for :func:`sipp_command`."""
     process = start_sipp(scenario, target, caller, workdir=workdir, timeout=timeout, **options)
     return finish_sipp(process, workdir, timeout + 30)
+
+
+def answering_phone(
+    scenario: str, port: int, workdir: Path, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """SIPp as phones answering at 127.0.0.1:``port`` (agents, customers called back),
+    logging every message into ``workdir``/messages.log (see :func:`new_calls`)."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed (make test installs the Debian package sip-tester)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            sipp,
+            "-sf",
+            str(SIPP_DIR / scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mp",
+            str(free_port(count=4)),  # SIPp binds the three ports above it too
+            "-nostdin",
+            "-nd",
+            "-trace_msg",
+            "-message_file",
+            str(workdir / "messages.log"),
+            *extra,
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def new_calls(message_log: Path) -> Counter[str]:
+    """Numbers an answering phone was dialled at, one count per new call (an INVITE
+    without a To tag: retransmissions and re-INVITEs are not new calls)."""
+    counts: Counter[str] = Counter()
+    text = message_log.read_text(errors="replace") if message_log.exists() else ""
+    for message in re.split(r"\n-{20,}[^\n]*\n", text):
+        request = re.search(r"^INVITE sip:(\d+)@", message, re.MULTILINE)
+        to = re.search(r"^To:.*$", message, re.MULTILINE)
+        if request and to and "tag=" not in to.group(0):
+            counts[request.group(1)] += 1
+    return counts
