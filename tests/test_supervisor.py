@@ -221,6 +221,16 @@ async def supervise(service: RunningService, ended: asyncio.Event) -> dict[str, 
             await page.wait_for(f"{AUDIO}.currentTime > 0.2", 10, "the recording playing")
             await page.evaluate(f"{AUDIO}.pause()")
         await page.screenshot(ARTIFACTS / "supervisor-ticket-timeline-en.png")
+        await page.click("#lang-switch button[data-lang='zh']")
+        seen["ticket_zh"] = await page.evaluate(
+            "[document.getElementById('timeline-title').textContent,"
+            " document.querySelector('#timeline-summary [data-field=\"path\"] dt').textContent,"
+            " document.querySelector('#timeline-summary [data-field=\"work_status\"] dd')"
+            ".textContent, document.querySelector('#ticket-search button[type=submit]')"
+            ".textContent]"
+        )
+        await page.screenshot(ARTIFACTS / "supervisor-ticket-timeline-zh.png")
+        await page.click("#lang-switch button[data-lang='en']")
 
         # A live call's timeline: where the waiting caller is, and how they got there.
         await page.click("#calls tbody tr[data-call-id]")
@@ -301,7 +311,8 @@ async def supervise(service: RunningService, ended: asyncio.Event) -> dict[str, 
             " + document.getElementById('timeline').textContent"
         )
         seen["logged_out_hidden"] = await page.evaluate(
-            "[document.querySelector('main').hidden, document.getElementById('timeline').hidden,"
+            "[getComputedStyle(document.querySelector('main')).display === 'none',"
+            " getComputedStyle(document.getElementById('timeline')).display === 'none',"
             " document.querySelectorAll('audio').length, sessionStorage.length]"
         )
         await page.screenshot(ARTIFACTS / "supervisor-logged-out.png")
@@ -312,7 +323,8 @@ async def supervise(service: RunningService, ended: asyncio.Event) -> dict[str, 
         await page.click("#logout")
         await page.wait_for("!document.getElementById('login').hidden", 10, "the login form")
         seen["wallboard_forgotten"] = await page.evaluate(
-            "[localStorage.getItem('ivr-wallboard-token'), document.body.innerText]"
+            "[localStorage.getItem('ivr-wallboard-token'), document.body.innerText,"
+            " getComputedStyle(document.getElementById('board')).display]"
         )
         seen["console"] = page.console
     return seen
@@ -397,6 +409,7 @@ def test_a_supervisor_finds_a_ticket_plays_its_recording_and_follows_a_live_call
     assert seen["audio_fetch"]["type"] == "audio/wav", seen["audio_fetch"]
     assert seen["audio_fetch"]["bytes"] == Path(ticket["recording_path"]).stat().st_size
     assert seen["played"] == "playing", seen["played"]
+    assert seen["ticket_zh"] == [f"工单 {ticket['id']}", "流程路径", "待处理", "搜索"]
 
     live = seen["live_summary"]
     assert live["caller"] == WAITING_CALLER and live["node"] == "to_agent", live
@@ -421,12 +434,14 @@ def test_a_supervisor_finds_a_ticket_plays_its_recording_and_follows_a_live_call
 
     [hidden_main, hidden_timeline, audios, stored] = seen["logged_out_hidden"]
     assert hidden_main and hidden_timeline and audios == 0 and stored == 0
+    assert "No calls in progress" not in seen["logged_out_text"]  # not even empty tables
     traces = (FIRST_CALLER, WAITING_CALLER, f"Ticket {ticket['id']}", "helpdesk", "a1", "main ›")
     for trace in traces:
         assert trace not in seen["logged_out_text"], (trace, seen["logged_out_text"])
         assert trace not in seen["logged_out_dom"], (trace, seen["logged_out_dom"])
-    stored_token, board_text = seen["wallboard_forgotten"]
-    assert stored_token is None and "helpdesk" not in board_text, board_text
+    stored_token, board_text, board_display = seen["wallboard_forgotten"]
+    assert stored_token is None and board_display == "none", seen["wallboard_forgotten"]
+    assert "helpdesk" not in board_text and "Waiting" not in board_text, board_text
     assert not [line for line in seen["console"] if "exception" in line], seen["console"]
 
 

@@ -73,6 +73,7 @@ window.IVR_TICKETS = function (words, api) {
     $("tickets-count").textContent = results ? results.total : "";
     const pages = $("tickets-pages");
     pages.hidden = !results || results.total <= PAGE_SIZE;
+    $("tickets-range").textContent = "";
     if (results) {
       const last = Math.min(results.offset + list.length, results.total);
       $("tickets-range").textContent = `${results.offset + (list.length ? 1 : 0)}–${last} / ${results.total}`;
