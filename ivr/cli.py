@@ -202,7 +202,9 @@ def _add_api_token_commands(commands: argparse._SubParsersAction[argparse.Argume
         "new", help="make a token; print it once with the config line holding its hash"
     )
     new.add_argument("--name", required=True, help="who uses it (shown in the audit log)")
-    new.add_argument("--role", required=True, choices=("viewer", "agent", "operator", "admin"))
+    new.add_argument(
+        "--role", required=True, choices=("viewer", "agent", "operator", "supervisor", "admin")
+    )
     new.add_argument("--agent-id", help="an agent token: the one agent it may change")
     new.set_defaults(func=lambda a: _print_new_api_token(a.name, a.role, a.agent_id))
 

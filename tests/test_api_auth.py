@@ -149,7 +149,7 @@ def test_every_write_route_refuses_without_a_token(service: RunningService) -> N
         r["path"] for r in writes
     }
     for route in writes:
-        assert route["role"] in ("agent", "operator", "admin"), route
+        assert route["role"] in ("agent", "operator", "supervisor", "admin"), route
         path = re.sub(r"\{[^}]+\}", "x1", route["path"])
         status, answer = service.api(path, route["method"], {}, token=None)
         assert status == 401 and answer["error"], route

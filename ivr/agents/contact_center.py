@@ -24,6 +24,7 @@ from ivr.agents.callback_calls import BoardAgents, CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
+from ivr.agents.monitor import Monitoring
 from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.phone_login import AgentPhoneLogin
 from ivr.agents.presence import AgentProbe, PresenceDialler
@@ -135,9 +136,14 @@ async def open_contact_center(
         lines=lines,
     )
     log.info("%d agents, queues: %s", len(settings.agents), ", ".join(settings.queues) or "none")
+    # Supervisors' phones are dialled like agents': through the policy and its limits.
+    monitoring = Monitoring(dialler, policy, client, prefix, worker_id, tickets)
+    stack.push_async_callback(monitoring.close)
     return ContactCenter(
         settings,
-        TransferServices(desk, wakeups, dialler, policy, speech, screen_pop, desk_calls),
+        TransferServices(
+            desk, wakeups, dialler, policy, speech, screen_pop, desk_calls, monitoring=monitoring
+        ),
         requests,
         dispatcher,
         desk_calls,

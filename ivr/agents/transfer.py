@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from ivr.agents.board import Claim
 from ivr.agents.desk_calls import DeskCalls, journal_pop
 from ivr.agents.dialling import DialPolicy
+from ivr.agents.monitor import Monitoring
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.wakeups import AgentWakeups
@@ -56,6 +57,7 @@ class TransferServices:
     speech: Speech
     screen_pop: ScreenPop
     desk_calls: DeskCalls | None = None  # the agent desk's view of each agent's call
+    monitoring: Monitoring | None = None  # supervisors listening in on bridged calls
 
 
 class _HoldMusic:
@@ -275,9 +277,14 @@ class AgentTransfer:
         self._call.bridge(leg)
         leg.bridge(self._call)
         started = time.time()
+        monitoring, call_id = self._services.monitoring, self._call.info.call_id
         try:
+            if monitoring is not None:
+                await monitoring.bridged(call_id, self._call, leg, agent_id, self._journal)
             caller_left = await first_to_hang_up(self._call, leg)
         finally:
+            if monitoring is not None:
+                await monitoring.unbridged(call_id)  # a supervisor on the call is hung up
             await self._desk_phase(agent_id, connected=False)
         self._call.bridge(None)
         leg.bridge(None)

@@ -10,7 +10,7 @@
 or, for containers, ``IVR_API_TOKENS=name:role:sha256[:agent_id],...`` (it
 replaces the file's list). ``ivr api-token new --name N --role R`` makes a
 token and prints the line to configure. Each role includes the ones before it:
-viewer < agent < operator < admin.
+viewer < agent < operator < supervisor < admin.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class Role(enum.IntEnum):
     VIEWER = 1  # reads: the dashboard, tickets, stats
     AGENT = 2  # + their own agent state
     OPERATOR = 3  # + callbacks, dial plans, ticket updates
-    ADMIN = 4  # + the audit log, erasure, anything not given a lower role
+    SUPERVISOR = 4  # + listening in on live calls (listen, whisper, barge)
+    ADMIN = 5  # + the audit log, erasure, anything not given a lower role
 
     @property
     def label(self) -> str:

@@ -24,6 +24,7 @@ from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.desk import add_desk_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
+from ivr.api.monitor import add_monitor_routes
 from ivr.api.privacy import add_privacy_routes
 from ivr.api.recordings import add_recording_routes
 from ivr.api.tokens import service_token_book
@@ -173,6 +174,8 @@ class Service:
                 config.privacy.mask_desk_numbers,
             )
             add_metrics_routes(app, metrics)
+            if center.transfers.monitoring is not None:
+                add_monitor_routes(app, center.transfers.monitoring)
             add_recording_routes(app, tickets, client, prefix, config.storage.recordings_dir)
             personal_data = PersonalData(
                 config.privacy,

@@ -71,3 +71,9 @@ def agent_probe_round(prefix: str) -> str:
     """String (expires after one probe interval): the worker probing agents' phones
     this round (agent_phone.probe_interval_seconds)."""
     return f"{prefix}agent-probe-round"
+
+
+def live_bridge(prefix: str, call_id: str) -> str:
+    """String (JSON, expires after 4 h): a call bridged to an agent, the worker carrying
+    it and the supervisor's monitor on it (ivr.agents.monitor)."""
+    return f"{prefix}bridge:{call_id}"

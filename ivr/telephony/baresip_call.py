@@ -2,7 +2,9 @@
 
 Audio moves in :meth:`BaresipCall.pump`, which the engine calls for every live
 call on one shared media clock: it tops the transmit buffer up from the
-current playback and drains the receive buffer into the audio sinks.
+current playback (or from the mix of other legs, :meth:`BaresipCall.mix`) and
+drains the receive buffer into the audio sinks, the bridged leg and the legs
+mixing it in.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 import baresip
 from baresip import Event, StackEvent
 
 from ivr.exceptions import CallGone, TelephonyError
 from ivr.media.audio_format import BYTES_PER_SECOND
+from ivr.media.mixing import Mixer
 from ivr.telephony.interface import (
     MEDIA_TIMEOUT,
     AudioSink,
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 # out a late media tick, small enough that the recording stays in step.
 WRITE_AHEAD_BYTES = BYTES_PER_SECOND * 200 // 1000
 ONE_FRAME_BYTES = BYTES_PER_SECOND * 20 // 1000
+# A leg sending a mix keeps this much of it queued for the wire: more than one media
+# tick (40 ms), so a late tick leaves no gap; little, as the mix has its own buffer.
+MIX_TX_BYTES = BYTES_PER_SECOND * 100 // 1000
 # After our 200 OK, how long the caller's ACK may take: RFC 3261's 64*T1, the time
 # a UAS retransmits its 2xx for. Under load a 200 or ACK lost on UDP arrives on a
 # retransmission seconds later; giving up sooner ended calls the caller had up.
@@ -69,6 +76,9 @@ class BaresipCall:
         self._rx_started: float | None = None
         self._rx_bytes = 0
         self._bridged: BaresipCall | None = None
+        self._mixer: Mixer | None = None
+        self._mix_sources: tuple[BaresipCall, ...] = ()
+        self._listeners: list[BaresipCall] = []  # legs mixing in what this one receives
         call.on(self._on_stack_event)
         call.on_dtmf(self._on_digit)
 
@@ -155,6 +165,25 @@ class BaresipCall:
         if other is not None:
             self.stop_playback()
 
+    def mix(self, sources: Sequence[object]) -> None:
+        legs: list[BaresipCall] = []
+        for source in sources:
+            if not isinstance(source, BaresipCall) or source is self:
+                raise TelephonyError("only other calls of the same SIP stack can be mixed")
+            legs.append(source)
+        for old in self._mix_sources:
+            if self in old._listeners:
+                old._listeners.remove(self)
+            if self._mixer is not None and old not in legs:
+                self._mixer.remove(old)
+        self._mix_sources = tuple(legs)
+        for leg in legs:
+            leg._listeners.append(self)
+        if not legs:
+            self._mixer = None  # the bridged leg's audio goes straight through again
+        elif self._mixer is None:
+            self._mixer = Mixer()
+
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         if not self._events.empty():
             return self._events.get_nowait()
@@ -194,16 +223,26 @@ class BaresipCall:
         try:
             if self._playback is not None:
                 self._feed(audio)
+            elif self._mixer is not None:
+                self._feed_mix(audio, self._mixer)
             received = audio.read(BYTES_PER_SECOND)
         except (baresip.AudioNotActive, baresip.AudioRestarted):
             return
         self._deliver_caller_audio(received)
-        if self._bridged is not None and received:
-            self._bridged._send_from_peer(received)
+        if not received:
+            return
+        if self._bridged is not None:
+            self._bridged._send_from_peer(received, self)
+        for listener in self._listeners:
+            if listener is not self._bridged and listener._mixer is not None:
+                listener._mixer.push(self, received)
 
-    def _send_from_peer(self, pcm: bytes) -> None:
-        """Bridged audio from the other leg, sent to this leg's far end; the sinks
-        (the recording) hear it as what the service played."""
+    def _send_from_peer(self, pcm: bytes, peer: BaresipCall) -> None:
+        """Bridged audio from the other leg, sent to this leg's far end (into its mix
+        when it has one); the sinks (the recording) hear it as what the service played."""
+        if self._mixer is not None:
+            self._mixer.push(peer, pcm)
+            return
         if not self._media_up or self._ended is not None or self._playback is not None:
             return
         audio = self._call.audio
@@ -218,6 +257,18 @@ class BaresipCall:
         written -= written % 2
         for sink in self._sinks:
             sink.on_played_audio(pcm[:written])
+
+    def _feed_mix(self, audio: baresip.CallAudio, mixer: Mixer) -> None:
+        room = MIX_TX_BYTES - audio.info().tx_buffered
+        room -= room % ONE_FRAME_BYTES
+        if room < ONE_FRAME_BYTES:
+            return
+        pcm = mixer.pull(room)
+        written = audio.write(pcm)
+        written -= written % 2
+        if written:
+            for sink in self._sinks:
+                sink.on_played_audio(pcm[:written])
 
     def _deliver_caller_audio(self, received: bytes) -> None:
         now = time.monotonic()

@@ -5,7 +5,7 @@ Audio crosses it in the format of :mod:`ivr.media.audio_format`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +82,12 @@ class Call(Protocol):
     def bridge(self, other: Call | None) -> None:
         """Send the audio this call receives to ``other``'s far end (one direction;
         bridge both legs for a conversation); None ends it. Stops any playback."""
+
+    def mix(self, sources: Sequence[Call]) -> None:
+        """Send this leg's far end the sum of the audio ``sources`` receive, together with
+        what a leg bridged to this one sends (clipped to 16 bits, a few tens of
+        milliseconds of jitter buffer each); replaces the previous sources, an empty
+        sequence ends the mix. A playback goes first while it plays."""
 
     async def next_event(self, timeout: float | None = None) -> CallEvent | None:
         """The next key press or the end of the call; None after ``timeout`` seconds."""

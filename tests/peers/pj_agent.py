@@ -10,8 +10,10 @@ Two roles:
   hangs up after ``talk_seconds`` or when the far end does.
 
 Prints one JSON object per line: {"event": "registered"|"incoming"|"answered"|
-"ended"|..., ...}. Runs until ``calls`` calls ended or ``timeout`` passed, or
-until stdin closes. pjsua2 is driven from this one thread (libHandleEvents).
+"media"|"ended"|..., ...} ("media": the recording starts, ``at`` in Unix seconds).
+Runs until ``calls`` calls ended or ``timeout`` passed, or until stdin closes; a
+``hangup`` line on stdin hangs up every call. pjsua2 is driven from this one thread
+(libHandleEvents).
 
 Usage: pj_agent.py CONFIG_JSON
 """
@@ -65,6 +67,7 @@ class ToneCall(pj.Call):
         self.recorder.createRecorder(path)
         media.startTransmit(self.recorder)
         self.recording = path
+        emit(event="media", call=self.number, at=time.time())
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         emit(event="refer", to=prm.dstUri)
@@ -173,9 +176,13 @@ class Phone:
             )
 
 
-def stdin_closed() -> bool:
+def stdin_line() -> str | None:
+    """A line the test sent ("" when none waits); None once stdin is closed."""
     ready, _, _ = select.select([sys.stdin], [], [], 0)
-    return bool(ready) and not sys.stdin.readline()
+    if not ready:
+        return ""
+    line = sys.stdin.readline()
+    return line.strip() if line else None
 
 
 def main() -> int:
@@ -189,7 +196,14 @@ def main() -> int:
         phone.calls.append(call)
         emit(event="dialled", uri=config["uri"])
     wanted = int(config.get("calls", 1))
-    while time.monotonic() < deadline and not stdin_closed():
+    while time.monotonic() < deadline:
+        command = stdin_line()
+        if command is None:
+            break
+        if command == "hangup":
+            for call in phone.calls:
+                if call.state != "DISCONNECTED":
+                    call.hangup(pj.CallOpParam(True))
         phone.handle(0.02)
         if phone.transferred is not None and phone.transferred not in phone.calls:
             phone.calls.append(phone.transferred)

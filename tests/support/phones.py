@@ -96,6 +96,12 @@ class Phone:
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == kind]
 
+    def hang_up(self) -> None:
+        """Hang up every call the phone has."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("hangup\n")
+        self.process.stdin.flush()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             assert self.process.stdin is not None

@@ -1,0 +1,268 @@
+"""A supervisor listens in on a live bridged call, whispers to the agent, barges in.
+
+A pjsua2 caller (a 440 Hz tone) is transferred to a pjsua2 agent phone (1000 Hz);
+a supervisor's pjsua2 phone (1800 Hz) is dialled through the PBX by
+``POST /api/calls/{id}/monitor``. Every phone records what it hears; the spectrum of
+each mode's stretch says who heard whom: listen, the supervisor hears both and nobody
+hears the supervisor; whisper, the agent hears the supervisor and the caller does
+not; barge, everyone hears everyone. Roles below supervisor and extensions outside
+the dialling patterns are refused without a dial, and every use is audited.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from peers.kamailio import Kamailio
+from support.harness import wait_until
+from support.phones import Phone, agent_phone, caller_phone, set_state
+from support.service import RunningService, api_token_item, start_service
+
+CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ = 440, 1000, 1800
+SUPERVISOR_TOKEN = "monitor_supervisor_token_for_tests"
+OPERATOR_TOKEN = "monitor_operator_token_for_tests"
+VIEWER_TOKEN = "monitor_viewer_token_for_tests"
+AGENT_TOKEN = "monitor_agent_token_for_tests"
+PHASE_SECONDS = 2.4
+SETTLE_SECONDS = 0.8  # from a mode's change to the stretch measured: dial, jitter buffers
+PLAN = """plan: default
+voice: en
+record: false
+start: to_agent
+nodes:
+  to_agent: {type: transfer, queue: helpdesk, next: bye, fallback: bye}
+  bye: {type: hangup, say: "Goodbye."}
+"""
+CONFIG = """sip: {{rtp_timeout_seconds: 300}}
+dialling:
+  allow: ['^sip:6[19]\\d\\d@127\\.0\\.0\\.1:{port}$']
+  extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
+agents:
+  - {{id: a1, name: Alice Wang, extension: "6101", queues: [helpdesk]}}
+queues:
+  helpdesk: {{wrap_up_seconds: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def service(pbx: Kamailio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    workdir = tmp_path_factory.mktemp("monitor")
+    plans = workdir / "plans"
+    plans.mkdir()
+    (plans / "default.yaml").write_text(PLAN)
+    tokens = ",".join(
+        [
+            api_token_item("sup-alice", "supervisor", SUPERVISOR_TOKEN),
+            api_token_item("ops-bob", "operator", OPERATOR_TOKEN),
+            api_token_item("wallboard", "viewer", VIEWER_TOKEN),
+            api_token_item("agent-a1", "agent", AGENT_TOKEN, "a1"),
+        ]
+    )
+    running = start_service(
+        workdir / "service",
+        plans,
+        env={"IVR_API_TOKENS": tokens},
+        config_text=CONFIG.format(port=pbx.port),
+    )
+    yield running
+    running.stop()
+
+
+def tone_shares(path: Path, media_at: float, start: float, end: float) -> dict[int, float]:
+    """Share of the energy at each tone (±20 Hz) of what a phone recorded between the
+    Unix times ``start`` and ``end`` (its recording began at ``media_at``)."""
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    first, last = int((start - media_at) * rate), int((end - media_at) * rate)
+    chunk = samples[max(first, 0) : last].astype(np.float64)
+    assert len(chunk) > rate, f"{path.name}: only {len(chunk)} samples in the stretch"
+    frames = chunk[: len(chunk) // 160 * 160].reshape(-1, 160)
+    levels = np.sqrt((frames**2).mean(axis=1))
+    # No gap in what was heard: every 20 ms frame carries the sound (a mix that ran dry
+    # or dropped audio would leave quiet frames).
+    assert levels.min() > 0.5 * np.median(levels), (path.name, levels.min(), np.median(levels))
+    power = np.abs(np.fft.rfft(chunk * np.hanning(len(chunk)))) ** 2
+    freqs = np.fft.rfftfreq(len(chunk), 1 / rate)
+    total = power.sum() or 1.0
+    return {
+        hz: float(power[(freqs > hz - 20) & (freqs < hz + 20)].sum() / total)
+        for hz in (CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ)
+    }
+
+
+def heard(shares: dict[int, float]) -> set[int]:
+    """The tones that stand out (a tenth of the energy or more); asserts the others are
+    absent rather than faint (under 1%)."""
+    loud = {hz for hz, share in shares.items() if share >= 0.1}
+    unclear = {hz for hz, share in shares.items() if 0.01 <= share < 0.1}
+    assert not unclear, shares
+    return loud
+
+
+def monitor(
+    service: RunningService, call_id: str, method: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    return service.api(
+        f"/api/calls/{call_id}/monitor", method, body, token=token or SUPERVISOR_TOKEN
+    )
+
+
+def live_bridged_call(service: RunningService) -> str:
+    def bridged() -> str | None:
+        _, body = service.api("/api/calls")
+        for call in body["calls"]:
+            if monitor(service, call["call_id"], "GET")[0] == 200:
+                return str(call["call_id"])
+        return None
+
+    return str(wait_until(bridged, 30, "the caller bridged to the agent"))
+
+
+def audit(service: RunningService, action: str) -> list[dict[str, Any]]:
+    status, body = service.api(f"/api/audit?action={action}")
+    assert status == 200, body
+    return list(reversed(body["entries"]))  # oldest first
+
+
+def media_start(phone: Phone) -> tuple[float, Path]:
+    event = phone.wait_for("media", 20)
+    return float(event["at"]), Path(phone.wait_for("ended", 30)["recording"])
+
+
+def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    agent = agent_phone(pbx, "6101", tmp_path, tone_hz=AGENT_HZ)
+    supervisor = agent_phone(pbx, "6901", tmp_path, tone_hz=SUPERVISOR_HZ)
+    quitting = agent_phone(pbx, "6902", tmp_path, tone_hz=SUPERVISOR_HZ, talk_seconds=1.0)
+    caller: Phone | None = None
+    try:
+        set_state(service, "a1", "available")
+        caller = caller_phone(service, "4357", tmp_path, "5550100", tone_hz=CALLER_HZ)
+        call_id = live_bridged_call(service)
+
+        # Refused without a dial: roles below supervisor, a bad mode, an extension
+        # outside dialling.allow.
+        listen = {"mode": "listen", "extension": "6901"}
+        for token in (VIEWER_TOKEN, AGENT_TOKEN, OPERATOR_TOKEN):
+            status, body = monitor(service, call_id, "POST", listen, token)
+            assert status == 403, body
+        status, body = monitor(service, call_id, "POST", {"mode": "spy", "extension": "6901"})
+        assert status == 400, body
+        assert body["error"] == "mode must be one of listen, whisper, barge, not 'spy'"
+        status, body = monitor(service, call_id, "POST", {"mode": "listen", "extension": "7001"})
+        assert status == 403 and "matches no dialling.allow pattern" in body["error"], body
+        status, body = monitor(service, "no-such-call", "POST", listen)
+        assert status == 404, body
+        assert not supervisor.of_kind("incoming")
+
+        status, body = monitor(service, call_id, "POST", listen)
+        assert status == 201, body
+        assert body["monitor"]["mode"] == "listen" and body["agent_id"] == "a1", body
+        marks = {"listen": time.time()}
+        time.sleep(PHASE_SECONDS)
+        status, body = monitor(service, call_id, "PATCH", {"mode": "whisper"})
+        assert (status, body["monitor"]["mode"]) == (200, "whisper"), body
+        marks["whisper"] = time.time()
+        time.sleep(PHASE_SECONDS)
+        status, body = monitor(service, call_id, "POST", {"mode": "barge", "extension": "6901"})
+        assert (status, body["monitor"]["mode"]) == (200, "barge"), body
+        marks["barge"] = time.time()
+        time.sleep(PHASE_SECONDS)
+        marks["end"] = time.time()
+        status, body = monitor(service, call_id, "DELETE")
+        assert (status, body["monitor"]) == (200, None), body
+        supervisor.wait_for("ended", 10)
+        status, body = monitor(service, call_id, "DELETE")
+        assert status == 404, body
+
+        # A second supervisor's phone hangs up by itself: the monitor ends with it.
+        status, body = monitor(service, call_id, "POST", {"mode": "barge", "extension": "6902"})
+        assert status == 201, body
+        quitting.wait_for("ended", 10)
+        wait_until(
+            lambda: monitor(service, call_id, "GET")[1]["monitor"] is None,
+            10,
+            "the monitor ended by the supervisor's hang-up",
+        )
+
+        caller.hang_up()
+        caller_at, caller_wav = media_start(caller)
+        agent_at, agent_wav = media_start(agent)
+        supervisor_at, supervisor_wav = media_start(supervisor)
+    finally:
+        for phone in (caller, agent, supervisor, quitting):
+            if phone is not None:
+                phone.stop()
+
+    phases = {"listen": "whisper", "whisper": "barge", "barge": "end"}
+    hearing: dict[str, dict[str, set[int]]] = {}
+    for mode, following in phases.items():
+        start, end = marks[mode] + SETTLE_SECONDS, marks[following] - 0.1
+        hearing[mode] = {
+            "supervisor": heard(tone_shares(supervisor_wav, supervisor_at, start, end)),
+            "agent": heard(tone_shares(agent_wav, agent_at, start, end)),
+            "caller": heard(tone_shares(caller_wav, caller_at, start, end)),
+        }
+    assert hearing == {
+        "listen": {
+            "supervisor": {CALLER_HZ, AGENT_HZ},
+            "agent": {CALLER_HZ},
+            "caller": {AGENT_HZ},
+        },
+        "whisper": {
+            "supervisor": {CALLER_HZ, AGENT_HZ},
+            "agent": {CALLER_HZ, SUPERVISOR_HZ},
+            "caller": {AGENT_HZ},
+        },
+        "barge": {
+            "supervisor": {CALLER_HZ, AGENT_HZ},
+            "agent": {CALLER_HZ, SUPERVISOR_HZ},
+            "caller": {AGENT_HZ, SUPERVISOR_HZ},
+        },
+    }
+
+    starts = [
+        (r["actor"], r["outcome"], r["detail"].get("status"))
+        for r in audit(service, "call.monitor")
+    ]
+    assert starts == [
+        ("wallboard", "refused", 403),
+        ("agent-a1", "refused", 403),
+        ("ops-bob", "refused", 403),
+        ("sup-alice", "failed", 400),
+        ("sup-alice", "failed", 403),
+        ("sup-alice", "failed", 404),
+        ("sup-alice", "ok", 201),
+        ("sup-alice", "ok", 200),  # barge: the mode of the running monitor
+        ("sup-alice", "ok", 201),
+    ], starts
+    modes = audit(service, "call.monitor_mode")
+    assert [(r["actor"], r["target"], r["detail"]["body"]) for r in modes] == [
+        ("sup-alice", call_id, {"mode": "whisper"})
+    ]
+    ends = [(r["actor"], r["outcome"]) for r in audit(service, "call.monitor_end")]
+    assert ends == [("sup-alice", "ok"), ("sup-alice", "failed"), ("phone:6902", "ok")], ends
+
+    [ticket] = service.tickets_of("5550100", 1)
+    _, detail = service.api(f"/api/tickets/{ticket['id']}")
+    kinds = [
+        (e["kind"], e.get("mode") or e.get("reason"))
+        for e in detail["events"]
+        if e["kind"].startswith("monitor_")
+    ]
+    assert kinds == [
+        ("monitor_started", "listen"),
+        ("monitor_mode", "whisper"),
+        ("monitor_mode", "barge"),
+        ("monitor_ended", "ended"),
+        ("monitor_started", "barge"),
+        ("monitor_ended", "supervisor hung up"),
+    ], kinds
