@@ -11,6 +11,8 @@ the dialling patterns are refused without a dial, and every use is audited.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import wave
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from peers.chromium import CHROMIUM, Browser
 from peers.kamailio import Kamailio
-from support.harness import wait_until
+from support.harness import ARTIFACTS, wait_until
 from support.phones import Phone, agent_phone, caller_phone, set_state
 from support.service import RunningService, api_token_item, start_service
 
@@ -125,15 +128,118 @@ def live_bridged_call(service: RunningService) -> str:
     return str(wait_until(bridged, 30, "the caller bridged to the agent"))
 
 
-def audit(service: RunningService, action: str) -> list[dict[str, Any]]:
+def audit(service: RunningService, action: str, *targets: str) -> list[dict[str, Any]]:
+    """The audit rows of ``action`` on ``targets``, oldest first."""
     status, body = service.api(f"/api/audit?action={action}")
     assert status == 200, body
-    return list(reversed(body["entries"]))  # oldest first
+    return [row for row in reversed(body["entries"]) if row["target"] in targets]
 
 
 def media_start(phone: Phone) -> tuple[float, Path]:
     event = phone.wait_for("media", 20)
     return float(event["at"]), Path(phone.wait_for("ended", 30)["recording"])
+
+
+async def log_in(page: Browser, token: str) -> None:
+    await page.wait_for("!document.getElementById('login').hidden", 10, "the login form")
+    await page.evaluate(f"document.getElementById('token').value = {json.dumps(token)}")
+    await page.click("#login button[type=submit]")
+
+
+async def open_live_call(page: Browser, base: str, token: str, call_id: str) -> None:
+    row = f"#calls tbody tr[data-call-id={json.dumps(call_id)}]"
+    await page.goto(base + "/")
+    await log_in(page, token)
+    await page.wait_for(f"document.querySelector({json.dumps(row)}) !== null", 10, "the call")
+    await page.click(row)
+    await page.wait_for(
+        "document.getElementById('timeline').dataset.kind === 'live'", 10, "its live timeline"
+    )
+
+
+MODE = "document.getElementById('monitor').dataset.mode"
+STATE = "document.getElementById('monitor-state').textContent"
+
+
+async def dashboard_session(service: RunningService, call_id: str) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{service.http_port}"
+    seen: dict[str, Any] = {}
+    async with Browser(lang="en-US") as page:
+        await open_live_call(page, base, SUPERVISOR_TOKEN, call_id)
+        await page.wait_for("!document.getElementById('monitor').hidden", 10, "Listen in")
+        seen["off"] = await page.evaluate(STATE)
+        await page.evaluate("document.getElementById('monitor-extension').value = '6901'")
+        await page.click("#monitor button[data-mode='listen']")
+        await page.wait_for(f"{MODE} === 'listen'", 20, "listening")
+        seen["listen"] = await asyncio.to_thread(monitor, service, call_id, "GET")
+        await page.click("#monitor button[data-mode='whisper']")
+        await page.wait_for(f"{MODE} === 'whisper'", 10, "whispering")
+        seen["whisper"] = await asyncio.to_thread(monitor, service, call_id, "GET")
+        seen["whisper_state"] = await page.evaluate(STATE)
+        seen["pressed"] = await page.evaluate(
+            "Array.from(document.querySelectorAll('#monitor button[aria-pressed=true]'))"
+            ".map(b => b.dataset.mode)"
+        )
+        await page.screenshot(ARTIFACTS / "dashboard-monitor-whisper-en.png")
+        await page.click("#lang-switch button[data-lang='zh']")
+        seen["zh"] = await page.evaluate(
+            "Array.from(document.querySelectorAll('#monitor button:not([hidden])'))"
+            ".map(b => b.textContent)"
+        )
+        await page.click("#lang-switch button[data-lang='en']")
+        await page.click("#monitor-end")
+        await page.wait_for(f"{MODE} === ''", 10, "the monitor ended")
+        seen["ended"] = await asyncio.to_thread(monitor, service, call_id, "GET")
+        await page.click("#logout")
+        await page.wait_for("!document.getElementById('login').hidden", 10, "logged out")
+        seen["logged_out"] = await page.evaluate("document.getElementById('monitor').hidden")
+    # A viewer's dashboard offers nothing of the kind (the API answers it 403).
+    async with Browser(lang="en-US") as page:
+        await open_live_call(page, base, VIEWER_TOKEN, call_id)
+        await asyncio.sleep(1.5)  # a snapshot or two: the monitor's read has come back
+        seen["viewer"] = await page.evaluate("document.getElementById('monitor').hidden")
+    return seen
+
+
+async def test_the_dashboard_rings_the_supervisor_and_switches_modes(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed (make test installs the Debian package chromium)")
+    agent = agent_phone(pbx, "6101", tmp_path, tone_hz=AGENT_HZ)
+    supervisor = agent_phone(pbx, "6901", tmp_path, tone_hz=SUPERVISOR_HZ)
+    caller: Phone | None = None
+    try:
+        await asyncio.to_thread(set_state, service, "a1", "available")
+        caller = caller_phone(service, "4357", tmp_path, "5550101", tone_hz=CALLER_HZ)
+        call_id = await asyncio.to_thread(live_bridged_call, service)
+        seen = await dashboard_session(service, call_id)
+        await asyncio.to_thread(supervisor.wait_for, "ended", 10)
+        caller.hang_up()
+        await asyncio.to_thread(caller.wait_for, "ended", 10)
+    finally:
+        for phone in (caller, agent, supervisor):
+            if phone is not None:
+                phone.stop()
+    assert seen["off"].startswith("Not listening."), seen
+    assert seen["listen"][0] == 200 and seen["listen"][1]["monitor"]["mode"] == "listen", seen
+    assert seen["listen"][1]["monitor"]["by"] == "sup-alice", seen
+    assert seen["whisper"][1]["monitor"]["mode"] == "whisper", seen
+    assert seen["whisper_state"] == "Whisper · 6901 · sup-alice", seen
+    assert seen["pressed"] == ["whisper"], seen
+    assert seen["zh"] == ["监听", "耳语", "强插", "结束"], seen
+    assert seen["ended"][1]["monitor"] is None, seen
+    assert seen["logged_out"] is True and seen["viewer"] is True, seen
+    audited = [
+        (row["action"], row["actor"], row["outcome"])
+        for action in ("call.monitor", "call.monitor_mode", "call.monitor_end")
+        for row in audit(service, action, call_id)
+    ]
+    assert audited == [
+        ("call.monitor", "sup-alice", "ok"),
+        ("call.monitor_mode", "sup-alice", "ok"),
+        ("call.monitor_end", "sup-alice", "ok"),
+    ], audited
 
 
 def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
@@ -231,7 +337,7 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
 
     starts = [
         (r["actor"], r["outcome"], r["detail"].get("status"))
-        for r in audit(service, "call.monitor")
+        for r in audit(service, "call.monitor", call_id, "no-such-call")
     ]
     assert starts == [
         ("wallboard", "refused", 403),
@@ -244,11 +350,11 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
         ("sup-alice", "ok", 200),  # barge: the mode of the running monitor
         ("sup-alice", "ok", 201),
     ], starts
-    modes = audit(service, "call.monitor_mode")
+    modes = audit(service, "call.monitor_mode", call_id)
     assert [(r["actor"], r["target"], r["detail"]["body"]) for r in modes] == [
         ("sup-alice", call_id, {"mode": "whisper"})
     ]
-    ends = [(r["actor"], r["outcome"]) for r in audit(service, "call.monitor_end")]
+    ends = [(r["actor"], r["outcome"]) for r in audit(service, "call.monitor_end", call_id)]
     assert ends == [("sup-alice", "ok"), ("sup-alice", "failed"), ("phone:6902", "ok")], ends
 
     [ticket] = service.tickets_of("5550100", 1)

@@ -306,7 +306,7 @@
     return { ok: response.ok, status: response.status, body };
   }
 
-  const supervisor = window.IVR_TICKETS(words, { get });
+  const supervisor = window.IVR_TICKETS(words, { get, monitor: window.IVR_MONITOR(words, token) });
 
   // Everything read with the token leaves the page.
   function clearData() {

@@ -133,6 +133,7 @@ window.IVR_TICKETS = function (words, api) {
     $("timeline-notes-title").hidden = true;
     $("timeline-live").hidden = true;
     $("timeline-error").textContent = "";
+    api.monitor.hide();
   }
 
   function stopAudio() {
@@ -176,6 +177,7 @@ window.IVR_TICKETS = function (words, api) {
     $("timeline").dataset.ticket = call.ticket_id || "";
     $("timeline-live").hidden = false;
     $("timeline-title").textContent = `${t("live_call")} · ${t("ticket")} ${call.ticket_id || "–"}`;
+    api.monitor.show(call.call_id);
     const started = Date.parse(call.started_at) / 1000;
     $("timeline-summary").replaceChildren(
       pair("caller", call.caller_number, "caller"),
@@ -230,6 +232,7 @@ window.IVR_TICKETS = function (words, api) {
   function renderTicket(found, mine) {
     ticket = found;
     liveCall = null;
+    api.monitor.hide();
     $("timeline").dataset.kind = "ticket";
     $("timeline").dataset.ticket = found.id;
     $("timeline").dataset.disposition = found.disposition;
@@ -317,6 +320,7 @@ window.IVR_TICKETS = function (words, api) {
   }
 
   function relabel() {
+    api.monitor.relabel();
     if (filters !== null) renderResults();
     if (shown && shown.kind === "live" && liveCall) renderLive(liveCall);
     else if (shown && shown.kind === "ticket" && ticket) renderTicket(ticket, generation);
