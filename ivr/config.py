@@ -216,6 +216,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         transports=read.value(table.SIP_TRANSPORT_LIST),
         accounts=parse_sip_accounts(sip_raw.get("accounts"), read.source),
         max_calls=read.value(table.MAX_CALLS),
+        max_loop_lag_ms=read.value(table.MAX_LOOP_LAG_MS),
         rtp_timeout_seconds=read.value(table.RTP_TIMEOUT_SECONDS),
         media_encryption=read.value(table.MEDIA_ENCRYPTION),
         rtp_ports=read.value(table.RTP_PORTS),

@@ -82,6 +82,13 @@ MAX_CALLS = Setting(
     250,
     f"at most {MAX_CALLS_PER_WORKER} per worker",
 )
+MAX_LOOP_LAG_MS = Setting(
+    "sip.max_loop_lag_ms",
+    "IVR_MAX_LOOP_LAG_MS",
+    parse_positive_int,
+    250,
+    "a worker whose event loop runs later than this refuses new calls (full)",
+)
 RTP_TIMEOUT_SECONDS = Setting(
     "sip.rtp_timeout_seconds",
     None,
@@ -278,6 +285,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     SIP_LISTEN,
     SIP_TRANSPORT_LIST,
     MAX_CALLS,
+    MAX_LOOP_LAG_MS,
     RTP_TIMEOUT_SECONDS,
     MEDIA_ENCRYPTION,
     RTP_PORTS,

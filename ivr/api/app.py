@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +71,7 @@ async def health(request: web.Request) -> web.Response:
         "worker_id": status.worker_id,
         "accepting_calls": status.accepting_calls,
         "live_calls": telephony.live_calls,
+        "headroom": asdict(telephony.headroom()),
         "redis": "ok" if redis_ok else "unreachable",
         "ticket_database": ticket_database,
         "registrations": registrations,

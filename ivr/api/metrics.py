@@ -203,7 +203,14 @@ async def shared_state_families(request: web.Request) -> list[GaugeMetricFamily]
     """Live calls, queues, agents and callbacks as gauges, read at scrape time."""
     active = _gauge("ivr_active_calls", "Calls in progress on this worker.")
     active.add_metric([], request.app[TELEPHONY].live_calls)
-    families = [active]
+    headroom = request.app[TELEPHONY].headroom()
+    lag = _gauge("ivr_event_loop_lag_ms", "Largest event-loop lag in the last 2 s (headroom).")
+    lag.add_metric([], headroom.loop_lag_ms)
+    full = _gauge("ivr_full", "1 while this worker refuses new calls for want of headroom.")
+    full.add_metric([], 1 if headroom.full else 0)
+    refused = _gauge("ivr_calls_refused_full", "INVITEs refused as full since the worker started.")
+    refused.add_metric([], headroom.refused)
+    families = [active, lag, full, refused]
 
     queues = await read_json(request, "/api/queues")
     waiting = _gauge("ivr_queue_waiting", "Callers waiting in the queue.", ["queue"])

@@ -92,6 +92,7 @@ def render_config(
         edge_routes=edge_policy.routes_block(policy),
         in_dialog_tracking=edge_policy.in_dialog_tracking(policy),
         allowed_methods=edge_policy.ALLOWED_METHODS,
+        retry_after=edge_policy.RETRY_AFTER_SECONDS,
     )
 
 

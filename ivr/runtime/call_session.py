@@ -25,6 +25,7 @@ from ivr.media.prompts import PromptLibrary
 from ivr.media.recording import CallRecorder, recording_path
 from ivr.speech.listener import CallSpeech
 from ivr.speech.recognizer import SpeechEngine
+from ivr.state.dialogs import DialogClaims
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
 from ivr.tasks import finish_despite_cancel
 from ivr.telephony.interface import MEDIA_TIMEOUT, Call
@@ -49,6 +50,7 @@ class CallServices:
     service_api: str  # this worker's own API, for plans that look things up in it
     contact_center: ContactCenter | None = None  # agents, queues and callbacks
     speech: SpeechEngine | None = None  # None: no model installed, keys only
+    dialogs: DialogClaims | None = None  # one worker, one ticket per INVITE
 
 
 class CallSession:
@@ -60,7 +62,7 @@ class CallSession:
         self._recorder: CallRecorder | None = None
 
     async def run(self) -> None:
-        if await self._agent_phone_served():
+        if await self._taken_elsewhere() or await self._agent_phone_served():
             return
         info = self._call.info
         plan = self._services.plans.for_call(info)
@@ -164,6 +166,20 @@ class CallSession:
             if pending_callback and self._journal.handling.agent_id is not None:
                 await self._cancel_callback(pending_callback)
             await finish_despite_cancel(self._close(start, disposition, reason))
+
+    async def _taken_elsewhere(self) -> bool:
+        """A copy of an INVITE another call already took (re-routed by the edge while
+        this worker was slow, or seen twice) is refused unanswered: no second ticket."""
+        claims = self._services.dialogs
+        if claims is None:
+            return False
+        info = self._call.info
+        holder = await claims.claim(info.call_id, info.headers.get("From", ""))
+        if holder is None:
+            return False
+        log.warning("call %s refused: this INVITE was taken already (%s)", info.call_id, holder)
+        await self._call.hangup()
+        return True
 
     async def _agent_phone_served(self) -> bool:
         """An agent calling from their own extension gets the agent menu (no ticket:

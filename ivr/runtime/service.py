@@ -43,6 +43,7 @@ from ivr.speech.startup import start_speech
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks, cancel_and_wait
+from ivr.state.dialogs import DialogClaims
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.spool import SpooledTicketStore
@@ -156,6 +157,7 @@ class Service:
                 service_api=service_api,
                 contact_center=center,
                 speech=speech,
+                dialogs=DialogClaims(client, prefix, config.worker_id),
             )
             await telephony.start(self._handle_call)
             stack.push_async_callback(self._closing, "SIP stack", telephony.close)

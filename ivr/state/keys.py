@@ -77,3 +77,9 @@ def live_bridge(prefix: str, call_id: str) -> str:
     """String (JSON, expires after 4 h): a call bridged to an agent, the worker carrying
     it and the supervisor's monitor on it (ivr.agents.monitor)."""
     return f"{prefix}bridge:{call_id}"
+
+
+def dialog(prefix: str, call_id: str, from_tag: str) -> str:
+    """String (expires after DIALOG_CLAIM_SECONDS): the worker call that took the INVITE
+    with this Call-ID and From tag; a copy of it re-routed to another worker is refused."""
+    return f"{prefix}dialog:{call_id}:{from_tag}"

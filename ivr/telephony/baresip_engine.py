@@ -19,6 +19,7 @@ from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
 from ivr.exceptions import TelephonyError
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_call import BaresipCall
+from ivr.telephony.headroom import Headroom, HeadroomView
 from ivr.telephony.interface import Call, CallInfo, IncomingCallHandler, RegistrationStatus
 from ivr.telephony.invite_checks import refusal_reason
 from ivr.telephony.settings import SipAccount, SipConfig
@@ -61,6 +62,9 @@ def call_info_from(call: baresip.Call) -> CallInfo:
     )
 
 
+FULL_LOG_EVERY = 100  # under overload, one warning per this many refusals
+
+
 class BaresipTelephony:
     def __init__(self, config: SipConfig, *, dtmf_mode: str = "rtpevent") -> None:
         """``dtmf_mode``: how :meth:`Call.send_digits` sends on dialled calls, RTP
@@ -76,6 +80,7 @@ class BaresipTelephony:
         self._pump_task: asyncio.Task[None] | None = None
         self._on_incoming: IncomingCallHandler | None = None
         self._accepting = True
+        self._headroom = Headroom(config.max_calls, config.max_loop_lag_ms)
         # Events of calls being dialled that arrived before their Call object existed.
         self._dials_in_progress = 0
         self._early_events: dict[int, list[StackEvent]] = {}
@@ -86,6 +91,7 @@ class BaresipTelephony:
 
     async def start(self, on_incoming: IncomingCallHandler) -> None:
         self._on_incoming = on_incoming
+        self._tasks.start(self._headroom.run(), "headroom")
         listen = self._config.listen
         transports = ",".join(self._config.transports)
         rtp_first, rtp_last = self._config.rtp_ports
@@ -195,9 +201,25 @@ class BaresipTelephony:
             log.warning("refused INVITE %s: %s", stack_call.call_id, refusal)
             self._tasks.start(self._reject(stack_call), "reject")
             return
+        full = self._headroom.refuse()
+        if full is not None:
+            # Refused before any answer: the edge tries another worker, else says 503.
+            if self._headroom.refused % FULL_LOG_EVERY == 1:
+                log.warning(
+                    "full: refused INVITE %s (%s; %d refused so far)",
+                    stack_call.call_id,
+                    full,
+                    self._headroom.refused,
+                )
+            self._tasks.start(self._reject(stack_call), "reject")
+            return
         call = BaresipCall(stack_call, call_info_from(stack_call))
         self._calls[stack_call.handle] = call
+        self._headroom.calls += 1
         self._tasks.start(self._run_call(stack_call.handle, call, self._on_incoming), "call")
+
+    def headroom(self) -> HeadroomView:
+        return self._headroom.view()
 
     async def _reject(self, stack_call: baresip.Call) -> None:
         try:
@@ -218,6 +240,7 @@ class BaresipTelephony:
                 except TimeoutError:
                     log.warning("call %s did not close after hangup", call.info.call_id)
             self._calls.pop(handle, None)
+            self._headroom.calls -= 1
 
     async def dial(self, uri: str, timeout: float = 30.0) -> Call:
         if self._trunk_agent is None:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ivr.telephony.headroom import HeadroomView
+
 
 @dataclass(frozen=True)
 class CallInfo:
@@ -125,6 +127,9 @@ class Telephony(Protocol):
     async def close(self) -> None: ...
 
     def registrations(self) -> list[RegistrationStatus]: ...
+
+    def headroom(self) -> HeadroomView:
+        """Calls carried, event-loop lag, and whether new calls are refused (full)."""
 
     @property
     def live_calls(self) -> int: ...

@@ -52,6 +52,7 @@ class SipConfig:
     transports: tuple[str, ...] = table.SIP_TRANSPORT_LIST.default
     accounts: tuple[SipAccount, ...] = ()
     max_calls: int = table.MAX_CALLS.default
+    max_loop_lag_ms: int = table.MAX_LOOP_LAG_MS.default  # later than this: full (headroom)
     rtp_timeout_seconds: int = table.RTP_TIMEOUT_SECONDS.default
     admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/edge)
     tls: SipTls = SipTls()  # at the Kamailio edge

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-
-from support.service import RunningService
+from typing import Protocol
 
 GOOD_SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -13,8 +12,15 @@ GOOD_SDP = (
 )
 
 
+class SipTarget(Protocol):
+    """A service or node: where the INVITE's Request-URI and To point."""
+
+    @property
+    def sip_uri_host(self) -> str: ...
+
+
 def invite(
-    service: RunningService,
+    service: SipTarget,
     port: int,
     *,
     drop: str = "",

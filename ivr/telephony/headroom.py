@@ -1,0 +1,91 @@
+"""Whether this worker can take one more call, by what it measures.
+
+A worker is full when it carries ``sip.max_calls`` calls, or when its event loop
+runs late: the loop that reads every call's keys and plays every prompt. A loop
+more than ``sip.max_loop_lag_ms`` late (now, or at any moment of the last
+``HOLD_SECONDS``) means the calls it carries already wait for it; one more call
+would make every one of them worse. A full worker refuses new INVITEs before
+answering them (the edge then tries another worker, or answers 503 with
+Retry-After), so past its capacity nobody is answered and then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+TICK_SECONDS = 0.05
+HOLD_SECONDS = 2.0  # a late loop keeps the worker full this long after it catches up
+
+
+@dataclass(frozen=True)
+class HeadroomView:
+    """What /api/health and the metrics show."""
+
+    calls: int
+    max_calls: int
+    loop_lag_ms: float  # the largest in the last HOLD_SECONDS
+    max_loop_lag_ms: int
+    refused: int  # INVITEs refused as full since start
+    full: str | None  # why, when full
+
+
+class Headroom:
+    def __init__(self, max_calls: int, max_loop_lag_ms: int) -> None:
+        self._max_calls = max_calls
+        self._max_lag = max_loop_lag_ms / 1000
+        self._last_tick = time.monotonic()
+        self._late_until = 0.0
+        self._worst_lag = 0.0
+        self._worst_at = 0.0
+        self.calls = 0
+        self.refused = 0
+
+    async def run(self) -> None:
+        """Measure how late the loop wakes up, until cancelled."""
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(TICK_SECONDS)
+            self._tick(time.monotonic(), asked)
+
+    def _tick(self, now: float, asked: float) -> None:
+        lag = max(0.0, now - asked - TICK_SECONDS)
+        self._last_tick = now
+        if lag >= self._worst_lag or now - self._worst_at > HOLD_SECONDS:
+            self._worst_lag, self._worst_at = lag, now
+        if lag > self._max_lag:
+            self._late_until = now + HOLD_SECONDS
+
+    def refusal(self) -> str | None:
+        """Why a new call is refused now; None when it is taken."""
+        now = time.monotonic()
+        if self.calls >= self._max_calls:
+            return f"{self.calls} calls, sip.max_calls is {self._max_calls}"
+        overdue = now - self._last_tick - TICK_SECONDS
+        if overdue > self._max_lag:
+            return f"event loop {overdue * 1000:.0f} ms late"
+        if now < self._late_until:
+            late = self._worst_lag * 1000
+            return f"event loop was {late:.0f} ms late in the last {HOLD_SECONDS:.0f} s"
+        return None
+
+    def refuse(self) -> str | None:
+        """:meth:`refusal`, counted when it refuses."""
+        reason = self.refusal()
+        if reason is not None:
+            self.refused += 1
+        return reason
+
+    def view(self) -> HeadroomView:
+        now = time.monotonic()
+        worst = self._worst_lag if now - self._worst_at <= HOLD_SECONDS else 0.0
+        worst = max(worst, now - self._last_tick - TICK_SECONDS, 0.0)
+        return HeadroomView(
+            calls=self.calls,
+            max_calls=self._max_calls,
+            loop_lag_ms=round(worst * 1000, 1),
+            max_loop_lag_ms=round(self._max_lag * 1000),
+            refused=self.refused,
+            full=self.refusal(),
+        )

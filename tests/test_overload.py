@@ -1,0 +1,137 @@
+"""Past its capacity a node refuses new calls cleanly and never damages one it took
+(issue 20): two workers behind Kamailio, real SIPp and hand-made INVITEs.
+
+A worker whose event loop runs late (here: stopped with SIGSTOP for 1.5 s, as an
+overloaded worker is starved of CPU) refuses the INVITEs that waited for it instead
+of answering them late; Kamailio re-routes each to the other worker, or answers 503
+with Retry-After when every worker is full. The same INVITE reaching two workers
+(the edge re-routed it while the first was slow) is answered once, with one ticket.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.harness import wait_until
+from support.nodes import RunningNode, node_env, start_node, worker_pid
+from support.sip_edge import final_response as edge_final_response
+from support.sip_edge import request, status_code
+from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite
+from support.sipp import finish_sipp, start_sipp
+
+STALL_SECONDS = 1.5  # longer than sip.max_loop_lag_ms, shorter than Kamailio's 4 s
+
+
+@pytest.fixture
+def node(tmp_path: Path, shared_redis_url: str, postgres_url: str) -> Iterator[RunningNode]:
+    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
+    env = node_env(tmp_path / "node", "nodeO", shared_redis_url, postgres_url, prefix)
+    running = start_node(tmp_path / "node", 2, env)
+    running.env = env  # type: ignore[attr-defined]
+    yield running
+    assert running.stop() == 0, running.log_text()[-3000:]
+
+
+def pids(node: RunningNode) -> list[int]:
+    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    return [
+        worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], node.worker_id(i)) for i in (1, 2)
+    ]
+
+
+def closed_tickets(node: RunningNode, caller: str, count: int) -> list[Any]:
+    def closed() -> list[Any] | None:
+        tickets: list[Any] = node.api(f"/api/tickets?caller={caller}&limit=100")[1]["tickets"]
+        return tickets if sum(t["disposition"] != "live" for t in tickets) >= count else None
+
+    return list(wait_until(closed, 60, f"{count} closed tickets of {caller}"))
+
+
+def test_the_same_invite_at_two_workers_is_answered_once_with_one_ticket(
+    node: RunningNode,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        message = invite(node, port, replace={"From": f"<sip:5401@127.0.0.1:{port}>;tag=dup1"})
+        first, second = node.sip_port + 1, node.sip_port + 2  # the workers' own addresses
+        sock.sendto(message, ("127.0.0.1", first))
+        answer = final_message(sock)
+        assert answer.startswith("SIP/2.0 200"), answer
+        sock.sendto(in_dialog("ACK", message, answer, 1), ("127.0.0.1", first))
+        # The same INVITE again, at the other worker: as if the edge re-routed it.
+        sock.sendto(message, ("127.0.0.1", second))
+        copy = final_message(sock)
+        assert copy.startswith("SIP/2.0 486"), copy
+        sock.sendto(in_dialog("BYE", message, answer, 2), ("127.0.0.1", first))
+        assert final_message(sock).startswith("SIP/2.0 200")
+    [ticket] = closed_tickets(node, "5401", 1)
+    assert ticket["worker_id"] == node.worker_id(1)
+    assert "taken already" in node.log_text()
+
+
+def test_a_worker_whose_loop_ran_late_refuses_and_the_edge_re_routes(
+    node: RunningNode, tmp_path: Path
+) -> None:
+    late, _ = pids(node)
+    os.kill(late, signal.SIGSTOP)
+    try:
+        # Six calls arrive while worker 1 is stalled; Kamailio sends it about half.
+        calls = start_sipp(
+            "menu_key1_rfc2833.xml",
+            node.sip_uri_host,
+            "5402",
+            calls=6,
+            rate=10,
+            workdir=tmp_path / "sipp",
+            timeout=90,
+        )
+        # From the first call on worker 2, all six are sent within the stall.
+        wait_until(lambda: node.api("/api/health", 2)[1]["live_calls"] >= 1, 30, "a call")
+        time.sleep(STALL_SECONDS)
+    finally:
+        os.kill(late, signal.SIGCONT)
+    result = finish_sipp(calls, tmp_path / "sipp", 120)
+    assert result.returncode == 0, result.errors[-3000:] + node.log_text()[-3000:]
+    tickets = closed_tickets(node, "5402", 6)
+    assert len(tickets) == 6 and {t["disposition"] for t in tickets} == {"completed"}
+    assert {t["keys"] for t in tickets} == {"1"}
+    headroom = node.api("/api/health", 1)[1]["headroom"]
+    assert headroom["refused"] >= 1, headroom
+    assert node.log_text().count("re-routed to") >= headroom["refused"]
+    assert {t["worker_id"] for t in tickets} == {node.worker_id(2)}, "answered late"
+
+
+def test_when_every_worker_is_full_the_edge_answers_503_with_retry_after(
+    node: RunningNode,
+) -> None:
+    workers = pids(node)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.bind(("127.0.0.1", 0))
+        local = f"127.0.0.1:{sock.getsockname()[1]}"
+        message = request(
+            "INVITE", node.sip_port, headers=("Content-Type: application/sdp",), body=GOOD_SDP
+        )
+        message = message.replace(b"{transport}", b"UDP").replace(b"{local}", local.encode())
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            sock.sendto(message, ("127.0.0.1", node.sip_port))
+            time.sleep(STALL_SECONDS)
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        answer = edge_final_response(sock)
+    assert status_code(answer) == 503, answer
+    assert answer is not None and "Retry-After: " in answer, answer
+    assert node.api("/api/tickets?caller=5001&limit=5")[1]["tickets"] == []
