@@ -6,7 +6,9 @@ a supervisor's pjsua2 phone (1800 Hz) is dialled through the PBX by
 each mode's stretch says who heard whom: listen, the supervisor hears both and nobody
 hears the supervisor; whisper, the agent hears the supervisor and the caller does
 not; barge, everyone hears everyone. Roles below supervisor and extensions outside
-the dialling patterns are refused without a dial, and every use is audited.
+the dialling patterns are refused without a dial, and every use is audited. The
+dashboard's buttons do the same; on a node of two workers, the worker without the
+call relays the requests to the one carrying it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ import pytest
 from peers.chromium import CHROMIUM, Browser
 from peers.kamailio import Kamailio
 from support.harness import ARTIFACTS, wait_until
+from support.nodes import NODE_ADMIN_TOKEN, node_env, start_node
 from support.phones import Phone, agent_phone, caller_phone, set_state
 from support.service import RunningService, api_token_item, start_service
 
@@ -372,3 +376,68 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
         ("monitor_started", "barge"),
         ("monitor_ended", "supervisor hung up"),
     ], kinds
+
+
+def test_a_monitor_asked_of_another_worker_is_relayed_to_the_worker_carrying_the_call(
+    pbx: Kamailio, tmp_path: Path, shared_redis_url: str, postgres_url: str
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "default.yaml").write_text(PLAN)
+    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
+    env = node_env(tmp_path / "node", "mon", shared_redis_url, postgres_url, prefix)
+    env["IVR_DIALPLAN_DIR"] = str(plans)
+    env["IVR_API_TOKENS"] = ",".join(
+        [
+            api_token_item("test-admin", "admin", NODE_ADMIN_TOKEN),
+            api_token_item("sup-alice", "supervisor", SUPERVISOR_TOKEN),
+        ]
+    )
+    node = start_node(tmp_path / "node", 2, env, CONFIG.format(port=pbx.port))
+    agent = agent_phone(pbx, "6101", tmp_path, tone_hz=AGENT_HZ)
+    supervisor = agent_phone(pbx, "6901", tmp_path, tone_hz=SUPERVISOR_HZ)
+    caller: Phone | None = None
+
+    def on(worker: int, call_id: str, method: str, body: Any = None) -> tuple[int, Any]:
+        path = f"/api/calls/{call_id}/monitor"
+        return node.api(path, worker, method, body, token=SUPERVISOR_TOKEN)
+
+    try:
+        status, body = node.api("/api/agents/a1/state", 1, "POST", {"state": "available"})
+        assert status == 200, body
+        caller = caller_phone(node, "4357", tmp_path, "5550102", tone_hz=CALLER_HZ)
+
+        def bridged() -> tuple[str, str] | None:
+            for call in node.api("/api/calls")[1]["calls"]:
+                status, body = on(1, call["call_id"], "GET")
+                if status == 200:
+                    return str(call["call_id"]), str(body["worker_id"])
+            return None
+
+        call_id, carrier = wait_until(bridged, 30, "the caller bridged to the agent")
+        other = 2 if carrier == node.worker_id(1) else 1
+        assert node.worker_id(other) != carrier
+
+        status, body = on(other, call_id, "POST", {"mode": "barge", "extension": "6901"})
+        assert (status, body["worker_id"], body["monitor"]["mode"]) == (201, carrier, "barge"), body
+        supervisor.wait_for("answered", 10)
+        status, body = on(other, call_id, "PATCH", {"mode": "listen"})
+        assert (status, body["monitor"]["mode"]) == (200, "listen"), body
+        assert on(other, call_id, "GET")[1]["monitor"]["mode"] == "listen"
+        status, body = on(other, call_id, "DELETE")
+        assert (status, body["monitor"]) == (200, None), body
+        supervisor.wait_for("ended", 10)
+        status, body = on(other, call_id, "DELETE")
+        assert status == 404, body  # the carrier's answer, passed on
+
+        caller.hang_up()
+        caller.wait_for("ended", 10)
+        status, body = node.api("/api/audit?action=call.monitor")
+        assert status == 200, body
+        rows = [(r["actor"], r["outcome"]) for r in body["entries"] if r["target"] == call_id]
+        assert rows == [("sup-alice", "ok")] * 2, rows  # the relaying worker and the carrier
+    finally:
+        for phone in (caller, agent, supervisor):
+            if phone is not None:
+                phone.stop()
+        node.stop()
