@@ -251,7 +251,15 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
 ) -> None:
     agent = agent_phone(pbx, "6101", tmp_path, tone_hz=AGENT_HZ)
     supervisor = agent_phone(pbx, "6901", tmp_path, tone_hz=SUPERVISOR_HZ)
-    quitting = agent_phone(pbx, "6902", tmp_path, tone_hz=SUPERVISOR_HZ, talk_seconds=1.0)
+    # A second supervisor presses 2 (whisper) on their phone, then hangs up.
+    quitting = agent_phone(
+        pbx,
+        "6902",
+        tmp_path,
+        tone_hz=SUPERVISOR_HZ,
+        dtmf={"digits": "2", "after": 0.5},
+        talk_seconds=1.5,
+    )
     caller: Phone | None = None
     try:
         set_state(service, "a1", "available")
@@ -293,7 +301,7 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
         status, body = monitor(service, call_id, "DELETE")
         assert status == 404, body
 
-        # A second supervisor's phone hangs up by itself: the monitor ends with it.
+        # The second supervisor's key switches to whisper; their hang-up ends the monitor.
         status, body = monitor(service, call_id, "POST", {"mode": "barge", "extension": "6902"})
         assert status == 201, body
         quitting.wait_for("ended", 10)
@@ -355,9 +363,10 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
         ("sup-alice", "ok", 201),
     ], starts
     modes = audit(service, "call.monitor_mode", call_id)
-    assert [(r["actor"], r["target"], r["detail"]["body"]) for r in modes] == [
-        ("sup-alice", call_id, {"mode": "whisper"})
-    ]
+    assert [(r["actor"], r["detail"].get("body"), r["detail"].get("mode")) for r in modes] == [
+        ("sup-alice", {"mode": "whisper"}, None),
+        ("phone:6902", None, "whisper"),
+    ], modes
     ends = [(r["actor"], r["outcome"]) for r in audit(service, "call.monitor_end", call_id)]
     assert ends == [("sup-alice", "ok"), ("sup-alice", "failed"), ("phone:6902", "ok")], ends
 
@@ -374,6 +383,7 @@ def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
         ("monitor_mode", "barge"),
         ("monitor_ended", "ended"),
         ("monitor_started", "barge"),
+        ("monitor_mode", "whisper"),
         ("monitor_ended", "supervisor hung up"),
     ], kinds
 

@@ -16,9 +16,11 @@ whisper    caller and agent      caller, supervisor   agent
 barge      caller and agent      caller, supervisor   agent, supervisor
 =========  ====================  ===================  ===================
 
-One monitor a call. Its mode changes while it runs; it ends when asked, when the
-supervisor hangs up (audited as ``call.monitor_end`` by ``phone:<extension>``) or with
-the bridge. Each start, change and end is an event on the caller's ticket.
+One monitor a call. Its mode changes while it runs, through the API or by a key on
+the supervisor's phone (1 listen, 2 whisper, 3 barge, as ChanSpy's); it ends when
+asked, when the supervisor hangs up or with the bridge. What the phone does is audited
+as ``phone:<extension>`` (``call.monitor_mode``, ``call.monitor_end``). Each start,
+change and end is an event on the caller's ticket.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ivr.agents.dialling import DialPolicy
 from ivr.exceptions import IvrError
 from ivr.state import keys
 from ivr.tasks import OwnedTasks, cancel_and_wait
-from ivr.telephony.interface import Call, CallEnded
+from ivr.telephony.interface import Call, CallEnded, DigitPressed
 from ivr.tickets.audit import OK, AuditEntry
 from ivr.tickets.model import CallJournal
 
@@ -61,6 +63,9 @@ class Mode(enum.StrEnum):
         except ValueError:
             names = ", ".join(m.value for m in cls)
             raise ValueError(f"mode must be one of {names}, not {str(text)[:40]!r}") from None
+
+
+PHONE_KEYS = {"1": Mode.LISTEN, "2": Mode.WHISPER, "3": Mode.BARGE}
 
 
 class MonitorError(IvrError):
@@ -263,16 +268,22 @@ class Monitoring:
         bridge.caller.mix([supervisor] if monitor.mode is Mode.BARGE else [])
 
     async def _watch(self, bridge: _Bridge, monitor: _Monitor) -> None:
-        """The supervisor hanging up ends the monitor (keys they press are ignored)."""
-        while not isinstance(await monitor.leg.next_event(), CallEnded):
-            pass
+        """The supervisor's keys change the mode; their hanging up ends the monitor."""
+        actor = f"phone:{monitor.extension}"
+        while not isinstance(event := await monitor.leg.next_event(), CallEnded):
+            mode = PHONE_KEYS.get(event.digit) if isinstance(event, DigitPressed) else None
+            if mode is not None and mode is not monitor.mode and bridge.monitor is monitor:
+                try:
+                    await self.switch(bridge.call_id, mode, actor)
+                except MonitorError:
+                    continue  # ended meanwhile
+                await self._record(bridge, monitor, actor, "call.monitor_mode", {"via": "key"})
         if bridge.monitor is not monitor:
             return
         monitor.watcher = None  # this task: not cancelled by the end it makes
-        actor = f"phone:{monitor.extension}"
         await self._end(bridge, actor, "supervisor hung up")
         await self._publish(bridge)
-        await self._record_end(bridge, monitor, actor)
+        await self._record(bridge, monitor, actor, "call.monitor_end", {"by": "supervisor hung up"})
 
     async def _end(self, bridge: _Bridge, actor: str, reason: str) -> None:
         monitor, bridge.monitor = bridge.monitor, None
@@ -287,22 +298,20 @@ class Monitoring:
         bridge.journal.event("monitor_ended", by=actor, reason=reason, seconds=seconds)
         log.info("call %s: monitor by %s ended (%s)", bridge.call_id, monitor.actor, reason)
 
-    async def _record_end(self, bridge: _Bridge, monitor: _Monitor, actor: str) -> None:
-        """An end no API request made (the supervisor hung up) still leaves an audit row."""
+    async def _record(
+        self, bridge: _Bridge, monitor: _Monitor, actor: str, action: str, detail: dict[str, Any]
+    ) -> None:
+        """What the supervisor's phone did (no API request) still leaves an audit row."""
         if self._audit is None:
             return
         entry = AuditEntry(
             at=time.time(),
             actor=actor,
             role="supervisor",
-            action="call.monitor_end",
+            action=action,
             target=bridge.call_id,
             outcome=OK,
-            detail={
-                "by": "supervisor hung up",
-                "mode": monitor.mode.value,
-                "started_by": monitor.actor,
-            },
+            detail={**detail, "mode": monitor.mode.value, "started_by": monitor.actor},
         )
         try:
             await self._audit.add_audit(entry)
