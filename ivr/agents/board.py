@@ -123,6 +123,7 @@ class AgentView:
     break_requested: bool
     reason: str
     call: str
+    wrap_up_until: float = 0.0  # while in wrap-up: when it ends (Unix seconds)
 
 
 class AgentBoard:
@@ -299,4 +300,5 @@ def _view(settings: AgentSettings, row: dict[str, str], now: float) -> AgentView
         break_requested=pending,
         reason=row.get("reason", ""),
         call=row.get("call", ""),
+        wrap_up_until=until if state is AgentState.WRAP_UP else 0.0,
     )

@@ -23,6 +23,7 @@ from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
 from ivr.agents.callback_calls import BoardAgents, CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.desk_calls import DeskCalls
+from ivr.agents.desk_commands import DeskCommands
 from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
 from ivr.agents.monitor import Monitoring
 from ivr.agents.orphans import OrphanedAgents
@@ -49,6 +50,7 @@ class ContactCenter:
     requests: CallbackRequests
     dispatcher: Dispatcher
     desk_calls: DeskCalls  # what each agent's desk shows of their call
+    commands: DeskCommands  # desks' escalations, carried out by the worker of the call
     phone_login: AgentPhoneLogin | None = None  # agents calling from their extension
 
     @property
@@ -111,6 +113,8 @@ async def open_contact_center(
     lines = LiveCallLines(client, prefix)
     desk_calls = DeskCalls(client, prefix)
     tasks.start(_grant_held_breaks(desk), "held-breaks")
+    commands = DeskCommands(client, prefix)
+    tasks.start(commands.run(), "desk-commands")
     tasks.start(OrphanedAgents(board, requests, client, prefix).run(), "orphaned-agents")
     dispatcher = Dispatcher(
         requests,
@@ -142,11 +146,20 @@ async def open_contact_center(
     return ContactCenter(
         settings,
         TransferServices(
-            desk, wakeups, dialler, policy, speech, screen_pop, desk_calls, monitoring=monitoring
+            desk,
+            wakeups,
+            dialler,
+            policy,
+            speech,
+            screen_pop,
+            desk_calls,
+            monitoring=monitoring,
+            commands=commands,
         ),
         requests,
         dispatcher,
         desk_calls,
+        commands,
         AgentPhoneLogin(phone, desk, speech, tickets),
     )
 

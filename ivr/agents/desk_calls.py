@@ -50,6 +50,7 @@ class DeskCall:
     connected_at: float | None
     ended_at: float | None
     wrapped_up: bool
+    escalation: dict[str, Any] | None = None  # the agent's escalation of this call, as it goes
 
 
 def ivr_steps(events: tuple[TicketEvent, ...] | list[TicketEvent]) -> list[dict[str, Any]]:
@@ -131,6 +132,10 @@ class DeskCalls:
         """The agent was rung for ``call`` but never connected to it."""
         await self._set(agent_id, call, phase=MISSED, ended_at=repr(time.time()))
 
+    async def escalation(self, agent_id: str, call: str, state: dict[str, Any]) -> None:
+        """How the agent's escalation of ``call`` stands (:mod:`ivr.agents.escalation`)."""
+        await self._set(agent_id, call, escalation=json.dumps(state, default=str))
+
     async def wrapped_up(self, agent_id: str, call: str) -> None:
         """The agent wrapped the call up: the desk stops offering the form for it.
         Raises RedisError or OSError (the API answers 503)."""
@@ -168,6 +173,10 @@ class DeskCalls:
             pop = json.loads(row.get("pop") or "{}")
         except ValueError:
             pop = {}
+        try:
+            escalation = json.loads(row["escalation"]) if row.get("escalation") else None
+        except ValueError:
+            escalation = None
 
         def moment(name: str) -> float | None:
             value = row.get(name)
@@ -181,4 +190,5 @@ class DeskCalls:
             connected_at=moment("connected_at"),
             ended_at=moment("ended_at"),
             wrapped_up=row.get("wrapped_up") == "1",
+            escalation=escalation if isinstance(escalation, dict) else None,
         )

@@ -21,14 +21,16 @@ from redis.exceptions import RedisError
 
 from ivr.agents.board import Claim
 from ivr.agents.desk_calls import DeskCalls, journal_pop
+from ivr.agents.desk_commands import DeskCommands
 from ivr.agents.dialling import DialPolicy
+from ivr.agents.escalation import Conversation, EscalationServices, Requeue
 from ivr.agents.monitor import Monitoring
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.wakeups import AgentWakeups
 from ivr.dialplan.ports import TransferOutcome
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
-from ivr.media.hold_music import hold_music
+from ivr.media.hold_music import HoldMusic
 from ivr.telephony.interface import Call, CallEnded
 from ivr.tickets.model import CallJournal
 
@@ -58,28 +60,20 @@ class TransferServices:
     screen_pop: ScreenPop
     desk_calls: DeskCalls | None = None  # the agent desk's view of each agent's call
     monitoring: Monitoring | None = None  # supervisors listening in on bridged calls
+    commands: DeskCommands | None = None  # the desk's escalations of a connected call
 
-
-class _HoldMusic:
-    """Loops the hold music on the caller's leg until stopped."""
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="hold-music")
-
-    async def _loop(self) -> None:
-        while await self._call.play(hold_music()):
-            pass
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._call.stop_playback()
-            await asyncio.gather(task, return_exceptions=True)
+    def escalation(self) -> EscalationServices | None:
+        if self.commands is None:
+            return None
+        return EscalationServices(
+            self.desk,
+            self.wakeups,
+            self.dialler,
+            self.policy,
+            self.commands,
+            self.desk_calls,
+            self.monitoring,
+        )
 
 
 class AgentTransfer:
@@ -98,6 +92,9 @@ class AgentTransfer:
         self._journal = journal
         self._ticket_id = ticket_id
         self._voice = voice
+        self._requeue: Requeue | None = None  # a blind escalation to another queue
+        self._escalated: dict[str, object] | None = None  # shown on the next agent's desk
+        self._released = False  # the agent talking was released by an escalation
 
     async def estimated_wait(self, queue: str) -> float:
         """For a caller joining ``queue`` now; raises LookupError for an unknown queue."""
@@ -122,6 +119,14 @@ class AgentTransfer:
         return await self._converse(leg, whisper, agent_id=None)
 
     async def to_queue(self, queue: str, whisper: str, announce: Announce) -> TransferOutcome:
+        outcome = await self._to_queue(queue, whisper, announce)
+        while self._requeue is not None and outcome is TransferOutcome.CONNECTED:
+            requeue, self._requeue = self._requeue, None
+            self._escalated = requeue.escalated
+            outcome = await self._to_queue(requeue.queue, "", announce)
+        return outcome
+
+    async def _to_queue(self, queue: str, whisper: str, announce: Announce) -> TransferOutcome:
         settings = self._services.desk.settings.get(queue)
         if settings is None:
             self._journal.event("transfer_failed", queue=queue, reason="no such queue configured")
@@ -136,7 +141,7 @@ class AgentTransfer:
             self._journal.event("transfer_failed", queue=queue, reason=f"queue unavailable: {exc}")
             return TransferOutcome.FALLBACK
         self._journal.event("queued", queue=queue, place=joined)
-        music = _HoldMusic(self._call)
+        music = HoldMusic(self._call)
         try:
             return await self._wait_in_line(queue, entry, joined, whisper, announce, music)
         except (RedisError, OSError) as exc:
@@ -158,7 +163,7 @@ class AgentTransfer:
         joined: float,
         whisper: str,
         announce: Announce,
-        music: _HoldMusic,
+        music: HoldMusic,
     ) -> TransferOutcome:
         desk, settings = self._services.desk, self._services.desk.settings[queue]
         excluded: set[str] = set()
@@ -254,7 +259,9 @@ class AgentTransfer:
         try:
             return await self._converse(leg, whisper if settings.whisper else "", agent.id)
         finally:
-            await board.finished(agent.id, settings.wrap_up_seconds)
+            if not self._released:  # else the escalation gave them their wrap-up already
+                await board.finished(agent.id, settings.wrap_up_seconds)
+            self._released = False
             await self._services.desk.line.record_handled(
                 queue,
                 time.time() - started + settings.wrap_up_seconds,
@@ -281,7 +288,7 @@ class AgentTransfer:
         try:
             if monitoring is not None:
                 await monitoring.bridged(call_id, self._call, leg, agent_id, self._journal)
-            caller_left = await first_to_hang_up(self._call, leg)
+            caller_left, last_agent = await self._talk(leg, agent_id)
         finally:
             if monitoring is not None:
                 await monitoring.unbridged(call_id)  # a supervisor on the call is hung up
@@ -291,9 +298,23 @@ class AgentTransfer:
         await leg.hangup()
         self._journal.handling.talk_seconds = round(time.time() - started, 3)
         self._journal.event(
-            "agent_call_ended", agent=agent_id, by="caller" if caller_left else "agent"
+            "agent_call_ended", agent=last_agent, by="caller" if caller_left else "agent"
         )
         return TransferOutcome.CALLER_LEFT if caller_left else TransferOutcome.CONNECTED
+
+    async def _talk(self, leg: Call, agent_id: str | None) -> tuple[bool, str | None]:
+        """Until either side hangs up: whether the caller did, and who talked last. An
+        agent of a queue may escalate meanwhile (:mod:`ivr.agents.escalation`)."""
+        escalation = self._services.escalation()
+        if escalation is None or agent_id is None:
+            return await first_to_hang_up(self._call, leg), agent_id
+        queue = self._journal.handling.queue
+        talk = Conversation(
+            self._call, leg, agent_id, queue, escalation, self._journal, self._ticket_id
+        )
+        ended = await talk.run()
+        self._requeue, self._released = ended.requeue, ended.first_released
+        return ended.caller_left, ended.agent
 
     async def _refer(self, uri: str, agent_id: str | None) -> TransferOutcome:
         self._journal.event("refer", agent=agent_id, uri=uri)
@@ -314,6 +335,8 @@ class AgentTransfer:
             return
         pop = journal_pop(self._journal, self._ticket_id, self._call.info.caller_number, queue)
         pop["waited_seconds"] = round(time.time() - joined, 1)
+        if self._escalated is not None:
+            pop["escalated"] = self._escalated
         await desk_calls.ringing(agent_id, self._call.info.call_id, pop)
 
     async def _desk_missed(self, agent_id: str) -> None:

@@ -12,7 +12,8 @@ second), with a comment line every 15 s for proxies. ``POST
 /api/desk/{agent_id}/wrap-up`` writes the agent's wrap-up to the ticket: a
 disposition code from the queue's list, a note, the work status and assignee,
 and a ``wrap_up`` event; the audit log has the request like every write.
-State changes use ``POST /api/agents/{agent_id}/state``.
+State changes use ``POST /api/agents/{agent_id}/state`` (the desk's "ready now"
+ends a wrap-up with ``available``); escalations are :mod:`ivr.api.desk_escalation`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from callback.requests import CallbackRequests
 from ivr.agents.desk_calls import DeskCall, DeskCalls
 from ivr.agents.queues import QueueDesk
 from ivr.api.auth import requires
@@ -50,7 +52,8 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
 
 
-def _agent_id(request: web.Request) -> str:
+def agent_param(request: web.Request) -> str:
+    """The path's agent id; 404 unless a configured agent."""
     agent_id = request.match_info["agent_id"]
     if request.app[SOURCES].desk.board.settings(agent_id) is None:
         raise not_found(f"no agent {agent_id!r}")
@@ -70,12 +73,12 @@ async def agent_page(request: web.Request) -> web.FileResponse:
 
 @requires(Role.AGENT, "desk.read", own="agent_id")
 async def get_desk(request: web.Request) -> web.Response:
-    return web.json_response(await _snapshot(request, _agent_id(request), DeskReads()))
+    return web.json_response(await _snapshot(request, agent_param(request), DeskReads()))
 
 
 @requires(Role.AGENT, "desk.read", own="agent_id")
 async def stream_desk(request: web.Request) -> web.StreamResponse:
-    agent_id = _agent_id(request)
+    agent_id = agent_param(request)
     reads = DeskReads()
     text = json.dumps(await _snapshot(request, agent_id, reads), sort_keys=True)
     response = await open_event_stream(request)
@@ -124,7 +127,7 @@ async def wrap_up(request: web.Request) -> web.Response:
     "disposition": code, "note": text, "assignee": name}``: the ticket of a call the
     agent took (ringing, connected or ended). ``disposition`` is required, and must
     be in the list, when the call's queue lists codes."""
-    agent_id = _agent_id(request)
+    agent_id = agent_param(request)
     sources = request.app[SOURCES]
     body: Any = await json_body(request, "a JSON object with ticket_id and work_status")
     if not isinstance(body, dict):
@@ -182,10 +185,11 @@ def add_desk_routes(
     calls: DeskCalls,
     tickets: TicketStore,
     mask_numbers: bool,
+    callbacks: CallbackRequests | None = None,
 ) -> None:
     """``/agent`` (its script and style are under ``/static/``, which the dashboard
-    serves) and ``/api/desk/...``."""
-    app[SOURCES] = DeskSources(desk, calls, tickets, mask_numbers)
+    serves) and ``/api/desk/...``; ``callbacks``: the bookings "my callbacks" lists."""
+    app[SOURCES] = DeskSources(desk, calls, tickets, mask_numbers, callbacks)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/agent", agent_page)

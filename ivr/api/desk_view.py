@@ -5,7 +5,10 @@ The call is the record the worker carrying it keeps in Redis
 and employee id; the number masked unless ``privacy.mask_desk_numbers`` is off),
 the path through the plan with the keys and what was said at each step, the
 wait, whether it is a callback and which attempt, and the caller's last tickets.
-A callback's path is the booking call's, read from its ticket.
+A callback's path is the booking call's, read from its ticket. A call handed on by
+an escalation says by whom (``escalated``); the agent's own escalation of it shows as
+it goes (``escalation``). The agent part carries the end of a wrap-up (the page counts
+it down), and ``callbacks`` the bookings coming to the agent (:mod:`ivr.api.desk_callbacks`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from callback.requests import CallbackRequests
 from ivr.agents.board import AgentView
 from ivr.agents.desk_calls import ENDED, MISSED, DeskCall, DeskCalls, caller_fields, ivr_steps
 from ivr.agents.queues import QueueDesk
+from ivr.api.desk_callbacks import my_callbacks
 from ivr.exceptions import IvrError
 from ivr.privacy.masking import KEPT_DIGITS
 from ivr.tickets.json_view import iso
@@ -45,6 +50,7 @@ class DeskSources:
     calls: DeskCalls
     tickets: TicketStore
     mask_numbers: bool = True
+    callbacks: CallbackRequests | None = None  # "my callbacks"; None: not shown
 
     def dispositions(self, queue: str | None) -> list[str]:
         settings = self.desk.settings.get(queue or "")
@@ -63,6 +69,7 @@ class DeskReads:
     queues: list[dict[str, Any]] | None = None
     call_key: tuple[str, bool] | None = None
     call_extra: dict[str, Any] = field(default_factory=dict)
+    callbacks: list[dict[str, Any]] | None = None  # read with the queue figures
 
 
 def agent_json(view: AgentView) -> dict[str, Any]:
@@ -74,6 +81,7 @@ def agent_json(view: AgentView) -> dict[str, Any]:
         "break_requested": view.break_requested,
         "reason": view.reason,
         "queues": list(view.queues),
+        "wrap_up_until": iso(view.wrap_up_until or None),
     }
 
 
@@ -172,7 +180,18 @@ def _call_json(sources: DeskSources, record: DeskCall, extra: dict[str, Any]) ->
         "callback": pop.get("callback"),
         "dispositions": sources.dispositions(pop.get("queue")),
         "history": extra.get("history"),
+        "escalated": _with_iso(pop.get("escalated"), "at"),
+        "escalation": _with_iso(record.escalation, "at"),
+        "escalation_queues": [q for q in sources.desk.settings if q != pop.get("queue")],
     }
+
+
+def _with_iso(fields: Any, name: str) -> dict[str, Any] | None:
+    """``fields`` with the moment ``name`` (Unix seconds) in ISO 8601."""
+    if not isinstance(fields, dict):
+        return None
+    value = fields.get(name)
+    return {**fields, name: iso(float(value)) if isinstance(value, int | float) else None}
 
 
 async def call_json(
@@ -202,10 +221,18 @@ async def desk_json(sources: DeskSources, agent_id: str, reads: DeskReads) -> di
             reads.queues = await queues_json(sources, view)
         except (RedisError, OSError):
             reads.queues = None
+        reads.callbacks = None
+        if sources.callbacks is not None:
+            try:
+                line = sources.desk.line
+                reads.callbacks = await my_callbacks(sources.callbacks, line, view, sources.number)
+            except (RedisError, OSError):
+                reads.callbacks = None
         reads.queues_at = now
     record = await sources.calls.current(agent_id)
     return {
         "agent": agent_json(view),
         "queues": reads.queues,
+        "callbacks": reads.callbacks,
         "call": await call_json(sources, record, reads),
     }

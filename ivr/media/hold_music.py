@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import array
+import asyncio
 import math
 from functools import cache
 
 from ivr.media.audio_format import SAMPLE_RATE
+from ivr.telephony.interface import Call
 
 NOTES_HZ = (523.25, 659.25, 783.99, 659.25)  # C5 E5 G5 E5
 NOTE_SECONDS = 0.45
@@ -26,3 +28,25 @@ def hold_music() -> bytes:
             samples.append(int(value))
         samples.extend([0] * int(REST_SECONDS * SAMPLE_RATE))
     return samples.tobytes()
+
+
+class HoldMusic:
+    """Loops the hold music on one leg until stopped (a caller in line or on hold)."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="hold-music")
+
+    async def _loop(self) -> None:
+        while await self._call.play(hold_music()):
+            pass
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._call.stop_playback()
+            await asyncio.gather(task, return_exceptions=True)

@@ -23,6 +23,7 @@ from ivr.api.app import ServiceStatus, build_app
 from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.desk import add_desk_routes
+from ivr.api.desk_escalation import add_escalation_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
 from ivr.api.monitor import add_monitor_routes
 from ivr.api.privacy import add_privacy_routes
@@ -40,10 +41,10 @@ from ivr.privacy.retention import PersonalData
 from ivr.runtime.call_session import CallServices, CallSession
 from ivr.speech.models import set_default_directory
 from ivr.speech.startup import start_speech
+from ivr.state.dialogs import DialogClaims
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks, cancel_and_wait
-from ivr.state.dialogs import DialogClaims
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.spool import SpooledTicketStore
@@ -174,7 +175,9 @@ class Service:
                 center.desk_calls,
                 tickets,
                 config.privacy.mask_desk_numbers,
+                center.requests,
             )
+            add_escalation_routes(app, center.transfers.policy, center.commands)
             add_metrics_routes(app, metrics)
             if center.transfers.monitoring is not None:
                 add_monitor_routes(app, center.transfers.monitoring)

@@ -83,3 +83,14 @@ def dialog(prefix: str, call_id: str, from_tag: str) -> str:
     """String (expires after DIALOG_CLAIM_SECONDS): the worker call that took the INVITE
     with this Call-ID and From tag; a copy of it re-routed to another worker is refused."""
     return f"{prefix}dialog:{call_id}:{from_tag}"
+
+
+def desk_commands(prefix: str) -> str:
+    """Pub/sub channel: an agent desk's command (escalate, complete, cancel) for a call,
+    carried out by the worker carrying that call."""
+    return f"{prefix}desk-commands"
+
+
+def desk_command_answer(prefix: str, command_id: str) -> str:
+    """String (expires after a minute): the answer of the worker that took a desk command."""
+    return f"{prefix}desk-command:{command_id}"

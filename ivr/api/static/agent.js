@@ -79,6 +79,36 @@
       saved: "Saved",
       save_failed: "Not saved",
       already_wrapped_up: "Wrapped up",
+      wrap_up_left: "Wrap-up time left",
+      ready_now: "Ready now",
+      escalate: "Escalate to the second line",
+      escalate_queue: "Queue",
+      escalate_extension: "or extension",
+      escalate_blind: "Transfer now (blind)",
+      escalate_attended: "Talk to them first (attended)",
+      escalate_complete: "Complete the transfer",
+      escalate_cancel: "Back to the caller",
+      pick_queue: "— choose —",
+      pick_target: "Choose a queue or type an extension",
+      escalated_by: "Escalated by",
+      from_queue: "from",
+      mode_blind: "blind",
+      mode_attended: "attended",
+      esc_dialling: "Calling {target}; the caller hears hold music",
+      esc_consulting: "Talking to {target}; the caller is on hold",
+      esc_completed: "Transferred to {target}",
+      esc_transferred: "Transferred to {target}",
+      esc_cancelled: "Back with the caller ({target} not taken)",
+      esc_failed: "{target} not reached: {reason}; back with the caller",
+      my_callbacks: "My callbacks",
+      position: "Place",
+      due: "Due",
+      attempts: "Attempts",
+      cb_state: "State",
+      cb_pending: "waiting",
+      cb_dialling: "being dialled",
+      cb_for_me: "dialled to you now",
+      no_callbacks: "No callbacks coming",
     },
     zh: {
       title: "坐席工作台",
@@ -153,6 +183,36 @@
       saved: "已保存",
       save_failed: "未保存",
       already_wrapped_up: "已处理",
+      wrap_up_left: "话后处理剩余时间",
+      ready_now: "立即就绪",
+      escalate: "升级到二线",
+      escalate_queue: "队列",
+      escalate_extension: "或分机",
+      escalate_blind: "直接转接（盲转）",
+      escalate_attended: "先沟通再转（咨询转）",
+      escalate_complete: "完成转接",
+      escalate_cancel: "回到来电者",
+      pick_queue: "— 请选择 —",
+      pick_target: "请选择队列或输入分机",
+      escalated_by: "升级自",
+      from_queue: "来自",
+      mode_blind: "盲转",
+      mode_attended: "咨询转",
+      esc_dialling: "正在呼叫 {target}；来电者听等待音乐",
+      esc_consulting: "正在与 {target} 通话；来电者保持中",
+      esc_completed: "已转接到 {target}",
+      esc_transferred: "已转接到 {target}",
+      esc_cancelled: "已回到来电者（{target} 未接手）",
+      esc_failed: "未接通 {target}：{reason}；已回到来电者",
+      my_callbacks: "我的回拨",
+      position: "排位",
+      due: "预定时间",
+      attempts: "尝试次数",
+      cb_state: "状态",
+      cb_pending: "等待中",
+      cb_dialling: "呼叫中",
+      cb_for_me: "正在为您呼叫",
+      no_callbacks: "没有待回拨",
     },
   };
   window.DESK_LABELS = LABELS;
@@ -168,6 +228,7 @@
   let agentId = null;
   let formTicket = null; // the ticket the wrap-up form is for
   let result = null; // the last wrap-up's answer, shown until the next call
+  let escalateError = ""; // the last escalation request's refusal, until the next call
 
   function $(id) {
     return document.getElementById(id);
@@ -200,6 +261,89 @@
       button.classList.toggle("active", button.dataset.state === agent.state);
     }
     $("who").textContent = agent.name && agent.name !== agent.id ? `${agent.name} (${agent.id})` : agent.id;
+    countDown();
+  }
+
+  // The wrap-up the queue gives after a call, counting down; the service makes the
+  // agent available when it ends (unless they chose break or offline meanwhile).
+  function countDown() {
+    const agent = latest && latest.agent;
+    const until = agent && agent.state === "wrap_up" && agent.wrap_up_until;
+    $("wrap-up-timer").hidden = !until;
+    $("wrap-up-left").textContent = until ? seconds(Math.max(0, (Date.parse(until) - Date.now()) / 1000)) : "";
+  }
+
+  function fill(key, values) {
+    return t(key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+  }
+
+  function targetOf(state) {
+    return state.queue || state.extension || "";
+  }
+
+  function renderEscalation(call) {
+    const connected = call !== null && call.phase === "connected" && call.kind !== "callback";
+    const state = call && call.escalation;
+    const consulting = Boolean(state && state.mode === "attended" && ["dialling", "consulting"].includes(state.state));
+    $("escalation").hidden = !connected;
+    $("escalate").hidden = consulting;
+    $("consult").hidden = !consulting;
+    $("escalate-complete").disabled = !(consulting && state.state === "consulting");
+    const status = $("escalation-status");
+    if (state) {
+      const target = state.second_agent ? `${targetOf(state)} (${state.second_agent})` : targetOf(state);
+      status.textContent = fill(`esc_${state.state}`, { target, reason: state.reason || "" });
+      status.dataset.state = state.state;
+    } else {
+      status.textContent = "";
+      delete status.dataset.state;
+    }
+    $("escalate-error").textContent = escalateError;
+    const queues = (call && call.escalation_queues) || [];
+    const select = $("escalate-queue");
+    if (select.dataset.queues !== queues.join(",")) {
+      select.dataset.queues = queues.join(",");
+      const options = [el("option", t("pick_queue"), { value: "" })];
+      for (const name of queues) options.push(el("option", name, { value: name }));
+      select.replaceChildren(...options);
+    }
+  }
+
+  function renderEscalated(escalated) {
+    const banner = $("call-escalated");
+    banner.hidden = !escalated;
+    if (!escalated) {
+      banner.textContent = "";
+      return;
+    }
+    const from = escalated.from_queue ? ` ${t("from_queue")} ${escalated.from_queue}` : "";
+    const who = escalated.by_name && escalated.by_name !== escalated.by ? `${escalated.by_name} (${escalated.by})` : escalated.by;
+    banner.textContent = `${t("escalated_by")} ${who}${from} · ${t(`mode_${escalated.mode}`)} · ${clock(escalated.at)}`;
+    banner.dataset.by = escalated.by;
+    banner.dataset.mode = escalated.mode;
+  }
+
+  function renderCallbacks(callbacks) {
+    const rows = (callbacks || []).map((booking) => {
+      const row = el("tr", null, { "data-callback": booking.id, "data-queue": booking.queue });
+      if (booking.for_me) row.classList.add("for-me");
+      const state = booking.for_me ? t("cb_for_me") : t(`cb_${booking.state}`);
+      row.append(
+        el("td", booking.queue),
+        el("td", booking.position ?? "–"),
+        el("td", booking.caller_name || "–"),
+        el("td", booking.number || "–"),
+        el("td", clock(booking.due_at)),
+        el("td", booking.attempts),
+        el("td", state),
+      );
+      return row;
+    });
+    document.querySelector("#callbacks tbody").replaceChildren(...rows);
+    const empty = $("callbacks-empty");
+    empty.dataset.i18n = callbacks === null || callbacks === undefined ? "unavailable" : "no_callbacks";
+    empty.textContent = t(empty.dataset.i18n);
+    empty.hidden = rows.length > 0;
   }
 
   function renderQueues(queues) {
@@ -285,6 +429,7 @@
     $("ivr-wait").textContent = seconds(call.ivr.waited_seconds);
     $("ivr-steps").replaceChildren(...renderSteps(call.ivr.steps));
     renderHistory(call.history);
+    renderEscalated(call.escalated);
     tick();
   }
 
@@ -295,6 +440,7 @@
     }
     $("ivr-steps").replaceChildren();
     document.querySelector("#history tbody").replaceChildren();
+    renderEscalated(null);
   }
 
   function renderWrapUp(call) {
@@ -309,6 +455,7 @@
     if (formTicket !== call.ticket_id) {
       resetForm(call.ticket_id, call.dispositions || []);
       clearResult();
+      escalateError = "";
     }
     if (call.wrapped_up && !$("wrap-up-result").textContent) {
       $("wrap-up-result").textContent = `${t("already_wrapped_up")}: ${t("ticket")} ${call.ticket_id}`;
@@ -358,9 +505,12 @@
     renderQueues(latest.queues);
     renderCall(latest.call);
     renderWrapUp(latest.call);
+    renderEscalation(latest.call);
+    renderCallbacks(latest.callbacks);
   }
 
   function tick() {
+    countDown();
     const call = latest && latest.call;
     if (!call) return;
     const from = call.phase === "ringing" ? call.rung_at : call.connected_at;
@@ -377,6 +527,11 @@
     $("state-error").textContent = "";
     $("break-held").hidden = true;
     document.querySelector("#queues tbody").replaceChildren();
+    document.querySelector("#callbacks tbody").replaceChildren();
+    $("wrap-up-timer").hidden = true;
+    $("wrap-up-left").textContent = "";
+    escalateError = "";
+    renderEscalation(null);
     renderCall(null);
     resetForm(null, []);
     clearResult();
@@ -476,6 +631,28 @@
     }
   }
 
+  async function escalate(mode) {
+    const queue = $("escalate-queue").value;
+    const extension = $("escalate-extension").value.trim();
+    escalateError = "";
+    if (!queue === !extension) {
+      escalateError = t("pick_target");
+      $("escalate-error").textContent = escalateError;
+      return;
+    }
+    await sendEscalation("", queue ? { mode, queue } : { mode, extension });
+  }
+
+  async function sendEscalation(step, body) {
+    try {
+      const answer = await post(`/api/desk/${encodeURIComponent(agentId)}/escalate${step}`, body);
+      escalateError = answer.ok ? "" : (answer.body && answer.body.error) || t("save_failed");
+    } catch (error) {
+      escalateError = t("login_failed");
+    }
+    $("escalate-error").textContent = escalateError;
+  }
+
   async function saveWrapUp() {
     const call = latest && latest.call;
     if (!call || formTicket === null) return;
@@ -518,8 +695,14 @@
     saveWrapUp();
   });
   $("logout").addEventListener("click", () => showLogin(null));
+  for (const button of document.querySelectorAll("#escalate button")) {
+    button.addEventListener("click", () => escalate(button.dataset.mode));
+  }
+  $("escalate-complete").addEventListener("click", () => sendEscalation("/complete", {}));
+  $("escalate-cancel").addEventListener("click", () => sendEscalation("/cancel", {}));
+  $("ready-now").addEventListener("click", () => changeState("available"));
   words.apply();
   if (token() === null) showLogin(null);
   else logIn(token(), window.sessionStorage.getItem(AGENT_KEY));
-  window.setInterval(tick, 1000);
+  window.setInterval(tick, 500);
 })();

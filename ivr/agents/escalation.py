@@ -1,0 +1,543 @@
+"""Escalation from the agent desk: the caller handed to the second line, blind or attended.
+
+While an agent talks to a caller (a bridged transfer), the conversation also takes
+the commands of that agent's desk (:mod:`ivr.agents.desk_commands`):
+
+- ``blind`` to a queue: the agent's leg is hung up and the caller joins that queue's
+  line (the transfer goes on there, :class:`~ivr.agents.transfer.AgentTransfer`); the
+  next agent's desk pops the same ticket, marked escalated by whom.
+- ``blind`` to an extension: the agent is released, the caller hears hold music while
+  the extension rings, then talks to it; unanswered, the caller goes back into the
+  queue they came from.
+- ``consult`` (attended): the caller hears hold music while the agent's leg reaches
+  the second line (an extension, or an agent of a queue, waiting in its line like a
+  caller); the two talk; ``complete`` (or the first agent hanging up) joins the caller
+  and the second line and releases the first agent; ``cancel`` (or the second line
+  hanging up) returns the agent to the caller.
+
+Extensions are dialled only through the dialling policy. Every step is an
+``escalation`` event on the call's ticket and shows on the desks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+from ivr.agents.desk_calls import DeskCalls, journal_pop
+from ivr.agents.desk_commands import DeskCommand, DeskCommands
+from ivr.agents.dialling import Dialler, DialPolicy
+from ivr.agents.queues import QueueDesk
+from ivr.agents.wakeups import AgentWakeups
+from ivr.exceptions import DialRefused, TelephonyError
+from ivr.media.hold_music import HoldMusic
+from ivr.telephony.interface import Call, CallEnded
+from ivr.tickets.model import CallJournal
+
+log = logging.getLogger(__name__)
+
+EXTENSION_RING_SECONDS = 30.0
+POLL_SECONDS = 1.0
+CONSULT_PREFIX = "consult:"  # the line entry of a consultation waiting for a queue's agent
+
+
+class Bridges(Protocol):
+    """Who else follows the caller's bridge (supervisors' monitors, ivr.agents.monitor)."""
+
+    async def bridged(
+        self, call_id: str, caller: Call, agent: Call, agent_id: str | None, journal: CallJournal
+    ) -> None: ...
+
+    async def unbridged(self, call_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class EscalationServices:
+    desk: QueueDesk
+    wakeups: AgentWakeups
+    dialler: Dialler
+    policy: DialPolicy
+    commands: DeskCommands
+    desk_calls: DeskCalls | None = None
+    bridges: Bridges | None = None
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """The caller is to wait in ``queue`` next; ``escalated`` goes on the next desk's pop."""
+
+    queue: str
+    escalated: dict[str, Any]
+
+
+@dataclass
+class TalkEnd:
+    caller_left: bool
+    agent: str | None  # who talked to the caller last (None: an extension)
+    requeue: Requeue | None = None
+    first_released: bool = False  # the first agent was released (wrap-up) already
+
+
+class _NotReached(Exception):
+    """The second line did not answer; the reason is the message."""
+
+
+async def _until_end(call: Call) -> None:
+    while not isinstance(await call.next_event(), CallEnded):
+        pass  # keys pressed while talking to agents are theirs
+
+
+@dataclass(eq=False)
+class _Leg:
+    call: Call
+    agent: str | None  # None: an extension
+    queue: str | None
+    end: asyncio.Future[None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.end = asyncio.ensure_future(_until_end(self.call))
+
+
+def _connect(one: Call, other: Call) -> None:
+    one.bridge(other)
+    other.bridge(one)
+
+
+def _part(one: Call, other: Call) -> None:
+    one.bridge(None)
+    other.bridge(None)
+
+
+class Conversation:
+    """The caller and an agent talking until one hangs up, with the agent's escalations."""
+
+    def __init__(
+        self,
+        caller: Call,
+        leg: Call,
+        agent_id: str,
+        queue: str | None,
+        services: EscalationServices,
+        journal: CallJournal,
+        ticket_id: int | None,
+    ) -> None:
+        self._caller = caller
+        self._first = _Leg(leg, agent_id, queue)
+        self._current = self._first
+        self._services = services
+        self._journal = journal
+        self._ticket_id = ticket_id
+        self._first_released = False
+        self._legs = [self._first]
+
+    @property
+    def _call_id(self) -> str:
+        return self._caller.info.call_id
+
+    async def run(self) -> TalkEnd:
+        """Talk (the legs bridged) until the caller or the last agent hangs up, or a blind
+        escalation to a queue takes the caller on. Every leg but the caller's is hung up
+        and every agent reached here (not the first) released at the end."""
+        caller_end = asyncio.ensure_future(_until_end(self._caller))
+        try:
+            with self._services.commands.listening(self._call_id) as inbox:
+                _connect(self._caller, self._first.call)
+                return await self._talk(inbox, caller_end)
+        finally:
+            self._caller.bridge(None)
+            for leg in self._legs:
+                leg.call.bridge(None)
+                await leg.call.hangup()
+                leg.end.cancel()
+                if leg is not self._first and leg.agent is not None:
+                    await self._release(leg, wrap_up=True)
+            caller_end.cancel()
+            await asyncio.gather(
+                caller_end, *(leg.end for leg in self._legs), return_exceptions=True
+            )
+
+    def _end(self, caller_left: bool, requeue: Requeue | None = None) -> TalkEnd:
+        return TalkEnd(caller_left, self._current.agent, requeue, self._first_released)
+
+    async def _talk(
+        self, inbox: asyncio.Queue[DeskCommand], caller_end: asyncio.Future[None]
+    ) -> TalkEnd:
+        while True:
+            current = self._current
+            got = await _first_of(inbox, caller_end, current.end)
+            if got is caller_end:
+                return self._end(caller_left=True)
+            if got is current.end:
+                return self._end(caller_left=False)
+            assert isinstance(got, DeskCommand)
+            refusal = self._refusal(got, ("blind", "consult"))
+            if refusal:
+                await self._services.commands.answer(got, {"ok": False, "error": refusal})
+                continue
+            if got.action == "blind":
+                ended = await self._blind(got, caller_end)
+            else:
+                ended = await self._consult(got, inbox, caller_end)
+            if ended is not None:
+                return ended
+
+    def _refusal(self, command: DeskCommand, actions: tuple[str, ...]) -> str:
+        if command.agent != self._current.agent:
+            return f"agent {command.agent} is not talking to this caller"
+        if command.action not in actions:
+            return f"{command.action} is not possible now (possible: {', '.join(actions)})"
+        if command.queue and command.queue not in self._services.desk.settings:
+            return f"no queue {command.queue!r} is configured"
+        return ""
+
+    # -- blind ---------------------------------------------------------------------------
+
+    async def _blind(
+        self, command: DeskCommand, caller_end: asyncio.Future[None]
+    ) -> TalkEnd | None:
+        agent = self._current
+        escalated = self._escalated(command, "blind")
+        await self._services.commands.answer(command, {"ok": True, "state": "transferred"})
+        self._event(command, "blind", "transferred")
+        await self._desk_state(agent, command, "blind", "transferred")
+        await self._part_caller(agent)
+        await agent.call.hangup()
+        if command.queue:
+            return self._end(caller_left=False, requeue=Requeue(command.queue, escalated))
+        await self._release(agent, wrap_up=True)
+        music = HoldMusic(self._caller)
+        music.start()
+        reach = asyncio.ensure_future(self._reach(command, escalated))
+        try:
+            got = await _first_of(None, caller_end, reach)
+        finally:
+            await music.stop()
+        if got is caller_end:
+            await _cancelled(reach)
+            return self._end(caller_left=True)
+        try:
+            second = reach.result()
+        except _NotReached as exc:
+            self._event(command, "blind", "failed", reason=str(exc))
+            back = agent.queue or command.queue
+            if not back:
+                return self._end(caller_left=False)
+            return self._end(False, Requeue(back, {**escalated, "returned": str(exc)}))
+        self._adopt(second)
+        await self._join_caller(second)
+        self._event(command, "blind", "connected")
+        return None
+
+    # -- attended ------------------------------------------------------------------------
+
+    async def _consult(
+        self,
+        command: DeskCommand,
+        inbox: asyncio.Queue[DeskCommand],
+        caller_end: asyncio.Future[None],
+    ) -> TalkEnd | None:
+        first = self._current
+        escalated = self._escalated(command, "attended")
+        await self._part_caller(first)
+        caller_music, agent_music = HoldMusic(self._caller), HoldMusic(first.call)
+        caller_music.start()
+        agent_music.start()
+        await self._services.commands.answer(command, {"ok": True, "state": "dialling"})
+        self._event(command, "attended", "dialling")
+        await self._desk_state(first, command, "attended", "dialling")
+        reach = asyncio.ensure_future(self._reach(command, escalated))
+        try:
+            while True:
+                got = await _first_of(inbox, caller_end, first.end, reach)
+                if got is reach:
+                    break
+                if got is caller_end or got is first.end:
+                    await _cancelled(reach)
+                    await caller_music.stop()
+                    return self._end(caller_left=got is caller_end)
+                assert isinstance(got, DeskCommand)
+                refusal = self._refusal(got, ("cancel",))
+                if refusal:
+                    await self._services.commands.answer(got, {"ok": False, "error": refusal})
+                    continue
+                await _cancelled(reach)
+                await self._services.commands.answer(got, {"ok": True, "state": "cancelled"})
+                await self._back_to_caller(first, command, "cancelled", "", caller_music)
+                return None
+            try:
+                second = reach.result()
+            except _NotReached as exc:
+                await self._back_to_caller(first, command, "failed", str(exc), caller_music)
+                return None
+        finally:
+            await agent_music.stop()
+        self._legs.append(second)
+        _connect(first.call, second.call)
+        self._event(command, "attended", "consulting", second_agent=second.agent)
+        await self._desk_state(first, command, "attended", "consulting", second.agent)
+        while True:
+            got = await _first_of(inbox, caller_end, first.end, second.end)
+            if got is caller_end:
+                await caller_music.stop()
+                return self._end(caller_left=True)
+            if isinstance(got, DeskCommand):
+                refusal = self._refusal(got, ("complete", "cancel"))
+                if refusal:
+                    await self._services.commands.answer(got, {"ok": False, "error": refusal})
+                    continue
+                state = "completed" if got.action == "complete" else "cancelled"
+                await self._services.commands.answer(got, {"ok": True, "state": state})
+            else:
+                state = "completed" if got is first.end else "cancelled"
+            _part(first.call, second.call)
+            if state == "cancelled":
+                self._legs.remove(second)
+                await second.call.hangup()
+                await self._release(second, wrap_up=True)
+                await self._back_to_caller(first, command, "cancelled", "", caller_music)
+                return None
+            await first.call.hangup()
+            await self._release(first, wrap_up=True)
+            await caller_music.stop()
+            self._adopt(second)
+            await self._join_caller(second)
+            self._event(command, "attended", "completed", second_agent=second.agent)
+            await self._desk_state(first, command, "attended", "completed", second.agent)
+            return None
+
+    async def _back_to_caller(
+        self, first: _Leg, command: DeskCommand, state: str, reason: str, music: HoldMusic
+    ) -> None:
+        await music.stop()
+        await self._join_caller(first)
+        self._event(command, "attended", state, **({"reason": reason} if reason else {}))
+        await self._desk_state(first, command, "attended", state, reason=reason)
+
+    async def _part_caller(self, leg: _Leg) -> None:
+        """The caller leaves ``leg`` (hold, or the agent drops): a monitor on it ends."""
+        _part(self._caller, leg.call)
+        if self._services.bridges is not None:
+            await self._services.bridges.unbridged(self._call_id)
+
+    async def _join_caller(self, leg: _Leg) -> None:
+        _connect(self._caller, leg.call)
+        if self._services.bridges is not None:
+            await self._services.bridges.bridged(
+                self._call_id, self._caller, leg.call, leg.agent, self._journal
+            )
+
+    def _adopt(self, leg: _Leg) -> None:
+        """``leg`` talks to the caller from now on."""
+        if leg not in self._legs:
+            self._legs.append(leg)
+        if self._current in self._legs and self._current is not self._first:
+            self._legs.remove(self._current)
+        self._current = leg
+        if leg.agent is not None:
+            self._journal.handling.agent_id = leg.agent
+
+    # -- reaching the second line --------------------------------------------------------
+
+    async def _reach(self, command: DeskCommand, escalated: dict[str, Any]) -> _Leg:
+        """The second line answered (an agent of ``command.queue`` or the extension).
+        Raises _NotReached."""
+        if command.queue:
+            return await self._from_queue(command.queue, escalated)
+        try:
+            uri = self._services.policy.uri_for_extension(command.extension)
+            leg = await _dial(self._services.dialler, uri, EXTENSION_RING_SECONDS)
+        except (DialRefused, TelephonyError) as exc:
+            raise _NotReached(str(exc)) from exc
+        return _Leg(leg, None, None)
+
+    async def _from_queue(self, queue: str, escalated: dict[str, Any]) -> _Leg:
+        desk, wakeups = self._services.desk, self._services.wakeups
+        settings = desk.settings[queue]
+        entry = CONSULT_PREFIX + self._call_id
+        excluded: set[str] = set()
+        started = time.monotonic()
+        try:
+            await desk.line.join(queue, entry, time.time())
+            while True:
+                token = wakeups.token()
+                claim = await desk.board.claim(queue, desk.line, entry, excluded)
+                if claim.agent_id is not None:
+                    leg = await self._ring(queue, claim.agent_id, escalated)
+                    if leg is not None:
+                        return leg
+                    excluded.add(claim.agent_id)
+                    await desk.line.not_connecting(queue, entry)
+                    continue
+                if not claim.queued:
+                    await desk.line.join(queue, entry, time.time())
+                    continue
+                if (await desk.status(queue)).agents_staffed == 0:
+                    raise _NotReached(f"nobody is logged in to queue {queue}")
+                if time.monotonic() - started > settings.max_wait_seconds:
+                    raise _NotReached(f"no agent of queue {queue} was free in time")
+                await wakeups.wait(POLL_SECONDS, since=token)
+        except (RedisError, OSError) as exc:
+            raise _NotReached(f"queue {queue} unavailable: {exc}") from exc
+        finally:
+            try:
+                await desk.line.leave(queue, entry)
+            except (RedisError, OSError) as exc:
+                log.warning("could not take %s out of queue %s: %s", entry, queue, exc)
+
+    async def _ring(self, queue: str, agent_id: str, escalated: dict[str, Any]) -> _Leg | None:
+        board = self._services.desk.board
+        agent = board.settings(agent_id)
+        assert agent is not None
+        desk_calls = self._services.desk_calls
+        try:
+            uri = self._services.policy.check(agent.uri)
+        except DialRefused as exc:
+            await board.not_answered(agent_id, str(exc))
+            return None
+        if desk_calls is not None:
+            pop = journal_pop(
+                self._journal, self._ticket_id, self._caller.info.caller_number, queue
+            )
+            await desk_calls.ringing(agent_id, self._call_id, {**pop, "escalated": escalated})
+        ring = self._services.desk.settings[queue].ring_timeout_seconds
+        try:
+            leg = await _dial(self._services.dialler, uri, ring)
+        except TelephonyError as exc:
+            await board.not_answered(agent_id, str(exc))
+            if desk_calls is not None:
+                await desk_calls.missed(agent_id, self._call_id)
+            return None
+        except asyncio.CancelledError:
+            await board.finished(agent_id, 0)
+            if desk_calls is not None:
+                await desk_calls.missed(agent_id, self._call_id)
+            raise
+        await board.answered(agent_id)
+        if desk_calls is not None:
+            await desk_calls.connected(agent_id, self._call_id)
+        return _Leg(leg, agent_id, queue)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    async def _release(self, leg: _Leg, wrap_up: bool) -> None:
+        """The agent of ``leg`` is done with this caller: their queue's wrap-up, then free."""
+        if leg.agent is None:
+            return
+        if leg is self._first:
+            if self._first_released:
+                return
+            self._first_released = True
+        settings = self._services.desk.settings.get(leg.queue or "")
+        seconds = settings.wrap_up_seconds if settings is not None and wrap_up else 0.0
+        try:
+            await self._services.desk.board.finished(leg.agent, seconds)
+        except (RedisError, OSError) as exc:
+            log.warning("agent %s not released after an escalation: %s", leg.agent, exc)
+        if self._services.desk_calls is not None:
+            await self._services.desk_calls.ended(leg.agent, self._call_id)
+
+    def _escalated(self, command: DeskCommand, mode: str) -> dict[str, Any]:
+        """What the second line's desk shows of how the call came to them."""
+        agent = self._services.desk.board.settings(command.agent)
+        return {
+            "by": command.agent,
+            "by_name": agent.name if agent is not None else command.agent,
+            "mode": mode,
+            "from_queue": self._current.queue,
+            "queue": command.queue or None,
+            "extension": command.extension or None,
+            "at": time.time(),
+        }
+
+    def _event(self, command: DeskCommand, mode: str, phase: str, **detail: Any) -> None:
+        target = {"queue": command.queue} if command.queue else {"extension": command.extension}
+        self._journal.event(
+            "escalation",
+            agent=command.agent,
+            by=command.actor or command.agent,
+            mode=mode,
+            phase=phase,
+            **target,
+            **detail,
+        )
+
+    async def _desk_state(
+        self,
+        leg: _Leg,
+        command: DeskCommand,
+        mode: str,
+        state: str,
+        second_agent: str | None = None,
+        reason: str = "",
+    ) -> None:
+        if self._services.desk_calls is None or leg.agent is None:
+            return
+        await self._services.desk_calls.escalation(
+            leg.agent,
+            self._call_id,
+            {
+                "mode": mode,
+                "state": state,
+                "queue": command.queue or None,
+                "extension": command.extension or None,
+                "second_agent": second_agent,
+                "reason": reason,
+                "at": time.time(),
+            },
+        )
+
+
+_dropping: set[asyncio.Future[Any]] = set()  # dials given up while ringing, their hang-ups
+
+
+async def _dial(dialler: Dialler, uri: str, timeout: float) -> Call:
+    """Dial ``uri``. Given up (cancelled) while it rings, the dial goes on to its answer
+    or timeout and an answered leg is hung up then: the stack cannot withdraw a dial."""
+    dial = asyncio.ensure_future(dialler.dial(uri, timeout))
+    try:
+        return await asyncio.shield(dial)
+    except asyncio.CancelledError:
+        _dropping.add(dial)
+        dial.add_done_callback(_hang_up_late)
+        raise
+
+
+def _hang_up_late(dial: asyncio.Future[Call]) -> None:
+    _dropping.discard(dial)
+    if not dial.cancelled() and dial.exception() is None:
+        hangup = asyncio.ensure_future(dial.result().hangup())
+        _dropping.add(hangup)
+        hangup.add_done_callback(_dropping.discard)
+
+
+async def _first_of(
+    inbox: asyncio.Queue[DeskCommand] | None, *futures: asyncio.Future[Any]
+) -> object:
+    """The first of ``futures`` to finish, or the next command of ``inbox``."""
+    waiting: set[asyncio.Future[Any]] = set(futures)
+    getter = asyncio.ensure_future(inbox.get()) if inbox is not None else None
+    if getter is not None:
+        waiting.add(getter)
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if getter is not None and not getter.done():
+            getter.cancel()
+    for future in futures:
+        if future in done:
+            if getter is not None and getter.done() and not getter.cancelled():
+                assert inbox is not None
+                inbox.put_nowait(getter.result())  # taken in the same turn: kept for later
+            return future
+    assert getter is not None
+    return getter.result()
+
+
+async def _cancelled(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
