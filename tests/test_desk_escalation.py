@@ -264,6 +264,18 @@ def test_a_blind_escalation_reaches_the_second_line_with_the_ticket_and_the_wrap
     assert rows == [("agent-a1", "failed", 403), ("agent-a1", "ok", 200)], audit["entries"]
 
 
+CONSULTING = "document.getElementById('escalation-status').dataset.state === 'consulting'"
+
+
+def second_end(phone: Phone) -> dict[str, Any]:
+    """The phone's second call's end (its first was the cancelled consultation)."""
+    deadline = time.monotonic() + 30
+    while len(phone.of_kind("ended")) < 2:
+        assert time.monotonic() < deadline, phone.events
+        time.sleep(0.1)
+    return phone.of_kind("ended")[1]
+
+
 async def attended_session(service: RunningService, a1: Phone, v1: Phone, work: Path) -> Any:
     seen: dict[str, Any] = {}
     async with Browser(lang="en-US") as page:
@@ -283,12 +295,22 @@ async def attended_session(service: RunningService, a1: Phone, v1: Phone, work: 
             )
             seen["ticket"] = await page.evaluate(text_of("call-ticket"))
             await asyncio.sleep(1.5)  # a1 and the caller talk
+            # A first consultation, cancelled: v1 is hung up, a1 is back with the caller.
             await escalate(page, "attended", queue="second-line")
+            await page.wait_for(CONSULTING, 30, "a1 talking to the second line")
+            await page.click("#escalate-cancel")
+            await asyncio.to_thread(v1.wait_for, "ended", 20)
             await page.wait_for(
-                "document.getElementById('escalation-status').dataset.state === 'consulting'",
-                30,
-                "a1 talking to the second line",
+                "document.getElementById('escalation-status').dataset.state === 'cancelled'"
+                " && !document.getElementById('escalate').hidden",
+                10,
+                "a1 back with the caller",
             )
+            seen["cancelled"] = await page.evaluate(text_of("escalation-status"))
+            seen["a1_up"] = not a1.of_kind("ended")
+            await asyncio.sleep(1.5)  # v1's wrap-up (1 s) ends
+            await escalate(page, "attended", queue="second-line")
+            await page.wait_for(CONSULTING, 30, "a1 talking to the second line again")
             seen["consulting"] = await page.evaluate(text_of("escalation-status"))
             await page.screenshot(ARTIFACTS / "agent-desk-consulting.png")
             await asyncio.sleep(2)  # a1 and v1 talk while the caller holds
@@ -303,8 +325,8 @@ async def attended_session(service: RunningService, a1: Phone, v1: Phone, work: 
             seen["a1_state"] = await page.evaluate(STATE)
             await page.click("#ready-now")
             await page.wait_for(f"{STATE} === 'available'", 10, "a1 ready now")
-            seen["v1_still_up"] = not v1.of_kind("ended")
-            seen["ended"] = await asyncio.to_thread(v1.wait_for, "ended", 30)
+            seen["v1_still_up"] = len(v1.of_kind("ended")) == 1
+            seen["ended"] = await asyncio.to_thread(second_end, v1)
             seen["caller_ended"] = await asyncio.to_thread(caller.wait_for, "ended", 30)
         finally:
             caller.stop()
@@ -327,6 +349,8 @@ def test_an_attended_escalation_joins_caller_and_second_line_and_releases_the_fi
     assert seen["consulting"]["escalation-status"] == (
         "Talking to second-line (v1); the caller is on hold"
     )
+    assert seen["cancelled"]["escalation-status"] == "Back with the caller (second-line not taken)"
+    assert seen["a1_up"], "a1 was hung up by a cancelled consultation"
     assert seen["completed"]["escalation-status"] == "Transferred to second-line (v1)"
     assert seen["a1_state"] == "wrap_up"
     assert seen["v1_still_up"], "the second line's leg ended with the first agent's"
@@ -350,9 +374,62 @@ def test_an_attended_escalation_joins_caller_and_second_line_and_releases_the_fi
     assert phases == [
         ("attended", "dialling", None),
         ("attended", "consulting", "v1"),
+        ("attended", "cancelled", None),
+        ("attended", "dialling", None),
+        ("attended", "consulting", "v1"),
         ("attended", "completed", "v1"),
     ], phases
     [last] = [e for e in detail["events"] if e["kind"] == "agent_call_ended"]
     assert last["agent"] == "v1"
-    _, audit = service.api("/api/audit?action=desk.escalate_complete")
-    assert [(r["actor"], r["outcome"]) for r in audit["entries"]] == [("agent-a1", "ok")]
+    for action in ("desk.escalate_complete", "desk.escalate_cancel"):
+        _, audit = service.api(f"/api/audit?action={action}")
+        assert [(r["actor"], r["outcome"]) for r in audit["entries"]] == [("agent-a1", "ok")]
+
+
+def agents_of(service: RunningService) -> dict[str, dict[str, Any]]:
+    return {agent["id"]: agent for agent in service.api("/api/agents")[1]["agents"]}
+
+
+def test_a_blind_escalation_to_an_extension_rings_it_and_releases_the_agent_at_once(
+    service: RunningService, pbx: Kamailio, tmp_path: Path
+) -> None:
+    a1 = agent_phone(pbx, "6101", tmp_path, answer_after=0.3, tone_hz=A1_TONE_HZ)
+    v1 = agent_phone(pbx, "6201", tmp_path, answer_after=0.3, talk_seconds=2)
+    try:
+        set_state(service, "a1", "available")
+        v1_before = agents_of(service)["v1"]["state"]
+        sipp = start_sipp(
+            "desk_caller.xml", service.sip_uri_host, BOOKED, workdir=tmp_path / "call", timeout=90
+        )
+        deadline = time.monotonic() + 40
+        while (service.api("/api/desk/a1", token=A1_TOKEN)[1].get("call") or {}).get(
+            "phase"
+        ) != "connected":
+            assert time.monotonic() < deadline, "a1 never connected"
+            time.sleep(0.2)
+        status, body = service.api(
+            "/api/desk/a1/escalate", "POST", {"mode": "blind", "extension": "6201"}, A1_TOKEN
+        )
+        assert (status, body["state"]) == (200, "transferred"), body
+        a1.wait_for("ended", 20)
+        a1_state = agents_of(service)["a1"]
+        v1.wait_for("answered", 30)
+        v1_state = agents_of(service)["v1"]
+        result = finish_sipp(sipp, tmp_path / "call", 60)
+    finally:
+        a1.stop()
+        v1.stop()
+
+    assert result.returncode == 0, result.errors
+    assert a1_state["state"] == "wrap_up"  # released as the caller left, not at the end
+    assert v1_state["state"] == v1_before  # rung as an extension, not as v1 of a queue
+    [ticket] = service.tickets_of(BOOKED, 1)
+    _, detail = service.api(f"/api/tickets/{ticket['id']}")
+    steps = [
+        (e.get("mode"), e.get("phase"), e.get("extension"))
+        for e in detail["events"]
+        if e["kind"] == "escalation"
+    ]
+    assert steps == [("blind", "transferred", "6201"), ("blind", "connected", "6201")], steps
+    [ended] = [e for e in detail["events"] if e["kind"] == "agent_call_ended"]
+    assert (ended["agent"], ended["by"]) == (None, "agent")
