@@ -78,6 +78,11 @@ class CallGone(TelephonyError):
     """The call ended before the operation reached it."""
 
 
+class NoAck(CallGone):
+    """The call was answered but the caller's side never confirmed it (no ACK within
+    SIP's 64 x T1): a lost or broken caller, not one who hung up."""
+
+
 class DialRefused(TelephonyError):
     """The dialling policy does not allow the target (the reason says why)."""
 

@@ -27,6 +27,8 @@ from support.sip_edge import request, status_code
 from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite
 from support.sipp import finish_sipp, start_sipp
 
+from ivr.edge.render import EDGE_TIME_HEADER, STALE_INVITE_SECONDS
+
 STALL_SECONDS = 1.5  # longer than sip.max_loop_lag_ms, shorter than Kamailio's 4 s
 
 
@@ -135,3 +137,42 @@ def test_when_every_worker_is_full_the_edge_answers_503_with_retry_after(
     assert status_code(answer) == 503, answer
     assert answer is not None and "Retry-After: " in answer, answer
     assert node.api("/api/tickets?caller=5001&limit=5")[1]["tickets"] == []
+
+
+def test_a_call_whose_ack_never_comes_is_ended_and_recorded_as_such(
+    node: RunningNode,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(45)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        message = invite(node, port, replace={"From": f"<sip:5404@127.0.0.1:{port}>;tag=noack"})
+        sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
+        assert final_message(sock).startswith("SIP/2.0 200")
+        # No ACK: the worker retransmits its 200 (RFC 3261 13.3.1.4), then ends the call.
+        while not (received := sock.recv(65535).decode(errors="replace")).startswith("BYE"):
+            assert received.startswith("SIP/2.0 200"), received
+    [ticket] = closed_tickets(node, "5404", 1)
+    assert ticket["disposition"] == "failed", ticket["end_reason"]
+    assert "no ACK" in ticket["end_reason"], ticket
+
+
+def test_an_invite_that_waited_too_long_since_the_edge_relayed_it_is_refused(
+    node: RunningNode,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        for waited, expected in ((STALE_INVITE_SECONDS + 1, "486"), (0.0, "200")):
+            message = invite(node, port, replace={"From": f"<sip:5405@127.0.0.1:{port}>;tag=t"})
+            stamp = f"{EDGE_TIME_HEADER}: {time.time() - waited:.6f}\r\n"
+            message = message.replace(b"Max-Forwards", stamp.encode() + b"Max-Forwards")
+            sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
+            answer = final_message(sock)
+            assert answer.startswith(f"SIP/2.0 {expected}"), (waited, answer)
+        sock.sendto(in_dialog("ACK", message, answer, 1), ("127.0.0.1", node.sip_port + 1))
+        sock.sendto(in_dialog("BYE", message, answer, 2), ("127.0.0.1", node.sip_port + 1))
+        assert final_message(sock).startswith("SIP/2.0 200")
+    assert len(closed_tickets(node, "5405", 1)) == 1, "the refused INVITE has no ticket"
+    assert node.api("/api/health", 1)[1]["headroom"]["refused"] == 1

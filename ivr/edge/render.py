@@ -41,6 +41,11 @@ PROBE_FAILURES = 2
 # An INVITE with no answer at all after this long is re-routed to the next worker
 # (the worker is not taken out for that: the probes decide).
 INVITE_ANSWER_TIMEOUT_MS = 4000
+# The edge stamps each INVITE it relays with the time it left (Unix seconds); a worker
+# that takes one up later than STALE_INVITE_SECONDS after that refuses it: by then the
+# edge may re-route it, and answering both copies would answer the caller twice.
+EDGE_TIME_HEADER = "X-Ivr-Edge-Time"
+STALE_INVITE_SECONDS = INVITE_ANSWER_TIMEOUT_MS / 1000 - 1
 # In-dialog requests (BYE, re-INVITE) wait for an answer as long as SIP's timer F.
 IN_DIALOG_TIMEOUT_MS = 32000
 # Call-ID -> worker entries (for peers without the Route set) outlive any call.
@@ -93,6 +98,7 @@ def render_config(
         in_dialog_tracking=edge_policy.in_dialog_tracking(policy),
         allowed_methods=edge_policy.ALLOWED_METHODS,
         retry_after=edge_policy.RETRY_AFTER_SECONDS,
+        edge_time_header=EDGE_TIME_HEADER,
     )
 
 

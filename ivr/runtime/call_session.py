@@ -19,7 +19,7 @@ from ivr.dialplan.prompt_player import AudioPromptPlayer
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.runner import PlanRunner
 from ivr.directory import EmployeeDirectory
-from ivr.exceptions import CallerHungUp, CallGone, IvrError
+from ivr.exceptions import CallerHungUp, CallGone, IvrError, NoAck
 from ivr.media.messages import CallMessageTaker
 from ivr.media.prompts import PromptLibrary
 from ivr.media.recording import CallRecorder, recording_path
@@ -154,6 +154,9 @@ class CallSession:
                 reason = "media timeout: the caller's audio stopped and no BYE came"
             else:
                 disposition, reason = Disposition.ABANDONED, f"caller hung up: {exc.reason}"
+        except NoAck as exc:
+            self._journal.event("no_ack")
+            disposition, reason = Disposition.FAILED, f"{exc}: the caller's side never confirmed"
         except CallGone as exc:
             disposition, reason = Disposition.ABANDONED, str(exc)
         except asyncio.CancelledError:

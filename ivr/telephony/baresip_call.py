@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import baresip
 from baresip import Event, StackEvent
 
-from ivr.exceptions import CallGone, TelephonyError
+from ivr.exceptions import CallGone, NoAck, TelephonyError
 from ivr.media.audio_format import BYTES_PER_SECOND
 from ivr.media.mixing import Mixer
 from ivr.telephony.interface import (
@@ -123,6 +123,12 @@ class BaresipCall:
             await self._call.answer(video=True)
             await self._call.wait_established(timeout=ESTABLISH_TIMEOUT_SECONDS)
         except baresip.BaresipError as exc:
+            # Answered, then nothing: the stack gives up retransmitting its 200 after
+            # 64 x T1 ("Connection timed out"), or our own wait runs out first.
+            if isinstance(exc, baresip.CallTimeout) or "timed out" in str(exc):
+                raise NoAck(
+                    f"answered, but no ACK came within {ESTABLISH_TIMEOUT_SECONDS:g} s"
+                ) from exc
             raise CallGone(f"call ended before it was answered: {exc}") from exc
         self._media_up = True
 

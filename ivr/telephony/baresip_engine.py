@@ -16,6 +16,7 @@ from urllib.parse import unquote
 import baresip
 from baresip import Account, Config, Event, Runtime, StackEvent, UserAgent
 
+from ivr.edge.render import EDGE_TIME_HEADER
 from ivr.exceptions import TelephonyError
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_call import BaresipCall
@@ -36,7 +37,14 @@ CODECS = ("pcmu", "pcma")
 # uac_pcap abort on.
 NO_VIDEO = "video_codecs=none"
 # Headers the INVITE handler needs beyond the caller URI the stack reports.
-EXPOSED_HEADERS = ("To", "From", "Require", "P-Asserted-Identity", "Diversion")
+EXPOSED_HEADERS = (
+    "To",
+    "From",
+    "Require",
+    "P-Asserted-Identity",
+    "Diversion",
+    EDGE_TIME_HEADER,
+)
 
 _URI_USER = re.compile(r"(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
 
@@ -201,7 +209,7 @@ class BaresipTelephony:
             log.warning("refused INVITE %s: %s", stack_call.call_id, refusal)
             self._tasks.start(self._reject(stack_call), "reject")
             return
-        full = self._headroom.refuse()
+        full = self._headroom.refuse(stack_call.headers)
         if full is not None:
             # Refused before any answer: the edge tries another worker, else says 503.
             if self._headroom.refused % FULL_LOG_EVERY == 1:

@@ -4,7 +4,9 @@ A worker is full when it carries ``sip.max_calls`` calls, or when its event loop
 runs late: the loop that reads every call's keys and plays every prompt. A loop
 more than ``sip.max_loop_lag_ms`` late (now, or at any moment of the last
 ``HOLD_SECONDS``) means the calls it carries already wait for it; one more call
-would make every one of them worse. A full worker refuses new INVITEs before
+would make every one of them worse. An INVITE the edge relayed more than a few
+seconds ago is refused too: the edge may have given it to another worker meanwhile.
+A full worker refuses new INVITEs before
 answering them (the edge then tries another worker, or answers 503 with
 Retry-After), so past its capacity nobody is answered and then dropped.
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ivr.edge.render import EDGE_TIME_HEADER, STALE_INVITE_SECONDS
 
 TICK_SECONDS = 0.05
 HOLD_SECONDS = 2.0  # a late loop keeps the worker full this long after it catches up
@@ -70,9 +75,10 @@ class Headroom:
             return f"event loop was {late:.0f} ms late in the last {HOLD_SECONDS:.0f} s"
         return None
 
-    def refuse(self) -> str | None:
-        """:meth:`refusal`, counted when it refuses."""
-        reason = self.refusal()
+    def refuse(self, headers: Mapping[str, str]) -> str | None:
+        """Why this INVITE is refused (counted), or None: the worker is full, or the
+        INVITE waited too long for it (``EDGE_TIME_HEADER``, set by the edge)."""
+        reason = self.refusal() or _stale(headers)
         if reason is not None:
             self.refused += 1
         return reason
@@ -89,3 +95,14 @@ class Headroom:
             refused=self.refused,
             full=self.refusal(),
         )
+
+
+def _stale(headers: Mapping[str, str]) -> str | None:
+    stamp = headers.get(EDGE_TIME_HEADER, "").split(",")[-1].strip()
+    try:
+        waited = time.time() - float(stamp)
+    except ValueError:
+        return None  # not through the edge
+    if waited > STALE_INVITE_SECONDS:
+        return f"the INVITE waited {waited:.1f} s since the edge relayed it"
+    return None
