@@ -397,7 +397,7 @@ def test_a_blind_escalation_to_an_extension_rings_it_and_releases_the_agent_at_o
     v1 = agent_phone(pbx, "6201", tmp_path, answer_after=0.3, talk_seconds=2)
     try:
         set_state(service, "a1", "available")
-        v1_before = agents_of(service)["v1"]["state"]
+        set_state(service, "v1", "offline")
         sipp = start_sipp(
             "desk_caller.xml", service.sip_uri_host, BOOKED, workdir=tmp_path / "call", timeout=90
         )
@@ -407,6 +407,10 @@ def test_a_blind_escalation_to_an_extension_rings_it_and_releases_the_agent_at_o
         ) != "connected":
             assert time.monotonic() < deadline, "a1 never connected"
             time.sleep(0.2)
+        # Nobody is logged in to second-line: handing the caller there is refused.
+        nobody = service.api(
+            "/api/desk/a1/escalate", "POST", {"mode": "blind", "queue": "second-line"}, A1_TOKEN
+        )
         status, body = service.api(
             "/api/desk/a1/escalate", "POST", {"mode": "blind", "extension": "6201"}, A1_TOKEN
         )
@@ -420,9 +424,10 @@ def test_a_blind_escalation_to_an_extension_rings_it_and_releases_the_agent_at_o
         a1.stop()
         v1.stop()
 
+    assert nobody == (409, {"error": "nobody is logged in to queue second-line"}), nobody
     assert result.returncode == 0, result.errors
     assert a1_state["state"] == "wrap_up"  # released as the caller left, not at the end
-    assert v1_state["state"] == v1_before  # rung as an extension, not as v1 of a queue
+    assert v1_state["state"] == "offline"  # rung as an extension, not as v1 of a queue
     [ticket] = service.tickets_of(BOOKED, 1)
     _, detail = service.api(f"/api/tickets/{ticket['id']}")
     steps = [

@@ -69,6 +69,16 @@ async def _send(request: web.Request, command: DeskCommand) -> web.Response:
     return web.json_response({**body, "extension": command.extension or None, **answer})
 
 
+async def _staffed(request: web.Request, queue: str) -> None:
+    """409 when nobody is logged in to ``queue``: the caller would only be dropped."""
+    try:
+        status = await request.app[SOURCES].desk.status(queue)
+    except (RedisError, OSError) as exc:
+        raise _error(web.HTTPServiceUnavailable, f"queue state unavailable: {exc}") from exc
+    if status.agents_staffed == 0:
+        raise _error(web.HTTPConflict, f"nobody is logged in to queue {queue}")
+
+
 def _target(request: web.Request, body: dict[str, Any]) -> tuple[str, str]:
     """(queue, extension), one of them empty; raises 400, or 403 for an extension the
     dialling policy refuses."""
@@ -107,6 +117,8 @@ async def escalate(request: web.Request) -> web.Response:
     record = await _connected_call(request, agent_id)
     if queue and queue == record.pop.get("queue"):
         raise bad_request(f"the call came through queue {queue}: choose another")
+    if queue:
+        await _staffed(request, queue)
     command = DeskCommand(
         call=record.call,
         agent=agent_id,
