@@ -15,7 +15,7 @@ from ivr.agents.orphans import GRACE_SECONDS, OrphanedAgents
 from ivr.agents.settings import AgentSettings
 from ivr.state import keys
 
-AGENTS = tuple(AgentSettings(f"a{n}", f"Agent {n}", f"sip:600{n}@pbx", ("q",)) for n in range(4))
+AGENTS = tuple(AgentSettings(f"a{n}", f"Agent {n}", f"sip:600{n}@pbx", ("q",)) for n in range(5))
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ async def test_only_agents_whose_call_is_gone_are_freed_after_two_looks(
     dialling = await requests.request("13800000001", "q", long_ago)
     assert await requests.take(dialling, "dispatcher-1", 60)
     holds = {"a0": live_call, "a1": dead_call, "a2": f"cb:{dialling}", "a3": dead_call}
+    holds["a4"] = f"consult:{live_call}"  # a second-line agent consulted for the live caller
     try:
         for agent_id, call in holds.items():
             await client.hset(
@@ -54,6 +55,7 @@ async def test_only_agents_whose_call_is_gone_are_freed_after_two_looks(
         assert views["a0"].state is AgentState.ON_CALL, "its caller is still live"
         assert views["a2"].state is AgentState.ON_CALL, "its callback is still being dialled"
         assert views["a3"].state is AgentState.ON_CALL, "too recent to judge"
+        assert views["a4"].state is AgentState.ON_CALL, "the consultation's caller is live"
 
         await requests.cancel(dialling, "its dispatcher was killed")  # the lease gone, say
         await orphans.release()
