@@ -2,11 +2,14 @@
 
 Each source's PCM (the format of :mod:`ivr.media.audio_format`) arrives in chunks of
 whatever size the SIP stack had read since the last media tick; the listener's leg
-pulls as much as its transmit buffer has room for. A source joins the sum once it has
-``prefill_bytes`` waiting (a small jitter buffer, so a chunk arriving a tick late does
-not cut a gap into its audio); a source that runs dry contributes silence and fills
-again; one that falls more than ``max_backlog_bytes`` behind loses its oldest audio
-(the delay stays bounded). Samples are summed in 32 bits and clipped to 16.
+pulls what its transmit buffer has room for. A source joins the sum once it has
+``prefill_bytes`` waiting (a small jitter buffer). A pull takes as much as every
+source in the sum has, so a source whose chunk comes a tick late is waited for rather
+than cut with silence (a late media tick delays the mix, as it delays a plain bridge,
+without gaps); a source half the backlog behind the others (it stopped sending, or
+its clock runs slow) is padded with silence and left out until it fills again; one
+more than ``max_backlog_bytes`` ahead loses its oldest audio (the delay stays
+bounded). Samples are summed in 32 bits and clipped to 16.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Mixer:
     ) -> None:
         self._prefill = _whole(prefill_bytes)
         self._max_backlog = max(_whole(max_backlog_bytes), self._prefill)
+        self._behind = max(self._prefill, _whole(self._max_backlog // 2))
         self._sources: dict[Hashable, _Source] = {}
 
     @property
@@ -61,15 +65,21 @@ class Mixer:
         self._sources.pop(source, None)
 
     def pull(self, size: int) -> bytes:
-        """The next ``size`` bytes (rounded down to whole samples) of the sum; silence
-        where no source has audio."""
-        size = _whole(size)
-        total = np.zeros(size // SAMPLE_WIDTH, dtype=np.int32)
+        """Up to ``size`` bytes (whole samples) of the sum: as much as every source in it
+        has; ``b""`` while no source has filled its jitter buffer."""
+        flowing: list[_Source] = []
         for state in self._sources.values():
-            if not state.flowing:
-                if len(state.buffer) < self._prefill:
-                    continue
+            if not state.flowing and len(state.buffer) >= self._prefill:
                 state.flowing = True
+            if state.flowing:
+                flowing.append(state)
+        if not flowing:
+            return b""
+        most = max(len(state.buffer) for state in flowing)
+        waited_for = [len(s.buffer) for s in flowing if most - len(s.buffer) < self._behind]
+        size = _whole(min(size, *waited_for))
+        total = np.zeros(size // SAMPLE_WIDTH, dtype=np.int32)
+        for state in flowing:
             taken = _whole(min(size, len(state.buffer)))
             if taken:
                 total[: taken // SAMPLE_WIDTH] += np.frombuffer(
@@ -77,7 +87,7 @@ class Mixer:
                 )
                 del state.buffer[:taken]
             if taken < size:
-                state.flowing = False  # ran dry: fill again before it is read
+                state.flowing = False  # far behind: silence, until it fills again
         return np.clip(total, _INT16_MIN, _INT16_MAX).astype("<i2").tobytes()
 
 

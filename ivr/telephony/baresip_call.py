@@ -270,6 +270,8 @@ class BaresipCall:
         if room < ONE_FRAME_BYTES:
             return
         pcm = mixer.pull(room)
+        if not pcm:
+            return  # no source has filled its jitter buffer yet
         written = audio.write(pcm)
         written -= written % 2
         if written:
