@@ -8,7 +8,8 @@ hears the supervisor; whisper, the agent hears the supervisor and the caller doe
 not; barge, everyone hears everyone. Roles below supervisor and extensions outside
 the dialling patterns are refused without a dial, and every use is audited. The
 dashboard's buttons do the same; on a node of two workers, the worker without the
-call relays the requests to the one carrying it.
+call relays the requests to the one carrying it; the caller hanging up hangs the
+supervisor up.
 """
 
 from __future__ import annotations
@@ -441,12 +442,28 @@ def test_a_monitor_asked_of_another_worker_is_relayed_to_the_worker_carrying_the
         status, body = on(other, call_id, "DELETE")
         assert status == 404, body  # the carrier's answer, passed on
 
+        # Listening again when the caller hangs up: the supervisor is hung up too.
+        status, body = on(other, call_id, "POST", {"mode": "listen", "extension": "6901"})
+        assert status == 201, body
+        wait_until(lambda: len(supervisor.of_kind("answered")) == 2, 10, "the second ring")
         caller.hang_up()
         caller.wait_for("ended", 10)
+        wait_until(lambda: len(supervisor.of_kind("ended")) == 2, 10, "the supervisor hung up")
         status, body = node.api("/api/audit?action=call.monitor")
         assert status == 200, body
         rows = [(r["actor"], r["outcome"]) for r in body["entries"] if r["target"] == call_id]
-        assert rows == [("sup-alice", "ok")] * 2, rows  # the relaying worker and the carrier
+        assert rows == [("sup-alice", "ok")] * 4, rows  # the relaying worker and the carrier
+        ticket_id = node.api("/api/tickets?caller=5550102")[1]["tickets"][0]["id"]
+        ended = wait_until(
+            lambda: [
+                e
+                for e in node.api(f"/api/tickets/{ticket_id}")[1]["events"]
+                if e["kind"] == "monitor_ended"
+            ][1:],
+            10,
+            "the ticket with the monitor's end",
+        )
+        assert ended[0]["reason"] == "bridge ended" and ended[0]["by"] == "the call", ended
     finally:
         for phone in (caller, agent, supervisor):
             if phone is not None:
