@@ -7,8 +7,11 @@ Redis at 127.0.0.1:6379 when it answers, else the embedded one; SQLite). SIPp
 hang up the given seconds later unless the plan ended first; a 503 is ACKed and
 logged as refused. Each step
 reports: answered, refused (503), failed (SIPp's failed calls: answered then broken,
-or never answered), tickets, tickets without the key, the node's CPU-seconds and its
-peak memory (every process of the node, from /proc).
+or never answered), the tickets of answered calls (they must equal the answered
+calls, each with its key), tickets of attempts never answered (a worker took the
+INVITE up after the caller was refused: labelled "call ended before it was
+answered"), duplicate Call-IDs, the node's CPU-seconds and its peak memory (every
+process of the node, from /proc).
 
 Run: ``python bench/overload.py`` (defaults: 2 workers; 600 then 1,200 concurrent
 40 s calls at 60/s; then 100 new 3 s calls a second for 30 s), or e.g.
@@ -25,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,15 +153,39 @@ def step(
     answered = calls - refused - failed
     tickets = _tickets(node, caller, answered)
     cpu = usage.stop()
-    without_key = sum(t["keys"] != "1" for t in tickets)
-    ok = failed == 0 and len(tickets) == answered and without_key == 0
+    taken = [t for t in tickets if t.get("answered_at")]
+    unanswered = len(tickets) - len(taken)  # attempts the caller saw refused or gave up on
+    duplicates = len(tickets) - len({t["call_id"] for t in tickets})
+    without_key = [t for t in taken if t["keys"] != "1"]
+    for ticket in without_key[:5]:
+        print("  without the key: " + _describe(node, ticket), flush=True)
+    ok = failed == 0 and len(taken) == answered and duplicates == 0 and not without_key
     detail = (
         f"{answered} answered, {refused} refused (503), {failed} failed; "
-        f"{len(tickets)} tickets ({without_key} without the key, "
-        f"{dict(Counter(t['disposition'] for t in tickets))}); "
+        f"{len(taken)} tickets of answered calls ({len(without_key)} without the key, "
+        f"{dict(Counter(t['disposition'] for t in taken))}), {unanswered} of attempts never "
+        f"answered, {duplicates} duplicate Call-IDs; "
         f"{cpu:.1f} CPU-s, peak {usage.peak_mb:.0f} MB, {wall:.0f} s, SIPp exit {result.returncode}"
     )
     return ok, detail
+
+
+def _describe(node: RunningNode, ticket: dict[str, str]) -> str:
+    """When a ticket without the key was answered and ended, and what happened."""
+    detail = node.api(f"/api/tickets/{ticket['id']}")[1]
+    started = datetime.fromisoformat(detail["started_at"]).timestamp()
+
+    def after(field: str) -> str:
+        value = detail.get(field)
+        if not value:
+            return "-"
+        return f"{datetime.fromisoformat(value).timestamp() - started:.2f} s"
+
+    events = [e["kind"] for e in detail.get("events", [])]
+    return (
+        f"ticket {ticket['id']} on {ticket['worker_id']}: answered {after('answered_at')}, "
+        f"ended {after('ended_at')} ({detail.get('end_reason')}); events {events[:12]}"
+    )
 
 
 def _failed_calls(workdir: Path) -> int:

@@ -217,6 +217,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         accounts=parse_sip_accounts(sip_raw.get("accounts"), read.source),
         max_calls=read.value(table.MAX_CALLS),
         max_loop_lag_ms=read.value(table.MAX_LOOP_LAG_MS),
+        max_new_calls_per_second=read.value(table.MAX_NEW_CALLS_PER_SECOND),
         rtp_timeout_seconds=read.value(table.RTP_TIMEOUT_SECONDS),
         media_encryption=read.value(table.MEDIA_ENCRYPTION),
         rtp_ports=read.value(table.RTP_PORTS),

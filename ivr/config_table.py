@@ -89,6 +89,13 @@ MAX_LOOP_LAG_MS = Setting(
     250,
     "a worker whose event loop runs later than this refuses new calls (full)",
 )
+MAX_NEW_CALLS_PER_SECOND = Setting(
+    "sip.max_new_calls_per_second",
+    "IVR_MAX_NEW_CALLS_PER_SECOND",
+    parse_positive_int,
+    40,
+    "new calls one worker takes a second; past it, refused (the edge tries another worker)",
+)
 RTP_TIMEOUT_SECONDS = Setting(
     "sip.rtp_timeout_seconds",
     None,
@@ -286,6 +293,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     SIP_TRANSPORT_LIST,
     MAX_CALLS,
     MAX_LOOP_LAG_MS,
+    MAX_NEW_CALLS_PER_SECOND,
     RTP_TIMEOUT_SECONDS,
     MEDIA_ENCRYPTION,
     RTP_PORTS,

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from support.harness import wait_until
 from support.nodes import RunningNode, node_env, start_node, worker_pid
+from support.service import start_service
 from support.sip_edge import final_response as edge_final_response
 from support.sip_edge import request, status_code
 from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite
@@ -176,3 +177,42 @@ def test_an_invite_that_waited_too_long_since_the_edge_relayed_it_is_refused(
         assert final_message(sock).startswith("SIP/2.0 200")
     assert len(closed_tickets(node, "5405", 1)) == 1, "the refused INVITE has no ticket"
     assert node.api("/api/health", 1)[1]["headroom"]["refused"] == 1
+
+
+def test_a_burst_past_the_new_call_rate_is_refused_before_it_is_answered(
+    tmp_path: Path,
+) -> None:
+    service = start_service(tmp_path / "service", env={"IVR_MAX_NEW_CALLS_PER_SECOND": "1"})
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(10)
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            burst = [
+                invite(service, port, replace={"From": f"<sip:5406@127.0.0.1:{port}>;tag=b{i}"})
+                for i in range(3)
+            ]
+            for message in burst:
+                sock.sendto(message, ("127.0.0.1", service.sip_port))
+            answers = {}
+            while len(answers) < 3:
+                answer = final_message(sock)
+                call_id = answer.split("Call-ID: ", 1)[1].split("\r\n", 1)[0]
+                answers[call_id] = answer
+            codes = sorted(a.split(" ", 2)[1] for a in answers.values())
+            assert codes == ["200", "486", "486"], codes
+            for message in burst:
+                call_id = message.decode().split("Call-ID: ", 1)[1].split("\r\n", 1)[0]
+                if answers[call_id].startswith("SIP/2.0 200"):
+                    sock.sendto(
+                        in_dialog("ACK", message, answers[call_id], 1),
+                        ("127.0.0.1", service.sip_port),
+                    )
+                    sock.sendto(
+                        in_dialog("BYE", message, answers[call_id], 2),
+                        ("127.0.0.1", service.sip_port),
+                    )
+        assert len(service.tickets_of("5406", 1)) == 1
+        assert service.api("/api/health")[1]["headroom"]["refused"] == 2
+    finally:
+        assert service.stop() == 0

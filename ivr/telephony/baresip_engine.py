@@ -88,7 +88,9 @@ class BaresipTelephony:
         self._pump_task: asyncio.Task[None] | None = None
         self._on_incoming: IncomingCallHandler | None = None
         self._accepting = True
-        self._headroom = Headroom(config.max_calls, config.max_loop_lag_ms)
+        self._headroom = Headroom(
+            config.max_calls, config.max_loop_lag_ms, config.max_new_calls_per_second
+        )
         # Events of calls being dialled that arrived before their Call object existed.
         self._dials_in_progress = 0
         self._early_events: dict[int, list[StackEvent]] = {}

@@ -1,6 +1,9 @@
 """Whether this worker can take one more call, by what it measures.
 
-A worker is full when it carries ``sip.max_calls`` calls, or when its event loop
+A worker is full when it carries ``sip.max_calls`` calls, when it has taken
+``sip.max_new_calls_per_second`` calls in the last second (a burst of new calls costs
+a worker more than the same calls once they run: their answer, ticket and first
+prompt, all at once), or when its event loop
 runs late: the loop that reads every call's keys and plays every prompt. A loop
 more than ``sip.max_loop_lag_ms`` late (now, or at any moment of the last
 ``HOLD_SECONDS``) means the calls it carries already wait for it; one more call
@@ -37,9 +40,12 @@ class HeadroomView:
 
 
 class Headroom:
-    def __init__(self, max_calls: int, max_loop_lag_ms: int) -> None:
+    def __init__(self, max_calls: int, max_loop_lag_ms: int, max_new_per_second: int) -> None:
         self._max_calls = max_calls
         self._max_lag = max_loop_lag_ms / 1000
+        self._rate = max_new_per_second
+        self._tokens = float(max_new_per_second)  # a bucket a second deep
+        self._refilled = time.monotonic()
         self._last_tick = time.monotonic()
         self._late_until = 0.0
         self._worst_lag = 0.0
@@ -78,10 +84,19 @@ class Headroom:
     def refuse(self, headers: Mapping[str, str]) -> str | None:
         """Why this INVITE is refused (counted), or None: the worker is full, or the
         INVITE waited too long for it (``EDGE_TIME_HEADER``, set by the edge)."""
-        reason = self.refusal() or _stale(headers)
+        reason = self.refusal() or _stale(headers) or self._take_new_call()
         if reason is not None:
             self.refused += 1
         return reason
+
+    def _take_new_call(self) -> str | None:
+        now = time.monotonic()
+        self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return f"{self._rate} new calls in the last second (sip.max_new_calls_per_second)"
+        self._tokens -= 1
+        return None
 
     def view(self) -> HeadroomView:
         now = time.monotonic()

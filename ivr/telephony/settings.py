@@ -53,6 +53,7 @@ class SipConfig:
     accounts: tuple[SipAccount, ...] = ()
     max_calls: int = table.MAX_CALLS.default
     max_loop_lag_ms: int = table.MAX_LOOP_LAG_MS.default  # later than this: full (headroom)
+    max_new_calls_per_second: int = table.MAX_NEW_CALLS_PER_SECOND.default
     rtp_timeout_seconds: int = table.RTP_TIMEOUT_SECONDS.default
     admission: SipAdmission = SipAdmission()  # at the Kamailio edge (ivr/edge)
     tls: SipTls = SipTls()  # at the Kamailio edge
