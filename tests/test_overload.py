@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.harness import wait_until
-from support.nodes import RunningNode, node_env, start_node, worker_pid
+from support.nodes import RunningNode, running_node, worker_pid
 from support.service import start_service
 from support.sip_edge import final_response as edge_final_response
 from support.sip_edge import request, status_code
-from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite
+from support.sip_messages import GOOD_SDP, final_message, in_dialog, invite, udp_phone
 from support.sipp import finish_sipp, start_sipp
 
 from ivr.edge.render import EDGE_TIME_HEADER, STALE_INVITE_SECONDS
@@ -35,16 +33,12 @@ STALL_SECONDS = 1.5  # longer than sip.max_loop_lag_ms, shorter than Kamailio's 
 
 @pytest.fixture
 def node(tmp_path: Path, shared_redis_url: str, postgres_url: str) -> Iterator[RunningNode]:
-    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
-    env = node_env(tmp_path / "node", "nodeO", shared_redis_url, postgres_url, prefix)
-    running = start_node(tmp_path / "node", 2, env)
-    running.env = env  # type: ignore[attr-defined]
-    yield running
-    assert running.stop() == 0, running.log_text()[-3000:]
+    with running_node(tmp_path / "node", 2, "nodeO", shared_redis_url, postgres_url) as n:
+        yield n
 
 
 def pids(node: RunningNode) -> list[int]:
-    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    env: dict[str, str] = node.env
     return [
         worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], node.worker_id(i)) for i in (1, 2)
     ]
@@ -61,10 +55,7 @@ def closed_tickets(node: RunningNode, caller: str, count: int) -> list[Any]:
 def test_the_same_invite_at_two_workers_is_answered_once_with_one_ticket(
     node: RunningNode,
 ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(10)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    with udp_phone(10) as (sock, port):
         message = invite(node, port, replace={"From": f"<sip:5401@127.0.0.1:{port}>;tag=dup1"})
         first, second = node.sip_port + 1, node.sip_port + 2  # the workers' own addresses
         sock.sendto(message, ("127.0.0.1", first))
@@ -118,10 +109,8 @@ def test_when_every_worker_is_full_the_edge_answers_503_with_retry_after(
     node: RunningNode,
 ) -> None:
     workers = pids(node)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(10)
-        sock.bind(("127.0.0.1", 0))
-        local = f"127.0.0.1:{sock.getsockname()[1]}"
+    with udp_phone(10) as (sock, port):
+        local = f"127.0.0.1:{port}"
         message = request(
             "INVITE", node.sip_port, headers=("Content-Type: application/sdp",), body=GOOD_SDP
         )
@@ -143,10 +132,7 @@ def test_when_every_worker_is_full_the_edge_answers_503_with_retry_after(
 def test_a_call_whose_ack_never_comes_is_ended_and_recorded_as_such(
     node: RunningNode,
 ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(45)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    with udp_phone(45) as (sock, port):
         message = invite(node, port, replace={"From": f"<sip:5404@127.0.0.1:{port}>;tag=noack"})
         sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
         assert final_message(sock).startswith("SIP/2.0 200")
@@ -161,10 +147,7 @@ def test_a_call_whose_ack_never_comes_is_ended_and_recorded_as_such(
 def test_an_invite_that_waited_too_long_since_the_edge_relayed_it_is_refused(
     node: RunningNode,
 ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(10)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    with udp_phone(10) as (sock, port):
         for waited, expected in ((STALE_INVITE_SECONDS + 1, "486"), (0.0, "200")):
             message = invite(node, port, replace={"From": f"<sip:5405@127.0.0.1:{port}>;tag=t"})
             stamp = f"{EDGE_TIME_HEADER}: {time.time() - waited:.6f}\r\n"
@@ -184,10 +167,7 @@ def test_a_burst_past_the_new_call_rate_is_refused_before_it_is_answered(
 ) -> None:
     service = start_service(tmp_path / "service", env={"IVR_MAX_NEW_CALLS_PER_SECOND": "1"})
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(10)
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        with udp_phone(10) as (sock, port):
             burst = [
                 invite(service, port, replace={"From": f"<sip:5406@127.0.0.1:{port}>;tag=b{i}"})
                 for i in range(3)

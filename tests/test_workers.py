@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from support.harness import free_port, wait_until
-from support.nodes import RunningNode, node_env, start_node, worker_pid
+from support.nodes import RunningNode, node_env, running_node, start_node, worker_pid
 from support.service import run_ivr
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
@@ -31,12 +31,8 @@ RECORDED_SECONDS = 2.5
 
 @pytest.fixture
 def node(tmp_path: Path, shared_redis_url: str, postgres_url: str) -> Iterator[RunningNode]:
-    prefix = f"ivrtest:{uuid.uuid4().hex[:8]}:"
-    env = node_env(tmp_path / "node", "nodeA", shared_redis_url, postgres_url, prefix)
-    running = start_node(tmp_path / "node", 2, env)
-    running.env = env  # type: ignore[attr-defined]
-    yield running
-    assert running.stop() == 0, running.log_text()[-3000:]
+    with running_node(tmp_path / "node", 2, "nodeA", shared_redis_url, postgres_url) as n:
+        yield n
 
 
 def _tickets(
@@ -100,7 +96,7 @@ def test_two_workers_behind_kamailio_share_concurrent_calls_and_ticket_each(
 def test_a_hung_worker_is_taken_out_by_the_probes_and_put_back_when_it_answers(
     node: RunningNode, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    env: dict[str, str] = node.env
     hung = worker_pid(env["REDIS_URL"], env["IVR_REDIS_KEY_PREFIX"], node.worker_id(1))
     worker_sip = f"call worker sip:127.0.0.1:{node.sip_port + 1}"
     os.kill(hung, signal.SIGSTOP)  # alive (the supervisor keeps it) but silent
@@ -128,7 +124,7 @@ def test_a_hung_worker_is_taken_out_by_the_probes_and_put_back_when_it_answers(
 def test_killed_worker_is_taken_out_its_calls_failed_and_it_comes_back(
     node: RunningNode, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = node.env  # type: ignore[attr-defined]
+    env: dict[str, str] = node.env
     dead, survivor = node.worker_id(1), node.worker_id(2)
     before = start_sipp(
         "menu_key1_rfc2833.xml",

@@ -7,7 +7,10 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ class RunningNode:
     node_id: str
     log_path: Path
     token: str = NODE_ADMIN_TOKEN  # None-able per call: api(..., token=None)
+    env: dict[str, str] = field(default_factory=dict)  # what it was started with
 
     @property
     def sip_uri_host(self) -> str:
@@ -128,6 +132,7 @@ def start_node(
         [http_first + i for i in range(workers)],
         env["IVR_WORKER_ID"],
         log_path,
+        env=env,
     )
 
     def up() -> bool:
@@ -137,6 +142,17 @@ def start_node(
 
     wait_until(up, 120, "Kamailio and every worker of the node")
     return node
+
+
+@contextmanager
+def running_node(
+    workdir: Path, workers: int, node_id: str, redis_url: str, database_url: str
+) -> Iterator[RunningNode]:
+    """A node of its own key prefix, stopped cleanly (exit 0) at the end."""
+    env = node_env(workdir, node_id, redis_url, database_url, f"ivrtest:{uuid.uuid4().hex[:8]}:")
+    node = start_node(workdir, workers, env)
+    yield node
+    assert node.stop() == 0, node.log_text()[-3000:]
 
 
 def worker_pid(redis_url: str, key_prefix: str, worker_id: str) -> int:

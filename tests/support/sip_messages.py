@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 GOOD_SDP = (
@@ -75,3 +77,12 @@ def in_dialog(method: str, invite_bytes: bytes, response: str, cseq: int) -> byt
         "Content-Length: 0",
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@contextmanager
+def udp_phone(timeout: float = 10) -> Iterator[tuple[socket.socket, int]]:
+    """A UDP socket on 127.0.0.1 for hand-made SIP, and its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.bind(("127.0.0.1", 0))
+        yield sock, sock.getsockname()[1]
