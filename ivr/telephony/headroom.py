@@ -3,13 +3,13 @@
 A worker is full when it carries ``sip.max_calls`` calls, when it has taken
 ``sip.max_new_calls_per_second`` calls in the last second (a burst of new calls costs
 a worker more than the same calls once they run: their answer, ticket and first
-prompt, all at once), or when its event loop
-runs late: the loop that reads every call's keys and plays every prompt. A loop
-more than ``sip.max_loop_lag_ms`` late (now, or at any moment of the last
-``HOLD_SECONDS``) means the calls it carries already wait for it; one more call
-would make every one of them worse. An INVITE the edge relayed more than a few
-seconds ago is refused too: the edge may have given it to another worker meanwhile.
-A full worker refuses new INVITEs before
+prompt, all at once), or when its event loop runs late: the loop that reads every
+call's keys and plays every prompt. A loop more than ``sip.max_loop_lag_ms`` late
+now, or lately (a stall holds the worker full for twice its length, up to
+``HOLD_SECONDS``; lateness that goes on keeps it full), means the calls it carries
+already wait for it, and one more call would make every one of them worse. An
+INVITE the edge relayed more than a few seconds ago is refused too: the edge may
+have given it to another worker meanwhile. A full worker refuses new INVITEs before
 answering them (the edge then tries another worker, or answers 503 with
 Retry-After), so past its capacity nobody is answered and then dropped.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ivr.edge.render import EDGE_TIME_HEADER, STALE_INVITE_SECONDS
 
 TICK_SECONDS = 0.05
-HOLD_SECONDS = 2.0  # a late loop keeps the worker full this long after it catches up
+HOLD_SECONDS = 2.0  # a late loop keeps the worker full up to this long after it catches up
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class Headroom:
         if lag >= self._worst_lag or now - self._worst_at > HOLD_SECONDS:
             self._worst_lag, self._worst_at = lag, now
         if lag > self._max_lag:
-            self._late_until = now + HOLD_SECONDS
+            # One stall (a plan reload) holds briefly; lateness that goes on, for good.
+            self._late_until = max(self._late_until, now + min(HOLD_SECONDS, 2 * lag))
 
     def refusal(self) -> str | None:
         """Why a new call is refused now; None when it is taken."""
