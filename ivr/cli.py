@@ -7,6 +7,7 @@
 - ``ivr config reference``: every setting, its environment variable and default
 - ``ivr api-token new``: an HTTP API token and the line that configures it
 - ``ivr call``: call the service (or a SIP URI) from this terminal
+- ``ivr helpdesk check``: the help desk's connection and mapping
 - ``ivr models list | install``: speech models
 - ``ivr speech ...``: speech tuning tools
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_api_token_commands(commands)
     _add_config_commands(commands)
     _add_call_command(commands)
+    _add_helpdesk_commands(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
@@ -362,6 +364,27 @@ def _add_tuning_commands(
     for command in (suggest, accept):
         command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
     return suggest, accept
+
+
+def _add_helpdesk_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    helpdesk = commands.add_parser("helpdesk", help="the help desk's ticket system (RT)")
+    helpdesk_commands = helpdesk.add_subparsers(dest="helpdesk_command", required=True)
+    check = helpdesk_commands.add_parser(
+        "check", help="test the connection, the token, the queues and fields mapped"
+    )
+    check.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
+
+    def run_check(args: argparse.Namespace) -> int:
+        from ivr.tickets.connectors.command import check as check_helpdesk
+
+        return _with_config(
+            args,
+            lambda config: check_helpdesk(
+                config.helpdesk, os.environ, f"http://{config.http.listen}"
+            ),
+        )
+
+    check.set_defaults(func=run_check)
 
 
 def _with_config(args: argparse.Namespace, run: Callable[[Config], int]) -> int:

@@ -47,6 +47,7 @@ from ivr.speech.settings import SpeechConfig
 from ivr.state.settings import RedisConfig
 from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 from ivr.telephony.settings import SipAccount, SipConfig, parse_sip_accounts
+from ivr.tickets.connectors.settings import HelpdeskConfig, parse_helpdesk
 from ivr.tickets.settings import TicketsConfig
 from ivr.workers.settings import WorkersConfig
 
@@ -109,6 +110,7 @@ class Config:
     workers: WorkersConfig = WorkersConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     api: ApiSettings = ApiSettings()  # tokens the HTTP API accepts
+    helpdesk: HelpdeskConfig | None = None  # the help desk's ticket system (RT), when used
 
 
 _KNOWN_KEYS = table.known_keys()
@@ -271,6 +273,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         ),
         contact_center=parse_contact_center(raw, read.source),
         api=parse_api_settings(raw.get("api"), read.source, env),
+        helpdesk=parse_helpdesk(raw.get("helpdesk"), read.source),
         privacy=PrivacyConfig(
             mask_logs=read.value(table.MASK_LOGS),
             mask_desk_numbers=read.value(table.MASK_DESK_NUMBERS),

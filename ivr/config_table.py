@@ -350,6 +350,7 @@ STRUCTURED_KEYS: dict[str, set[str] | None] = {
     "screen_pop_url": None,
     "callbacks": None,
     "agent_phone": None,
+    "helpdesk": None,
 }
 
 

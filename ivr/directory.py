@@ -1,6 +1,7 @@
 """The employee directory: who is calling, from a CSV the organisation exports.
 
-Columns (header row required): ``number, employee_id, name, department, vip``.
+Columns (header row required): ``number, employee_id, name, department, vip``,
+and optionally ``email`` (the help desk's requestor).
 A number may list several phones separated by ``;``. The file is read again
 when it changes, so a nightly export needs no restart.
 """
@@ -31,14 +32,18 @@ class Employee:
     name: str
     department: str
     vip: bool
+    email: str = ""
 
     def as_variables(self) -> dict[str, str]:
-        return {
+        variables = {
             "employee_id": self.employee_id,
             "employee_name": self.name,
             "department": self.department,
             "vip": "yes" if self.vip else "no",
         }
+        if self.email:
+            variables["employee_email"] = self.email
+        return variables
 
 
 class EmployeeDirectory:
@@ -86,6 +91,7 @@ class EmployeeDirectory:
                     name=(row["name"] or "").strip(),
                     department=(row["department"] or "").strip(),
                     vip=(row["vip"] or "").strip().lower() in ("1", "yes", "true", "y"),
+                    email=(row.get("email") or "").strip(),
                 )
                 by_id[employee_id] = employee
                 for number in (row["number"] or "").split(";"):

@@ -18,7 +18,7 @@ from ivr.exceptions import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 # Parsed by their packages' settings modules, not scalar settings.
-STRUCTURED = {"sip.accounts", "sip.admission", "sip.tls", "contact_center", "api"}
+STRUCTURED = {"sip.accounts", "sip.admission", "sip.tls", "contact_center", "api", "helpdesk"}
 TEXT_SAMPLES = ("DEBUG", "srtp", "https://example.com/hook", "redis://cache:6379/1", "other")
 
 

@@ -35,7 +35,7 @@ from ivr.tickets.model import (
     TicketStart,
     TicketUpdate,
 )
-from ivr.tickets.outbox import OutboxMessage
+from ivr.tickets.outbox import WEBHOOK, OutboxMessage
 from ivr.tickets.stats import TicketStats
 from ivr.tickets.store import TicketStore
 
@@ -160,8 +160,11 @@ class MeteredTicketStore:
     async def stats(self, since: float, until: float) -> TicketStats:
         return await self._store.stats(since, until)
 
-    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
-        return await self._store.outbox_pending(limit)
+    async def outbox_pending(self, limit: int, consumer: str = WEBHOOK) -> list[OutboxMessage]:
+        return await self._store.outbox_pending(limit, consumer)
+
+    async def set_external(self, ticket_id: int, external_id: str, url: str | None) -> None:
+        await self._store.set_external(ticket_id, external_id, url)
 
     async def outbox_delivered(self, message_id: int) -> None:
         await self._store.outbox_delivered(message_id)

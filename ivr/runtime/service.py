@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -47,8 +48,12 @@ from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
+from ivr.tickets.connectors import open_connector
+from ivr.tickets.connectors.drainer import HelpdeskDrainer
+from ivr.tickets.connectors.settings import HelpdeskConfig
+from ivr.tickets.connectors.sync import HelpdeskSync
 from ivr.tickets.spool import SpooledTicketStore
-from ivr.tickets.store import open_store
+from ivr.tickets.store import TicketStore, open_store
 from ivr.tickets.webhook import WebhookDrainer
 from ivr.workers.heartbeat import Heartbeat, Sweeper, advertised_api
 
@@ -89,7 +94,11 @@ class Service:
             metrics = ServiceMetrics()
             # Writes a call or the dispatcher makes survive a database outage (spooled).
             spooled = SpooledTicketStore(
-                open_store(config.storage.database_url, webhook_url is not None),
+                open_store(
+                    config.storage.database_url,
+                    webhook_url is not None,
+                    helpdesk_outbox=config.helpdesk is not None,
+                ),
                 config.storage.spool_dir,
                 config.worker_id,
             )
@@ -220,9 +229,28 @@ class Service:
                     config.tickets.webhook_max_backoff_seconds,
                 )
                 self._tasks.start(drainer.run(), "ticket-webhook")
+            if config.helpdesk is not None:
+                await self._start_helpdesk(config.helpdesk, tickets, service_api, stack)
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
+
+    async def _start_helpdesk(
+        self,
+        settings: HelpdeskConfig,
+        tickets: TicketStore,
+        service_api: str,
+        stack: AsyncExitStack,
+    ) -> None:
+        """Our tickets to the help desk (outbox) and its changes back (polling)."""
+        connector = open_connector(settings, os.environ, service_api)
+        stack.push_async_callback(self._closing, "help desk connector", connector.close)
+        drainer = HelpdeskDrainer(tickets, connector, settings.max_backoff_seconds)
+        self._tasks.start(drainer.run(), "helpdesk-outbox")
+        sync = HelpdeskSync(
+            tickets, connector, settings.poll_interval_seconds, settings.resync_seconds
+        )
+        self._tasks.start(sync.run(), "helpdesk-read-back")
 
     @staticmethod
     async def _reload(plans: PlanRegistry, why: str) -> None:

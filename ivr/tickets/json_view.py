@@ -42,6 +42,8 @@ def ticket_json(ticket: Ticket, with_events: bool) -> dict[str, Any]:
         **asdict(ticket.handling),
         "work_status": ticket.work_status.value,
         "assignee": ticket.assignee,
+        "external_id": ticket.external_id,
+        "external_url": ticket.external_url,
     }
     if with_events:
         events = sorted(ticket.events, key=lambda e: e.at)

@@ -67,6 +67,9 @@ class TicketUpdate:
     assignee: str | None = None
     unassign: bool = False  # clears the assignee (``assignee`` must then be None)
     note: TicketNote | None = None  # appended to the ticket's notes
+    # Read back from the help desk (ivr.tickets.connectors.sync): not told to it
+    # again, or a late echo could undo a newer change made there.
+    from_helpdesk: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class Ticket:
     work_status: WorkStatus = WorkStatus.OPEN
     assignee: str | None = None
     notes: tuple[TicketNote, ...] = ()  # filled by ``get`` only, like ``events``
+    external_id: str | None = None  # the help desk's own ticket (ivr.tickets.connectors)
+    external_url: str | None = None
 
 
 @dataclass(frozen=True)

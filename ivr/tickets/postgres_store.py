@@ -74,9 +74,12 @@ def _where(url: str) -> str:
 
 
 class PostgresTicketStore:
-    def __init__(self, url: str, webhook_outbox: bool = False) -> None:
+    def __init__(
+        self, url: str, webhook_outbox: bool = False, helpdesk_outbox: bool = False
+    ) -> None:
         self._url = url
-        self._outbox = webhook_outbox
+        self._consumers = outbox.consumers(webhook_outbox, helpdesk_outbox)
+        self._outbox = bool(self._consumers)
         self._pool: AsyncConnectionPool[Connection] | None = None
 
     async def _run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
@@ -155,11 +158,20 @@ class PostgresTicketStore:
             rows[0], sql.events_from_rows(events), sql.notes_from_rows(notes)
         )
 
-    async def _post(self, conn: Connection, ticket_id: int, event: str) -> None:
+    async def _post(
+        self,
+        conn: Connection,
+        ticket_id: int,
+        event: str,
+        extra: dict[str, Any] | None = None,
+        from_helpdesk: bool = False,
+    ) -> None:
         ticket = await self._ticket(conn, ticket_id, full=False)
         if ticket is not None:
-            payload = outbox.payload(event, ticket)
-            await conn.execute(_pg(sql.INSERT_OUTBOX), (ticket_id, event, payload, time.time()))
+            payload = outbox.payload(event, ticket, extra)
+            for consumer in outbox.consumers_of(event, self._consumers, from_helpdesk):
+                params = (ticket_id, event, payload, time.time(), consumer)
+                await conn.execute(_pg(sql.INSERT_OUTBOX), params)
 
     async def create(self, start: TicketStart) -> int:
         async def insert(conn: Connection) -> int:
@@ -190,6 +202,9 @@ class PostgresTicketStore:
             await conn.execute(_pg(sql.APPEND_EVENT), params)
             if event.kind in sql.COUNT_APPENDED:
                 await conn.execute(_pg(sql.COUNT_APPENDED[event.kind]), (ticket_id,))
+            if self._outbox and event.kind == outbox.ATTEMPT_EVENT_KIND:
+                extra = {"attempt": event.detail}
+                await self._post(conn, ticket_id, outbox.CALLBACK_ATTEMPT, extra)
 
         await self._run(insert)
 
@@ -225,7 +240,7 @@ class PostgresTicketStore:
                 await conn.execute(_pg(statement), params)
             resolved = update.work_status is WorkStatus.RESOLVED
             if self._outbox and resolved and not was_resolved:
-                await self._post(conn, ticket_id, outbox.RESOLVED)
+                await self._post(conn, ticket_id, outbox.RESOLVED, None, update.from_helpdesk)
             return await self._ticket(conn, ticket_id, full=True)
 
         return await self._run(write)
@@ -242,12 +257,20 @@ class PostgresTicketStore:
         # Grouping utterances is CPU work: off the event loop.
         return await asyncio.to_thread(assemble, since, until, results)
 
-    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
+    async def outbox_pending(
+        self, limit: int, consumer: str = outbox.WEBHOOK
+    ) -> list[OutboxMessage]:
         async def select(conn: Connection) -> list[OutboxMessage]:
-            rows = await self._all(conn, sql.SELECT_OUTBOX, (limit,))
+            rows = await self._all(conn, sql.SELECT_OUTBOX, (consumer, limit))
             return [OutboxMessage(*row) for row in rows]
 
         return await self._run(select)
+
+    async def set_external(self, ticket_id: int, external_id: str, url: str | None) -> None:
+        async def write(conn: Connection) -> None:
+            await conn.execute(_pg(sql.SET_EXTERNAL), (external_id, url, ticket_id))
+
+        await self._run(write)
 
     async def outbox_delivered(self, message_id: int) -> None:
         async def delete(conn: Connection) -> None:

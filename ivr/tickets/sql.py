@@ -41,7 +41,7 @@ COLUMNS = (
     "id, call_id, worker_id, caller_number, called_number, plan_name, plan_version, "
     "started_at, answered_at, ended_at, disposition, end_reason, nodes, keys, recording_path, "
     "variables, satisfaction, intent, queue, wait_seconds, agent_id, ring_attempts, "
-    "talk_seconds, transfer_method, work_status, assignee"
+    "talk_seconds, transfer_method, work_status, assignee, external_id, external_url"
 )
 
 INSERT_TICKET = (
@@ -91,13 +91,15 @@ SELECT_NOTES = "SELECT at, text, author FROM ticket_notes WHERE ticket_id=? ORDE
 INSERT_NOTE = "INSERT INTO ticket_notes (ticket_id, at, author, text) VALUES (?,?,?,?)"
 
 INSERT_OUTBOX = (
-    "INSERT INTO webhook_outbox (ticket_id, event, payload, created_at) VALUES (?,?,?,?)"
+    "INSERT INTO webhook_outbox (ticket_id, event, payload, created_at, consumer) "
+    "VALUES (?,?,?,?,?)"
 )
 # Oldest first: delivery order is write order, so a ticket's events arrive in order.
 SELECT_OUTBOX = (
     "SELECT id, ticket_id, event, payload, attempts FROM webhook_outbox "
-    "WHERE dead_at IS NULL ORDER BY id LIMIT ?"
+    "WHERE consumer=? AND dead_at IS NULL ORDER BY id LIMIT ?"
 )
+SET_EXTERNAL = "UPDATE tickets SET external_id=?, external_url=? WHERE id=?"
 DELETE_OUTBOX = "DELETE FROM webhook_outbox WHERE id=?"
 OUTBOX_FAILED = "UPDATE webhook_outbox SET attempts=attempts+1, last_error=? WHERE id=?"
 OUTBOX_DEAD = "UPDATE webhook_outbox SET attempts=attempts+1, last_error=?, dead_at=? WHERE id=?"
@@ -243,7 +245,7 @@ def ticket_from_row(
         satisfaction,
         *rest,
     ) = row
-    *handling, work_status, assignee = rest
+    *handling, work_status, assignee, external_id, external_url = rest
     return Ticket(
         id=int(ticket_id),
         start=TicketStart(call_id, worker_id, caller, called, plan_name, plan_version, started_at),
@@ -261,6 +263,8 @@ def ticket_from_row(
         work_status=WorkStatus(work_status),
         assignee=assignee,
         notes=notes,
+        external_id=external_id,
+        external_url=external_url,
     )
 
 

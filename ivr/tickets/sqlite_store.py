@@ -40,9 +40,12 @@ OPEN_LOCKED_SECONDS = 15.0  # how long an open waits out other processes opening
 
 
 class SqliteTicketStore:
-    def __init__(self, path: str, webhook_outbox: bool = False) -> None:
+    def __init__(
+        self, path: str, webhook_outbox: bool = False, helpdesk_outbox: bool = False
+    ) -> None:
         self._path = path
-        self._outbox = webhook_outbox
+        self._consumers = outbox.consumers(webhook_outbox, helpdesk_outbox)
+        self._outbox = bool(self._consumers)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickets")
         self._db: sqlite3.Connection | None = None
 
@@ -130,11 +133,19 @@ class SqliteTicketStore:
         notes = db.execute(sql.SELECT_NOTES, (ticket_id,)).fetchall()
         return sql.ticket_from_row(row, sql.events_from_rows(events), sql.notes_from_rows(notes))
 
-    def _post(self, db: sqlite3.Connection, ticket_id: int, event: str) -> None:
+    def _post(
+        self,
+        db: sqlite3.Connection,
+        ticket_id: int,
+        event: str,
+        extra: dict[str, Any] | None = None,
+        from_helpdesk: bool = False,
+    ) -> None:
         ticket = self._ticket(db, ticket_id, full=False)
         if ticket is not None:
-            payload = outbox.payload(event, ticket)
-            db.execute(sql.INSERT_OUTBOX, (ticket_id, event, payload, time.time()))
+            payload = outbox.payload(event, ticket, extra)
+            for consumer in outbox.consumers_of(event, self._consumers, from_helpdesk):
+                db.execute(sql.INSERT_OUTBOX, (ticket_id, event, payload, time.time(), consumer))
 
     async def create(self, start: TicketStart) -> int:
         def insert(db: sqlite3.Connection) -> int:
@@ -162,6 +173,8 @@ class SqliteTicketStore:
             db.execute(sql.APPEND_EVENT, params)
             if event.kind in sql.COUNT_APPENDED:
                 db.execute(sql.COUNT_APPENDED[event.kind], (ticket_id,))
+            if self._outbox and event.kind == outbox.ATTEMPT_EVENT_KIND:
+                self._post(db, ticket_id, outbox.CALLBACK_ATTEMPT, {"attempt": event.detail})
 
         await self._run(insert)
 
@@ -189,7 +202,7 @@ class SqliteTicketStore:
                 db.execute(statement, params)
             resolved = update.work_status is WorkStatus.RESOLVED
             if self._outbox and resolved and before.work_status is not WorkStatus.RESOLVED:
-                self._post(db, ticket_id, outbox.RESOLVED)
+                self._post(db, ticket_id, outbox.RESOLVED, None, update.from_helpdesk)
             return self._ticket(db, ticket_id, full=True)
 
         return await self._run(write)
@@ -204,9 +217,12 @@ class SqliteTicketStore:
 
         return await self._run(read)
 
-    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
+    async def outbox_pending(
+        self, limit: int, consumer: str = outbox.WEBHOOK
+    ) -> list[OutboxMessage]:
         def select(db: sqlite3.Connection) -> list[OutboxMessage]:
-            rows: list[tuple[Any, ...]] = db.execute(sql.SELECT_OUTBOX, (limit,)).fetchall()
+            params = (consumer, limit)
+            rows: list[tuple[Any, ...]] = db.execute(sql.SELECT_OUTBOX, params).fetchall()
             return [OutboxMessage(*row) for row in rows]
 
         return await self._run(select)
@@ -220,6 +236,10 @@ class SqliteTicketStore:
             await self._run(lambda db: db.execute(sql.OUTBOX_DEAD, params))
         else:
             await self._run(lambda db: db.execute(sql.OUTBOX_FAILED, (error, message_id)))
+
+    async def set_external(self, ticket_id: int, external_id: str, url: str | None) -> None:
+        params = (external_id, url, ticket_id)
+        await self._run(lambda db: db.execute(sql.SET_EXTERNAL, params))
 
     async def forget(self, spec: Forget) -> Forgotten:
         def read(db: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:

@@ -15,7 +15,7 @@ from ivr.tickets.model import (
     TicketStart,
     TicketUpdate,
 )
-from ivr.tickets.outbox import OutboxMessage
+from ivr.tickets.outbox import WEBHOOK, OutboxMessage
 from ivr.tickets.stats import TicketStats
 
 
@@ -50,10 +50,13 @@ class TicketStore(Protocol):
     async def stats(self, since: float, until: float) -> TicketStats:
         """Figures over the tickets started in ``[since, until)`` (Unix seconds)."""
 
-    async def outbox_pending(self, limit: int) -> list[OutboxMessage]:
-        """Undelivered webhook messages, oldest first (never those given up on)."""
+    async def outbox_pending(self, limit: int, consumer: str = WEBHOOK) -> list[OutboxMessage]:
+        """Undelivered messages of ``consumer``, oldest first (never those given up on)."""
 
     async def outbox_delivered(self, message_id: int) -> None: ...
+
+    async def set_external(self, ticket_id: int, external_id: str, url: str | None) -> None:
+        """Keep the help desk's ticket id and link on ours (ivr.tickets.connectors)."""
 
     async def outbox_failed(self, message_id: int, error: str, give_up: bool) -> None:
         """Count a failed delivery; ``give_up`` keeps the message but stops sending it."""
@@ -68,11 +71,14 @@ class TicketStore(Protocol):
         """Audit rows matching ``query``, newest first."""
 
 
-def open_store(database_url: str, webhook_outbox: bool = False) -> TicketStore:
+def open_store(
+    database_url: str, webhook_outbox: bool = False, helpdesk_outbox: bool = False
+) -> TicketStore:
     """The store for ``database_url``: ``sqlite:///path`` or ``postgresql://...``.
 
     With ``webhook_outbox`` every create, close and resolve also writes a
-    webhook message in the same transaction.
+    webhook message in the same transaction; with ``helpdesk_outbox`` a message
+    for the help desk's connector too (and one per callback attempt).
 
     Raises:
         TicketStoreError: an unsupported URL.
@@ -80,11 +86,12 @@ def open_store(database_url: str, webhook_outbox: bool = False) -> TicketStore:
     if database_url.startswith("sqlite:///"):
         from ivr.tickets.sqlite_store import SqliteTicketStore
 
-        return SqliteTicketStore(database_url.removeprefix("sqlite:///"), webhook_outbox)
+        path = database_url.removeprefix("sqlite:///")
+        return SqliteTicketStore(path, webhook_outbox, helpdesk_outbox)
     if database_url.startswith(("postgresql://", "postgres://")):
         from ivr.tickets.postgres_store import PostgresTicketStore
 
-        return PostgresTicketStore(database_url, webhook_outbox)
+        return PostgresTicketStore(database_url, webhook_outbox, helpdesk_outbox)
     scheme = database_url.split(":", 1)[0]
     raise TicketStoreError(
         f"DATABASE_URL scheme {scheme!r} is not supported; "
