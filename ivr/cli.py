@@ -10,6 +10,7 @@
 - ``ivr helpdesk check``: the help desk's connection and mapping
 - ``ivr models list | install``: speech models
 - ``ivr speech ...``: speech tuning tools
+- ``ivr forecast show | simulate``: the operations forecast and the peak-shaving simulator
 
 What a command prints is printed here (or in the command modules it names:
 ``ivr.speech.commands``, ``ivr.edge.command``, ``ivr.phone``); library modules
@@ -23,7 +24,9 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_config_commands(commands)
     _add_call_command(commands)
     _add_helpdesk_commands(commands)
+    _add_forecast_commands(commands)
     args = parser.parse_args(argv)
     _use_configured_models_dir(args)
     return int(args.func(args))
@@ -364,6 +368,71 @@ def _add_tuning_commands(
     for command in (suggest, accept):
         command.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
     return suggest, accept
+
+
+def _add_forecast_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    forecast = commands.add_parser("forecast", help="calls and agents needed, the next hours")
+    forecast_commands = forecast.add_subparsers(dest="forecast_command", required=True)
+    show = forecast_commands.add_parser(
+        "show", help="each queue's forecast per 15 minutes, today and tomorrow, and its error"
+    )
+    show.add_argument("--config", help="config file (default: $IVR_CONFIG, else ./ivr.yaml)")
+    show.add_argument("--queue", help="only this queue")
+    show.add_argument("--at", help="as of this ISO 8601 time (default: now)")
+    show.add_argument("--all", action="store_true", help="today's past intervals as well")
+    show.add_argument("--json", action="store_true", help="as GET /api/forecast answers")
+
+    def run_show(args: argparse.Namespace) -> int:
+        from ivr.forecast.command import show as show_forecast
+        from ivr.forecast.settings import ForecastSettings
+
+        now = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
+        return _with_config(
+            args,
+            lambda config: show_forecast(
+                config.storage.database_url,
+                ForecastSettings.from_contact_center(config.contact_center),
+                now,
+                args.queue,
+                args.json,
+                args.all,
+            ),
+        )
+
+    show.set_defaults(func=run_show)
+    sim = forecast_commands.add_parser(
+        "simulate", help="replay a day's arrivals without and with peak shaving"
+    )
+    sim.add_argument(
+        "--day", required=True, help="CSV: arrived_at[,handle_seconds,patience_seconds]"
+    )
+    sim.add_argument("--agents", default="4", help="N, or HH:MM=N,HH:MM=N,... (default 4)")
+    sim.add_argument("--service-level", type=float, default=60.0, help="seconds (default 60)")
+    sim.add_argument("--handle", type=float, default=240.0, help="seconds a call (default 240)")
+    sim.add_argument("--patience", type=float, default=180.0, help="seconds held (default 180)")
+    sim.add_argument("--accept", type=float, default=0.6, help="share taking a callback")
+    sim.add_argument(
+        "--breaks", default="", help="HH:MM,HH:MM,...: when each agent asks for a break"
+    )
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--json", action="store_true")
+
+    def run_simulate(args: argparse.Namespace) -> int:
+        from ivr.forecast.command import simulate_day
+
+        return simulate_day(
+            Path(args.day),
+            args.agents,
+            args.service_level,
+            args.handle,
+            args.patience,
+            args.accept,
+            args.seed,
+            args.json,
+            args.breaks,
+        )
+
+    sim.set_defaults(func=run_simulate)
 
 
 def _add_helpdesk_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -124,6 +124,8 @@ class AgentView:
     reason: str
     call: str
     wrap_up_until: float = 0.0  # while in wrap-up: when it ends (Unix seconds)
+    # a held break: when the forecast lets it start (Unix seconds); 0: not known
+    break_at: float = 0.0
 
 
 class AgentBoard:
@@ -221,26 +223,34 @@ class AgentBoard:
         if wrap_up_seconds == 0:
             await self._client.publish(keys.agent_events(self._prefix), agent_id)
 
-    async def set_requested(self, agent_id: str, state: AgentState, break_allowed: bool) -> str:
+    async def set_requested(
+        self, agent_id: str, state: AgentState, break_allowed: bool, break_at: float = 0.0
+    ) -> str:
         """A state asked for through the API; returns the state taken. A break is
         granted only when ``break_allowed`` (the queues can spare the agent) and the
         agent is not on a call; otherwise it is held (the agent keeps taking calls)
-        until :meth:`QueueDesk.grant_held_breaks` finds the queues can spare them."""
+        until :meth:`QueueDesk.grant_held_breaks` finds the queues can spare them.
+        ``break_at``: when a held break can be granted by the forecast (0: not known)."""
         current = await self.view(agent_id)
         if state is AgentState.BREAK and not break_allowed:
-            await self._client.hset(self._key(agent_id), "break_requested", "1")
+            await self.hold_break(agent_id, break_at)
             return f"{current.state.value} (break requested)"
         busy = current.state in (AgentState.RINGING, AgentState.ON_CALL)
         if busy and state is not AgentState.OFFLINE:
             if state is AgentState.BREAK:
-                await self._client.hset(self._key(agent_id), "break_requested", "1")
+                await self.hold_break(agent_id, break_at)
                 return f"{current.state.value} (break requested)"
             return current.state.value
-        fields = {"break_requested": "0", "reason": ""}
+        fields = {"break_requested": "0", "break_at": "0", "reason": ""}
         if state is AgentState.AVAILABLE and current.state is not AgentState.AVAILABLE:
             fields["idle_since"] = repr(time.time())
         await self._set(agent_id, state, **fields)
         return state.value
+
+    async def hold_break(self, agent_id: str, break_at: float) -> None:
+        """Hold the agent's break; ``break_at``: when it can be granted (0: not known)."""
+        mapping = {"break_requested": "1", "break_at": repr(break_at)}
+        await self._client.hset(self._key(agent_id), mapping=mapping)  # type: ignore[arg-type]
 
     async def start_break(self, agent_id: str) -> bool:
         """A held break begins, unless a call got the agent first (then False)."""
@@ -252,7 +262,12 @@ class AgentBoard:
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.hset(
                 self._key(agent_id),
-                mapping={"state": "break", "since": repr(time.time()), "break_requested": "0"},
+                mapping={
+                    "state": "break",
+                    "since": repr(time.time()),
+                    "break_requested": "0",
+                    "break_at": "0",
+                },
             )
             try:
                 await pipe.execute()
@@ -301,4 +316,5 @@ def _view(settings: AgentSettings, row: dict[str, str], now: float) -> AgentView
         reason=row.get("reason", ""),
         call=row.get("call", ""),
         wrap_up_until=until if state is AgentState.WRAP_UP else 0.0,
+        break_at=float(row.get("break_at", "0") or 0) if pending else 0.0,
     )

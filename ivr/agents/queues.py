@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from callback.line import QueueLine
 from ivr.agents.board import STAFFED, AgentBoard, AgentState, AgentView
@@ -22,6 +24,23 @@ class QueueStatus:
     estimated_wait_seconds: float  # for a caller joining now; inf when nobody is staffed
 
 
+class BreakOutlook(Protocol):
+    """What the forecast tells the break rule (``ivr.forecast`` provides one)."""
+
+    async def break_possible_at(
+        self, staffed_without: Mapping[str, int], now: float
+    ) -> float | None:
+        """When a break may begin, with ``staffed_without`` agents left in each queue:
+        ``now`` when the forecast for the break's length keeps every queue's service
+        level; else a later time; None when not within the forecast."""
+
+
+@dataclass(frozen=True)
+class BreakDecision:
+    allowed: bool
+    possible_at: float | None = None  # held: when the forecast lets it start (None: unknown)
+
+
 class QueueDesk:
     def __init__(
         self, board: AgentBoard, line: QueueLine, settings: Mapping[str, QueueSettings]
@@ -29,6 +48,8 @@ class QueueDesk:
         self.board = board
         self.line = line
         self.settings = settings
+        # Set once the service has a forecast; without one breaks follow the present only.
+        self.outlook: BreakOutlook | None = None
 
     async def status(
         self, name: str, views: list[AgentView] | None = None, leaving: str | None = None
@@ -73,35 +94,59 @@ class QueueDesk:
             arrivals_per_second=await self.line.arrivals_per_second(name),
         )
 
-    async def request_state(self, agent_id: str, state: AgentState) -> str:
+    async def request_state(
+        self, agent_id: str, state: AgentState, now: float | None = None
+    ) -> str:
         """What the desk, the API and the agent's phone ask for: ``available``,
         ``offline`` or ``break`` (held at a peak or on a call, see
         :meth:`AgentBoard.set_requested`); returns the state taken, e.g.
-        ``"available (break requested)"``."""
-        allowed = state is not AgentState.BREAK or await self.break_allowed(agent_id)
-        return await self.board.set_requested(agent_id, state, allowed)
+        ``"available (break requested)"``. ``now``: Unix seconds (default: the clock)."""
+        if state is not AgentState.BREAK:
+            return await self.board.set_requested(agent_id, state, True)
+        decision = await self.break_decision(agent_id, now)
+        return await self.board.set_requested(
+            agent_id, state, decision.allowed, decision.possible_at or 0.0
+        )
 
-    async def grant_held_breaks(self) -> list[str]:
+    async def grant_held_breaks(self, now: float | None = None) -> list[str]:
         """Start the breaks that were held at a peak, where the queues can now spare
-        the agent; returns who went on break."""
+        the agent; returns who went on break. A break still held gets the time the
+        forecast now gives it."""
         granted = []
         for view in await self.board.views():
             if view.break_requested and view.state is AgentState.AVAILABLE:
-                if await self.break_allowed(view.id) and await self.board.start_break(view.id):
-                    granted.append(view.id)
+                decision = await self.break_decision(view.id, now)
+                if decision.allowed:
+                    if await self.board.start_break(view.id):
+                        granted.append(view.id)
+                elif (decision.possible_at or 0.0) != view.break_at:
+                    await self.board.hold_break(view.id, decision.possible_at or 0.0)
         return granted
 
-    async def break_allowed(self, agent_id: str) -> bool:
+    async def break_decision(self, agent_id: str, now: float | None = None) -> BreakDecision:
         """A break is granted while every queue of the agent keeps its estimated
-        wait within its service level without them (breaks are deferred at a peak)."""
+        wait within its service level without them (breaks are deferred at a peak)
+        and, with a forecast, while the forecast for the break's length still keeps
+        every queue's service level with one agent fewer; held otherwise, with the
+        time the forecast lets it start."""
         agent = self.board.settings(agent_id)
         if agent is None:
-            return False
+            return BreakDecision(False)
+        now = time.time() if now is None else now
         views = await self.board.views()
+        busy_now = False
+        staffed_without = {}
         for queue in agent.queues:
             status = await self.status(queue, views, leaving=agent_id)
+            staffed_without[queue] = status.agents_staffed
             if status.waiting and (
                 status.estimated_wait_seconds > self.settings[queue].service_level_seconds
             ):
-                return False
-        return True
+                busy_now = True
+        if self.outlook is None:
+            return BreakDecision(not busy_now)
+        possible_at = await self.outlook.break_possible_at(staffed_without, now)
+        if possible_at is not None and possible_at <= now:
+            # By the forecast now; held only while callers wait past the level.
+            return BreakDecision(not busy_now)
+        return BreakDecision(False, possible_at)

@@ -35,6 +35,7 @@ async def list_agents(request: web.Request) -> web.Response:
                     "state": v.state.value,
                     "since": iso(v.since or None),  # ISO 8601, as every API time
                     "break_requested": v.break_requested,
+                    "break_at": iso(v.break_at or None),
                     "reason": v.reason,
                 }
                 for v in views
@@ -66,6 +67,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
             "result": taken,
             "state": view.state.value,
             "break_requested": view.break_requested,
+            "break_at": iso(view.break_at or None),  # held: when the forecast lets it start
         }
     )
 

@@ -79,6 +79,7 @@ def agent_json(view: AgentView) -> dict[str, Any]:
         "state": view.state.value,
         "since": iso(view.since or None),
         "break_requested": view.break_requested,
+        "break_at": iso(view.break_at or None),  # a held break: when the forecast lets it start
         "reason": view.reason,
         "queues": list(view.queues),
         "wrap_up_until": iso(view.wrap_up_until or None),

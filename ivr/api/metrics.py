@@ -26,6 +26,7 @@ from ivr.api.internal import read_json
 from ivr.exceptions import IvrError
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
+from ivr.tickets.history import IntervalCalls
 from ivr.tickets.model import (
     Disposition,
     Ticket,
@@ -156,6 +157,9 @@ class MeteredTicketStore:
 
     async def update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
         return await self._store.update(ticket_id, update)
+
+    async def queue_history(self, since: float, until: float) -> list[IntervalCalls]:
+        return await self._store.queue_history(since, until)
 
     async def stats(self, since: float, until: float) -> TicketStats:
         return await self._store.stats(since, until)

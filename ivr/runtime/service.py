@@ -25,6 +25,8 @@ from ivr.api.callbacks import add_callback_routes
 from ivr.api.dashboard import add_dashboard_routes
 from ivr.api.desk import add_desk_routes
 from ivr.api.desk_escalation import add_escalation_routes
+from ivr.api.forecast import add_forecast_routes
+from ivr.api.helpdesk import add_helpdesk_routes
 from ivr.api.metrics import MeteredTicketStore, ServiceMetrics, add_metrics_routes
 from ivr.api.monitor import add_monitor_routes
 from ivr.api.privacy import add_privacy_routes
@@ -35,6 +37,8 @@ from ivr.dialplan.http_lookup import AiohttpFetcher
 from ivr.dialplan.registry import PlanRegistry
 from ivr.dialplan.versions import VersionArchive
 from ivr.directory import EmployeeDirectory
+from ivr.forecast.forecaster import Forecaster
+from ivr.forecast.settings import ForecastSettings
 from ivr.media.prompts import PromptLibrary
 from ivr.plan_targets import service_targets
 from ivr.privacy.call_files import CallFileRemover
@@ -49,6 +53,7 @@ from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
 from ivr.tickets.connectors import open_connector
+from ivr.tickets.connectors.base import HelpdeskConnector
 from ivr.tickets.connectors.drainer import HelpdeskDrainer
 from ivr.tickets.connectors.settings import HelpdeskConfig
 from ivr.tickets.connectors.sync import HelpdeskSync
@@ -174,8 +179,18 @@ class Service:
             if config.contact_center.callbacks.dispatcher:
                 self._tasks.start(center.dispatcher.run(), "callback-dispatcher")
 
+            helpdesk = None
+            if config.helpdesk is not None:
+                helpdesk = open_connector(config.helpdesk, os.environ, service_api)
+                stack.push_async_callback(self._closing, "help desk connector", helpdesk.close)
             app = build_app(tickets, live, telephony, plans, self.status, api_tokens)
+            if helpdesk is not None:
+                add_helpdesk_routes(app, helpdesk, tickets)
             add_agent_routes(app, center.desk)
+            forecast_settings = ForecastSettings.from_contact_center(config.contact_center)
+            forecaster = Forecaster(tickets, forecast_settings, center.desk.board)
+            center.desk.outlook = forecaster  # breaks are granted against the forecast
+            add_forecast_routes(app, forecaster)
             add_callback_routes(app, center.requests)
             add_dashboard_routes(app)
             add_desk_routes(
@@ -229,22 +244,16 @@ class Service:
                     config.tickets.webhook_max_backoff_seconds,
                 )
                 self._tasks.start(drainer.run(), "ticket-webhook")
-            if config.helpdesk is not None:
-                await self._start_helpdesk(config.helpdesk, tickets, service_api, stack)
+            if config.helpdesk is not None and helpdesk is not None:
+                self._start_helpdesk(config.helpdesk, helpdesk, tickets)
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
 
-    async def _start_helpdesk(
-        self,
-        settings: HelpdeskConfig,
-        tickets: TicketStore,
-        service_api: str,
-        stack: AsyncExitStack,
+    def _start_helpdesk(
+        self, settings: HelpdeskConfig, connector: HelpdeskConnector, tickets: TicketStore
     ) -> None:
         """Our tickets to the help desk (outbox) and its changes back (polling)."""
-        connector = open_connector(settings, os.environ, service_api)
-        stack.push_async_callback(self._closing, "help desk connector", connector.close)
         drainer = HelpdeskDrainer(tickets, connector, settings.max_backoff_seconds)
         self._tasks.start(drainer.run(), "helpdesk-outbox")
         sync = HelpdeskSync(

@@ -21,6 +21,7 @@ from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
 from ivr.tickets import audit, forgetting, outbox, sql
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
+from ivr.tickets.history import IntervalCalls, history_query, history_rows
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
@@ -244,6 +245,14 @@ class PostgresTicketStore:
             return await self._ticket(conn, ticket_id, full=True)
 
         return await self._run(write)
+
+    async def queue_history(self, since: float, until: float) -> list[IntervalCalls]:
+        statement, params = history_query(DIALECT, since, until)
+
+        async def select(conn: Connection) -> list[IntervalCalls]:
+            return history_rows(await self._all(conn, statement, params))
+
+        return await self._run(select)
 
     async def stats(self, since: float, until: float) -> TicketStats:
         queries = stats_queries(DIALECT, since, until)

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from ivr.exceptions import TicketStoreError, TicketStoreUnreachable
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
+from ivr.tickets.history import IntervalCalls
 from ivr.tickets.model import (
     Disposition,
     Handling,
@@ -196,6 +197,9 @@ class SpooledTicketStore:
         return await self._read(
             self._store.update(self._real_ids.get(ticket_id, ticket_id), update)
         )
+
+    async def queue_history(self, since: float, until: float) -> list[IntervalCalls]:
+        return await self._read(self._store.queue_history(since, until))
 
     async def stats(self, since: float, until: float) -> TicketStats:
         return await self._read(self._store.stats(since, until))

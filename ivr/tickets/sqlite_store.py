@@ -15,6 +15,7 @@ from ivr.exceptions import TicketStoreError
 from ivr.tickets import audit, forgetting, outbox, sql
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
+from ivr.tickets.history import IntervalCalls, history_query, history_rows
 from ivr.tickets.migrations import MIGRATIONS, statements
 from ivr.tickets.model import (
     Ticket,
@@ -206,6 +207,10 @@ class SqliteTicketStore:
             return self._ticket(db, ticket_id, full=True)
 
         return await self._run(write)
+
+    async def queue_history(self, since: float, until: float) -> list[IntervalCalls]:
+        statement, params = history_query(DIALECT, since, until)
+        return await self._run(lambda db: history_rows(db.execute(statement, params).fetchall()))
 
     async def stats(self, since: float, until: float) -> TicketStats:
         queries = stats_queries(DIALECT, since, until)

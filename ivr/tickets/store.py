@@ -7,6 +7,7 @@ from typing import Protocol
 from ivr.exceptions import TicketStoreError
 from ivr.tickets.audit import AuditEntry, AuditQuery
 from ivr.tickets.forgetting import Forget, Forgotten
+from ivr.tickets.history import IntervalCalls
 from ivr.tickets.model import (
     Ticket,
     TicketEnd,
@@ -46,6 +47,9 @@ class TicketStore(Protocol):
 
     async def update(self, ticket_id: int, update: TicketUpdate) -> Ticket | None:
         """Apply an agent's change in one transaction; the ticket after it, None if unknown."""
+
+    async def queue_history(self, since: float, until: float) -> list[IntervalCalls]:
+        """Calls that joined a queue in ``[since, until)``, by queue and 15-minute slot."""
 
     async def stats(self, since: float, until: float) -> TicketStats:
         """Figures over the tickets started in ``[since, until)`` (Unix seconds)."""

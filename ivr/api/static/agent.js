@@ -25,6 +25,7 @@
       no_such_agent: "No such agent",
       my_state: "My state",
       break_held: "Held: the queue is busy, granted when an agent frees up",
+      break_held_at: "Held by the forecast: granted at {time}, in {minutes} min",
       go_available: "Available",
       go_break: "Break",
       go_offline: "Offline",
@@ -129,6 +130,7 @@
       no_such_agent: "没有这个坐席",
       my_state: "我的状态",
       break_held: "已挂起：队列繁忙，有坐席空闲时批准",
+      break_held_at: "按预测挂起：{time} 批准，还有 {minutes} 分钟",
       go_available: "空闲",
       go_break: "休息",
       go_offline: "离线",
@@ -255,7 +257,18 @@
     $("state").className = `state state-${agent.state}`;
     $("state").dataset.state = agent.state;
     $("state-since").textContent = `${t("since")} ${clock(agent.since)}`;
-    $("break-held").hidden = !agent.break_requested;
+    const held = $("break-held");
+    held.hidden = !agent.break_requested;
+    // Held against the forecast: when it will be granted (the service's time).
+    if (agent.break_at) {
+      const minutes = Math.max(0, Math.ceil((Date.parse(agent.break_at) - Date.now()) / 60000));
+      delete held.dataset.i18n;
+      const at = window.IVR.clock(agent.break_at, words);
+      held.textContent = t("break_held_at").replace("{time}", at).replace("{minutes}", minutes);
+    } else {
+      held.dataset.i18n = "break_held";
+      held.textContent = t("break_held");
+    }
     $("state-reason").textContent = agent.reason || "";
     for (const button of document.querySelectorAll("#state-buttons button")) {
       button.classList.toggle("active", button.dataset.state === agent.state);

@@ -95,7 +95,8 @@
       agents &&
         agents.map((agent) => {
           const row = el("tr", null, { "data-agent": agent.id, "data-state": agent.state });
-          const note = [agent.break_requested ? t("break_requested") : "", agent.reason || ""];
+          const held = agent.break_at ? ` (${t("break_from")} ${clock(agent.break_at)})` : "";
+          const note = [agent.break_requested ? t("break_requested") + held : "", agent.reason || ""];
           row.append(
             el("td", agent.name ? `${agent.name} (${agent.id})` : agent.id),
             el("td", t(`state_${agent.state}`), { class: `state state-${agent.state}` }),
@@ -267,6 +268,63 @@
     readSuggestions();
   }
 
+  // The forecast (GET /api/forecast): read on its own every FORECAST_MS, not streamed.
+  const FORECAST_MS = 60000;
+  const FORECAST_INTERVALS = 8; // two hours from the current quarter
+  let forecast = undefined; // undefined: not read yet; null: unavailable
+  let forecastTimer = null;
+
+  function renderForecast() {
+    if (forecast === undefined) return;
+    const queues = forecast ? forecast.queues : null;
+    const now = Date.now();
+    const errors = (queues || []).map((q) => {
+      const bt = q.backtest;
+      const share = bt.relative_error === null ? "" : ` (${percent(bt.relative_error)})`;
+      return `${q.queue} ±${bt.mean_absolute_error_calls}${share}`;
+    });
+    document.getElementById("forecast-error").textContent = errors.join("; ") || "–";
+    const rows =
+      queues &&
+      queues.flatMap((q) =>
+        q.intervals
+          .filter((i) => Date.parse(i.start) + SLOT_SECONDS * 1000 > now)
+          .slice(0, FORECAST_INTERVALS)
+          .map((i) => {
+            const short = i.agents_needed > q.agents_signed_in;
+            const row = el("tr", null, { "data-interval": `${q.queue} ${i.start}` });
+            if (short) row.classList.add("short");
+            row.append(
+              el("td", q.queue),
+              el("td", clock(i.start)),
+              el("td", String(i.expected_calls)),
+              el("td", i.actual_calls === null ? "–" : String(i.actual_calls)),
+              el("td", String(i.agents_needed), { "data-needed": String(i.agents_needed) }),
+              el("td", String(q.agents_signed_in)),
+            );
+            return row;
+          }),
+      );
+    fill("forecast", rows, "no_forecast");
+  }
+
+  async function readForecast() {
+    if (token() === null) return;
+    try {
+      const response = await fetch("/api/forecast", { headers: authorised() });
+      forecast = response.ok ? await response.json() : null;
+    } catch (error) {
+      forecast = null;
+    }
+    renderForecast();
+  }
+
+  function watchForecast() {
+    if (forecastTimer !== null) window.clearInterval(forecastTimer);
+    forecastTimer = window.setInterval(readForecast, FORECAST_MS);
+    readForecast();
+  }
+
   function setConnection(state) {
     window.IVR.setConnection(state, words);
   }
@@ -312,7 +370,8 @@
   function clearData() {
     latest = null;
     suggestions = undefined;
-    for (const id of ["calls", "queues", "agents", "callbacks", "suggestions"]) {
+    forecast = undefined;
+    for (const id of ["calls", "queues", "agents", "callbacks", "suggestions", "forecast"]) {
       document.querySelector(`#${id} tbody`).replaceChildren();
     }
     for (const id of ["today-figures", "callback-counts", "chart"]) document.getElementById(id).replaceChildren();
@@ -324,6 +383,8 @@
     disconnect();
     if (suggestionsTimer !== null) window.clearInterval(suggestionsTimer);
     suggestionsTimer = null;
+    if (forecastTimer !== null) window.clearInterval(forecastTimer);
+    forecastTimer = null;
     window.sessionStorage.removeItem(TOKEN_KEY);
     clearData();
     document.getElementById("login").hidden = false;
@@ -342,6 +403,7 @@
     document.getElementById("who").textContent = `${who.name} (${who.role})`;
     connect();
     watchSuggestions();
+    watchForecast();
   }
 
   async function logIn(candidate) {
@@ -409,6 +471,7 @@
   words.onSwitch(() => {
     render();
     renderSuggestions();
+    renderForecast();
     supervisor.relabel();
   });
   document.getElementById("login").addEventListener("submit", (event) => {
