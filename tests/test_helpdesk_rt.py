@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from support.harness import wait_until
 from support.request_tracker import RequestTracker
-from support.service import RunningService, start_service
+from support.service import RunningService, run_ivr, start_service
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
 REPO = Path(__file__).resolve().parents[1]
+STATUS_PLANS = REPO / "tests" / "plans" / "helpdesk_status"
 QUEUES = ["IT Support", "Accounts"]
 FIELDS = ["IVR Ticket", "IVR Disposition", "IVR Intent"]
 CALLER = "7701"
@@ -213,3 +214,57 @@ def test_helpdesk_check_names_a_queue_rt_does_not_have(rt: RequestTracker, tmp_p
     )
     assert bad.returncode == 1
     assert "helpdesk queue 'HR': RT has no such queue" in bad.stdout
+
+
+def test_a_caller_hears_the_rt_number_and_an_rt_tickets_status(
+    rt: RequestTracker, tmp_path: Path
+) -> None:
+    caller = "7704"
+    service = start_service(
+        tmp_path / "service",
+        plans=STATUS_PLANS,
+        env={"IVR_TEST_RT_TOKEN": rt.token},
+        config_text=HELPDESK_YAML.format(url=rt.url),
+    )
+    try:
+        # A real call: its own RT number is read out; it keys in 123456#, which RT lacks.
+        scenario = "collect_id_and_rate.xml"
+        result = run_sipp(scenario, service.sip_uri_host, caller, workdir=tmp_path / "call")
+        assert result.returncode == 0, result.output
+        [ours] = service.tickets_of(caller, 1)
+        rt_id = wait_until(lambda: closed_in_rt(service, rt, ours["id"]), 30, "the RT ticket")
+        assert ours["variables"]["helpdesk_ticket"] == rt_id
+        assert "read_out" in ours["nodes"]
+        assert ours["nodes"][-3:] == ["lookup", "unknown", "goodbye"]
+        assert ours["variables"]["ticket"] == "123456"
+
+        # The status intent's lookup, keyed in: RT resolves the ticket, the caller hears it.
+        rt.call("PUT", f"ticket/{rt_id}", {"Status": "resolved"})
+        api = f"http://127.0.0.1:{service.http_port}"
+        status, body = service.api(f"/api/helpdesk/tickets/{rt_id}")
+        assert status == 200 and body["status"] == "resolved"
+        assert body["ticket_id"] == ours["id"]
+        status, body = service.api(f"/api/helpdesk/tickets?caller={caller}")
+        assert status == 200 and body["external_id"] == rt_id
+        cases = tmp_path / "cases.yaml"
+        cases.write_text(
+            "cases:\n"
+            "  - name: a resolved RT ticket\n"
+            f"    values: {{service_api: '{api}', ticket_id: '{ours['id']}'}}\n"
+            f"    input: ['{rt_id}#']\n"
+            "    expect:\n"
+            "      heard: ['Welcome to the IT help desk.', "
+            f"'Your help desk ticket is number {' '.join(rt_id)}.', "
+            "'To hear the status of a help desk ticket, key in its number, then press hash.', "
+            f"'Help desk ticket {' '.join(rt_id)} is resolved.', 'Goodbye.']\n"
+        )
+        checked = run_ivr(
+            "dialplan",
+            "test",
+            str(STATUS_PLANS / "default.yaml"),
+            str(cases),
+            env={"IVR_API_TOKEN": service.token},
+        )
+        assert checked.returncode == 0, checked.stdout
+    finally:
+        assert service.stop() == 0
