@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -23,10 +25,21 @@ from support.call_history import QUEUE, ZONE, day_arrivals, seed_calls, write_da
 from support.harness import ARTIFACTS
 from support.service import start_service
 
+from callback.dispatcher import CallingHours, DispatchSettings
 from callback.line import QueueLine
+from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState
+from ivr.agents.callback_booking import CallbackBooking
+from ivr.agents.callback_calls import BoardAgents
+from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
-from ivr.agents.settings import AgentSettings, QueueSettings
+from ivr.agents.settings import (
+    AgentSettings,
+    CallbackSettings,
+    DiallingSettings,
+    Priority,
+    QueueSettings,
+)
 from ivr.api.forecast import add_forecast_routes
 from ivr.forecast.forecaster import Forecaster
 from ivr.forecast.model import QueueForecast
@@ -39,12 +52,14 @@ from ivr.forecast.simulate import (
     read_day,
     simulate,
 )
+from ivr.tickets.model import CallJournal
 from ivr.tickets.store import TicketStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]
-# A Wednesday late in the morning, after the 10:00-11:00 peak (Berlin, winter time;
-# four weeks back is summer time: the same wall-clock interval is another UTC hour).
-NOW = datetime(2026, 11, 25, 11, 7, tzinfo=ZONE)
+# A Wednesday late in the morning, after the 10:00-11:00 peak (Berlin, summer time;
+# four weeks back is winter time: the same wall-clock interval is another UTC hour).
+# Ahead of the real clock, as callbacks booked for "today" are due no earlier than now.
+NOW = datetime(2027, 4, 14, 11, 7, tzinfo=ZONE)
 TODAY = NOW.replace(hour=0, minute=0)
 QUEUES = {QUEUE: QueueSettings(QUEUE, wrap_up_seconds=10.0, service_level_seconds=60.0)}
 SETTINGS = ForecastSettings(timezone="Europe/Berlin", weeks=4, backtest_days=14, queues=QUEUES)
@@ -73,10 +88,14 @@ async def seed_weeks(store: TicketStore, today_scale: float = 1.0) -> dict[float
 
 
 @pytest.fixture
-async def desk(shared_redis_url: str) -> AsyncIterator[QueueDesk]:
+def prefix() -> str:
+    return f"ivrtest:forecast:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+async def desk(shared_redis_url: str, prefix: str) -> AsyncIterator[QueueDesk]:
     """Four agents of the help desk in a real Redis, three of them signed in."""
     client = aioredis.from_url(shared_redis_url, decode_responses=True)
-    prefix = f"ivrtest:forecast:{uuid.uuid4().hex[:8]}:"
     board = AgentBoard(client, prefix, AGENTS)
     await board.register_agents()
     for agent in ("a0", "a1", "a2"):
@@ -148,14 +167,14 @@ async def test_forecast_over_http(store: TicketStore, board: AgentBoard) -> None
         missing = await client.get("/api/forecast", params={"queue": "nope"})
         assert missing.status == 404
 
-    assert body["timezone"] == "Europe/Berlin" and body["now"] == "2026-11-25T10:07:00.000Z"
+    assert body["timezone"] == "Europe/Berlin" and body["now"] == "2027-04-14T09:07:00.000Z"
     (queue,) = body["queues"]
     assert queue["agents_signed_in"] == 3 and queue["backtest"]["intervals"] == 144
     first, last = queue["intervals"][0], queue["intervals"][-1]
-    assert first["start"] == "2026-11-24T23:00:00.000Z", "from today's local midnight"
-    assert last["start"] == "2026-11-26T22:45:00.000Z", "to tomorrow's last quarter"
+    assert first["start"] == "2027-04-13T22:00:00.000Z", "from today's local midnight"
+    assert last["start"] == "2027-04-15T21:45:00.000Z", "to tomorrow's last quarter"
     assert len(queue["intervals"]) == 2 * 96
-    peak = next(i for i in queue["intervals"] if i["start"] == "2026-11-26T09:15:00.000Z")
+    peak = next(i for i in queue["intervals"] if i["start"] == "2027-04-15T08:15:00.000Z")
     assert peak["agents_needed"] >= 3 and peak["actual_calls"] is None
 
 
@@ -198,12 +217,112 @@ async def test_break_in_the_afternoon_valley_is_granted_at_once(
     assert max(needed) == 2 and interval(forecast, held_until)[2] <= 1
 
 
+def test_forecast_show_prints_the_forecast_and_its_backtest_error(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'tickets.db'}"
+
+    async def seed() -> None:
+        store = open_store(database_url)
+        await store.open()
+        try:
+            await seed_weeks(store)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    config = tmp_path / "ivr.yaml"
+    config.write_text(
+        "queues:\n  helpdesk: {wrap_up_seconds: 10}\n"
+        "callbacks:\n  calling_hours: {timezone: Europe/Berlin}\n"
+    )
+    command = [sys.executable, "-m", "ivr", "forecast", "show", "--config", str(config)]
+    command += ["--at", NOW.isoformat(), "--queue", QUEUE]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("queue helpdesk: service level 60 s")
+    assert lines[1].endswith("0.86 calls per interval (30% of calls) over 7 days, 72 intervals")
+    rows = [line.split() for line in lines[3:]]
+    assert rows[0][:3] == ["Wed", "2027-04-14", "11:00"], "from the current quarter"
+    peak = next(row for row in rows if row[:3] == ["Thu", "2027-04-15", "10:15"])
+    assert peak[-1] == "4", "agents needed at tomorrow's peak"
+
+
 # 126 calls, 13 a quarter from 10:00 to 11:00 (write_day(..., Random(7), scale=1.3)).
 PEAK_DAY = REPO / "tests" / "data" / "forecast" / "peak-day.csv"
 
 
+async def test_break_follows_the_present_alone_while_the_history_cannot_be_read(
+    desk: QueueDesk, tmp_path: Path
+) -> None:
+    unopened = open_store(f"sqlite:///{tmp_path / 'tickets.db'}")  # reads raise
+    desk.outlook = Forecaster(unopened, SETTINGS, desk.board)
+
+    assert await desk.request_state("a0", AgentState.BREAK, now=local(TODAY, 9, 50)) == "break"
+
+
+async def test_callbacks_booked_at_the_peak_are_offered_the_valleys(
+    store: TicketStore, desk: QueueDesk, shared_redis_url: str
+) -> None:
+    await seed_weeks(store)
+    desk.outlook = Forecaster(store, SETTINGS, desk.board)
+    hours = CallingHours(timezone="Europe/Berlin", weekdays=frozenset(range(5)), closes="17:00")
+    settings = CallbackSettings(
+        number_uri="sip:{number}@pbx",
+        dispatch=DispatchSettings(hours=hours),
+        slots_from_forecast=True,
+    )
+    client = aioredis.from_url(shared_redis_url, decode_responses=True)
+    requests = CallbackRequests(client, f"ivrtest:forecast-cb:{uuid.uuid4().hex[:8]}:")
+    policy = DialPolicy(DiallingSettings(allow=(re.compile(r"sip:\d+@pbx"),)))
+    booking = CallbackBooking(requests, desk, policy, settings, Priority(), CallJournal(), 7)
+    try:
+        # 09:50, the peak ahead needs 4 agents where 3 are signed in until 11:00.
+        offered = await booking.slots(QUEUE, now=local(TODAY, 9, 50))
+        assert offered == [
+            ("11:00", local(TODAY, 11)),
+            ("13:00", local(TODAY, 13)),
+            ("15:00", local(TODAY, 15)),
+        ]
+        label, at = offered[0]
+        booked = await booking.book(QUEUE, "5550100", not_before=at)
+        request = await requests.get(booked)
+        assert request is not None and request.next_at == local(TODAY, 11), "not before"
+        # In the afternoon valley the next free quarter is offered at once.
+        later = await booking.slots(QUEUE, now=local(TODAY, 14, 2))
+        assert later[0] == ("14:30", local(TODAY, 14, 30))
+    finally:
+        await client.aclose()
+
+
+async def test_callbacks_wait_through_the_peak_and_are_dialled_in_the_valley(
+    store: TicketStore, desk: QueueDesk, shared_redis_url: str, prefix: str
+) -> None:
+    await seed_weeks(store)
+    desk.outlook = Forecaster(store, SETTINGS, desk.board)
+    client = aioredis.from_url(shared_redis_url, decode_responses=True)
+    requests = CallbackRequests(client, prefix)  # the line the desk's queue shares
+    try:
+        booked = await requests.request("5550101", QUEUE, time.time())
+        request = await requests.get(booked)
+        assert request is not None
+        at_peak = BoardAgents(desk.board, desk.line, desk, clock=lambda: local(TODAY, 10, 20))
+        in_valley = BoardAgents(desk.board, desk.line, desk, clock=lambda: local(TODAY, 14, 20))
+
+        # The peak needs four agents, three are signed in: none is spared for a callback.
+        assert await at_peak.claim(QUEUE, request.entry) is None
+        assert {v.state for v in await desk.board.views() if v.id != "a3"} == {AgentState.AVAILABLE}
+        # The afternoon needs two of the three: one is rung for the callback.
+        agent = await in_valley.claim(QUEUE, request.entry)
+        assert agent is not None and (await desk.board.view(agent)).state is AgentState.RINGING
+    finally:
+        await client.aclose()
+
+
 def test_day_file_is_the_seeded_peak_day(tmp_path: Path) -> None:
-    written = write_day(tmp_path / "day.csv", TODAY, random.Random(7), scale=1.3)
+    day = datetime(2026, 11, 25, tzinfo=ZONE)
+    written = write_day(tmp_path / "day.csv", day, random.Random(7), scale=1.3)
     assert written.read_text() == PEAK_DAY.read_text()
 
 
@@ -278,6 +397,8 @@ def test_dashboard_panel_shows_calls_expected_and_agents_needed(tmp_path: Path) 
     try:
         assert service.api("/api/agents/a1/state", "POST", {"state": "available"})[0] == 200
         status, body = service.api("/api/forecast")
+        # Alone where three are needed: a break waits for the end of the busy hours.
+        _, asked = service.api("/api/agents/a1/state", "POST", {"state": "break"})
         url = f"http://127.0.0.1:{service.http_port}/"
 
         async def look() -> dict[str, object]:
@@ -295,6 +416,9 @@ def test_dashboard_panel_shows_calls_expected_and_agents_needed(tmp_path: Path) 
                 )
                 await page.screenshot(ARTIFACTS / "dashboard-forecast.png")
                 return {
+                    "alice": await page.evaluate(
+                        "document.querySelector('#agents tr[data-agent=\"a1\"]').innerText"
+                    ),
                     "needed": await page.evaluate(
                         "Array.from(document.querySelectorAll('#forecast td[data-needed]'))"
                         ".map(td => Number(td.dataset.needed))"
@@ -312,6 +436,8 @@ def test_dashboard_panel_shows_calls_expected_and_agents_needed(tmp_path: Path) 
         assert service.stop() == 0
 
     assert status == 200
+    assert asked["result"] == "available (break requested)" and asked["break_at"]
+    assert "break requested (from " in str(seen["alice"])
     (queue,) = body["queues"]
     assert queue["queue"] == QUEUE and queue["agents_signed_in"] == 1
     assert seen["needed"] == [3] * 8, "six calls a quarter of about 190 s need three agents"

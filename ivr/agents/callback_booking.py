@@ -23,6 +23,9 @@ from ivr.tickets.store import TicketStore
 log = logging.getLogger(__name__)
 
 SLOT_LEAD_SECONDS = 15 * 60  # a slot starting sooner than this is no real choice
+INTERVAL_SECONDS = 15 * 60  # the forecast's interval
+FORECAST_SLOTS = 3  # times offered from the forecast's valleys
+FORECAST_SLOT_SPACING = 2 * 3600  # within one long valley, times this far apart
 
 
 class CallbackBooking:
@@ -64,22 +67,35 @@ class CallbackBooking:
             return f"callback queue unavailable (Redis unreachable: {exc})"
         return None
 
-    async def slots(self, queue: str) -> list[tuple[str, float]]:
-        """Later slots today that the queue's staffing can still serve before closing."""
+    async def slots(self, queue: str, now: float | None = None) -> list[tuple[str, float]]:
+        """Later times today ("HH:MM", Unix seconds) that the queue's staffing can still
+        serve before closing: the configured ``callbacks.slots``, or with ``slots:
+        forecast`` the next valleys of the forecast (where it leaves an agent free)."""
         hours = self._settings.dispatch.hours
         zone = ZoneInfo(hours.timezone)
-        now = time.time()
+        now = time.time() if now is None else now
         today = datetime.fromtimestamp(now, zone)
         if today.weekday() not in hours.weekdays or queue not in self._desk.settings:
             return []
         close = _today_at(today, hours.closes).timestamp()
         try:
             status = await self._desk.status(queue)
-        except (RedisError, OSError):
+            if self._settings.slots_from_forecast and self._desk.outlook is not None:
+                free = await self._desk.outlook.free_intervals(
+                    queue, status.agents_staffed, now + SLOT_LEAD_SECONDS, close, now
+                )
+                candidates = [
+                    (datetime.fromtimestamp(at, zone).strftime("%H:%M"), at)
+                    for at in _valley_starts(free)
+                ]
+            else:
+                candidates = [
+                    (label, _today_at(today, label).timestamp()) for label in self._settings.slots
+                ]
+        except (RedisError, OSError, IvrError):
             return []
         offered = []
-        for label in self._settings.slots:
-            at = _today_at(today, label).timestamp()
+        for label, at in candidates:
             if at < now + SLOT_LEAD_SECONDS or at >= close:
                 continue
             capacity = status.agents_staffed * (close - at) / status.average_handle_seconds
@@ -118,6 +134,21 @@ class CallbackBooking:
         except (RedisError, OSError) as exc:
             raise CallbackUnavailable(f"callback queue unavailable: {exc}") from exc
         return request_id
+
+
+def _valley_starts(free: list[float]) -> list[float]:
+    """Up to ``FORECAST_SLOTS`` times from the free intervals' starts (in order): where
+    each valley begins, and within a long one every ``FORECAST_SLOT_SPACING`` seconds."""
+    chosen: list[float] = []
+    previous = None
+    for start in free:
+        begins = previous is None or start - previous > INTERVAL_SECONDS
+        if begins or (chosen and start - chosen[-1] >= FORECAST_SLOT_SPACING):
+            chosen.append(start)
+        previous = start
+        if len(chosen) == FORECAST_SLOTS:
+            break
+    return chosen
 
 
 def _today_at(today: datetime, clock: str) -> datetime:

@@ -118,7 +118,7 @@ async def open_contact_center(
     tasks.start(OrphanedAgents(board, requests, client, prefix).run(), "orphaned-agents")
     dispatcher = Dispatcher(
         requests,
-        BoardAgents(board, line),
+        BoardAgents(board, line, desk),
         CallbackConnector(
             board,
             line,

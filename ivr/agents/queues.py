@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from callback.line import QueueLine
 from ivr.agents.board import STAFFED, AgentBoard, AgentState, AgentView
 from ivr.agents.estimate import estimated_wait_seconds
 from ivr.agents.settings import QueueSettings
+from ivr.exceptions import IvrError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,9 @@ class QueueStatus:
     estimated_wait_seconds: float  # for a caller joining now; inf when nobody is staffed
 
 
-class BreakOutlook(Protocol):
-    """What the forecast tells the break rule (``ivr.forecast`` provides one)."""
+class StaffingOutlook(Protocol):
+    """What the forecast tells the break rule and the callback offer (``ivr.forecast``
+    provides one)."""
 
     async def break_possible_at(
         self, staffed_without: Mapping[str, int], now: float
@@ -33,6 +38,13 @@ class BreakOutlook(Protocol):
         """When a break may begin, with ``staffed_without`` agents left in each queue:
         ``now`` when the forecast for the break's length keeps every queue's service
         level; else a later time; None when not within the forecast."""
+
+    async def free_intervals(
+        self, queue: str, staffed: int, since: float, until: float, now: float
+    ) -> list[float]:
+        """Starts of the intervals from ``since`` to ``until`` (Unix seconds) whose
+        forecast as of ``now`` needs fewer than ``staffed`` agents: the valleys, where
+        an agent is free."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class QueueDesk:
         self.line = line
         self.settings = settings
         # Set once the service has a forecast; without one breaks follow the present only.
-        self.outlook: BreakOutlook | None = None
+        self.outlook: StaffingOutlook | None = None
 
     async def status(
         self, name: str, views: list[AgentView] | None = None, leaving: str | None = None
@@ -145,7 +157,11 @@ class QueueDesk:
                 busy_now = True
         if self.outlook is None:
             return BreakDecision(not busy_now)
-        possible_at = await self.outlook.break_possible_at(staffed_without, now)
+        try:
+            possible_at = await self.outlook.break_possible_at(staffed_without, now)
+        except IvrError as exc:  # no history to read (the ticket database is away)
+            log.warning("break of %s decided without the forecast: %s", agent_id, exc)
+            return BreakDecision(not busy_now)
         if possible_at is not None and possible_at <= now:
             # By the forecast now; held only while callers wait past the level.
             return BreakDecision(not busy_now)

@@ -123,6 +123,8 @@ class CallbackSettings:
     dispatcher: bool = True  # run a dispatcher inside the service
     dispatch: DispatchSettings = DispatchSettings()
     slots: tuple[str, ...] = ()  # "after HH:MM" choices a caller may pick
+    # ``slots: forecast``: the choices are the next valleys of the forecast instead
+    slots_from_forecast: bool = False
     ring_timeout_seconds: float = 30.0  # a customer who does not answer by then: no_answer
     key_wait_seconds: float = 8.0  # customer_first: after each "press 1" prompt, then no_key
 
@@ -308,8 +310,13 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
             f"{where}.redial_after_unknown has value {redials!r}: expected 0 to 5 calls"
         )
     slots = raw.get("slots") or []
+    from_forecast = slots == "forecast"
+    if from_forecast:
+        slots = []
     if not isinstance(slots, list):
-        raise ConfigError(f"{where}.slots has value {slots!r}: expected a list of times")
+        raise ConfigError(
+            f"{where}.slots has value {slots!r}: expected a list of times or forecast"
+        )
     dispatcher = raw.get("dispatcher", True)
     if not isinstance(dispatcher, bool):
         raise ConfigError(f"{where}.dispatcher has value {dispatcher!r}: expected true or false")
@@ -326,6 +333,7 @@ def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
             hours=_calling_hours(raw.get("calling_hours"), f"{where}.calling_hours"),
         ),
         slots=tuple(_clock(s, f"{where}.slots") for s in slots),
+        slots_from_forecast=from_forecast,
         ring_timeout_seconds=_seconds(raw, "ring_timeout_seconds", where, 30.0) or 30.0,
         key_wait_seconds=_seconds(raw, "key_wait_seconds", where, 8.0) or 8.0,
     )

@@ -1,5 +1,5 @@
 """The forecast read from the ticket store and the agent board, and what it tells
-the break rule (see :class:`ivr.agents.queues.BreakOutlook`)."""
+the break rule and the callback offer (see :class:`ivr.agents.queues.StaffingOutlook`)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,17 @@ class Forecaster:
                 return start
             start = float(max(clash))
         return None
+
+    async def free_intervals(
+        self, queue: str, staffed: int, since: float, until: float, now: float
+    ) -> list[float]:
+        """Starts of the intervals beginning in ``[since, until)`` whose forecast as of
+        ``now`` needs fewer than ``staffed`` agents (one left free: a valley for callbacks)."""
+        found = (await self.forecast(now)).get(queue)
+        if found is None:
+            return []
+        return [
+            i.start
+            for i in found.intervals
+            if since <= i.start < until and i.agents_needed < staffed
+        ]

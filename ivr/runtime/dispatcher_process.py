@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack
 
 from ivr.agents.contact_center import open_contact_center
 from ivr.config import Config
+from ivr.forecast.forecaster import Forecaster
+from ivr.forecast.settings import ForecastSettings
 from ivr.media.prompts import PromptLibrary
 from ivr.state.redis_server import RedisConnection
 from ivr.tasks import OwnedTasks
@@ -60,6 +62,9 @@ async def run_dispatcher(config: Config) -> None:
             config.worker_id,
             config.storage.recordings_dir,
         )
+        # Callbacks are paced into the forecast's valleys, as in the call workers.
+        forecast = ForecastSettings.from_contact_center(config.contact_center)
+        center.desk.outlook = Forecaster(tickets, forecast, center.desk.board)
         await telephony.start(_refuse)
         stack.push_async_callback(telephony.close)
         stack.push_async_callback(tasks.cancel_all)
