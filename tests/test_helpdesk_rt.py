@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.harness import wait_until
 from support.request_tracker import RequestTracker
 from support.service import RunningService, run_ivr, start_service
@@ -268,3 +269,50 @@ def test_a_caller_hears_the_rt_number_and_an_rt_tickets_status(
         assert checked.returncode == 0, checked.stdout
     finally:
         assert service.stop() == 0
+
+
+async def test_a_change_delivered_again_after_a_crash_is_made_once_in_rt(
+    rt: RequestTracker,
+) -> None:
+    from support.tickets import end, start
+
+    from ivr.tickets import outbox
+    from ivr.tickets.connectors.base import Change
+    from ivr.tickets.connectors.rt import RtConnector
+    from ivr.tickets.connectors.settings import parse_helpdesk
+    from ivr.tickets.model import Disposition, Ticket
+
+    raw = yaml.safe_load(HELPDESK_YAML.format(url=rt.url))["helpdesk"]
+    settings = parse_helpdesk(raw, "test")
+    assert settings is not None
+    connector = RtConnector(settings, rt.token, "http://127.0.0.1:9")
+    ours = 990001  # no ticket of the services here has it
+    arrived = Ticket(id=ours, start=start("7705"), disposition=Disposition.LIVE)
+    finished = end()
+    closed = Ticket(
+        id=ours,
+        start=arrived.start,
+        disposition=finished.disposition,
+        ended_at=finished.ended_at,
+        nodes=finished.nodes,
+        keys=finished.keys,
+        recording_path=finished.recording_path,
+    )
+    try:
+        made = await connector.deliver(Change(1, outbox.CREATED, arrived), None)
+        # The crash came before the RT id was stored: the retry knows of no RT ticket.
+        assert await connector.deliver(Change(1, outbox.CREATED, arrived), None) == made
+        # ... and before the outbox row was marked: the closing is made again.
+        for _ in range(2):
+            assert await connector.deliver(Change(2, outbox.CLOSED, closed), made) == made
+        attempt = {"request": "r1", "attempt": 1, "outcome": "no_answer"}
+        for _ in range(2):
+            change = Change(3, outbox.CALLBACK_ATTEMPT, closed, attempt)
+            await connector.deliver(change, made)
+    finally:
+        await connector.close()
+    assert [t["id"] for t in rt_tickets_of(rt, ours)] == [made.id]
+    told = [a["Subject"] for a in rt.comments(made.id) if a["Subject"].startswith("IVR")]
+    assert told == ["IVR delivery 2", "IVR delivery 3"]
+    ticket = rt.get(f"ticket/{made.id}")
+    assert fields_of(ticket)["IVR Disposition"] == ["completed"]

@@ -49,6 +49,7 @@ from ivr.speech.startup import start_speech
 from ivr.state.dialogs import DialogClaims
 from ivr.state.live_calls import LiveCallRegistry
 from ivr.state.redis_server import RedisConnection
+from ivr.state.single_runner import SingleRunner
 from ivr.tasks import OwnedTasks, cancel_and_wait
 from ivr.telephony.baresip_engine import BaresipTelephony
 from ivr.telephony.interface import Call
@@ -245,21 +246,26 @@ class Service:
                 )
                 self._tasks.start(drainer.run(), "ticket-webhook")
             if config.helpdesk is not None and helpdesk is not None:
-                self._start_helpdesk(config.helpdesk, helpdesk, tickets)
+                settings, connector = config.helpdesk, helpdesk
+                lease = SingleRunner(client, prefix, "helpdesk", config.worker_id)
+                self._tasks.start(
+                    lease.run(lambda: self._helpdesk(settings, connector, tickets)), "helpdesk"
+                )
             stack.push_async_callback(self._tasks.cancel_all)
             await self._stop.wait()
             await self._shut_down(telephony)
 
-    def _start_helpdesk(
-        self, settings: HelpdeskConfig, connector: HelpdeskConnector, tickets: TicketStore
+    @staticmethod
+    async def _helpdesk(
+        settings: HelpdeskConfig, connector: HelpdeskConnector, tickets: TicketStore
     ) -> None:
-        """Our tickets to the help desk (outbox) and its changes back (polling)."""
+        """Our tickets to the help desk (outbox) and its changes back (polling), on the
+        one worker of the cluster holding the help desk's lease."""
         drainer = HelpdeskDrainer(tickets, connector, settings.max_backoff_seconds)
-        self._tasks.start(drainer.run(), "helpdesk-outbox")
         sync = HelpdeskSync(
             tickets, connector, settings.poll_interval_seconds, settings.resync_seconds
         )
-        self._tasks.start(sync.run(), "helpdesk-read-back")
+        await asyncio.gather(drainer.run(), sync.run())
 
     @staticmethod
     async def _reload(plans: PlanRegistry, why: str) -> None:

@@ -94,3 +94,9 @@ def desk_commands(prefix: str) -> str:
 def desk_command_answer(prefix: str, command_id: str) -> str:
     """String (expires after a minute): the answer of the worker that took a desk command."""
     return f"{prefix}desk-command:{command_id}"
+
+
+def single_runner(prefix: str, job: str) -> str:
+    """String (expires unless renewed, ivr.state.single_runner): the worker that runs
+    ``job`` for the whole cluster now (the help desk's delivery and read-back)."""
+    return f"{prefix}single-runner:{job}"
