@@ -163,7 +163,7 @@ def forecast_queue(
         for start in interval_starts(day, zone)
     }
     # Today's finished intervals tell how today runs against its forecast.
-    past = [start for start in plain if start < today + 86400 and slot_of(start) < current]
+    past = [start for start in plain if start < tomorrow and slot_of(start) < current]
     expected_so_far = sum(plain[s] for s in past)
     actual_so_far = sum(history.calls(queue.name, slot_of(s)) for s in past)
     prior = settings.adjust_prior_calls
