@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -35,11 +36,36 @@ def _iso_moments(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, An
     return shown
 
 
-def callback_json(request: CallbackRequest) -> dict[str, Any]:
-    """One booking as the API shows it: its fields, times in ISO 8601, each attempt's too."""
+def callback_json(request: CallbackRequest, now: float | None = None) -> dict[str, Any]:
+    """One booking as the API shows it: its fields, times in ISO 8601, each attempt's
+    too, and ``why_now``: why it stands where it does in line (or why not yet)."""
     body = _iso_moments(asdict(request), MOMENTS)
     body["history"] = [_iso_moments(attempt, ATTEMPT_MOMENTS) for attempt in request.history]
+    body["why_now"] = why_now(request, time.time() if now is None else now)
     return body
+
+
+def why_now(request: CallbackRequest, now: float) -> str:
+    """The order's reasons for one booking, in words: the line is served by place
+    (when its caller joined or booked) less its priority seconds; a booking whose
+    ``next_at`` is ahead waits for it (a time picked, or the backoff after a failed
+    attempt)."""
+    if request.state == "dialling":
+        return f"being dialled (attempt {request.attempts + 1})"
+    if request.state != "pending":
+        return f"{request.state}" + (f": {request.reason}" if request.reason else "")
+    # Only moments, no "waited N minutes": the same booking reads the same every time.
+    reasons = [f"in line since {iso(request.place)}"]
+    if request.priority_seconds:
+        reasons.append(f"{request.priority_seconds:g} s earlier by priority (VIP, intent)")
+    if request.attempts:
+        last = f", last: {request.reason}" if request.reason else ""
+        reasons.append(f"{request.attempts} attempt(s) not connected{last}")
+    if request.apologise:
+        reasons.append("the last call was cut off: an apology first")
+    if request.next_at > now:
+        reasons.append(f"not before {iso(request.next_at)}")
+    return "; ".join(reasons)
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -52,7 +78,8 @@ async def list_callbacks(request: web.Request) -> web.Response:
     counts = dict.fromkeys(STATES, 0)
     for item in listing:
         counts[item.state] += 1
-    shown = [callback_json(r) for r in listing if state is None or r.state == state]
+    now = time.time()
+    shown = [callback_json(r, now) for r in listing if state is None or r.state == state]
     return web.json_response({"callbacks": shown, "counts": counts})
 
 
