@@ -259,6 +259,7 @@
     } catch (error) {
       suggestions = null;
     }
+    if (token() === null) return; // logged out while it was read
     renderSuggestions();
   }
 
@@ -316,6 +317,7 @@
     } catch (error) {
       forecast = null;
     }
+    if (token() === null) return; // logged out while it was read
     renderForecast();
   }
 
@@ -376,6 +378,7 @@
     }
     for (const id of ["today-figures", "callback-counts", "chart"]) document.getElementById(id).replaceChildren();
     for (const id of ["calls-count", "suggestions-count", "updated"]) document.getElementById(id).textContent = "";
+    document.getElementById("forecast-error").textContent = "–";
     supervisor.clear();
   }
 
