@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -32,11 +32,21 @@ from redis.exceptions import RedisError
 from ivr.agents.desk_calls import DeskCalls, journal_pop
 from ivr.agents.desk_commands import DeskCommand, DeskCommands
 from ivr.agents.dialling import Dialler, DialPolicy
+from ivr.agents.legs import (
+    Leg,
+    NotReached,
+    cancelled,
+    connect,
+    dial_withdrawable,
+    first_of,
+    part,
+    until_end,
+)
 from ivr.agents.queues import QueueDesk
 from ivr.agents.wakeups import AgentWakeups
 from ivr.exceptions import DialRefused, TelephonyError
 from ivr.media.hold_music import HoldMusic
-from ivr.telephony.interface import Call, CallEnded
+from ivr.telephony.interface import Call
 from ivr.tickets.model import CallJournal
 
 log = logging.getLogger(__name__)
@@ -83,36 +93,6 @@ class TalkEnd:
     first_released: bool = False  # the first agent was released (wrap-up) already
 
 
-class _NotReached(Exception):
-    """The second line did not answer; the reason is the message."""
-
-
-async def _until_end(call: Call) -> None:
-    while not isinstance(await call.next_event(), CallEnded):
-        pass  # keys pressed while talking to agents are theirs
-
-
-@dataclass(eq=False)
-class _Leg:
-    call: Call
-    agent: str | None  # None: an extension
-    queue: str | None
-    end: asyncio.Future[None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.end = asyncio.ensure_future(_until_end(self.call))
-
-
-def _connect(one: Call, other: Call) -> None:
-    one.bridge(other)
-    other.bridge(one)
-
-
-def _part(one: Call, other: Call) -> None:
-    one.bridge(None)
-    other.bridge(None)
-
-
 class Conversation:
     """The caller and an agent talking until one hangs up, with the agent's escalations."""
 
@@ -127,7 +107,7 @@ class Conversation:
         ticket_id: int | None,
     ) -> None:
         self._caller = caller
-        self._first = _Leg(leg, agent_id, queue)
+        self._first = Leg(leg, agent_id, queue)
         self._current = self._first
         self._services = services
         self._journal = journal
@@ -143,10 +123,10 @@ class Conversation:
         """Talk (the legs bridged) until the caller or the last agent hangs up, or a blind
         escalation to a queue takes the caller on. Every leg but the caller's is hung up
         and every agent reached here (not the first) released at the end."""
-        caller_end = asyncio.ensure_future(_until_end(self._caller))
+        caller_end = asyncio.ensure_future(until_end(self._caller))
         try:
             with self._services.commands.listening(self._call_id) as inbox:
-                _connect(self._caller, self._first.call)
+                connect(self._caller, self._first.call)
                 return await self._talk(inbox, caller_end)
         finally:
             self._caller.bridge(None)
@@ -169,7 +149,7 @@ class Conversation:
     ) -> TalkEnd:
         while True:
             current = self._current
-            got = await _first_of(inbox, caller_end, current.end)
+            got = await first_of(inbox, caller_end, current.end)
             if got is caller_end:
                 return self._end(caller_left=True)
             if got is current.end:
@@ -214,15 +194,15 @@ class Conversation:
         music.start()
         reach = asyncio.ensure_future(self._reach(command, escalated))
         try:
-            got = await _first_of(None, caller_end, reach)
+            got = await first_of(None, caller_end, reach)
         finally:
             await music.stop()
         if got is caller_end:
-            await _cancelled(reach)
+            await cancelled(reach)
             return self._end(caller_left=True)
         try:
             second = reach.result()
-        except _NotReached as exc:
+        except NotReached as exc:
             self._event(command, "blind", "failed", reason=str(exc))
             back = agent.queue or command.queue
             if not back:
@@ -253,11 +233,11 @@ class Conversation:
         reach = asyncio.ensure_future(self._reach(command, escalated))
         try:
             while True:
-                got = await _first_of(inbox, caller_end, first.end, reach)
+                got = await first_of(inbox, caller_end, first.end, reach)
                 if got is reach:
                     break
                 if got is caller_end or got is first.end:
-                    await _cancelled(reach)
+                    await cancelled(reach)
                     await caller_music.stop()
                     return self._end(caller_left=got is caller_end)
                 assert isinstance(got, DeskCommand)
@@ -265,23 +245,23 @@ class Conversation:
                 if refusal:
                     await self._services.commands.answer(got, {"ok": False, "error": refusal})
                     continue
-                await _cancelled(reach)
+                await cancelled(reach)
                 await self._services.commands.answer(got, {"ok": True, "state": "cancelled"})
                 await self._back_to_caller(first, command, "cancelled", "", caller_music)
                 return None
             try:
                 second = reach.result()
-            except _NotReached as exc:
+            except NotReached as exc:
                 await self._back_to_caller(first, command, "failed", str(exc), caller_music)
                 return None
         finally:
             await agent_music.stop()
         self._legs.append(second)
-        _connect(first.call, second.call)
+        connect(first.call, second.call)
         self._event(command, "attended", "consulting", second_agent=second.agent)
         await self._desk_state(first, command, "attended", "consulting", second.agent)
         while True:
-            got = await _first_of(inbox, caller_end, first.end, second.end)
+            got = await first_of(inbox, caller_end, first.end, second.end)
             if got is caller_end:
                 await caller_music.stop()
                 return self._end(caller_left=True)
@@ -294,7 +274,7 @@ class Conversation:
                 await self._services.commands.answer(got, {"ok": True, "state": state})
             else:
                 state = "completed" if got is first.end else "cancelled"
-            _part(first.call, second.call)
+            part(first.call, second.call)
             if state == "cancelled":
                 self._legs.remove(second)
                 await second.call.hangup()
@@ -311,27 +291,27 @@ class Conversation:
             return None
 
     async def _back_to_caller(
-        self, first: _Leg, command: DeskCommand, state: str, reason: str, music: HoldMusic
+        self, first: Leg, command: DeskCommand, state: str, reason: str, music: HoldMusic
     ) -> None:
         await music.stop()
         await self._join_caller(first)
         self._event(command, "attended", state, **({"reason": reason} if reason else {}))
         await self._desk_state(first, command, "attended", state, reason=reason)
 
-    async def _part_caller(self, leg: _Leg) -> None:
+    async def _part_caller(self, leg: Leg) -> None:
         """The caller leaves ``leg`` (hold, or the agent drops): a monitor on it ends."""
-        _part(self._caller, leg.call)
+        part(self._caller, leg.call)
         if self._services.bridges is not None:
             await self._services.bridges.unbridged(self._call_id)
 
-    async def _join_caller(self, leg: _Leg) -> None:
-        _connect(self._caller, leg.call)
+    async def _join_caller(self, leg: Leg) -> None:
+        connect(self._caller, leg.call)
         if self._services.bridges is not None:
             await self._services.bridges.bridged(
                 self._call_id, self._caller, leg.call, leg.agent, self._journal
             )
 
-    def _adopt(self, leg: _Leg) -> None:
+    def _adopt(self, leg: Leg) -> None:
         """``leg`` talks to the caller from now on."""
         if leg not in self._legs:
             self._legs.append(leg)
@@ -343,19 +323,19 @@ class Conversation:
 
     # -- reaching the second line --------------------------------------------------------
 
-    async def _reach(self, command: DeskCommand, escalated: dict[str, Any]) -> _Leg:
+    async def _reach(self, command: DeskCommand, escalated: dict[str, Any]) -> Leg:
         """The second line answered (an agent of ``command.queue`` or the extension).
-        Raises _NotReached."""
+        Raises NotReached."""
         if command.queue:
             return await self._from_queue(command.queue, escalated)
         try:
             uri = self._services.policy.uri_for_extension(command.extension)
-            leg = await _dial(self._services.dialler, uri, EXTENSION_RING_SECONDS)
+            leg = await dial_withdrawable(self._services.dialler, uri, EXTENSION_RING_SECONDS)
         except (DialRefused, TelephonyError) as exc:
-            raise _NotReached(str(exc)) from exc
-        return _Leg(leg, None, None)
+            raise NotReached(str(exc)) from exc
+        return Leg(leg, None, None)
 
-    async def _from_queue(self, queue: str, escalated: dict[str, Any]) -> _Leg:
+    async def _from_queue(self, queue: str, escalated: dict[str, Any]) -> Leg:
         desk, wakeups = self._services.desk, self._services.wakeups
         settings = desk.settings[queue]
         entry = CONSULT_PREFIX + self._call_id
@@ -377,19 +357,19 @@ class Conversation:
                     await desk.line.join(queue, entry, time.time())
                     continue
                 if (await desk.status(queue)).agents_staffed == 0:
-                    raise _NotReached(f"nobody is logged in to queue {queue}")
+                    raise NotReached(f"nobody is logged in to queue {queue}")
                 if time.monotonic() - started > settings.max_wait_seconds:
-                    raise _NotReached(f"no agent of queue {queue} was free in time")
+                    raise NotReached(f"no agent of queue {queue} was free in time")
                 await wakeups.wait(POLL_SECONDS, since=token)
         except (RedisError, OSError) as exc:
-            raise _NotReached(f"queue {queue} unavailable: {exc}") from exc
+            raise NotReached(f"queue {queue} unavailable: {exc}") from exc
         finally:
             try:
                 await desk.line.leave(queue, entry)
             except (RedisError, OSError) as exc:
                 log.warning("could not take %s out of queue %s: %s", entry, queue, exc)
 
-    async def _ring(self, queue: str, agent_id: str, escalated: dict[str, Any]) -> _Leg | None:
+    async def _ring(self, queue: str, agent_id: str, escalated: dict[str, Any]) -> Leg | None:
         board = self._services.desk.board
         agent = board.settings(agent_id)
         assert agent is not None
@@ -406,7 +386,7 @@ class Conversation:
             await desk_calls.ringing(agent_id, self._call_id, {**pop, "escalated": escalated})
         ring = self._services.desk.settings[queue].ring_timeout_seconds
         try:
-            leg = await _dial(self._services.dialler, uri, ring)
+            leg = await dial_withdrawable(self._services.dialler, uri, ring)
         except TelephonyError as exc:
             await board.not_answered(agent_id, str(exc))
             if desk_calls is not None:
@@ -420,11 +400,11 @@ class Conversation:
         await board.answered(agent_id)
         if desk_calls is not None:
             await desk_calls.connected(agent_id, self._call_id)
-        return _Leg(leg, agent_id, queue)
+        return Leg(leg, agent_id, queue)
 
     # -- bookkeeping ---------------------------------------------------------------------
 
-    async def _release(self, leg: _Leg, wrap_up: bool) -> None:
+    async def _release(self, leg: Leg, wrap_up: bool) -> None:
         """The agent of ``leg`` is done with this caller: their queue's wrap-up, then free."""
         if leg.agent is None:
             return
@@ -468,7 +448,7 @@ class Conversation:
 
     async def _desk_state(
         self,
-        leg: _Leg,
+        leg: Leg,
         command: DeskCommand,
         mode: str,
         state: str,
@@ -490,54 +470,3 @@ class Conversation:
                 "at": time.time(),
             },
         )
-
-
-_dropping: set[asyncio.Future[Any]] = set()  # dials given up while ringing, their hang-ups
-
-
-async def _dial(dialler: Dialler, uri: str, timeout: float) -> Call:
-    """Dial ``uri``. Given up (cancelled) while it rings, the dial goes on to its answer
-    or timeout and an answered leg is hung up then: the stack cannot withdraw a dial."""
-    dial = asyncio.ensure_future(dialler.dial(uri, timeout))
-    try:
-        return await asyncio.shield(dial)
-    except asyncio.CancelledError:
-        _dropping.add(dial)
-        dial.add_done_callback(_hang_up_late)
-        raise
-
-
-def _hang_up_late(dial: asyncio.Future[Call]) -> None:
-    _dropping.discard(dial)
-    if not dial.cancelled() and dial.exception() is None:
-        hangup = asyncio.ensure_future(dial.result().hangup())
-        _dropping.add(hangup)
-        hangup.add_done_callback(_dropping.discard)
-
-
-async def _first_of(
-    inbox: asyncio.Queue[DeskCommand] | None, *futures: asyncio.Future[Any]
-) -> object:
-    """The first of ``futures`` to finish, or the next command of ``inbox``."""
-    waiting: set[asyncio.Future[Any]] = set(futures)
-    getter = asyncio.ensure_future(inbox.get()) if inbox is not None else None
-    if getter is not None:
-        waiting.add(getter)
-    try:
-        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if getter is not None and not getter.done():
-            getter.cancel()
-    for future in futures:
-        if future in done:
-            if getter is not None and getter.done() and not getter.cancelled():
-                assert inbox is not None
-                inbox.put_nowait(getter.result())  # taken in the same turn: kept for later
-            return future
-    assert getter is not None
-    return getter.result()
-
-
-async def _cancelled(task: asyncio.Future[Any]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
