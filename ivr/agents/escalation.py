@@ -15,8 +15,9 @@ the commands of that agent's desk (:mod:`ivr.agents.desk_commands`):
   and the second line and releases the first agent; ``cancel`` (or the second line
   hanging up) returns the agent to the caller.
 
-Extensions are dialled only through the dialling policy. Every step is an
-``escalation`` event on the call's ticket and shows on the desks.
+The second line is reached by :mod:`ivr.agents.escalation_reach` (extensions only
+through the dialling policy). Every step is an ``escalation`` event on the call's
+ticket and shows on the desks.
 """
 
 from __future__ import annotations
@@ -29,31 +30,26 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from ivr.agents.desk_calls import DeskCalls, journal_pop
+from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.desk_commands import DeskCommand, DeskCommands
 from ivr.agents.dialling import Dialler, DialPolicy
+from ivr.agents.escalation_reach import SecondLine
 from ivr.agents.legs import (
     Leg,
     NotReached,
     cancelled,
     connect,
-    dial_withdrawable,
     first_of,
     part,
     until_end,
 )
 from ivr.agents.queues import QueueDesk
 from ivr.agents.wakeups import AgentWakeups
-from ivr.exceptions import DialRefused, TelephonyError
 from ivr.media.hold_music import HoldMusic
 from ivr.telephony.interface import Call
 from ivr.tickets.model import CallJournal
 
 log = logging.getLogger(__name__)
-
-EXTENSION_RING_SECONDS = 30.0
-POLL_SECONDS = 1.0
-CONSULT_PREFIX = "consult:"  # the line entry of a consultation waiting for a queue's agent
 
 
 class Bridges(Protocol):
@@ -114,6 +110,16 @@ class Conversation:
         self._ticket_id = ticket_id
         self._first_released = False
         self._legs = [self._first]
+        self._second_line = SecondLine(
+            services.desk,
+            services.wakeups,
+            services.dialler,
+            services.policy,
+            services.desk_calls,
+            caller,
+            journal,
+            ticket_id,
+        )
 
     @property
     def _call_id(self) -> str:
@@ -192,7 +198,7 @@ class Conversation:
         await self._release(agent, wrap_up=True)
         music = HoldMusic(self._caller)
         music.start()
-        reach = asyncio.ensure_future(self._reach(command, escalated))
+        reach = asyncio.ensure_future(self._second_line.reach(command, escalated))
         try:
             got = await first_of(None, caller_end, reach)
         finally:
@@ -230,7 +236,7 @@ class Conversation:
         await self._services.commands.answer(command, {"ok": True, "state": "dialling"})
         self._event(command, "attended", "dialling")
         await self._desk_state(first, command, "attended", "dialling")
-        reach = asyncio.ensure_future(self._reach(command, escalated))
+        reach = asyncio.ensure_future(self._second_line.reach(command, escalated))
         try:
             while True:
                 got = await first_of(inbox, caller_end, first.end, reach)
@@ -320,87 +326,6 @@ class Conversation:
         self._current = leg
         if leg.agent is not None:
             self._journal.handling.agent_id = leg.agent
-
-    # -- reaching the second line --------------------------------------------------------
-
-    async def _reach(self, command: DeskCommand, escalated: dict[str, Any]) -> Leg:
-        """The second line answered (an agent of ``command.queue`` or the extension).
-        Raises NotReached."""
-        if command.queue:
-            return await self._from_queue(command.queue, escalated)
-        try:
-            uri = self._services.policy.uri_for_extension(command.extension)
-            leg = await dial_withdrawable(self._services.dialler, uri, EXTENSION_RING_SECONDS)
-        except (DialRefused, TelephonyError) as exc:
-            raise NotReached(str(exc)) from exc
-        return Leg(leg, None, None)
-
-    async def _from_queue(self, queue: str, escalated: dict[str, Any]) -> Leg:
-        desk, wakeups = self._services.desk, self._services.wakeups
-        settings = desk.settings[queue]
-        entry = CONSULT_PREFIX + self._call_id
-        excluded: set[str] = set()
-        started = time.monotonic()
-        try:
-            await desk.line.join(queue, entry, time.time())
-            while True:
-                token = wakeups.token()
-                claim = await desk.board.claim(queue, desk.line, entry, excluded)
-                if claim.agent_id is not None:
-                    leg = await self._ring(queue, claim.agent_id, escalated)
-                    if leg is not None:
-                        return leg
-                    excluded.add(claim.agent_id)
-                    await desk.line.not_connecting(queue, entry)
-                    continue
-                if not claim.queued:
-                    await desk.line.join(queue, entry, time.time())
-                    continue
-                if (await desk.status(queue)).agents_staffed == 0:
-                    raise NotReached(f"nobody is logged in to queue {queue}")
-                if time.monotonic() - started > settings.max_wait_seconds:
-                    raise NotReached(f"no agent of queue {queue} was free in time")
-                await wakeups.wait(POLL_SECONDS, since=token)
-        except (RedisError, OSError) as exc:
-            raise NotReached(f"queue {queue} unavailable: {exc}") from exc
-        finally:
-            try:
-                await desk.line.leave(queue, entry)
-            except (RedisError, OSError) as exc:
-                log.warning("could not take %s out of queue %s: %s", entry, queue, exc)
-
-    async def _ring(self, queue: str, agent_id: str, escalated: dict[str, Any]) -> Leg | None:
-        board = self._services.desk.board
-        agent = board.settings(agent_id)
-        assert agent is not None
-        desk_calls = self._services.desk_calls
-        try:
-            uri = self._services.policy.check(agent.uri)
-        except DialRefused as exc:
-            await board.not_answered(agent_id, str(exc))
-            return None
-        if desk_calls is not None:
-            pop = journal_pop(
-                self._journal, self._ticket_id, self._caller.info.caller_number, queue
-            )
-            await desk_calls.ringing(agent_id, self._call_id, {**pop, "escalated": escalated})
-        ring = self._services.desk.settings[queue].ring_timeout_seconds
-        try:
-            leg = await dial_withdrawable(self._services.dialler, uri, ring)
-        except TelephonyError as exc:
-            await board.not_answered(agent_id, str(exc))
-            if desk_calls is not None:
-                await desk_calls.missed(agent_id, self._call_id)
-            return None
-        except asyncio.CancelledError:
-            await board.finished(agent_id, 0)
-            if desk_calls is not None:
-                await desk_calls.missed(agent_id, self._call_id)
-            raise
-        await board.answered(agent_id)
-        if desk_calls is not None:
-            await desk_calls.connected(agent_id, self._call_id)
-        return Leg(leg, agent_id, queue)
 
     # -- bookkeeping ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ An agent is ``ringing`` or ``on_call`` for a line entry: a live caller (its
 call id, in the live-call index while some worker carries it) or a callback
 (``cb:<id>``, ``dialling`` while a dispatcher holds its lease), or an agent's
 consultation of a second-line agent for a live caller (``consult:<call id>``,
-:mod:`ivr.agents.escalation`: it lasts as long as that caller). When the worker
+:mod:`ivr.agents.escalation_reach`: it lasts as long as that caller). When the worker
 or dispatcher carrying it dies, the sweeper closes the call, the lease runs
 out, and nobody is left to end the agent's call: every worker looks for such
 agents and frees them (one compare-and-set, so two workers never fight).
@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from callback.requests import ENTRY_PREFIX, CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState
-from ivr.agents.escalation import CONSULT_PREFIX
+from ivr.agents.escalation_reach import CONSULT_PREFIX
 from ivr.state import keys
 
 log = logging.getLogger(__name__)
