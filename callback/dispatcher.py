@@ -2,7 +2,8 @@
 
 It runs inside the service or alone (``ivr callbacks run``); several may run on
 several nodes. Each round it gives back the requests of dispatchers that died
-(expired leases), then, queue by queue and in line order, leases a due request
+(expired leases), then, queue by queue and in line order (place less the seconds of
+the value rule, ``callback.value``: most valuable first), leases a due request
 and asks for an agent for it. The agent is granted by the same rule as for live
 callers (``Agents.claim``): only when no live caller ahead of the request is
 still waiting for one, so callbacks fill slack and never jump the line. The
@@ -41,6 +42,7 @@ from redis.exceptions import RedisError
 
 from callback.ledger import AttemptLedger, until_redis_answers
 from callback.requests import CallbackRequest, CallbackRequests, Lease, Settled
+from callback.value import ValueRule
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class DispatchSettings:
     max_dialling: int = 20  # callbacks this dispatcher dials at once
     hours: CallingHours = CallingHours()
     poll_seconds: float = 1.0
+    value: ValueRule = ValueRule()  # most valuable first: who stands earlier in line
 
     def mode(self, queue: str) -> str:
         return self.modes.get(queue, "agent_first")
@@ -238,7 +241,9 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """One round; returns how many callbacks it started dialling."""
         for settled in await self._requests.reap_expired_leases(
-            self._settings.redial_after_unknown, self._settings.max_attempts
+            self._settings.redial_after_unknown,
+            self._settings.max_attempts,
+            self._settings.value.per_failed_attempt_seconds,
         ):
             await self._settled(settled)
         now = time.time()
@@ -359,8 +364,10 @@ class Dispatcher:
             "next_at": next_at or None,
             "recording": attempt.recording,
         }
+        per_failed = self._settings.value.per_failed_attempt_seconds
         finished = await until_redis_answers(
-            what, lambda: self._requests.finish_attempt(lease, state, record, next_at)
+            what,
+            lambda: self._requests.finish_attempt(lease, state, record, next_at, per_failed),
         )
         if not finished:
             # Taken over meanwhile: the successor owns the booking; the call this

@@ -12,10 +12,26 @@ def _lua(source: str) -> str:
     return Template(source).substitute(entry_prefix=CALLBACK_ENTRY_PREFIX, line_suffix=LINE_SUFFIX)
 
 
+# A request's score in its line: place less the value rule's seconds (VIP, intent, each
+# attempt so far) less the operator's priority; CallbackRequest.standing says the same.
+_STANDING = """
+local function standing(request_key)
+  local f = redis.call('HMGET', request_key, 'place', 'priority_seconds', 'vip_seconds',
+    'intent_seconds', 'per_failed_attempt_seconds', 'attempts')
+  local n = {}
+  for i = 1, 6 do n[i] = tonumber(f[i] or '0') or 0 end
+  return n[1] - n[2] - n[3] - n[4] - n[5] * n[6]
+end
+"""
+
+
 # KEYS: number index (number -> request id), the set of queues with callbacks.
 # ARGV: number, new id, queue, place, next_at, ticket id, caller name, intent,
-#       request hash prefix, line prefix, due prefix, now (see CallbackRequests.request)
-REQUEST = _lua("""
+#       request hash prefix, line prefix, due prefix, now, the value rule's VIP,
+#       intent and per-failed-attempt seconds (see CallbackRequests.request)
+REQUEST = _lua(
+    _STANDING
+    + """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 local id = ARGV[2]
 local place = tonumber(ARGV[4])
@@ -33,20 +49,21 @@ if existing then
   end
 end
 local key = ARGV[9] .. id
-local priority = tonumber(redis.call('HGET', key, 'priority_seconds') or '0')
 local state = redis.call('HGET', key, 'state')
 if state ~= 'dialling' then state = 'pending' end
 redis.call('HSET', key, 'id', id, 'number', ARGV[1], 'queue', ARGV[3], 'place', place,
   'state', state, 'next_at', ARGV[5], 'ticket_id', ARGV[6], 'caller_name', ARGV[7],
-  'intent', ARGV[8], 'created_at', ARGV[12])
+  'intent', ARGV[8], 'created_at', ARGV[12], 'vip_seconds', ARGV[13],
+  'intent_seconds', ARGV[14], 'per_failed_attempt_seconds', ARGV[15])
 redis.call('HSETNX', key, 'attempts', 0)
 redis.call('HSETNX', key, 'priority_seconds', 0)
 redis.call('HSET', KEYS[1], ARGV[1], id)
-redis.call('ZADD', ARGV[10] .. ARGV[3] .. '$line_suffix', place - priority, '$entry_prefix' .. id)
+redis.call('ZADD', ARGV[10] .. ARGV[3] .. '$line_suffix', standing(key), '$entry_prefix' .. id)
 if state == 'pending' then redis.call('ZADD', ARGV[11] .. ARGV[3], ARGV[5], id) end
 redis.call('SADD', KEYS[2], ARGV[3])
 return id
-""")
+"""
+)
 
 # Returns the lease's generation (0: not taken). Every later write of the lease holder
 # names owner and generation: a dispatcher whose lease was taken over is fenced off.
@@ -118,8 +135,11 @@ return 1
 # Returns '' when the lease was not expired, else the state and the attempt record
 # written ('{}' when none) as JSON.
 # KEYS: leased, by number, closed.
-# ARGV: id, request prefix, due prefix, line prefix, now, redial allowance, max attempts
-REAP = _lua("""
+# ARGV: id, request prefix, due prefix, line prefix, now, redial allowance, max attempts,
+#       the value rule's seconds per failed attempt
+REAP = _lua(
+    _STANDING
+    + """
 local key = ARGV[2] .. ARGV[1]
 local now = tonumber(ARGV[5])
 if redis.call('HGET', key, 'state') ~= 'dialling' then
@@ -165,21 +185,26 @@ record['next_at'] = cjson.null
 redis.call('RPUSH', key .. ':history', cjson.encode(record))
 redis.call('HSET', key, 'state', state, 'reason', record['outcome'])
 if state == 'pending' then
-  redis.call('HSET', key, 'next_at', now, 'apologise', 1)
+  redis.call('HSET', key, 'next_at', now, 'apologise', 1, 'per_failed_attempt_seconds', ARGV[8])
   redis.call('ZADD', ARGV[3] .. queue, now, ARGV[1])
+  redis.call('ZADD', ARGV[4] .. queue .. '$line_suffix', 'XX', standing(key),
+    '$entry_prefix' .. ARGV[1])
 else
   redis.call('ZREM', ARGV[4] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])
   redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
   redis.call('ZADD', KEYS[3], now, ARGV[1])
 end
 return cjson.encode({state = state, record = record})
-""")
+"""
+)
 
-# One attempt ended. KEYS: leased, by number, closed.
+# One attempt ended; pending again, it moves up by the value rule's seconds per failed
+# attempt. KEYS: leased, by number, closed.
 # ARGV: id, owner, request prefix, generation, outcome state (done|failed|pending),
-# reason, next_at, attempt JSON, now, due prefix, line prefix
+# reason, next_at, attempt JSON, now, due prefix, line prefix, seconds per failed attempt
 FINISH = _lua(
-    _HOLDER
+    _STANDING
+    + _HOLDER
     + """
 redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('RPUSH', key .. ':history', ARGV[8])
@@ -190,6 +215,9 @@ redis.call('HSET', key, 'state', ARGV[5], 'reason', ARGV[6], 'lease_owner', '', 
   'next_at', ARGV[7])
 if ARGV[5] == 'pending' then
   redis.call('ZADD', ARGV[10] .. queue, ARGV[7], ARGV[1])
+  redis.call('HSET', key, 'per_failed_attempt_seconds', ARGV[12])
+  redis.call('ZADD', ARGV[11] .. queue .. '$line_suffix', 'XX', standing(key),
+    '$entry_prefix' .. ARGV[1])
 else
   redis.call('ZREM', ARGV[11] .. queue .. '$line_suffix', '$entry_prefix' .. ARGV[1])
   redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
@@ -214,3 +242,19 @@ redis.call('HDEL', KEYS[2], redis.call('HGET', key, 'number'))
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 """)
+
+# An operator's priority; the request keeps the value rule's seconds besides.
+# ARGV: id, request prefix, line prefix, priority seconds
+REPRIORITISE = _lua(
+    _STANDING
+    + """
+local key = ARGV[2] .. ARGV[1]
+local state = redis.call('HGET', key, 'state')
+if state ~= 'pending' and state ~= 'dialling' then return 0 end
+redis.call('HSET', key, 'priority_seconds', ARGV[4])
+local queue = redis.call('HGET', key, 'queue')
+redis.call('ZADD', ARGV[3] .. queue .. '$line_suffix', 'XX', standing(key),
+  '$entry_prefix' .. ARGV[1])
+return 1
+"""
+)

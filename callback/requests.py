@@ -1,7 +1,8 @@
 """Callback requests in Redis: one per number, in the queue's line, leased while dialled.
 
 A request stands in its queue's line (``callback.line``) as ``cb:<id>`` at the
-place its caller had, less its priority bonus. Its life: ``pending`` (due at
+place its caller had, less the seconds of the value rule (``callback.value``: VIP,
+intent, failed attempts) and an operator's priority. Its life: ``pending`` (due at
 ``next_at``) -> ``dialling`` (leased by one dispatcher) -> ``done`` | ``failed``
 | ``cancelled``, or back to ``pending`` after a failed attempt. A lease that
 expires (the dispatcher died) returns the request to ``pending`` without
@@ -23,62 +24,34 @@ import json
 import time
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from callback import keys
 from callback import request_scripts as scripts
+from callback.request_model import (
+    ACTIVE,
+    ENTRY_PREFIX,
+    STATES,
+    CallbackRequest,
+    Lease,
+    Settled,
+    parse_request,
+)
+from callback.value import BookedValue
 
-ENTRY_PREFIX = keys.CALLBACK_ENTRY_PREFIX
-ACTIVE = ("pending", "dialling")
-STATES = ("pending", "dialling", "done", "failed", "cancelled")
+NO_VALUE = BookedValue()  # the plain order of arrival
 
-
-@dataclass(frozen=True)
-class CallbackRequest:
-    id: str
-    number: str
-    queue: str
-    place: float  # where the caller stood in line (Unix seconds; earlier is served first)
-    state: str = "pending"
-    priority_seconds: float = 0.0  # stands this much earlier in line
-    attempts: int = 0
-    next_at: float = 0.0  # not dialled before this moment
-    ticket_id: int = 0
-    caller_name: str = ""
-    intent: str = ""
-    created_at: float = 0.0
-    reason: str = ""  # of the last attempt or of the end
-    lease_owner: str = ""
-    lease_generation: int = 0
-    cut_offs: int = 0  # calls whose outcome was lost with their dispatcher
-    apologise: bool = False  # the last call may have been cut off: say sorry on the next
-    in_flight: dict[str, Any] | None = None  # the call its lease holder is placing
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def entry(self) -> str:
-        return ENTRY_PREFIX + self.id
-
-
-@dataclass(frozen=True)
-class Lease:
-    """One dispatcher's hold on one request; ``generation`` fences off earlier holders."""
-
-    request_id: str
-    owner: str
-    generation: int
-
-
-@dataclass(frozen=True)
-class Settled:
-    """A request whose lease ran out, and what was made of the call it had in flight."""
-
-    request_id: str
-    state: str  # pending again, done or failed
-    attempt: dict[str, Any] | None  # the attempt recorded; None when nobody was dialled
+__all__ = [
+    "ACTIVE",
+    "ENTRY_PREFIX",
+    "STATES",
+    "CallbackRequest",
+    "CallbackRequests",
+    "Lease",
+    "Settled",
+]
 
 
 class CallbackRequests:
@@ -95,6 +68,7 @@ class CallbackRequests:
         self._reap = client.register_script(scripts.REAP)
         self._finish = client.register_script(scripts.FINISH)
         self._cancel = client.register_script(scripts.CANCEL)
+        self._reprioritise = client.register_script(scripts.REPRIORITISE)
 
     @property
     def _hash_prefix(self) -> str:
@@ -118,9 +92,11 @@ class CallbackRequests:
         ticket_id: int = 0,
         caller_name: str = "",
         intent: str = "",
+        value: BookedValue = NO_VALUE,
     ) -> str:
         """Ask for a callback; a number with one pending keeps it (and the earlier
-        place) and has it updated. Returns the request's id."""
+        place) and has it updated (its ``value``: the rule's seconds for this booking,
+        see :meth:`callback.value.ValueRule.for_booking`). Returns the request's id."""
         now = time.time()
         result = await self._request(
             keys=[keys.callbacks_by_number(self._prefix), keys.callback_queues(self._prefix)],
@@ -137,6 +113,9 @@ class CallbackRequests:
                 self._line_prefix,
                 self._due_prefix,
                 repr(now),
+                repr(value.vip_seconds),
+                repr(value.intent_seconds),
+                repr(value.per_failed_attempt_seconds),
             ],
         )
         return str(result)
@@ -147,13 +126,28 @@ class CallbackRequests:
         )
 
     async def due(self, queue: str, limit: int) -> list[CallbackRequest]:
-        """Pending requests of ``queue`` that may be dialled now, in line order."""
-        ids = await self._client.zrangebyscore(
-            keys.callbacks_due(self._prefix, queue), "-inf", repr(time.time())
+        """Pending requests of ``queue`` that may be dialled now, in line order (their
+        scores in the line: the one order every dispatcher follows)."""
+        ids = [
+            str(i)
+            for i in await self._client.zrangebyscore(
+                keys.callbacks_due(self._prefix, queue), "-inf", repr(time.time())
+            )
+        ]
+        if not ids:
+            return []
+        line = keys.line(self._prefix, queue)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for request_id in ids:
+                pipe.zscore(line, ENTRY_PREFIX + request_id)
+            scores = await pipe.execute()
+        in_line = sorted(
+            (float(score), request_id)
+            for score, request_id in zip(scores, ids, strict=True)
+            if score is not None
         )
-        found = [r for r in [await self.get(str(i)) for i in ids] if r is not None]
-        found.sort(key=lambda r: r.place - r.priority_seconds)
-        return found[:limit]
+        found = [await self.get(request_id) for _, request_id in in_line[:limit]]
+        return [request for request in found if request is not None]
 
     async def hold(self, queue: str, request_ids: Collection[str]) -> None:
         """Hold the turn of exactly these requests of ``queue`` (their number is on a
@@ -213,9 +207,13 @@ class CallbackRequests:
         )
         return bool(untaken)
 
-    async def reap_expired_leases(self, redial_allowance: int, max_attempts: int) -> list[Settled]:
+    async def reap_expired_leases(
+        self, redial_allowance: int, max_attempts: int, per_failed_attempt_seconds: float = 0.0
+    ) -> list[Settled]:
         """Requests whose dispatcher stopped renewing (died, stalled) are settled: back
-        to pending when nobody was dialled, else by what their call in flight reached."""
+        to pending when nobody was dialled, else by what their call in flight reached
+        (one pending again after an unknown outcome moves up by
+        ``per_failed_attempt_seconds``, as after any failed attempt)."""
         expired = await self._client.zrangebyscore(
             keys.callbacks_leased(self._prefix), "-inf", repr(time.time())
         )
@@ -235,6 +233,7 @@ class CallbackRequests:
                     repr(time.time()),
                     str(redial_allowance),
                     str(max_attempts),
+                    repr(per_failed_attempt_seconds),
                 ],
             )
             if result:
@@ -244,10 +243,16 @@ class CallbackRequests:
         return settled
 
     async def finish_attempt(
-        self, lease: Lease, state: str, attempt: dict[str, Any], next_at: float
+        self,
+        lease: Lease,
+        state: str,
+        attempt: dict[str, Any],
+        next_at: float,
+        per_failed_attempt_seconds: float = 0.0,
     ) -> bool:
         """Record one attempt and move on to ``state`` (done, failed, or pending again
-        at ``next_at``). False when the lease was lost (taken over, cancelled)."""
+        at ``next_at``, standing ``per_failed_attempt_seconds`` earlier in line for each
+        attempt so far). False when the lease was lost (taken over, cancelled)."""
         now = time.time()
         finished = await self._finish(
             keys=[
@@ -264,6 +269,7 @@ class CallbackRequests:
                 repr(now),
                 self._due_prefix,
                 self._line_prefix,
+                repr(per_failed_attempt_seconds),
             ],
         )
         return bool(finished)
@@ -287,18 +293,12 @@ class CallbackRequests:
         return bool(cancelled)
 
     async def reprioritise(self, request_id: str, priority_seconds: float) -> bool:
-        request = await self.get(request_id)
-        if request is None or request.state not in ACTIVE:
-            return False
-        await self._client.hset(
-            keys.callback(self._prefix, request_id), "priority_seconds", repr(priority_seconds)
+        """An operator's seconds earlier in line (replacing theirs before; the value
+        rule's seconds stay). False when the request is no longer pending or dialling."""
+        done = await self._reprioritise(
+            args=[request_id, self._hash_prefix, self._line_prefix, repr(priority_seconds)]
         )
-        await self._client.zadd(
-            keys.line(self._prefix, request.queue),
-            {request.entry: request.place - priority_seconds},
-            xx=True,
-        )
-        return True
+        return bool(done)
 
     async def forget_closed(self, before: float, limit: int = 500) -> int:
         """Delete up to ``limit`` closed requests (with their history) closed before
@@ -348,7 +348,7 @@ class CallbackRequests:
         if not row:
             return None
         history = [json.loads(h) for h in await self._client.lrange(key + ":history", 0, -1)]
-        return _request(cast(dict[str, str], row), history)
+        return parse_request(cast(dict[str, str], row), history)
 
     async def listing(self, limit: int = 200) -> list[CallbackRequest]:
         """Active requests first (line order), then the most recently closed."""
@@ -371,27 +371,3 @@ class CallbackRequests:
         for request in await self.listing(limit=10_000):
             counts[request.state] = counts.get(request.state, 0) + 1
         return counts
-
-
-def _request(row: dict[str, str], history: list[dict[str, Any]]) -> CallbackRequest:
-    return CallbackRequest(
-        id=row["id"],
-        number=row.get("number", ""),
-        queue=row.get("queue", ""),
-        place=float(row.get("place", 0)),
-        state=row.get("state", "pending"),
-        priority_seconds=float(row.get("priority_seconds", 0) or 0),
-        attempts=int(row.get("attempts", 0) or 0),
-        next_at=float(row.get("next_at", 0) or 0),
-        ticket_id=int(row.get("ticket_id", 0) or 0),
-        caller_name=row.get("caller_name", ""),
-        intent=row.get("intent", ""),
-        created_at=float(row.get("created_at", 0) or 0),
-        reason=row.get("reason", ""),
-        lease_owner=row.get("lease_owner", ""),
-        lease_generation=int(row.get("lease_generation", 0) or 0),
-        cut_offs=int(row.get("cut_offs", 0) or 0),
-        apologise=bool(row.get("apologise")),
-        in_flight=json.loads(row["in_flight"]) if row.get("in_flight") else None,
-        history=history,
-    )

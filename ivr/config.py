@@ -42,6 +42,7 @@ from ivr.config_values import (  # re-exported: other modules import them from h
 from ivr.dialplan.settings import DialplanConfig
 from ivr.edge.settings import parse_admission, parse_tls
 from ivr.exceptions import ConfigError
+from ivr.forecast.settings import ForecastConfig
 from ivr.privacy.settings import PrivacyConfig
 from ivr.speech.settings import SpeechConfig
 from ivr.state.settings import RedisConfig
@@ -111,6 +112,7 @@ class Config:
     privacy: PrivacyConfig = PrivacyConfig()
     api: ApiSettings = ApiSettings()  # tokens the HTTP API accepts
     helpdesk: HelpdeskConfig | None = None  # the help desk's ticket system (RT), when used
+    forecast: ForecastConfig = ForecastConfig()  # history weeks, today's scale, break length
 
 
 _KNOWN_KEYS = table.known_keys()
@@ -280,5 +282,13 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             recordings_retention_days=read.value(table.RECORDINGS_RETENTION_DAYS),
             transcripts_retention_days=read.value(table.TRANSCRIPTS_RETENTION_DAYS),
             sweep_interval_seconds=read.value(table.PRIVACY_SWEEP_SECONDS),
+        ),
+        forecast=ForecastConfig(
+            timezone=read.value(table.FORECAST_TIMEZONE),
+            weeks=read.value(table.FORECAST_WEEKS),
+            adjust_prior_calls=read.value(table.FORECAST_ADJUST_PRIOR_CALLS),
+            max_adjust=read.value(table.FORECAST_MAX_ADJUST),
+            backtest_days=read.value(table.FORECAST_BACKTEST_DAYS),
+            break_minutes=read.value(table.FORECAST_BREAK_MINUTES),
         ),
     )

@@ -6,19 +6,20 @@ The loader (``ivr.config``) reads each setting through its row, the config
 dataclasses take their defaults from it, and the README's configuration table
 is generated from it (``ivr config reference``), so the three cannot drift.
 Structured settings (``sip.accounts``, ``sip.admission``, ``sip.tls``, agents,
-queues, dialling, callbacks) are parsed by their packages' settings modules.
+queues, dialling, callbacks with their value rule) are parsed by their packages' settings modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from ivr.config_setting import Setting as Setting
+from ivr.config_setting import Variable as Variable
 from ivr.config_values import (
     SIP_TRANSPORTS,
     HostPort,
+    number_between,
     parse_bool,
     parse_days,
     parse_host_port,
@@ -31,39 +32,15 @@ from ivr.config_values import (
     parse_seconds,
     parse_sip_listen,
     parse_text,
+    parse_timezone,
     parse_transports,
     parse_url,
+    whole_number_between,
 )
 from ivr.telephony.limits import MAX_CALLS_PER_WORKER
 
-T = TypeVar("T")
-
 CONFIG_ENV = "IVR_CONFIG"  # the config file; the --config flag wins over it
 API_TOKEN_ENV = "IVR_API_TOKEN"  # the token the CLI and `ivr call` send to the service's API
-
-
-@dataclass(frozen=True)
-class Setting(Generic[T]):
-    """One setting. ``default`` is what applies when neither the file nor the
-    environment sets it; ``shown_default`` replaces it in the reference where the
-    value alone would mislead (a default computed at start)."""
-
-    key: str  # dotted, as in ivr.yaml
-    env: str | None  # the environment variable that overrides the file, if any
-    parse: Callable[[Any], T]  # raises ValueError saying what was expected
-    default: T
-    doc: str = ""
-    shown_default: str | None = None
-
-
-@dataclass(frozen=True)
-class Variable:
-    """An environment variable read outside the table (the config file, API tokens)."""
-
-    env: str
-    what: str
-    shown_default: str
-
 
 SIP_LISTEN = Setting(
     "sip.listen",
@@ -286,6 +263,49 @@ PRIVACY_SWEEP_SECONDS = Setting(
     3600.0,
     "how often each worker deletes what is past its retention",
 )
+FORECAST_TIMEZONE = Setting(
+    "forecast.timezone",
+    None,
+    parse_timezone,
+    "",
+    'days and intervals are read in this zone ("the same weekday and interval")',
+    "`callbacks.calling_hours.timezone`",
+)
+FORECAST_WEEKS = Setting(
+    "forecast.weeks",
+    None,
+    whole_number_between(1, 52),
+    4,
+    "calls expected: the mean of the same weekday and interval over this many weeks",
+)
+FORECAST_ADJUST_PRIOR_CALLS = Setting(
+    "forecast.adjust_prior_calls",
+    None,
+    number_between(0, 100_000),
+    20.0,
+    "today's scale is (calls + this) / (expected + this): a few early calls move it little",
+)
+FORECAST_MAX_ADJUST = Setting(
+    "forecast.max_adjust",
+    None,
+    number_between(1, 100),
+    2.0,
+    "today's scale stays within 1/this and this",
+)
+FORECAST_BACKTEST_DAYS = Setting(
+    "forecast.backtest_days",
+    None,
+    whole_number_between(0, 90),
+    7,
+    "past days forecast from their own past for the back-test error; 0: none",
+)
+FORECAST_BREAK_MINUTES = Setting(
+    "forecast.break_minutes",
+    None,
+    number_between(1, 240),
+    15.0,
+    "how long a break the forecast must cover for it to be granted",
+)
 
 # In the order the reference lists them.
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -328,6 +348,12 @@ SETTINGS: tuple[Setting[Any], ...] = (
     RECORDINGS_RETENTION_DAYS,
     TRANSCRIPTS_RETENTION_DAYS,
     PRIVACY_SWEEP_SECONDS,
+    FORECAST_TIMEZONE,
+    FORECAST_WEEKS,
+    FORECAST_ADJUST_PRIOR_CALLS,
+    FORECAST_MAX_ADJUST,
+    FORECAST_BACKTEST_DAYS,
+    FORECAST_BREAK_MINUTES,
 )
 
 # Read where they are used; listed here so the reference names them too.

@@ -11,10 +11,11 @@ given the section's place.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.exceptions import ConfigError
 
@@ -76,6 +77,65 @@ def parse_seconds(value: Any) -> float:
     if number < 0:
         raise ValueError("must not be negative")
     return number
+
+
+def parse_seconds_at(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    """``raw[key]`` (``default`` when absent) as seconds, 0 or more; ``where`` names the
+    section and its source, e.g. ``"ivr.yaml: callbacks"``.
+
+    Raises:
+        ConfigError: naming ``where.key`` and the bad value.
+    """
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where}.{key} has value {value!r}: expected seconds, 0 or more")
+    return float(value)
+
+
+def whole_number_between(low: int, high: int) -> Callable[[Any], int]:
+    """A parser of whole numbers from ``low`` to ``high`` (YAML's or the environment's)."""
+
+    def parse(value: Any) -> int:
+        expected = f"expected a whole number from {low} to {high}"
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(expected)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(expected) from None
+        if not low <= number <= high:
+            raise ValueError(expected)
+        return number
+
+    return parse
+
+
+def number_between(low: float, high: float) -> Callable[[Any], float]:
+    """A parser of numbers from ``low`` to ``high`` (YAML's or the environment's)."""
+
+    def parse(value: Any) -> float:
+        expected = f"expected a number from {low:g} to {high:g}"
+        if isinstance(value, bool):
+            raise ValueError(expected)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(expected) from None
+        if not low <= number <= high:  # NaN fails too
+            raise ValueError(expected)
+        return number
+
+    return parse
+
+
+def parse_timezone(value: Any) -> str:
+    """An IANA time zone name, e.g. ``Europe/Berlin``."""
+    text = parse_text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (expected a name like Europe/Berlin)") from None
+    return text
 
 
 def parse_text(value: Any) -> str:

@@ -40,7 +40,7 @@ def add_forecast_commands(commands: argparse._SubParsersAction[argparse.Argument
             args,
             lambda config: show_forecast(
                 config.storage.database_url,
-                ForecastSettings.from_contact_center(config.contact_center),
+                ForecastSettings.from_contact_center(config.contact_center, config.forecast),
                 now,
                 args.queue,
                 args.json,

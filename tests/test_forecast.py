@@ -37,7 +37,6 @@ from ivr.agents.settings import (
     AgentSettings,
     CallbackSettings,
     DiallingSettings,
-    Priority,
     QueueSettings,
 )
 from ivr.api.forecast import add_forecast_routes
@@ -276,7 +275,7 @@ async def test_callbacks_booked_at_the_peak_are_offered_the_valleys(
     client = aioredis.from_url(shared_redis_url, decode_responses=True)
     requests = CallbackRequests(client, f"ivrtest:forecast-cb:{uuid.uuid4().hex[:8]}:")
     policy = DialPolicy(DiallingSettings(allow=(re.compile(r"sip:\d+@pbx"),)))
-    booking = CallbackBooking(requests, desk, policy, settings, Priority(), CallJournal(), 7)
+    booking = CallbackBooking(requests, desk, policy, settings, CallJournal(), 7)
     try:
         # 09:50, the peak ahead needs 4 agents where 3 are signed in until 11:00.
         offered = await booking.slots(QUEUE, now=local(TODAY, 9, 50))

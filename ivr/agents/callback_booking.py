@@ -15,7 +15,7 @@ from callback.dispatcher import AttemptEvent
 from callback.requests import CallbackRequest, CallbackRequests
 from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
-from ivr.agents.settings import CallbackSettings, Priority
+from ivr.agents.settings import CallbackSettings
 from ivr.exceptions import CallbackUnavailable, DialRefused, IvrError
 from ivr.tickets.model import CALLBACK_CONNECTED, CallJournal, TicketEvent
 from ivr.tickets.store import TicketStore
@@ -26,6 +26,7 @@ SLOT_LEAD_SECONDS = 15 * 60  # a slot starting sooner than this is no real choic
 INTERVAL_SECONDS = 15 * 60  # the forecast's interval
 FORECAST_SLOTS = 3  # times offered from the forecast's valleys
 FORECAST_SLOT_SPACING = 2 * 3600  # within one long valley, times this far apart
+VIP_YES = ("1", "yes", "true", "y")  # variables.vip, as the directory match sets it
 
 
 class CallbackBooking:
@@ -35,7 +36,6 @@ class CallbackBooking:
         desk: QueueDesk,
         policy: DialPolicy,
         settings: CallbackSettings,
-        priority: Priority,
         journal: CallJournal,
         ticket_id: int | None,
     ) -> None:
@@ -43,7 +43,6 @@ class CallbackBooking:
         self._desk = desk
         self._policy = policy
         self._settings = settings
-        self._priority = priority
         self._journal = journal
         self._ticket_id = ticket_id
 
@@ -104,6 +103,15 @@ class CallbackBooking:
         return offered
 
     async def book(self, queue: str, number: str, not_before: float) -> str:
+        """Book a callback of ``number`` in ``queue``, not dialled before ``not_before``
+        (Unix seconds), at the place the caller had in the queue (else now), moved up
+        by the value rule (``callbacks.value``) for a VIP of the employee directory
+        (``variables.vip``) and the call's intent. Returns the booking's id.
+
+        Raises:
+            CallbackUnavailable: the number may not be called, no such queue, or
+                Redis cannot be reached.
+        """
         if not self.allowed(number):
             raise CallbackUnavailable(f"{number} may not be called back")
         if queue not in self._desk.settings:
@@ -118,6 +126,8 @@ class CallbackBooking:
             time.time(),
         )
         variables = self._journal.variables
+        intent = self._journal.handling.intent or ""
+        vip = variables.get("vip", "").strip().lower() in VIP_YES
         try:
             request_id = await self._requests.request(
                 number,
@@ -126,11 +136,9 @@ class CallbackBooking:
                 not_before=not_before,
                 ticket_id=self._ticket_id or 0,
                 caller_name=variables.get("employee_name", ""),
-                intent=self._journal.handling.intent or "",
+                intent=intent,
+                value=self._settings.dispatch.value.for_booking(vip, intent),
             )
-            bonus = self._priority.bonus(variables, self._journal.handling.intent)
-            if bonus:
-                await self._requests.reprioritise(request_id, bonus)
         except (RedisError, OSError) as exc:
             raise CallbackUnavailable(f"callback queue unavailable: {exc}") from exc
         return request_id

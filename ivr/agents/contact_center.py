@@ -63,7 +63,6 @@ class ContactCenter:
             self.desk,
             self.transfers.policy,
             self.settings.callbacks,
-            self.settings.priority,
             journal,
             ticket_id,
         )

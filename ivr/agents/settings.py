@@ -19,11 +19,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callback.dispatcher import CallingHours, DispatchSettings
+from callback.dispatcher import CallingHours
+from ivr.agents.callback_settings import CallbackSettings as CallbackSettings
+from ivr.agents.callback_settings import parse_callbacks, parse_calling_hours
 from ivr.agents.phone_settings import AgentPhoneSettings, parse_agent_phone
-from ivr.config_values import parse_mapping, parse_time_of_day
+from ivr.config_values import parse_mapping, parse_seconds_at
 from ivr.exceptions import ConfigError
 
 TRANSFER_METHODS = ("bridge", "refer")
@@ -42,24 +43,6 @@ QUEUE_KEYS = {
 MAX_DISPOSITION_CHARS = 64
 DIALLING_KEYS = {"allow", "extension_uri", "limits"}
 LIMIT_KEYS = {"match", "per_number_per_day", "per_day", "hours"}
-CALLBACK_KEYS = {
-    "number_uri",
-    "dispatcher",
-    "modes",
-    "max_attempts",
-    "backoff_seconds",
-    "lease_seconds",
-    "redial_after_unknown",
-    "max_dialling",
-    "calling_hours",
-    "slots",
-    "priority",
-    "ring_timeout_seconds",
-    "key_wait_seconds",
-}
-HOURS_KEYS = {"timezone", "weekdays", "open", "close"}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CALLBACK_MODES = ("agent_first", "customer_first")
 
 
 @dataclass(frozen=True)
@@ -106,45 +89,13 @@ class DiallingSettings:
 
 
 @dataclass(frozen=True)
-class Priority:
-    """Seconds a caller stands earlier in line (live or called back), by who and why."""
-
-    vip_seconds: float = 0.0
-    intent_seconds: Mapping[str, float] = field(default_factory=dict)
-
-    def bonus(self, variables: Mapping[str, str], intent: str | None) -> float:
-        vip = variables.get("vip", "").lower() in ("1", "yes", "true", "y")
-        return (self.vip_seconds if vip else 0.0) + self.intent_seconds.get(intent or "", 0.0)
-
-
-@dataclass(frozen=True)
-class CallbackSettings:
-    number_uri: str = ""  # how a customer's number becomes a URI, e.g. sip:{number}@pbx
-    dispatcher: bool = True  # run a dispatcher inside the service
-    dispatch: DispatchSettings = DispatchSettings()
-    slots: tuple[str, ...] = ()  # "after HH:MM" choices a caller may pick
-    # ``slots: forecast``: the choices are the next valleys of the forecast instead
-    slots_from_forecast: bool = False
-    ring_timeout_seconds: float = 30.0  # a customer who does not answer by then: no_answer
-    key_wait_seconds: float = 8.0  # customer_first: after each "press 1" prompt, then no_key
-
-
-@dataclass(frozen=True)
 class ContactCenterSettings:
     agents: tuple[AgentSettings, ...] = ()
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     dialling: DiallingSettings = DiallingSettings()
     screen_pop_url: str | None = None
-    callbacks: CallbackSettings = CallbackSettings()
-    priority: Priority = Priority()
+    callbacks: CallbackSettings = CallbackSettings()  # with the value rule (dispatch.value)
     phone: AgentPhoneSettings = AgentPhoneSettings()  # log-in by phone, presence from SIP
-
-
-def _seconds(raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{where}.{key} has value {value!r}: expected seconds, 0 or more")
-    return float(value)
 
 
 def _queue(name: str, raw: Any, where: str) -> QueueSettings:
@@ -157,7 +108,7 @@ def _queue(name: str, raw: Any, where: str) -> QueueSettings:
         raise ConfigError(f"{where}.whisper has value {whisper!r}: expected true or false")
     defaults = QueueSettings(name)
     seconds = {
-        key: _seconds(raw, key, where, getattr(defaults, key))
+        key: parse_seconds_at(raw, key, where, getattr(defaults, key))
         for key in QUEUE_KEYS - {"transfer", "whisper", "dispositions"}
     }
     if seconds["average_handle_seconds"] <= 0:
@@ -223,7 +174,7 @@ def _dial_limit(raw: Any, where: str) -> DialLimit:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where}.{key} has value {value!r}: expected a whole number >= 0")
         caps[key] = value
-    hours = _calling_hours(raw["hours"], f"{where}.hours") if raw.get("hours") else None
+    hours = parse_calling_hours(raw["hours"], f"{where}.hours") if raw.get("hours") else None
     return DialLimit(match, hours=hours, **caps)
 
 
@@ -256,104 +207,9 @@ def _uri_user(uri: str) -> str:
     return user.split(";")[0] if at else ""
 
 
-def _clock(value: Any, where: str) -> str:
-    """ "HH:MM" (calling hours and slots are whole minutes; "24:00" ends a day)."""
-    try:
-        text = parse_time_of_day(value)
-    except ValueError as exc:
-        raise ConfigError(f"{where} has value {value!r}: {exc}") from None
-    if len(text) > len("HH:MM"):
-        raise ConfigError(f'{where} has value {value!r}: expected whole minutes, like "08:30"')
-    return text
-
-
-def _calling_hours(raw: Any, where: str) -> CallingHours:
-    raw = parse_mapping(raw or {}, where, HOURS_KEYS)
-    zone = str(raw.get("timezone", "UTC"))
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}.timezone has value {zone!r}: unknown time zone") from None
-    days = raw.get("weekdays", list(WEEKDAYS))
-    if not isinstance(days, list) or any(d not in WEEKDAYS for d in days):
-        raise ConfigError(f"{where}.weekdays has value {days!r}: expected names like mon, tue")
-    return CallingHours(
-        timezone=zone,
-        weekdays=frozenset(WEEKDAYS.index(d) for d in days),
-        opens=_clock(raw.get("open", "00:00"), f"{where}.open"),
-        closes=_clock(raw.get("close", "24:00"), f"{where}.close"),
-    )
-
-
-def _callbacks(raw: Any, where: str, queues: set[str]) -> CallbackSettings:
-    raw = parse_mapping(raw or {}, where, CALLBACK_KEYS)
-    template = str(raw.get("number_uri") or "")
-    if template and "{number}" not in template:
-        raise ConfigError(f"{where}.number_uri has value {template!r}: needs {{number}}")
-    modes = parse_mapping(raw.get("modes") or {}, f"{where}.modes", queues)
-    for queue, mode in modes.items():
-        if mode not in CALLBACK_MODES:
-            raise ConfigError(
-                f"{where}.modes.{queue} has value {mode!r}: expected agent_first or customer_first"
-            )
-    attempts = raw.get("max_attempts", 3)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
-        raise ConfigError(f"{where}.max_attempts has value {attempts!r}: expected 1 to 20")
-    backoff = raw.get("backoff_seconds", [120, 600, 1800])
-    if not isinstance(backoff, list) or any(
-        isinstance(b, bool) or not isinstance(b, int | float) or b < 0 for b in backoff
-    ):
-        raise ConfigError(f"{where}.backoff_seconds has value {backoff!r}: expected seconds")
-    redials = raw.get("redial_after_unknown", 1)
-    if isinstance(redials, bool) or not isinstance(redials, int) or not 0 <= redials <= 5:
-        raise ConfigError(
-            f"{where}.redial_after_unknown has value {redials!r}: expected 0 to 5 calls"
-        )
-    slots = raw.get("slots") or []
-    from_forecast = slots == "forecast"
-    if from_forecast:
-        slots = []
-    if not isinstance(slots, list):
-        raise ConfigError(
-            f"{where}.slots has value {slots!r}: expected a list of times or forecast"
-        )
-    dispatcher = raw.get("dispatcher", True)
-    if not isinstance(dispatcher, bool):
-        raise ConfigError(f"{where}.dispatcher has value {dispatcher!r}: expected true or false")
-    return CallbackSettings(
-        number_uri=template,
-        dispatcher=dispatcher,
-        dispatch=DispatchSettings(
-            modes={str(q): str(m) for q, m in modes.items()},
-            max_attempts=attempts,
-            backoff_seconds=tuple(float(b) for b in backoff),
-            lease_seconds=_seconds(raw, "lease_seconds", where, 60.0) or 60.0,
-            redial_after_unknown=redials,
-            max_dialling=int(_seconds(raw, "max_dialling", where, 20)) or 1,
-            hours=_calling_hours(raw.get("calling_hours"), f"{where}.calling_hours"),
-        ),
-        slots=tuple(_clock(s, f"{where}.slots") for s in slots),
-        slots_from_forecast=from_forecast,
-        ring_timeout_seconds=_seconds(raw, "ring_timeout_seconds", where, 30.0) or 30.0,
-        key_wait_seconds=_seconds(raw, "key_wait_seconds", where, 8.0) or 8.0,
-    )
-
-
-def _priority(raw: Any, where: str) -> Priority:
-    raw = parse_mapping(raw or {}, where, {"vip_seconds", "intents"})
-    intents = parse_mapping(
-        raw.get("intents") or {}, f"{where}.intents", set(raw.get("intents") or {})
-    )
-    return Priority(
-        vip_seconds=_seconds(raw, "vip_seconds", where, 0.0),
-        intent_seconds={
-            str(name): _seconds(intents, name, f"{where}.intents", 0.0) for name in intents
-        },
-    )
-
-
 def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSettings:
-    """The ``agents``, ``queues``, ``dialling``, ``screen_pop_url`` and ``agent_phone`` settings.
+    """The ``agents``, ``queues``, ``dialling``, ``screen_pop_url``, ``callbacks`` (see
+    :mod:`ivr.agents.callback_settings`) and ``agent_phone`` settings.
 
     Raises:
         ConfigError: naming the setting, the bad value and ``source``.
@@ -381,13 +237,12 @@ def parse_contact_center(raw: Mapping[str, Any], source: str) -> ContactCenterSe
     screen_pop = raw.get("screen_pop_url")
     if screen_pop is not None and not str(screen_pop).startswith(("http://", "https://")):
         raise ConfigError(f"{source}: screen_pop_url has value {screen_pop!r}: expected a URL")
-    callbacks = _callbacks(raw.get("callbacks"), f"{source}: callbacks", set(queues))
+    callbacks = parse_callbacks(raw.get("callbacks"), f"{source}: callbacks", set(queues))
     return ContactCenterSettings(
         agents,
         queues,
         dialling,
         str(screen_pop) if screen_pop else None,
         callbacks,
-        _priority((raw.get("callbacks") or {}).get("priority"), f"{source}: callbacks.priority"),
         parse_agent_phone(raw.get("agent_phone"), f"{source}: agent_phone"),
     )

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from callback.requests import STATES, CallbackRequest, CallbackRequests
+from callback.value import waited_text
 from ivr.api.auth import requires
 from ivr.api.json_body import json_body
 from ivr.api.tokens import Role
@@ -41,26 +42,28 @@ def callback_json(request: CallbackRequest, now: float | None = None) -> dict[st
     too, and ``why_now``: why it stands where it does in line (or why not yet)."""
     body = _iso_moments(asdict(request), MOMENTS)
     body["history"] = [_iso_moments(attempt, ATTEMPT_MOMENTS) for attempt in request.history]
+    body["value_seconds"] = request.value_seconds  # the rule's seconds earlier in line
     body["why_now"] = why_now(request, time.time() if now is None else now)
     return body
 
 
 def why_now(request: CallbackRequest, now: float) -> str:
     """The order's reasons for one booking, in words: the line is served by place
-    (when its caller joined or booked) less its priority seconds; a booking whose
-    ``next_at`` is ahead waits for it (a time picked, or the backoff after a failed
-    attempt)."""
+    (when its caller joined or booked) less the value rule's seconds (``callbacks.value``:
+    VIP, intent, each failed attempt) and an operator's priority, so the parts that
+    moved it come first, then how long it has waited: "VIP +600 s, password_reset
+    +120 s, 1 failed attempt +60 s (last: no_answer), waited 14 min; in line since ...".
+    A booking whose ``next_at`` is ahead waits for it (a time picked, or the backoff
+    after a failed attempt)."""
     if request.state == "dialling":
         return f"being dialled (attempt {request.attempts + 1})"
     if request.state != "pending":
         return f"{request.state}" + (f": {request.reason}" if request.reason else "")
-    # Only moments, no "waited N minutes": the same booking reads the same every time.
-    reasons = [f"in line since {iso(request.place)}"]
+    parts = request.value_reasons()
     if request.priority_seconds:
-        reasons.append(f"{request.priority_seconds:g} s earlier by priority (VIP, intent)")
-    if request.attempts:
-        last = f", last: {request.reason}" if request.reason else ""
-        reasons.append(f"{request.attempts} attempt(s) not connected{last}")
+        parts.append(f"priority +{request.priority_seconds:g} s")
+    parts.append(waited_text(now - request.place))
+    reasons = [", ".join(parts), f"in line since {iso(request.place)}"]
     if request.apologise:
         reasons.append("the last call was cut off: an apology first")
     if request.next_at > now:
@@ -105,7 +108,8 @@ async def cancel_callback(request: web.Request) -> web.Response:
 
 @requires(Role.OPERATOR, "callback.reprioritise")
 async def reprioritise_callback(request: web.Request) -> web.Response:
-    """Body ``{"priority_seconds": N}``: the request stands N seconds earlier in line."""
+    """Body ``{"priority_seconds": N}``: the request stands N seconds earlier in line
+    (replacing the operator's seconds given before; the value rule's stay)."""
     request_id = request.match_info["request_id"]
     body = await _body(request)
     value = body.get("priority_seconds")

@@ -63,7 +63,7 @@ async def run_dispatcher(config: Config) -> None:
             config.storage.recordings_dir,
         )
         # Callbacks are paced into the forecast's valleys, as in the call workers.
-        forecast = ForecastSettings.from_contact_center(config.contact_center)
+        forecast = ForecastSettings.from_contact_center(config.contact_center, config.forecast)
         center.desk.outlook = Forecaster(tickets, forecast, center.desk.board)
         await telephony.start(_refuse)
         stack.push_async_callback(telephony.close)

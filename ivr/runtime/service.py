@@ -188,8 +188,8 @@ class Service:
             if helpdesk is not None:
                 add_helpdesk_routes(app, helpdesk, tickets)
             add_agent_routes(app, center.desk)
-            forecast_settings = ForecastSettings.from_contact_center(config.contact_center)
-            forecaster = Forecaster(tickets, forecast_settings, center.desk.board)
+            forecast = ForecastSettings.from_contact_center(config.contact_center, config.forecast)
+            forecaster = Forecaster(tickets, forecast, center.desk.board)
             center.desk.outlook = forecaster  # breaks are granted against the forecast
             add_forecast_routes(app, forecaster)
             add_callback_routes(app, center.requests)
