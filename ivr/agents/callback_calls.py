@@ -38,10 +38,11 @@ from callback.requests import CallbackRequest
 from ivr.agents.board import AgentBoard
 from ivr.agents.callback_legs import LegRecordings
 from ivr.agents.desk_calls import DeskCalls
-from ivr.agents.dialling import DialPolicy
+from ivr.agents.dialling import Dialler, DialPolicy
+from ivr.agents.legs import first_to_hang_up
 from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import QueueSettings
-from ivr.agents.transfer import Dialler, Speech, first_to_hang_up
+from ivr.agents.transfer import Speech
 from ivr.exceptions import DialRefused, IvrError, PromptError, TelephonyError
 from ivr.media.recording import CallRecorder
 from ivr.telephony.interface import Call, DigitPressed

@@ -24,7 +24,7 @@ from ivr.agents.callback_calls import BoardAgents, CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.desk_commands import DeskCommands
-from ivr.agents.dialling import DialCounters, DialPolicy, PolicedDialler
+from ivr.agents.dialling import DialCounters, Dialler, DialPolicy, PolicedDialler
 from ivr.agents.monitor import Monitoring
 from ivr.agents.orphans import OrphanedAgents
 from ivr.agents.phone_login import AgentPhoneLogin
@@ -32,7 +32,7 @@ from ivr.agents.presence import AgentProbe, PresenceDialler
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
 from ivr.agents.settings import ContactCenterSettings
-from ivr.agents.transfer import Dialler, Speech, TransferServices
+from ivr.agents.transfer import Speech, TransferServices
 from ivr.agents.wakeups import AgentWakeups
 from ivr.tasks import OwnedTasks
 from ivr.tickets.model import CallJournal

@@ -22,6 +22,17 @@ async def until_end(call: Call) -> None:
         pass  # keys pressed while talking to agents are theirs
 
 
+async def first_to_hang_up(caller: Call, agent: Call) -> bool:
+    """Wait until either leg ends; True when the caller ended first."""
+    caller_end = asyncio.ensure_future(until_end(caller))
+    agent_end = asyncio.ensure_future(until_end(agent))
+    done, pending = await asyncio.wait({caller_end, agent_end}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return caller_end in done
+
+
 @dataclass(eq=False)
 class Leg:
     call: Call

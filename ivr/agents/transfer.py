@@ -10,11 +10,10 @@ the path (the recording goes on and it sees the end of the call); with
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -22,8 +21,9 @@ from redis.exceptions import RedisError
 from ivr.agents.board import Claim
 from ivr.agents.desk_calls import DeskCalls, journal_pop
 from ivr.agents.desk_commands import DeskCommands
-from ivr.agents.dialling import DialPolicy
+from ivr.agents.dialling import Dialler, DialPolicy
 from ivr.agents.escalation import Conversation, EscalationServices, Requeue
+from ivr.agents.legs import first_to_hang_up
 from ivr.agents.monitor import Monitoring
 from ivr.agents.queues import QueueDesk
 from ivr.agents.screen_pop import ScreenPop
@@ -31,17 +31,15 @@ from ivr.agents.wakeups import AgentWakeups
 from ivr.dialplan.ports import TransferOutcome
 from ivr.exceptions import DialRefused, PromptError, TelephonyError
 from ivr.media.hold_music import HoldMusic
-from ivr.telephony.interface import Call, CallEnded
+from ivr.telephony.interface import Call
 from ivr.tickets.model import CallJournal
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # a waiting caller looks again at least this often
+# A caller on hold rides out a Redis outage this long before the plan's fallback.
+QUEUE_OUTAGE_SECONDS = 30.0
 Announce = Callable[[int, float], Awaitable[None]]  # (place in line from 1, estimated wait s)
-
-
-class Dialler(Protocol):
-    async def dial(self, uri: str, timeout: float = 30.0) -> Call: ...
 
 
 class Speech(Protocol):
@@ -74,6 +72,14 @@ class TransferServices:
             self.desk_calls,
             self.monitoring,
         )
+
+
+@dataclass
+class _Waiting:
+    """What one caller's wait remembers between looks at the line."""
+
+    excluded: set[str] = field(default_factory=set)  # agents who did not answer them
+    announced_at: float | None = None  # monotonic time of the last place announcement
 
 
 class AgentTransfer:
@@ -165,49 +171,84 @@ class AgentTransfer:
         announce: Announce,
         music: HoldMusic,
     ) -> TransferOutcome:
-        desk, settings = self._services.desk, self._services.desk.settings[queue]
-        excluded: set[str] = set()
-        announced_at: float | None = None
+        """Wait until connected, fallen back or the caller left. A Redis outage shorter
+        than ``QUEUE_OUTAGE_SECONDS`` keeps the caller on hold in their place (raises
+        RedisError or OSError after that)."""
+        waiting = _Waiting()
+        outage_since: float | None = None
         while True:
             if self._call.ended:
                 return TransferOutcome.CALLER_LEFT
-            token = self._services.wakeups.token()
-            claim = await desk.board.claim(queue, desk.line, entry, excluded)
+            token: int | None = self._services.wakeups.token()
+            try:
+                outcome = await self._look(queue, entry, joined, whisper, announce, music, waiting)
+                outage_since = None
+            except (RedisError, OSError) as exc:
+                now = time.monotonic()
+                if outage_since is None:
+                    outage_since = now
+                    self._journal.event("queue_outage", queue=queue, error=str(exc))
+                    log.warning("queue %s unavailable, %s kept on hold: %s", queue, entry, exc)
+                if now - outage_since >= QUEUE_OUTAGE_SECONDS:
+                    raise
+                outcome, token = None, None
+            if outcome is not None:
+                return outcome
+            music.start()
+            await self._services.wakeups.wait(POLL_SECONDS, since=token)
+
+    async def _look(
+        self,
+        queue: str,
+        entry: str,
+        joined: float,
+        whisper: str,
+        announce: Announce,
+        music: HoldMusic,
+        waiting: _Waiting,
+    ) -> TransferOutcome | None:
+        """One look at the line: ring a free agent, fall back, or announce the
+        caller's place; None to go on waiting."""
+        desk, settings = self._services.desk, self._services.desk.settings[queue]
+        while True:
+            claim = await desk.board.claim(queue, desk.line, entry, waiting.excluded)
             if claim.agent_id is not None:
                 await music.stop()
                 outcome = await self._ring(queue, claim, whisper, joined)
                 if outcome is not None:
                     return outcome
-                excluded.add(claim.agent_id)
+                waiting.excluded.add(claim.agent_id)
                 await desk.line.not_connecting(queue, entry)
-                continue
-            if not claim.queued:  # taken out of line by someone else: stand in again
+            elif not claim.queued:  # taken out of line by someone else: stand in again
                 await desk.line.join(queue, entry, joined)
-                continue
-            status = await desk.status(queue)
-            if status.agents_staffed == 0:
-                self._journal.event("queue_fallback", queue=queue, reason="no agents logged in")
-                return TransferOutcome.FALLBACK
-            waited = time.time() - joined
-            if waited > settings.max_wait_seconds:
-                self._journal.event("queue_fallback", queue=queue, reason="waited too long")
-                return TransferOutcome.FALLBACK
-            now = time.monotonic()
-            if announced_at is None or now - announced_at >= settings.announce_every_seconds:
-                announced_at = now
-                wait = await desk.wait_for_place(queue, claim.ahead, claim.available)
-                self._journal.event(
-                    "queue_position",
-                    queue=queue,
-                    position=claim.ahead + 1,
-                    estimated_wait_seconds=None if wait == float("inf") else round(wait),
-                )
-                await music.stop()
-                await announce(claim.ahead + 1, wait)
-                if self._call.ended:
-                    return TransferOutcome.CALLER_LEFT
-            music.start()
-            await self._services.wakeups.wait(POLL_SECONDS, since=token)
+            else:
+                break
+            if self._call.ended:
+                return TransferOutcome.CALLER_LEFT
+        status = await desk.status(queue)
+        if status.agents_staffed == 0:
+            self._journal.event("queue_fallback", queue=queue, reason="no agents logged in")
+            return TransferOutcome.FALLBACK
+        if time.time() - joined > settings.max_wait_seconds:
+            self._journal.event("queue_fallback", queue=queue, reason="waited too long")
+            return TransferOutcome.FALLBACK
+        now = time.monotonic()
+        if waiting.announced_at is None or now - waiting.announced_at >= (
+            settings.announce_every_seconds
+        ):
+            waiting.announced_at = now
+            wait = await desk.wait_for_place(queue, claim.ahead, claim.available)
+            self._journal.event(
+                "queue_position",
+                queue=queue,
+                position=claim.ahead + 1,
+                estimated_wait_seconds=None if wait == float("inf") else round(wait),
+            )
+            await music.stop()
+            await announce(claim.ahead + 1, wait)
+            if self._call.ended:
+                return TransferOutcome.CALLER_LEFT
+        return None
 
     async def _ring(
         self, queue: str, claim: Claim, whisper: str, joined: float
@@ -232,11 +273,10 @@ class AgentTransfer:
             outcome = await self._refer(uri, agent.id)
             if outcome is TransferOutcome.TRANSFERRED:
                 # Out of the path now: the agent is counted busy for an average call.
-                await board.finished(
-                    agent.id, settings.wrap_up_seconds + settings.average_handle_seconds
-                )
+                busy = settings.wrap_up_seconds + settings.average_handle_seconds
+                await self._after_answer(board.finished(agent.id, busy), "agent busy")
             else:
-                await board.finished(agent.id, 0)
+                await self._after_answer(board.finished(agent.id, 0), "agent free")
                 await self._desk_missed(agent.id)
             return outcome
         try:
@@ -248,10 +288,10 @@ class AgentTransfer:
             return None
         if self._call.ended:
             await leg.hangup()
-            await board.finished(agent.id, 0)
+            await self._after_answer(board.finished(agent.id, 0), "agent free")
             await self._desk_missed(agent.id)
             return TransferOutcome.CALLER_LEFT
-        await board.answered(agent.id)
+        await self._after_answer(board.answered(agent.id), "agent on call")
         await self._desk_phase(agent.id, connected=True)  # before the whisper: the pop is up
         self._journal.handling.wait_seconds = round(time.time() - joined, 3)
         self._journal.handling.agent_id = agent.id
@@ -260,13 +300,25 @@ class AgentTransfer:
             return await self._converse(leg, whisper if settings.whisper else "", agent.id)
         finally:
             if not self._released:  # else the escalation gave them their wrap-up already
-                await board.finished(agent.id, settings.wrap_up_seconds)
+                await self._after_answer(
+                    board.finished(agent.id, settings.wrap_up_seconds), "agent wrap-up"
+                )
             self._released = False
-            await self._services.desk.line.record_handled(
-                queue,
-                time.time() - started + settings.wrap_up_seconds,
-                settings.average_handle_seconds,
+            handled = time.time() - started + settings.wrap_up_seconds
+            await self._after_answer(
+                self._services.desk.line.record_handled(
+                    queue, handled, settings.average_handle_seconds
+                ),
+                "handling time",
             )
+
+    async def _after_answer(self, update: Awaitable[None], what: str) -> None:
+        """A board or line update once an agent answered: a Redis failure must not end
+        or re-queue a connected call (the orphan sweeper frees an agent left held)."""
+        try:
+            await update
+        except (RedisError, OSError) as exc:
+            log.warning("%s not recorded for call %s: %s", what, self._call.info.call_id, exc)
 
     async def _converse(self, leg: Call, whisper: str, agent_id: str | None) -> TransferOutcome:
         """Whisper to the agent's leg, bridge both ways, and wait for either side to end."""
@@ -365,19 +417,3 @@ class AgentTransfer:
             "queue": self._journal.handling.queue,
             "agent_id": agent_id,
         }
-
-
-async def first_to_hang_up(caller: Call, agent: Call) -> bool:
-    """Wait until either leg ends; True when the caller ended first."""
-
-    async def until_end(call: Call) -> None:
-        while not isinstance(await call.next_event(), CallEnded):
-            pass  # keys pressed while talking to an agent are theirs, not the plan's
-
-    caller_end = asyncio.ensure_future(until_end(caller))
-    agent_end = asyncio.ensure_future(until_end(agent))
-    done, pending = await asyncio.wait({caller_end, agent_end}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    return caller_end in done

