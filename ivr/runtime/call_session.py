@@ -28,7 +28,7 @@ from ivr.speech.recognizer import SpeechEngine
 from ivr.state.dialogs import DialogClaims
 from ivr.state.live_calls import LiveCall, LiveCallRegistry
 from ivr.tasks import finish_despite_cancel
-from ivr.telephony.interface import MEDIA_TIMEOUT, Call
+from ivr.telephony.interface import MEDIA_TIMEOUT, Call, DigitPressed
 from ivr.tickets.model import CallJournal, Disposition, TicketEnd, TicketStart
 from ivr.tickets.store import TicketStore
 
@@ -240,6 +240,7 @@ class CallSession:
 
     async def _close(self, start: TicketStart, disposition: Disposition, reason: str) -> None:
         await self._call.hangup()
+        await self._keys_never_read()
         recording = None
         if self._recorder is not None:
             self._recorder.close()
@@ -250,6 +251,12 @@ class CallSession:
         end = self._journal.finish(disposition, reason, recording)
         await self._write_ticket(start, end)
         await self._services.live_calls.remove(start.call_id)
+
+    async def _keys_never_read(self) -> None:
+        """Keys the caller pressed that no node read (pressed during a prompt, then they
+        hung up) go on the ticket too: what the caller pressed is never lost."""
+        while isinstance(event := await self._call.next_event(timeout=0), DigitPressed):
+            self._journal.pressed_unread(event.digit)
 
     async def _write_ticket(self, start: TicketStart, end: TicketEnd) -> None:
         tickets = self._services.tickets

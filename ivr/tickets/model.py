@@ -162,6 +162,11 @@ class CallJournal:
         self.keys.append(digit)
         self.event("dtmf", digit=digit, node=node)
 
+    def pressed_unread(self, digit: str) -> None:
+        """A key that came after the plan's last read of keys (the call ended first)."""
+        self.keys.append(digit)
+        self.event("dtmf_unread", digit=digit)
+
     def collected(self, variable: str, value: str, node: str) -> None:
         self.variables[variable] = value
         self.event("collected", variable=variable, value=value, node=node)
