@@ -15,7 +15,8 @@ process of the node, from /proc).
 
 Run: ``python bench/overload.py`` (defaults: 2 workers; 600 then 1,200 concurrent
 40 s calls at 60/s; then 100 new 3 s calls a second for 30 s), or e.g.
-``--workers 4 --steps 1000:40:50,2000:40:50 --rates 100:30:3,200:30:3``.
+``--workers 4 --steps 1000:40:50,2000:40:50 --rates 100:30:3,200:30:3``. ``--max-calls``
+sets a small capacity so that twice it fits a test (tests/test_overload_twice.py).
 """
 
 from __future__ import annotations
@@ -211,6 +212,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--max-calls", type=int, default=0, help="sip.max_calls per worker (0: its default)"
+    )
+    parser.add_argument(
         "--steps", default="600:40:60,1200:40:60", help="concurrent calls:seconds:rate, ..."
     )
     parser.add_argument(
@@ -231,6 +235,8 @@ def main() -> int:
         f"ivrbench:{uuid.uuid4().hex[:8]}:",
     )
     env["IVR_LOG_LEVEL"] = "WARNING"
+    if args.max_calls:
+        env["IVR_MAX_CALLS"] = str(args.max_calls)
     if not redis_url:
         env.pop("REDIS_URL")
     node = start_node(work / "node", args.workers, env)
