@@ -34,8 +34,8 @@ from callback.line import QueueLine
 from callback.requests import CallbackRequest, CallbackRequests
 from callback.value import ValueRule
 from ivr.agents.board import AgentBoard, AgentState
+from ivr.agents.callback_agents import BoardAgents
 from ivr.agents.callback_booking import CallbackBooking
-from ivr.agents.callback_calls import BoardAgents
 from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import AgentSettings, CallbackSettings, DiallingSettings, QueueSettings

@@ -29,8 +29,8 @@ from callback.dispatcher import CallingHours, DispatchSettings
 from callback.line import QueueLine
 from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState
+from ivr.agents.callback_agents import BoardAgents
 from ivr.agents.callback_booking import CallbackBooking
-from ivr.agents.callback_calls import BoardAgents
 from ivr.agents.dialling import DialPolicy
 from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import (

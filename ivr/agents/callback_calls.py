@@ -40,10 +40,9 @@ from ivr.agents.callback_legs import LegRecordings
 from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.dialling import Dialler, DialPolicy
 from ivr.agents.legs import first_to_hang_up
-from ivr.agents.queues import QueueDesk
 from ivr.agents.settings import QueueSettings
 from ivr.agents.transfer import Speech
-from ivr.exceptions import DialRefused, IvrError, PromptError, TelephonyError
+from ivr.exceptions import DialRefused, PromptError, TelephonyError
 from ivr.media.recording import CallRecorder
 from ivr.telephony.interface import Call, DigitPressed
 
@@ -65,54 +64,8 @@ def dial_outcome(exc: TelephonyError) -> str:
     return _DIAL_OUTCOMES.get(type(exc.__cause__).__name__, "failed")
 
 
-FORECAST_INTERVAL_SECONDS = 900  # the forecast's quarter
-
-
 class _NotDialled(Exception):
     """The write ahead was refused: this dispatcher may not place the call."""
-
-
-class BoardAgents:
-    """Reserves agents for callbacks by the same rule as for live callers; with a
-    forecast, only in a valley: while the current quarter's forecast needs every agent
-    signed in, callbacks wait so they do not push the live queue past its level."""
-
-    def __init__(
-        self,
-        board: AgentBoard,
-        line: QueueLine,
-        desk: QueueDesk | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._board = board
-        self._line = line
-        self._desk = desk  # its outlook, once the service has a forecast
-        self._clock = clock
-
-    async def claim(self, queue: str, entry: str) -> str | None:
-        if not await self._slack(queue):
-            return None
-        return (await self._board.claim(queue, self._line, entry, set())).agent_id
-
-    async def _slack(self, queue: str) -> bool:
-        """Whether the forecast leaves an agent free this quarter (True without one)."""
-        outlook = self._desk.outlook if self._desk is not None else None
-        if outlook is None or self._desk is None or queue not in self._desk.settings:
-            return True
-        now = self._clock()
-        quarter = now - now % FORECAST_INTERVAL_SECONDS
-        try:
-            status = await self._desk.status(queue)
-            free = await outlook.free_intervals(
-                queue, status.agents_staffed, quarter, quarter + 1, now
-            )
-        except IvrError as exc:
-            log.debug("callbacks of %s paced without the forecast: %s", queue, exc)
-            return True
-        return bool(free)
-
-    async def release(self, agent_id: str) -> None:
-        await self._board.finished(agent_id, 0)
 
 
 class CallbackConnector:

@@ -19,8 +19,9 @@ from callback.dispatcher import Dispatcher
 from callback.line import QueueLine
 from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard
+from ivr.agents.callback_agents import BoardAgents
 from ivr.agents.callback_booking import CallbackBooking, TicketAttempts
-from ivr.agents.callback_calls import BoardAgents, CallbackConnector
+from ivr.agents.callback_calls import CallbackConnector
 from ivr.agents.callback_legs import LegRecordings, LiveCallLines
 from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.desk_commands import DeskCommands

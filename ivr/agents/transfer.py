@@ -19,7 +19,8 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from ivr.agents.board import Claim
-from ivr.agents.desk_calls import DeskCalls, journal_pop
+from ivr.agents.call_desk import CallOnDesk
+from ivr.agents.desk_calls import DeskCalls
 from ivr.agents.desk_commands import DeskCommands
 from ivr.agents.dialling import Dialler, DialPolicy
 from ivr.agents.escalation import Conversation, EscalationServices, Requeue
@@ -98,6 +99,9 @@ class AgentTransfer:
         self._journal = journal
         self._ticket_id = ticket_id
         self._voice = voice
+        self._on_desk = CallOnDesk(
+            call, journal, ticket_id, services.desk_calls, services.screen_pop
+        )
         self._requeue: Requeue | None = None  # a blind escalation to another queue
         self._escalated: dict[str, object] | None = None  # shown on the next agent's desk
         self._released = False  # the agent talking was released by an escalation
@@ -267,7 +271,7 @@ class AgentTransfer:
             self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
             await board.not_answered(agent.id, str(exc))
             return None
-        await self._desk_ringing(agent.id, queue, joined)
+        await self._on_desk.ringing(agent.id, queue, joined, self._escalated)
         if settings.transfer == "refer":
             self._journal.handling.wait_seconds = round(time.time() - joined, 3)
             outcome = await self._refer(uri, agent.id)
@@ -277,22 +281,22 @@ class AgentTransfer:
                 await self._after_answer(board.finished(agent.id, busy), "agent busy")
             else:
                 await self._after_answer(board.finished(agent.id, 0), "agent free")
-                await self._desk_missed(agent.id)
+                await self._on_desk.missed(agent.id)
             return outcome
         try:
             leg = await self._services.dialler.dial(uri, timeout=settings.ring_timeout_seconds)
         except TelephonyError as exc:
             self._journal.event("agent_no_answer", agent=agent.id, reason=str(exc))
             await board.not_answered(agent.id, str(exc))
-            await self._desk_missed(agent.id)
+            await self._on_desk.missed(agent.id)
             return None
         if self._call.ended:
             await leg.hangup()
             await self._after_answer(board.finished(agent.id, 0), "agent free")
-            await self._desk_missed(agent.id)
+            await self._on_desk.missed(agent.id)
             return TransferOutcome.CALLER_LEFT
         await self._after_answer(board.answered(agent.id), "agent on call")
-        await self._desk_phase(agent.id, connected=True)  # before the whisper: the pop is up
+        await self._on_desk.phase(agent.id, connected=True)  # before the whisper: the pop is up
         self._journal.handling.wait_seconds = round(time.time() - joined, 3)
         self._journal.handling.agent_id = agent.id
         started = time.time()
@@ -332,7 +336,7 @@ class AgentTransfer:
             return TransferOutcome.CALLER_LEFT
         self._journal.handling.transfer_method = "bridge"
         self._journal.event("agent_connected", agent=agent_id, uri=leg.info.called_number)
-        self._services.screen_pop.send(self._pop_body(agent_id))
+        self._on_desk.pop(agent_id)
         self._call.bridge(leg)
         leg.bridge(self._call)
         started = time.time()
@@ -344,7 +348,7 @@ class AgentTransfer:
         finally:
             if monitoring is not None:
                 await monitoring.unbridged(call_id)  # a supervisor on the call is hung up
-            await self._desk_phase(agent_id, connected=False)
+            await self._on_desk.phase(agent_id, connected=False)
         self._call.bridge(None)
         leg.bridge(None)
         await leg.hangup()
@@ -377,43 +381,6 @@ class AgentTransfer:
             return TransferOutcome.FALLBACK
         self._journal.handling.transfer_method = "refer"
         self._journal.handling.agent_id = agent_id
-        self._services.screen_pop.send(self._pop_body(agent_id))
-        await self._desk_phase(agent_id, connected=True)  # its end is not seen: out of the path
+        self._on_desk.pop(agent_id)
+        await self._on_desk.phase(agent_id, connected=True)  # its end is not seen: out of the path
         return TransferOutcome.TRANSFERRED
-
-    async def _desk_ringing(self, agent_id: str, queue: str, joined: float) -> None:
-        desk_calls = self._services.desk_calls
-        if desk_calls is None:
-            return
-        pop = journal_pop(self._journal, self._ticket_id, self._call.info.caller_number, queue)
-        pop["waited_seconds"] = round(time.time() - joined, 1)
-        if self._escalated is not None:
-            pop["escalated"] = self._escalated
-        await desk_calls.ringing(agent_id, self._call.info.call_id, pop)
-
-    async def _desk_missed(self, agent_id: str) -> None:
-        if self._services.desk_calls is not None:
-            await self._services.desk_calls.missed(agent_id, self._call.info.call_id)
-
-    async def _desk_phase(self, agent_id: str | None, connected: bool) -> None:
-        desk_calls = self._services.desk_calls
-        if desk_calls is None or agent_id is None:
-            return
-        if connected:
-            await desk_calls.connected(agent_id, self._call.info.call_id)
-        else:
-            await desk_calls.ended(agent_id, self._call.info.call_id)
-
-    def _pop_body(self, agent_id: str | None) -> dict[str, object]:
-        variables = self._journal.variables
-        return {
-            "ticket_id": self._ticket_id,
-            "call_id": self._call.info.call_id,
-            "caller_number": self._call.info.caller_number,
-            "employee_id": variables.get("employee_id"),
-            "employee_name": variables.get("employee_name"),
-            "department": variables.get("department"),
-            "intent": self._journal.handling.intent,
-            "queue": self._journal.handling.queue,
-            "agent_id": agent_id,
-        }

@@ -123,6 +123,10 @@ class BaresipCall:
             await self._call.answer(video=True)
             await self._call.wait_established(timeout=ESTABLISH_TIMEOUT_SECONDS)
         except baresip.BaresipError as exc:
+            if self._media_up:
+                # Established, then ended before this loop looked (a late worker, a
+                # short call): answered all the same; the plan sees the end at once.
+                return
             # Answered, then nothing: the stack gives up retransmitting its 200 after
             # 64 x T1 ("Connection timed out"), or our own wait runs out first.
             if isinstance(exc, baresip.CallTimeout) or "timed out" in str(exc):
