@@ -43,8 +43,9 @@ from ivr.dialplan.speech_turn import (  # noqa: E402
     without_unsure_filler,
 )
 from ivr.speech import recognizer  # noqa: E402
+from ivr.speech.answers import NO, YES  # noqa: E402
 from ivr.speech.eval import percentile, read_caller_audio, recognise  # noqa: E402
-from ivr.speech.intents import NO, YES, normalise  # noqa: E402
+from ivr.speech.intents import normalise  # noqa: E402
 from ivr.speech.models import ModelStore, set_default_directory  # noqa: E402
 from ivr.speech.recognizer import SpeechEngine  # noqa: E402
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from ivr.dialplan.loader import check_plan  # noqa: E402
 from ivr.dialplan.nodes.menu import MenuNode  # noqa: E402
-from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand  # noqa: E402
+from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand_heard  # noqa: E402
 from ivr.media.audio_format import BYTES_PER_SECOND  # noqa: E402
 from ivr.speech import testset  # noqa: E402
 from ivr.speech.intents import normalise  # noqa: E402
@@ -106,8 +106,8 @@ async def _run(
         people.append((caller, [intent for intent, _ in order]))
 
     async def finish(caller: Caller, listener: UtteranceListener, expected: str) -> None:
-        heard = await listener.heard()
-        decided = understand(menu, heard)
+        decided = await understand_heard(menu, listener)
+        heard = decided.heard
         result.latencies_ms.append((time.monotonic() - caller.ended_at) * 1000)
         result.correct += decided.match.intent == expected
         if heard.denoised:

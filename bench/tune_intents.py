@@ -1,7 +1,8 @@
 """Choose the intent scorer's constants on the TUNING sets (bench/paraphrase-tuning/),
-never on the frozen ones: a grid over the meaning weight, the refusal point and the
-two margins; prints the best settings whose out-of-menu refusal is at least
-``--refusal`` in every language with no yes/no swap.
+never on the frozen ones: a grid over the meaning weight, the centroid's share of the
+meaning, the bonus for the best intent's lead, the refusal point and the two margins;
+prints the best settings whose out-of-menu refusal is at least ``--refusal`` in every
+language with no yes/no swap.
 
     .venv/bin/python bench/tune_intents.py [--refusal 0.85]
 """
@@ -17,15 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.dialplan.loader import check_plan  # noqa: E402
-from ivr.speech import intents  # noqa: E402
+from ivr.speech import answers, intents  # noqa: E402
 from ivr.speech.sentence_eval import evaluate_sentences, plan_path_of, read_set  # noqa: E402
 
 TUNING = REPO / "bench" / "paraphrase-tuning"
 GRID = {
-    "MEANING_WEIGHT": (0.6, 0.7, 0.8),
-    "REFUSAL_SCORE": (0.34, 0.36, 0.38, 0.40, 0.42, 0.44),
+    "MEANING_WEIGHT": (0.8, 0.9),
+    "CENTROID_WEIGHT": (0.0, 0.3),
+    "MARGIN_BONUS": (0.0, 0.5, 1.0),
+    "REFUSAL_SCORE": (0.42, 0.44, 0.46, 0.47, 0.48, 0.50),
     "AMBIGUITY_MARGIN": (0.02, 0.04),
-    "UNMARKED_ANSWER_MARGIN": (0.05, 0.1, 0.15),
+    "UNMARKED_ANSWER_MARGIN": (0.05, 0.1),
 }
 
 
@@ -42,7 +45,7 @@ def main() -> None:
     results = []
     for values in itertools.product(*GRID.values()):
         for name, value in zip(GRID, values, strict=True):
-            setattr(intents, name, value)
+            setattr(answers if hasattr(answers, name) else intents, name, value)
         totals = [evaluate_sentences(plan, data, name).total() for name, plan, data in sets]
         accuracy = sum(t.accuracy for t in totals) / len(totals)
         refusal = min(t.refusal for t in totals)

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from support.service import REPO, run_ivr
 
+from ivr.dialplan.loader import check_plan
+from ivr.dialplan.nodes.menu import MenuNode
+from ivr.dialplan.speech_turn import menu_request, understand
 from ivr.speech.intents import Intent, IntentScorer
+from ivr.speech.spec import HeardText
 
 FROZEN = REPO / "tests" / "data" / "paraphrase"
 
@@ -64,6 +68,34 @@ def test_a_no_is_never_taken_for_a_yes(language: str, said: str) -> None:
 def test_an_answer_with_both_yes_and_no_words_is_asked_again(language: str, said: str) -> None:
     decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
     assert decision.intent is None and decision.reason == "polarity", decision
+
+
+def test_a_yes_no_question_hears_short_answers_beside_its_phrases() -> None:
+    grammar = IntentScorer(YES_NO, "ko").grammar()
+    assert {"네", "아니요", "좋아요", "부탁드려요", "괜찮습니다", "됐어요"} <= set(grammar)
+    assert "좋아요" not in IntentScorer(YES_NO[:1], "ko").grammar()  # not a question
+
+
+@pytest.mark.parametrize(
+    ("said", "taken"),
+    [
+        ("좋아요", "yes"),  # words and meaning agree: taken though no phrase says it
+        ("부탁드려요", "yes"),
+        ("안 해도 돼요", "no"),
+        ("됐어요", None),  # "no thanks", but nearer 네 by meaning: asked again
+    ],
+)
+def test_an_answers_words_vouch_for_its_meaning_and_never_overrule_it(
+    said: str, taken: str | None
+) -> None:
+    plan, problems = check_plan(REPO / "tests" / "plans" / "korean" / "default.yaml")
+    assert plan is not None, problems
+    node = plan.nodes["password"]
+    assert isinstance(node, MenuNode)
+    menu = menu_request(plan, node, "ko")
+    assert menu is not None and not menu.request.wider  # no second decoding of answers
+    understood = understand(menu, HeardText(said, 1.0, 0.0, 0.0, 0.0))
+    assert understood.match.intent == taken, understood.match
 
 
 def test_an_intent_is_found_from_an_example_sentence_it_does_not_spell() -> None:

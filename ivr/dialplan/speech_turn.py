@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ivr.dialplan.model import Plan, Prompt
@@ -26,6 +26,7 @@ from ivr.tickets.model import CallJournal
 # Past the utterance's own maximum length: time for decoding before giving up.
 DECODE_GRACE_SECONDS = 5.0
 UNSURE_WORD_CONFIDENCE = 0.6  # a filler word heard below this is taken for noise
+WEAK_CONFIDENCE = 0.7  # a match below this is decoded again with the wider grammar
 
 
 class Listening(Protocol):
@@ -36,6 +37,10 @@ class Listening(Protocol):
 
     async def heard(self) -> HeardText:
         """The utterance once it ends. Raises SpeechError when decoding failed."""
+
+    async def heard_again(self, first: HeardText, grammar: tuple[str, ...]) -> HeardText:
+        """The same utterance decoded once more with ``grammar`` (``first`` is what
+        :meth:`heard` returned). Raises SpeechError when decoding failed."""
 
     def close(self) -> None: ...
 
@@ -79,11 +84,13 @@ class MenuSpeech:
 @dataclass(frozen=True)
 class Understood:
     """An utterance and the intent it was taken for (``match.intent`` None: no match);
-    ``menu_share`` as :func:`menu_share` found it."""
+    ``menu_share`` as :func:`menu_share` found it. ``heard.first_heard`` is set when
+    the wider decoding's transcript was taken."""
 
     heard: HeardText
     match: IntentMatch
     menu_share: float = 1.0
+    decoded_wider: bool = False  # decoded again with the wider grammar (see understand_heard)
 
 
 def menu_request(plan: Plan, node: SpeechMenu, language: str) -> MenuSpeech | None:
@@ -96,13 +103,22 @@ def menu_request(plan: Plan, node: SpeechMenu, language: str) -> MenuSpeech | No
     if not any(i.phrases_for(language) or i.keywords_for(language) for i in intents):
         language = speech.language
     scorer = IntentScorer(intents, language)
+    grammar = scorer.grammar()
+    examples = scorer.example_words()
     return MenuSpeech(
         request=ListenRequest(
             model=speech.model,
-            grammar=None if speech.open_vocabulary else scorer.grammar(),
+            grammar=None if speech.open_vocabulary else grammar,
             end_silence_seconds=speech.end_silence_seconds,
             max_utterance_seconds=speech.max_utterance_seconds,
             filler=() if speech.open_vocabulary else speech.filler,
+            # Not for a yes/no question: there the wider transcript swapped answers
+            # (bench/speech_two_stage.py on the tuning set), and a swap is the worst error.
+            wider=(
+                ()
+                if speech.open_vocabulary or not examples or scorer.yes_no
+                else tuple(dict.fromkeys((*grammar, *examples, *speech.filler)))
+            ),
         ),
         scorer=scorer,
         threshold=node.confidence if node.confidence is not None else speech.threshold,
@@ -145,8 +161,41 @@ def without_unsure_filler(heard: HeardText, filler: tuple[str, ...]) -> str:
 def understand(menu: MenuSpeech, heard: HeardText) -> Understood:
     share = menu_share(heard, menu.request.filler)
     said = without_unsure_filler(heard, menu.request.filler)
-    match = menu.scorer.decide(said, heard.confidence, menu.threshold, share)
+    match = menu.scorer.decide(said, heard.confidence, menu.threshold, share, heard.constrained)
     return Understood(heard, match, round(share, 3))
+
+
+def weak(understood: Understood) -> bool:
+    """A result worth a second, wider decoding: no intent, or one taken with a
+    confidence below ``WEAK_CONFIDENCE`` (chosen on the Korean tuning set with
+    ``bench/speech_two_stage.py``)."""
+    match = understood.match
+    return match.intent is None or match.confidence < WEAK_CONFIDENCE
+
+
+async def understand_heard(menu: MenuSpeech, listening: Listening) -> Understood:
+    """What the menu takes the caller's utterance for, the same on calls and in
+    ``ivr speech eval``.
+
+    The grammar's transcript first; when the intents find it :func:`weak` and the
+    menu has a wider grammar (its phrases, its examples' words and the filler:
+    a caller's own sentence gets through as more than the menu's words), the
+    same audio is decoded again with that and its transcript is taken when it
+    matches an intent. Only weak results pay for the second decoding.
+
+    Raises:
+        SpeechError: decoding failed.
+    """
+    heard = await listening.heard()
+    first = understand(menu, heard)
+    if not menu.request.wider or not weak(first):
+        return first
+    again = await listening.heard_again(heard, menu.request.wider)
+    second = understand(menu, again)
+    if second.match.intent is not None:
+        return replace(second, decoded_wider=True)
+    # The first result stands; its time includes the second decoding's, as the caller's wait.
+    return replace(first, heard=replace(heard, decode_ms=again.decode_ms), decoded_wider=True)
 
 
 def journal_utterance(journal: CallJournal, node: str, understood: Understood) -> None:
@@ -171,6 +220,8 @@ def journal_utterance(journal: CallJournal, node: str, understood: Understood) -
         word_confidences=[round(w.confidence, 3) for w in heard.words],
         menu_share=understood.menu_share,
         decoded_again=bool(heard.filler_heard),
+        decoded_wider=understood.decoded_wider,
+        wider_taken=bool(heard.first_heard),
     )
     if match.intent is not None:
         journal.handling.intent = match.intent
@@ -248,7 +299,7 @@ async def _utterance(
     caller: Caller, listening: Listening, menu: MenuSpeech, loop: asyncio.AbstractEventLoop
 ) -> CallEnded | Understood | None:
     """The utterance under way; a hang-up meanwhile ends the call."""
-    hearing: asyncio.Future[HeardText] = loop.create_task(listening.heard())
+    hearing: asyncio.Future[Understood] = loop.create_task(understand_heard(menu, listening))
     hangup: asyncio.Future[Any] = loop.create_task(_hang_up(caller))
     limit = menu.request.max_utterance_seconds + DECODE_GRACE_SECONDS
     await _first(hearing, hangup, timeout=limit)
@@ -260,7 +311,7 @@ async def _utterance(
         await _cancel(hearing)
         return None
     try:
-        return understand(menu, hearing.result())
+        return hearing.result()
     except SpeechError:
         return None
 

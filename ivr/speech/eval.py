@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ivr.dialplan.model import Plan
 from ivr.dialplan.nodes.menu import MenuNode
-from ivr.dialplan.speech_turn import MenuSpeech, Understood, menu_request, understand
+from ivr.dialplan.speech_turn import MenuSpeech, Understood, menu_request, understand_heard
 from ivr.exceptions import SpeechError
 from ivr.media.audio_format import BYTES_PER_SECOND, SAMPLE_RATE
 from ivr.speech.listener import UtteranceListener
@@ -92,10 +92,10 @@ async def recognise(
         listener.end_of_input()
         if not listener.speech_started.is_set():
             return None, 0.0
-        heard = await listener.heard()
+        understood = await understand_heard(menu, listener)
     finally:
         listener.close()
-    return understand(menu, heard), heard.decode_ms
+    return understood, understood.heard.decode_ms
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -2,23 +2,25 @@
 
 An intent is described by ``phrases`` (what the menu names it), ``examples`` (whole
 sentences callers say) and ``keywords``, per language. An utterance scores, for
-each intent, ``MEANING_WEIGHT`` times its best cosine with any of them under the
-multilingual sentence encoder (:mod:`ivr.speech.meaning`) plus the rest times its
-best character-bigram Dice overlap (spaces and punctuation dropped, so Chinese
+each intent, ``MEANING_WEIGHT`` times its meaning under the multilingual sentence
+encoder (:mod:`ivr.speech.meaning`: the best cosine with any of them, mixed with
+``CENTROID_WEIGHT`` of the cosine with their mean) plus the rest times its best
+character-bigram Dice overlap (spaces and punctuation dropped, so Chinese
 without spaces and Korean spaced either way compare alike), raised to at least
 ``KEYWORD_SCORE`` when one of the intent's keywords appears. Synonyms are rewritten
 to their canonical word first.
 
-The score is calibrated so that ``REFUSAL_SCORE`` maps to a confidence of 0.5 in
-every menu and language (the weights and that point were chosen on the tuning set,
-``bench/paraphrase-tuning/``, never on the frozen sets): a plan's ``threshold: 0.5``
+The decision reads the best intent's score plus ``MARGIN_BONUS`` times its lead over
+the second: speech about something else tends to resemble several intents alike,
+a caller's own words for one of them stand out. That is calibrated so that
+``REFUSAL_SCORE`` maps to a confidence of 0.5 in every menu and language (the
+weights and that point were chosen on the tuning set, ``bench/paraphrase-tuning/``,
+by ``bench/tune_intents.py``, never on the frozen sets): a plan's ``threshold: 0.5``
 means the same everywhere. The confidence is then multiplied by the recognizer's
 own, so a garbled utterance forced onto the grammar's words scores low.
 
-A menu whose intents include ``yes`` and ``no`` also checks polarity: a "yes" that
-holds a negation word, a "no" that holds a word of assent, or an answer without a
-word of its own polarity that is not clearly nearer its side is not taken (the
-caller is asked again); taking a no for a yes is the worst error an IVR makes.
+A menu whose intents include ``yes`` and ``no`` reads the answer's words too
+(:mod:`ivr.speech.answers`): taking a no for a yes is the worst error an IVR makes.
 """
 
 from __future__ import annotations
@@ -30,37 +32,32 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ivr.exceptions import SpeechError
+from ivr.speech.answers import (
+    ANSWER_WORD_SCORE,
+    NO,
+    UNMARKED_ANSWER_MARGIN,
+    YES,
+    Polarity,
+    answer_words,
+)
 from ivr.speech.meaning import SentenceEncoder, Vectors, shared_encoder
 
 log = logging.getLogger(__name__)
 
 ANY_LANGUAGE = "*"
-MEANING_WEIGHT = 0.8
+MEANING_WEIGHT = 0.9
+CENTROID_WEIGHT = 0.3  # of the meaning: the cosine with the mean of the intent's texts
 KEYWORD_SCORE = 0.7  # the spelling score of an utterance holding one of the intent's keywords
-REFUSAL_SCORE = 0.42  # the score that calibrates to a confidence of 0.5
+MARGIN_BONUS = 1.0  # times the best intent's lead over the second, added before calibrating
+# The same for a transcript decoded with a grammar (chosen on the spoken tuning set,
+# bench/speech_two_stage.py): forced onto the menu's words, it leads wherever it lands.
+CONSTRAINED_MARGIN_BONUS = 0.0
+REFUSAL_SCORE = 0.47  # the score (lead included) that calibrates to a confidence of 0.5
 # Two intents this close are a coin toss: ask again rather than guess.
 AMBIGUITY_MARGIN = 0.02
-YES, NO = "yes", "no"
-# An answer without a word of its own polarity ("that fixed it", "I'll leave a
-# message") must beat the opposite answer by this much; one with a word of the
-# opposite polarity is never taken.
-UNMARKED_ANSWER_MARGIN = 0.05
-# Words that make an answer negative, per language (a language not here: no check).
-NEGATIONS = {
-    "ko": re.compile(r"아니|아뇨|싫|됐어|됐습니다|하지\s*마|필요\s*없|안\s*(할|해|돼)|괜찮"),
-    "zh": re.compile(r"(?!没问题|不错|没关系)(不|没|别|算了)"),
-    "en": re.compile(
-        r"\b(nope|nah|not|never|dont|didnt|doesnt|isnt|wasnt|wont|cant|cannot)\b|n['’]t\b"
-        r"|\bno\b(?! problem)"
-    ),
-}
-# Words that make an answer positive; an answer with both kinds is asked again.
-AFFIRMATIONS = {
-    "ko": re.compile(r"(?:^|\s)(네|예)(?:\s|$)|그래|좋아|좋습니다|맞아|맞습니다|부탁"),
-    "zh": re.compile(r"(?<![不没还])(是|对|好|可以|行)|嗯"),
-    "en": re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|right|correct|please)\b"),
-}
 _NOT_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -102,6 +99,11 @@ def _bigrams(text: str) -> set[str]:
 def _dice(first: set[str], second: set[str]) -> float:
     total = len(first) + len(second)
     return 2 * len(first & second) / total if total else 0.0
+
+
+def _unit(vector: Vectors) -> Vectors:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def calibrated(score: float) -> float:
@@ -181,6 +183,7 @@ class IntentScorer:
         }
         self._grams = {name: [_bigrams(t) for t in texts] for name, texts in self._texts.items()}
         self._vectors: dict[str, Vectors] | None = None
+        self._centroids: dict[str, Vectors] = {}
         self._keywords = {
             i.name: [
                 k for k in (normalise(w).replace(" ", "") for w in i.keywords_for(language)) if k
@@ -192,9 +195,8 @@ class IntentScorer:
             for i in self._intents
         }
         names = {i.name for i in self._intents}
-        yes_no = {YES, NO} <= names
-        self._negation = NEGATIONS.get(language) if yes_no else None
-        self._affirmation = AFFIRMATIONS.get(language) if yes_no else None
+        self.yes_no = {YES, NO} <= names  # a question: see ivr.speech.answers
+        self._polarity = Polarity.of(language) if self.yes_no else None
 
     def grammar(self) -> tuple[str, ...]:
         """Every phrase, keyword and synonym of these intents: what the recognizer
@@ -207,7 +209,21 @@ class IntentScorer:
                 *intent.synonyms_for(self.language),
             ):
                 words.setdefault(normalise(text), None)
+        if self._polarity is not None:  # "좋아요" is a yes, not the nearest phrase
+            words.update(dict.fromkeys(normalise(t) for t in answer_words(self.language)))
         return tuple(w for w in words if w)
+
+    def example_words(self) -> tuple[str, ...]:
+        """Every word of these intents' examples that the grammar does not hold: what
+        a wider second decoding may hear besides it."""
+        grammar = self.grammar()
+        words = {
+            word: None
+            for intent in self._intents
+            for example in intent.examples_for(self.language)
+            for word in normalise(example).split()
+        }
+        return tuple(w for w in words if w not in grammar)
 
     def _meanings(self, heard: list[str]) -> dict[str, float]:
         """Each intent's best cosine between its form of what was heard (synonyms
@@ -215,14 +231,20 @@ class IntentScorer:
         try:
             if self._vectors is None:  # once per scorer: the texts' vectors are fixed
                 self._vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
+                self._centroids = {n: _unit(v.mean(axis=0)) for n, v in self._vectors.items()}
             said = self._encoder.encode(heard)
         except SpeechError as exc:
             log.warning("intents by spelling alone: %s", exc)
             return {}
-        return {
-            name: float((known @ vector).max()) if len(known) else 0.0
-            for (name, known), vector in zip(self._vectors.items(), said, strict=True)
-        }
+        meanings = {}
+        for (name, known), vector in zip(self._vectors.items(), said, strict=True):
+            if not len(known):
+                meanings[name] = 0.0
+                continue
+            best = float((known @ vector).max())
+            centre = float(self._centroids[name] @ vector)
+            meanings[name] = (1 - CENTROID_WEIGHT) * best + CENTROID_WEIGHT * centre
+        return meanings
 
     def score(self, text: str) -> dict[str, float]:
         """Each intent's score for ``text``, 0 to 1 (the recognizer's confidence aside)."""
@@ -249,30 +271,55 @@ class IntentScorer:
         return scores
 
     def decide(
-        self, text: str, asr_confidence: float, threshold: float, menu_share: float = 1.0
+        self,
+        text: str,
+        asr_confidence: float,
+        threshold: float,
+        menu_share: float = 1.0,
+        constrained: bool = False,
     ) -> IntentMatch:
         """The intent for ``text`` (None when nothing clears ``threshold``, 0-1).
 
-        The confidence is the best intent's calibrated score times ``asr_confidence``
-        times ``menu_share`` (0-1: how much of the utterance was the menu's words
-        rather than filler words, see ``ivr.dialplan.speech_turn.menu_share``)."""
+        The confidence is the best intent's calibrated score (its lead over the
+        second included) times ``asr_confidence`` times ``menu_share`` (0-1: how much
+        of the utterance was the menu's words rather than filler words, see
+        ``ivr.dialplan.speech_turn.menu_share``). ``constrained``: ``text`` was
+        decoded with a grammar, whose words lean on one intent or another whatever
+        was said, so the lead earns ``CONSTRAINED_MARGIN_BONUS`` instead."""
         if not normalise(text):
             return IntentMatch(None, 0.0, None, {}, "nothing_heard")
         scores = self.score(text)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         best, top = ranked[0] if ranked else (None, 0.0)
+        lead = top - ranked[1][1] if len(ranked) > 1 else top
         heard = max(0.0, min(1.0, asr_confidence)) * max(0.0, min(1.0, menu_share))
-        confidence = round(calibrated(top) * heard, 3)
+        bonus = CONSTRAINED_MARGIN_BONUS if constrained else MARGIN_BONUS
+        if self._polarity is not None:
+            return self._answer(text, scores, heard, threshold, bonus)
+        confidence = round(calibrated(top + bonus * lead) * heard, 3)
         if confidence < threshold:
             return IntentMatch(None, confidence, best, scores, "below_threshold")
-        if len(ranked) > 1 and top - ranked[1][1] < AMBIGUITY_MARGIN:
+        if len(ranked) > 1 and lead < AMBIGUITY_MARGIN:
             return IntentMatch(None, confidence, best, scores, "ambiguous")
-        if self._negation is not None and best in (YES, NO):
-            said = unicodedata.normalize("NFKC", text).lower()
-            negative = bool(self._negation.search(said))
-            positive = bool(self._affirmation and self._affirmation.search(said))
-            marked, contrary = (positive, negative) if best == YES else (negative, positive)
-            other = scores.get(NO if best == YES else YES, 0.0)
-            if contrary or (not marked and top - other < UNMARKED_ANSWER_MARGIN):
+        return IntentMatch(best, confidence, best, scores, "matched")
+
+    def _answer(
+        self, text: str, scores: dict[str, float], heard: float, threshold: float, bonus: float
+    ) -> IntentMatch:
+        """A yes/no menu's decision (see :mod:`ivr.speech.answers`): the answer's words
+        must not contradict its meaning; when they agree they vouch for it."""
+        assert self._polarity is not None
+        said = self._polarity.side(text)
+        best = max(scores, key=lambda name: scores[name])
+        top = scores[best]
+        if said == best:
+            top = max(top, ANSWER_WORD_SCORE)
+        lead = top - max((v for k, v in scores.items() if k != best), default=0.0)
+        confidence = round(calibrated(top + bonus * lead) * heard, 3)
+        if confidence < threshold:
+            return IntentMatch(None, confidence, best, scores, "below_threshold")
+        if best in (YES, NO):
+            contradicted = said is not None and said != best  # the other side's or both
+            if contradicted or (said is None and lead < UNMARKED_ANSWER_MARGIN):
                 return IntentMatch(None, confidence, best, scores, "polarity")
         return IntentMatch(best, confidence, best, scores, "matched")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from dataclasses import replace
 
 from ivr.exceptions import SpeechError
 from ivr.speech.recognizer import DecodeStream, SpeechEngine, Transcript
@@ -142,6 +143,26 @@ class UtteranceListener:
             denoise_ms=transcript.denoise_ms,
             filler_heard=transcript.filler_heard,
             words=transcript.words,
+            constrained=self._request.grammar is not None,
+        )
+
+    async def heard_again(self, first: HeardText, grammar: tuple[str, ...] | None) -> HeardText:
+        """The same utterance decoded once more with ``grammar`` (None: any word the
+        model knows), after :meth:`heard` returned ``first``; ``decode_ms`` covers
+        both decodings.
+
+        Raises:
+            SpeechError: decoding failed.
+        """
+        again: Transcript = await asyncio.wrap_future(self._stream.decode_again(grammar))
+        return replace(
+            first,
+            text=again.text,
+            confidence=again.confidence,
+            decode_ms=round(first.decode_ms + again.decode_ms, 1),
+            words=again.words,
+            first_heard=first.text,
+            constrained=grammar is not None,
         )
 
     def close(self) -> None:
@@ -164,6 +185,9 @@ class CallListening:
 
     async def heard(self) -> HeardText:
         return await self._listener.heard()
+
+    async def heard_again(self, first: HeardText, grammar: tuple[str, ...] | None) -> HeardText:
+        return await self._listener.heard_again(first, grammar)
 
     def close(self) -> None:
         self._call.remove_audio_sink(self._listener)

@@ -201,7 +201,7 @@ class DecodeStream:
         self._words = list(words) if grammar is not None else []
         self._filler = list(filler) if grammar is not None else []
         self._filler_words = phrase_words(self._filler)
-        self._decoded_audio: list[bytes] = []  # kept for a second decoding (filler only)
+        self._decoded_audio: list[bytes] = []  # kept for a second decoding
         self._speech_seconds: float | None = None
         self._rate = rate
         self._lock = threading.Lock()
@@ -303,8 +303,7 @@ class DecodeStream:
             self._suppress_seconds += time.thread_time() - started
         if pcm:
             self._recognizer.AcceptWaveform(pcm)
-            if self._filler:
-                self._decoded_audio.append(pcm)
+            self._decoded_audio.append(pcm)
 
     def _complete(self) -> None:
         filler_heard = ""
@@ -315,8 +314,7 @@ class DecodeStream:
                 rest = self._suppressor.flush()
                 self._suppress_seconds += time.thread_time() - started
                 self._recognizer.AcceptWaveform(rest)
-                if self._filler:
-                    self._decoded_audio.append(rest)
+                self._decoded_audio.append(rest)
             heard = _decoded(json.loads(self._recognizer.FinalResult()))
             if self._filler_too_short(heard):
                 filler_heard, heard = heard.text, self._decode_again()
@@ -346,9 +344,39 @@ class DecodeStream:
             speech = sum(len(pcm) for pcm in self._decoded_audio) / (2 * self._rate)
         return sum(heard.seconds) < FILLER_COVERAGE * speech
 
-    def _decode_again(self) -> _Decoded:
-        """The kept audio once more, with the menu's phrases alone."""
-        recognizer = self._engine._recognizer(self._model, self._grammar, self._rate)
+    def _decode_again(self, grammar: Sequence[str] | None = None, open_: bool = False) -> _Decoded:
+        """The kept audio once more: with ``grammar`` (default: the menu's phrases
+        alone), or with any word of the model when ``open_``."""
+        if not open_ and grammar is None:
+            grammar = self._grammar
+        recognizer = self._engine._recognizer(self._model, grammar, self._rate)
         for pcm in self._decoded_audio:
             recognizer.AcceptWaveform(pcm)
         return _decoded(json.loads(recognizer.FinalResult()))
+
+    def decode_again(self, grammar: Sequence[str] | None) -> Future[Transcript]:
+        """The utterance's audio (as the first decoding got it, noise suppressed or
+        not) decoded once more on the pool, with ``grammar`` (None: any word the
+        model knows). Call it after :attr:`result` is done; the transcript's
+        ``decode_ms`` is this decoding's alone."""
+        result: Future[Transcript] = Future()
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                heard = self._decode_again(grammar, open_=grammar is None)
+            except Exception as exc:
+                log.exception("speech decoding (second pass) failed")
+                error = exc if isinstance(exc, SpeechError) else SpeechError(str(exc))
+                result.set_exception(error)
+                return
+            decode_ms = round((time.monotonic() - started) * 1000, 1)
+            result.set_result(
+                Transcript(heard.text, heard.confidence, decode_ms, words=heard.words)
+            )
+
+        try:
+            self._engine._pool.submit(run)
+        except RuntimeError:  # the pool is shut down: the service is stopping
+            result.set_exception(SpeechError("speech recognition has stopped"))
+        return result

@@ -29,8 +29,8 @@ import yaml
 from ivr.dialplan.model import Plan
 from ivr.dialplan.speech_turn import menu_request, understand
 from ivr.exceptions import SpeechError
+from ivr.speech.answers import NO, YES
 from ivr.speech.eval import choose_menu
-from ivr.speech.intents import NO, YES
 from ivr.speech.spec import HeardText
 
 

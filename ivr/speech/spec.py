@@ -53,6 +53,10 @@ class ListenRequest:
     # examples' words, say). Menus do not set them: on the Korean model they cost the
     # plan's own phrases more than they gave callers' sentences (bench/decoding_variants.py).
     words: tuple[str, ...] = ()
+    # The grammar of a second decoding of the same audio, for a first result the
+    # intents found weak (see ``ivr.dialplan.speech_turn.understand_heard``); empty:
+    # none. Menus set the phrases plus their examples' words plus the filler.
+    wider: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class HeardText:
     activity detector saw it; ``decode_ms`` is the time from the end of speech
     to the transcript (the part of the latency recognition adds); ``denoised``
     whether noise suppression was applied, ``denoise_ms`` the CPU time it took.
+    ``constrained``: the recognizer could only hear a grammar's words, so an
+    utterance that leans on one intent says less than typed text would.
+    ``first_heard`` is what the grammar's decoding heard when the wider second
+    decoding's transcript replaced it ('' when it did not).
     ``filler_heard`` is what the first decoding made of it when that was only
     filler words too short for the speech, and the utterance was decoded again
     with the menu's phrases alone ('' when it was not). ``words`` are the
@@ -88,3 +96,6 @@ class HeardText:
     denoise_ms: float = 0.0
     filler_heard: str = ""
     words: tuple[HeardWord, ...] = ()
+    first_heard: str = ""
+    # Decoded with a grammar: the words are the grammar's, whatever was said.
+    constrained: bool = False
