@@ -77,8 +77,14 @@ class TransferServices:
 
 @dataclass
 class _Waiting:
-    """What one caller's wait remembers between looks at the line."""
+    """One caller's wait in a queue, and what it remembers between looks at the line."""
 
+    queue: str
+    entry: str  # the caller's place in line (their Call-ID)
+    joined: float
+    whisper: str
+    announce: Announce
+    music: HoldMusic
     excluded: set[str] = field(default_factory=set)  # agents who did not answer them
     announced_at: float | None = None  # monotonic time of the last place announcement
 
@@ -153,7 +159,9 @@ class AgentTransfer:
         self._journal.event("queued", queue=queue, place=joined)
         music = HoldMusic(self._call)
         try:
-            return await self._wait_in_line(queue, entry, joined, whisper, announce, music)
+            return await self._wait_in_line(
+                _Waiting(queue, entry, joined, whisper, announce, music)
+            )
         except (RedisError, OSError) as exc:
             self._journal.event("transfer_failed", queue=queue, reason=f"queue unavailable: {exc}")
             return TransferOutcome.FALLBACK
@@ -166,59 +174,47 @@ class AgentTransfer:
             except (RedisError, OSError) as exc:
                 log.warning("could not take %s out of queue %s: %s", entry, queue, exc)
 
-    async def _wait_in_line(
-        self,
-        queue: str,
-        entry: str,
-        joined: float,
-        whisper: str,
-        announce: Announce,
-        music: HoldMusic,
-    ) -> TransferOutcome:
+    async def _wait_in_line(self, waiting: _Waiting) -> TransferOutcome:
         """Wait until connected, fallen back or the caller left. A Redis outage shorter
         than ``QUEUE_OUTAGE_SECONDS`` keeps the caller on hold in their place (raises
         RedisError or OSError after that)."""
-        waiting = _Waiting()
         outage_since: float | None = None
         while True:
             if self._call.ended:
                 return TransferOutcome.CALLER_LEFT
             token: int | None = self._services.wakeups.token()
             try:
-                outcome = await self._look(queue, entry, joined, whisper, announce, music, waiting)
+                outcome = await self._look(waiting)
                 outage_since = None
             except (RedisError, OSError) as exc:
                 now = time.monotonic()
                 if outage_since is None:
                     outage_since = now
-                    self._journal.event("queue_outage", queue=queue, error=str(exc))
-                    log.warning("queue %s unavailable, %s kept on hold: %s", queue, entry, exc)
+                    self._journal.event("queue_outage", queue=waiting.queue, error=str(exc))
+                    log.warning(
+                        "queue %s unavailable, %s kept on hold: %s",
+                        waiting.queue,
+                        waiting.entry,
+                        exc,
+                    )
                 if now - outage_since >= QUEUE_OUTAGE_SECONDS:
                     raise
                 outcome, token = None, None
             if outcome is not None:
                 return outcome
-            music.start()
+            waiting.music.start()
             await self._services.wakeups.wait(POLL_SECONDS, since=token)
 
-    async def _look(
-        self,
-        queue: str,
-        entry: str,
-        joined: float,
-        whisper: str,
-        announce: Announce,
-        music: HoldMusic,
-        waiting: _Waiting,
-    ) -> TransferOutcome | None:
+    async def _look(self, waiting: _Waiting) -> TransferOutcome | None:
         """One look at the line: ring a free agent, fall back, or announce the
         caller's place; None to go on waiting."""
+        queue, entry, joined, music = waiting.queue, waiting.entry, waiting.joined, waiting.music
         desk, settings = self._services.desk, self._services.desk.settings[queue]
         while True:
             claim = await desk.board.claim(queue, desk.line, entry, waiting.excluded)
             if claim.agent_id is not None:
                 await music.stop()
-                outcome = await self._ring(queue, claim, whisper, joined)
+                outcome = await self._ring(queue, claim, waiting.whisper, joined)
                 if outcome is not None:
                     return outcome
                 waiting.excluded.add(claim.agent_id)
@@ -249,7 +245,7 @@ class AgentTransfer:
                 estimated_wait_seconds=None if wait == float("inf") else round(wait),
             )
             await music.stop()
-            await announce(claim.ahead + 1, wait)
+            await waiting.announce(claim.ahead + 1, wait)
             if self._call.ended:
                 return TransferOutcome.CALLER_LEFT
         return None
