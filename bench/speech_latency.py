@@ -12,10 +12,12 @@ alone. With ``--snr`` the callers speak over white noise at that signal-to-noise
 ratio (10: noise suppression runs on every utterance) and it also prints the
 suppressor's CPU time per utterance. With ``--tuning`` they say the sentences of
 the tuning set (``bench/paraphrase-tuning/ko.yaml``, callers' own words: longer,
-and decoded with the examples' words) instead of the menu's phrases.
+and decoded with the examples' words) instead of the menu's phrases. A weak first
+result is decoded again with the wider grammar, as on calls; ``--one-pass`` turns
+that off, to see what it costs.
 
 Usage: .venv/bin/python bench/speech_latency.py [--pool-size 2] [--max-calls 128]
-    [--callers 40] [--tuning] [--snr 10] [--target-ms 100]
+    [--callers 40] [--tuning] [--snr 10] [--target-ms 100] [--one-pass]
 """
 
 from __future__ import annotations
@@ -150,6 +152,11 @@ def main() -> int:
         action="store_true",
         help="the examples whole and their words singly in the grammar too (not the default)",
     )
+    parser.add_argument(
+        "--one-pass",
+        action="store_true",
+        help="no second, wider decoding of weak results (as before issue 18's two stages)",
+    )
     args = parser.parse_args()
     store = ModelStore(MODELS)
     if not store.has("ko"):
@@ -170,6 +177,8 @@ def main() -> int:
             menu.request, grammar=grammar, words=tuple(w for w in words if w not in grammar)
         )
         menu = replace(menu, request=request)
+    if args.one_pass:
+        menu = replace(menu, request=replace(menu.request, wider=()))
     phrases = {i: list(plan.intents[i].phrases_for("ko")) for i in node.intents}
     if args.tuning:
         tuning = yaml.safe_load(TUNING.read_text(encoding="utf-8"))["menus"]["main_menu"]

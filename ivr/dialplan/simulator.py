@@ -106,8 +106,10 @@ class _TextListening:
         now = time.time()
         return HeardText(self.text, 1.0, now, now, 0.0)
 
-    async def heard_again(self, first: HeardText, grammar: tuple[str, ...]) -> HeardText:
-        return first  # typed text: no audio to decode again
+    async def heard_again(
+        self, first: HeardText, grammar: tuple[str, ...], budget_seconds: float
+    ) -> HeardText | None:
+        return None  # typed text: no audio to decode again
 
     def close(self) -> None:
         return None

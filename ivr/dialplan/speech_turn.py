@@ -27,6 +27,9 @@ from ivr.tickets.model import CallJournal
 DECODE_GRACE_SECONDS = 5.0
 UNSURE_WORD_CONFIDENCE = 0.6  # a filler word heard below this is taken for noise
 WEAK_CONFIDENCE = 0.7  # a match below this is decoded again with the wider grammar
+# The second decoding is given up past this (the caller is waiting), and skipped
+# while no decoding thread is free (bench/speech_latency.py --tuning).
+WIDER_BUDGET_SECONDS = 0.3
 
 
 class Listening(Protocol):
@@ -38,9 +41,12 @@ class Listening(Protocol):
     async def heard(self) -> HeardText:
         """The utterance once it ends. Raises SpeechError when decoding failed."""
 
-    async def heard_again(self, first: HeardText, grammar: tuple[str, ...]) -> HeardText:
+    async def heard_again(
+        self, first: HeardText, grammar: tuple[str, ...], budget_seconds: float
+    ) -> HeardText | None:
         """The same utterance decoded once more with ``grammar`` (``first`` is what
-        :meth:`heard` returned). Raises SpeechError when decoding failed."""
+        :meth:`heard` returned); None when there is no time or thread for it.
+        Raises SpeechError when decoding failed."""
 
     def close(self) -> None: ...
 
@@ -181,7 +187,8 @@ async def understand_heard(menu: MenuSpeech, listening: Listening) -> Understood
     menu has a wider grammar (its phrases, its examples' words and the filler:
     a caller's own sentence gets through as more than the menu's words), the
     same audio is decoded again with that and its transcript is taken when it
-    matches an intent. Only weak results pay for the second decoding.
+    matches an intent. Only weak results pay for the second decoding, and only
+    while a decoding thread is free and within ``WIDER_BUDGET_SECONDS``.
 
     Raises:
         SpeechError: decoding failed.
@@ -190,7 +197,9 @@ async def understand_heard(menu: MenuSpeech, listening: Listening) -> Understood
     first = understand(menu, heard)
     if not menu.request.wider or not weak(first):
         return first
-    again = await listening.heard_again(heard, menu.request.wider)
+    again = await listening.heard_again(heard, menu.request.wider, WIDER_BUDGET_SECONDS)
+    if again is None:  # the decoding pool was busy, or it took too long
+        return first
     second = understand(menu, again)
     if second.match.intent is not None:
         return replace(second, decoded_wider=True)

@@ -146,15 +146,22 @@ class UtteranceListener:
             constrained=self._request.grammar is not None,
         )
 
-    async def heard_again(self, first: HeardText, grammar: tuple[str, ...] | None) -> HeardText:
-        """The same utterance decoded once more with ``grammar`` (None: any word the
-        model knows), after :meth:`heard` returned ``first``; ``decode_ms`` covers
-        both decodings.
+    async def heard_again(
+        self, first: HeardText, grammar: tuple[str, ...], budget_seconds: float
+    ) -> HeardText | None:
+        """The same utterance decoded once more with ``grammar``, after :meth:`heard`
+        returned ``first``; ``decode_ms`` covers both decodings. None when the
+        decoding pool has no thread free or the decoding outran ``budget_seconds``.
 
         Raises:
             SpeechError: decoding failed.
         """
-        again: Transcript = await asyncio.wrap_future(self._stream.decode_again(grammar))
+        pending = self._stream.decode_again(grammar, budget_seconds)
+        if pending is None:
+            return None
+        again: Transcript | None = await asyncio.wrap_future(pending)
+        if again is None:
+            return None
         return replace(
             first,
             text=again.text,
@@ -162,7 +169,7 @@ class UtteranceListener:
             decode_ms=round(first.decode_ms + again.decode_ms, 1),
             words=again.words,
             first_heard=first.text,
-            constrained=grammar is not None,
+            constrained=True,
         )
 
     def close(self) -> None:
@@ -186,8 +193,10 @@ class CallListening:
     async def heard(self) -> HeardText:
         return await self._listener.heard()
 
-    async def heard_again(self, first: HeardText, grammar: tuple[str, ...] | None) -> HeardText:
-        return await self._listener.heard_again(first, grammar)
+    async def heard_again(
+        self, first: HeardText, grammar: tuple[str, ...], budget_seconds: float
+    ) -> HeardText | None:
+        return await self._listener.heard_again(first, grammar, budget_seconds)
 
     def close(self) -> None:
         self._call.remove_audio_sink(self._listener)

@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +80,9 @@ class SpeechEngine:
         self._reported: set[tuple[str, frozenset[str]]] = set()  # grammar entries left out
         self._load_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="asr")
+        self._pool_size = pool_size
+        self._in_flight = 0  # pool tasks queued or running
+        self._flight_lock = threading.Lock()
 
     @property
     def loaded(self) -> list[str]:
@@ -161,6 +164,32 @@ class SpeechEngine:
             )
         recognizer.SetWords(True)
         return recognizer
+
+    def has_room(self, finishing: int = 0) -> bool:
+        """A pool thread is free now, counting ``finishing`` tasks that are about to
+        end as free: extra work (a second decoding) delays nobody."""
+        with self._flight_lock:
+            return self._in_flight - finishing < self._pool_size
+
+    def _submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the pool, counted in :meth:`has_room`. Raises RuntimeError
+        when the pool is shut down."""
+
+        def counted() -> None:
+            try:
+                task()
+            finally:
+                with self._flight_lock:
+                    self._in_flight -= 1
+
+        with self._flight_lock:
+            self._in_flight += 1
+        try:
+            self._pool.submit(counted)
+        except RuntimeError:
+            with self._flight_lock:
+                self._in_flight -= 1
+            raise
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -255,7 +284,7 @@ class DecodeStream:
         if not self._running:
             self._running = True
             try:
-                self._engine._pool.submit(self._drain)
+                self._engine._submit(self._drain)
             except RuntimeError:  # the pool is shut down: the service is stopping
                 self._running = False
                 if not self.result.done():
@@ -317,7 +346,9 @@ class DecodeStream:
                 self._decoded_audio.append(rest)
             heard = _decoded(json.loads(self._recognizer.FinalResult()))
             if self._filler_too_short(heard):
-                filler_heard, heard = heard.text, self._decode_again()
+                again = self._decode_again()
+                if again is not None:  # always: no deadline
+                    filler_heard, heard = heard.text, again
         finished_at = self._finished_at or time.monotonic()
         decode_ms = (time.monotonic() - finished_at) * 1000
         if not self.result.done():
@@ -344,39 +375,52 @@ class DecodeStream:
             speech = sum(len(pcm) for pcm in self._decoded_audio) / (2 * self._rate)
         return sum(heard.seconds) < FILLER_COVERAGE * speech
 
-    def _decode_again(self, grammar: Sequence[str] | None = None, open_: bool = False) -> _Decoded:
-        """The kept audio once more: with ``grammar`` (default: the menu's phrases
-        alone), or with any word of the model when ``open_``."""
-        if not open_ and grammar is None:
-            grammar = self._grammar
-        recognizer = self._engine._recognizer(self._model, grammar, self._rate)
+    def _decode_again(
+        self, grammar: Sequence[str] | None = None, deadline: float | None = None
+    ) -> _Decoded | None:
+        """The kept audio once more with ``grammar`` (default: the menu's phrases
+        alone); None when ``deadline`` (monotonic) passed before the end."""
+        recognizer = self._engine._recognizer(self._model, grammar or self._grammar, self._rate)
         for pcm in self._decoded_audio:
+            if deadline is not None and time.monotonic() > deadline:
+                return None
             recognizer.AcceptWaveform(pcm)
         return _decoded(json.loads(recognizer.FinalResult()))
 
-    def decode_again(self, grammar: Sequence[str] | None) -> Future[Transcript]:
+    def decode_again(
+        self, grammar: Sequence[str], budget_seconds: float
+    ) -> Future[Transcript | None] | None:
         """The utterance's audio (as the first decoding got it, noise suppressed or
-        not) decoded once more on the pool, with ``grammar`` (None: any word the
-        model knows). Call it after :attr:`result` is done; the transcript's
+        not) decoded once more on the pool with ``grammar``, after :attr:`result`.
+
+        None when no pool thread is free (the second decoding would delay other
+        callers' first ones); the future's result is None when the decoding took
+        longer than ``budget_seconds`` and was given up. The transcript's
         ``decode_ms`` is this decoding's alone."""
-        result: Future[Transcript] = Future()
+        # This utterance's own decoding task may still be counted, ending.
+        if not self._engine.has_room(finishing=1):
+            return None
+        result: Future[Transcript | None] = Future()
+        submitted = time.monotonic()
 
         def run() -> None:
-            started = time.monotonic()
             try:
-                heard = self._decode_again(grammar, open_=grammar is None)
+                heard = self._decode_again(grammar, submitted + budget_seconds)
             except Exception as exc:
                 log.exception("speech decoding (second pass) failed")
                 error = exc if isinstance(exc, SpeechError) else SpeechError(str(exc))
                 result.set_exception(error)
                 return
-            decode_ms = round((time.monotonic() - started) * 1000, 1)
+            if heard is None:
+                result.set_result(None)
+                return
+            decode_ms = round((time.monotonic() - submitted) * 1000, 1)
             result.set_result(
                 Transcript(heard.text, heard.confidence, decode_ms, words=heard.words)
             )
 
         try:
-            self._engine._pool.submit(run)
+            self._engine._submit(run)
         except RuntimeError:  # the pool is shut down: the service is stopping
-            result.set_exception(SpeechError("speech recognition has stopped"))
+            return None
         return result
