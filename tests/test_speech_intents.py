@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from speech_support import KOREAN_CASES, KOREAN_PLAN, install_korean_model, kore
 from support.service import run_ivr
 
 from ivr.dialplan.loader import check_plan
-from ivr.dialplan.speech_turn import understand
+from ivr.dialplan.speech_turn import MenuSpeech, understand, understand_heard
 from ivr.speech.intents import Intent, IntentScorer, similarity
 from ivr.speech.spec import HeardText, HeardWord
 
@@ -172,3 +174,73 @@ def test_simulator_takes_spoken_lines(models_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "IVR: 비용입니다." in result.stdout
     assert "path: main_menu -> expense -> main_menu -> goodbye" in result.stdout
+
+
+class _ScriptedListening:
+    """What a decoder heard first and what it hears when asked again (None: no thread
+    or time for it): the recognizer's own answers are tested over real audio in
+    test_speech_listener.py; here only the choice between them."""
+
+    def __init__(self, first: HeardText, again: HeardText | None) -> None:
+        self.speech_started = asyncio.Event()
+        self._first, self._again = first, again
+        self.asked_again: tuple[str, ...] | None = None
+
+    async def heard(self) -> HeardText:
+        return self._first
+
+    async def heard_again(
+        self, first: HeardText, grammar: tuple[str, ...], budget_seconds: float
+    ) -> HeardText | None:
+        self.asked_again = grammar
+        if self._again is None:
+            return None
+        return replace(self._again, first_heard=first.text, decode_ms=first.decode_ms + 50)
+
+    def close(self) -> None:
+        return None
+
+
+def _wider(models_dir: Path) -> MenuSpeech:
+    menu = korean_main_menu(models_dir)
+    request = menu.request
+    wider = (*(request.grammar or ()), *menu.scorer.example_words(), *request.filler)
+    return replace(menu, request=replace(request, wider=wider))
+
+
+async def test_a_weak_result_is_decoded_again_and_the_wider_transcript_taken_when_it_matches(
+    models_dir: Path,
+) -> None:
+    menu = _wider(models_dir)
+    assert "암호" in menu.request.wider and "암호" not in (menu.request.grammar or ())
+    listening = _ScriptedListening(
+        _heard(("음", 0.9), ("상담원", 0.4), ("글쎄요", 0.7)), _heard(("암호", 0.9), ("돼요", 0.8))
+    )
+    understood = await understand_heard(menu, listening)
+    assert listening.asked_again == menu.request.wider
+    assert understood.match.intent == "password" and understood.decoded_wider
+    assert understood.heard.first_heard == "음 상담원 글쎄요"
+
+
+async def test_a_weak_result_stays_when_the_wider_transcript_matches_nothing_either(
+    models_dir: Path,
+) -> None:
+    listening = _ScriptedListening(_heard(("음", 0.9), ("글쎄요", 0.7)), _heard(("돼요", 0.8)))
+    understood = await understand_heard(_wider(models_dir), listening)
+    assert understood.match.intent is None and understood.heard.text == "음 글쎄요"
+    assert understood.decoded_wider and understood.heard.decode_ms == 50  # the caller waited
+
+
+@pytest.mark.parametrize("busy", [False, True])
+async def test_a_clear_result_or_a_busy_decoding_pool_means_one_decoding(
+    models_dir: Path, busy: bool
+) -> None:
+    first = _heard(("비밀번호", 1.0), ("초기화", 1.0)) if not busy else _heard(("음", 0.9))
+    listening = _ScriptedListening(first, None if busy else _heard(("상담원", 1.0)))
+    understood = await understand_heard(_wider(models_dir), listening)
+    assert not understood.decoded_wider and understood.heard.text == first.text
+    assert (listening.asked_again is not None) == busy  # a weak result was asked again
+
+
+def test_menus_do_not_decode_again_unless_switched_on(models_dir: Path) -> None:
+    assert not korean_main_menu(models_dir).request.wider  # speech_turn.WIDER_DECODING

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from speech_support import install_korean_model, korean_main_menu
 
-from ivr.dialplan.speech_turn import MenuSpeech, understand, understand_heard
+from ivr.dialplan.speech_turn import MenuSpeech, understand
 from ivr.speech import testset
 from ivr.speech.listener import UtteranceListener
 from ivr.speech.models import ModelStore
@@ -90,28 +90,25 @@ async def test_a_menu_word_taken_for_a_short_filler_word_is_decoded_again_with_t
     assert understand(main_menu, heard).match.intent == "software"
 
 
-async def test_a_callers_own_words_the_menu_phrases_miss_are_decoded_again_with_the_examples_words(
-    engine: SpeechEngine, main_menu: MenuSpeech
+async def test_an_utterance_is_decoded_again_from_its_kept_audio_with_another_grammar(
+    engine: SpeechEngine,
 ) -> None:
-    # "비번을 까먹었어요" (I forgot my password; from the tuning set): with the menu's
-    # phrases alone the grammar makes menu words of it that match nothing well.
-    listener = UtteranceListener(engine, main_menu.request)
-    said = testset.speak("비번을 까먹었어요", "ko", 160)
-    await _feed(listener, bytes(8000) + said + bytes(11200))
-    understood = await understand_heard(main_menu, listener)
-    assert understood.decoded_wider, understood
-    assert understood.heard.first_heard and understood.heard.text != understood.heard.first_heard
-    assert understood.match.intent == "password", understood
-
-
-async def test_a_menu_phrase_heard_clearly_is_decoded_once(
-    engine: SpeechEngine, main_menu: MenuSpeech
-) -> None:
-    listener = UtteranceListener(engine, main_menu.request)
+    listener = UtteranceListener(engine, ListenRequest("ko", ("상담원 연결", "비용 처리")))
     await _feed(listener, bytes(8000) + testset.speak("비밀번호 초기화") + bytes(11200))
-    understood = await understand_heard(main_menu, listener)
-    assert understood.match.intent == "password"
-    assert not understood.decoded_wider and understood.heard.first_heard == ""
+    first = await listener.heard()
+    again = await listener.heard_again(first, GRAMMAR, budget_seconds=5.0)
+    assert again is not None and again.text == "비밀번호 초기화", again
+    assert again.first_heard == first.text and again.constrained
+    assert again.decode_ms >= first.decode_ms and again.started_at == first.started_at
+
+
+async def test_a_second_decoding_that_outruns_its_budget_is_given_up(
+    engine: SpeechEngine,
+) -> None:
+    listener = UtteranceListener(engine, ListenRequest("ko", GRAMMAR))
+    await _feed(listener, bytes(8000) + testset.speak("비밀번호 초기화") + bytes(11200))
+    first = await listener.heard()
+    assert await listener.heard_again(first, GRAMMAR, budget_seconds=-1.0) is None
 
 
 async def test_a_filler_word_spanning_the_speech_stays_as_heard(

@@ -26,6 +26,11 @@ from ivr.tickets.model import CallJournal
 # Past the utterance's own maximum length: time for decoding before giving up.
 DECODE_GRACE_SECONDS = 5.0
 UNSURE_WORD_CONFIDENCE = 0.6  # a filler word heard below this is taken for noise
+# A second, wider decoding of weak results (see understand_heard). Off: on the spoken
+# tuning set it turned about as many paraphrases into wrong intents as into right ones
+# and cost out-of-menu refusals (bench/speech_two_stage.py); a plan that decodes real
+# callers may measure otherwise.
+WIDER_DECODING = False
 WEAK_CONFIDENCE = 0.7  # a match below this is decoded again with the wider grammar
 # The second decoding is given up past this (the caller is waiting), and skipped
 # while no decoding thread is free (bench/speech_latency.py --tuning).
@@ -121,9 +126,9 @@ def menu_request(plan: Plan, node: SpeechMenu, language: str) -> MenuSpeech | No
             # Not for a yes/no question: there the wider transcript swapped answers
             # (bench/speech_two_stage.py on the tuning set), and a swap is the worst error.
             wider=(
-                ()
-                if speech.open_vocabulary or not examples or scorer.yes_no
-                else tuple(dict.fromkeys((*grammar, *examples, *speech.filler)))
+                tuple(dict.fromkeys((*grammar, *examples, *speech.filler)))
+                if WIDER_DECODING and examples and not speech.open_vocabulary and not scorer.yes_no
+                else ()
             ),
         ),
         scorer=scorer,
