@@ -85,27 +85,35 @@ def _rss_mb(pids: list[int]) -> float:
 
 
 class Usage:
-    """CPU-seconds and peak memory of the node's processes while a step runs."""
+    """CPU-seconds and peak memory of the processes under ``roots`` (each root and
+    every process below it) while a step runs."""
 
-    def __init__(self, root: int) -> None:
-        self._root = root
+    def __init__(self, *roots: int) -> None:
+        self._roots = roots
         self._stop = threading.Event()
         self.peak_mb = 0.0
-        self._cpu_before = _cpu_seconds(_tree(root))
+        self._cpu_before = _cpu_seconds(self._pids())
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
+    def _pids(self) -> list[int]:
+        return [pid for root in self._roots for pid in _tree(root)]
+
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
-            self.peak_mb = max(self.peak_mb, _rss_mb(_tree(self._root)))
+            self.peak_mb = max(self.peak_mb, _rss_mb(self._pids()))
 
     def stop(self) -> float:
+        """Stop watching; the CPU-seconds used since the start."""
         self._stop.set()
         self._thread.join()
-        return _cpu_seconds(_tree(self._root)) - self._cpu_before
+        return _cpu_seconds(self._pids()) - self._cpu_before
 
 
-def _tickets(node: RunningNode, caller: str, expected: int) -> list[dict[str, str]]:
+def tickets_of(node: RunningNode, caller: str, expected: int) -> list[dict[str, str]]:
+    """The tickets of ``caller``'s calls, once ``expected`` of them are closed (or
+    whatever is there after 120 s)."""
+
     def closed() -> list[dict[str, str]] | None:
         _, body = node.api(f"/api/tickets?caller={caller}&limit=500")
         total = int(body["total"])
@@ -124,19 +132,19 @@ def _tickets(node: RunningNode, caller: str, expected: int) -> list[dict[str, st
         return list(body["tickets"])
 
 
-def step(
-    node: RunningNode, work: Path, caller: str, calls: int, rate: int, seconds: int
-) -> tuple[bool, str]:
-    workdir = work / f"sipp-{caller}"
+def place_calls(
+    target: str, workdir: Path, caller: str, calls: int, rate: int, seconds: int
+) -> int:
+    """SIPp places ``calls`` overload calls (``tests/sipp/overload_call.xml``, hanging
+    up ``seconds`` after the key) at ``rate`` a second to ``target`` (host:port), all
+    allowed at once, logging into ``workdir``; SIPp's exit code."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / SCENARIO
     template = (SIPP_DIR / SCENARIO).read_text()
     scenario.write_text(template.replace("CALL_MS", str(seconds * 1000)))
-    usage = Usage(node.process.pid)
-    started = time.monotonic()
     process = start_sipp(
         str(scenario),
-        node.sip_uri_host,
+        target,
         caller,
         calls=calls,
         rate=rate,
@@ -145,14 +153,26 @@ def step(
         timeout=calls / rate + seconds + 120,
         extra=("-trace_logs", "-trace_stat", "-fd", "1"),
     )
-    result = finish_sipp(process, workdir, calls / rate + seconds + 180)
+    return finish_sipp(process, workdir, calls / rate + seconds + 180).returncode
+
+
+def refused_calls(workdir: Path) -> int:
+    """Calls SIPp logged as refused with 503 (see :func:`place_calls`)."""
+    return sum(p.read_text(errors="replace").count("refused ") for p in workdir.glob("*_logs.log"))
+
+
+def step(
+    node: RunningNode, work: Path, caller: str, calls: int, rate: int, seconds: int
+) -> tuple[bool, str]:
+    workdir = work / f"sipp-{caller}"
+    usage = Usage(node.process.pid)
+    started = time.monotonic()
+    returncode = place_calls(node.sip_uri_host, workdir, caller, calls, rate, seconds)
     wall = time.monotonic() - started
-    refused = sum(
-        p.read_text(errors="replace").count("refused ") for p in workdir.glob("*_logs.log")
-    )
-    failed = _failed_calls(workdir)
+    refused = refused_calls(workdir)
+    failed = failed_calls(workdir)
     answered = calls - refused - failed
-    tickets = _tickets(node, caller, answered)
+    tickets = tickets_of(node, caller, answered)
     cpu = usage.stop()
     taken = [t for t in tickets if t.get("answered_at")]
     unanswered = len(tickets) - len(taken)  # attempts the caller saw refused or gave up on
@@ -166,7 +186,7 @@ def step(
         f"{len(taken)} tickets of answered calls ({len(without_key)} without the key, "
         f"{dict(Counter(t['disposition'] for t in taken))}), {unanswered} of attempts never "
         f"answered, {duplicates} duplicate Call-IDs; "
-        f"{cpu:.1f} CPU-s, peak {usage.peak_mb:.0f} MB, {wall:.0f} s, SIPp exit {result.returncode}"
+        f"{cpu:.1f} CPU-s, peak {usage.peak_mb:.0f} MB, {wall:.0f} s, SIPp exit {returncode}"
     )
     return ok, detail
 
@@ -189,22 +209,36 @@ def _describe(node: RunningNode, ticket: dict[str, str]) -> str:
     )
 
 
-def _failed_calls(workdir: Path) -> int:
-    """SIPp's cumulative failed calls, from the last line of its statistics file."""
+def sipp_statistics(workdir: Path) -> list[dict[str, str]]:
+    """SIPp's statistics file (``-trace_stat``), one dict a line (column: value)."""
     for stats in workdir.glob("*_.csv"):
         lines = stats.read_text(errors="replace").strip().splitlines()
         header = lines[0].split(";")
-        last = lines[-1].split(";")
-        return int(last[header.index("FailedCall(C)")])
+        return [dict(zip(header, line.split(";"), strict=False)) for line in lines[1:]]
     raise AssertionError(f"no SIPp statistics in {workdir}")
 
 
-def _parse(spec: str) -> list[tuple[int, int, int]]:
+def failed_calls(workdir: Path) -> int:
+    """SIPp's cumulative failed calls, from the last line of its statistics file."""
+    return int(sipp_statistics(workdir)[-1]["FailedCall(C)"])
+
+
+def parse_steps(spec: str) -> list[tuple[int, int, int]]:
     """``calls:seconds:rate,...`` (concurrent steps) as (calls, rate, seconds)."""
     steps = []
     for item in filter(None, spec.split(",")):
         calls, seconds, rate = (int(part) for part in item.split(":"))
         steps.append((calls, rate, seconds))
+    return steps
+
+
+def parse_rates(spec: str) -> list[tuple[int, int, int]]:
+    """``new calls a second:for seconds:call seconds,...`` (rate steps) as
+    (calls, rate, seconds)."""
+    steps = []
+    for item in filter(None, spec.split(",")):
+        rate, duration, seconds = (int(part) for part in item.split(":"))
+        steps.append((rate * duration, rate, seconds))
     return steps
 
 
@@ -221,25 +255,9 @@ def main() -> int:
         "--rates", default="100:30:3", help="new calls a second:for seconds:call seconds, ..."
     )
     args = parser.parse_args()
-    steps = _parse(args.steps)
-    for item in filter(None, args.rates.split(",")):
-        rate, duration, seconds = (int(part) for part in item.split(":"))
-        steps.append((rate * duration, rate, seconds))
+    steps = parse_steps(args.steps) + parse_rates(args.rates)
     work = Path(tempfile.mkdtemp(prefix="ivr-overload-"))
-    redis_url = machine_redis_url()
-    env = node_env(
-        work / "node",
-        "overload",
-        redis_url or "",
-        f"sqlite:///{work / 'tickets.db'}",
-        f"ivrbench:{uuid.uuid4().hex[:8]}:",
-    )
-    env["IVR_LOG_LEVEL"] = "WARNING"
-    if args.max_calls:
-        env["IVR_MAX_CALLS"] = str(args.max_calls)
-    if not redis_url:
-        env.pop("REDIS_URL")
-    node = start_node(work / "node", args.workers, env)
+    node = start_bench_node(work, args.workers, args.max_calls)
     all_ok = True
     try:
         for index, (calls, rate, seconds) in enumerate(steps):
@@ -255,6 +273,26 @@ def main() -> int:
     finally:
         node.stop()
     return 0 if all_ok else 1
+
+
+def start_bench_node(work: Path, workers: int, max_calls: int = 0) -> RunningNode:
+    """``ivr serve --workers`` as the overload bench runs it (logging warnings only;
+    the machine's Redis when it answers, else the embedded one; SQLite in ``work``;
+    ``max_calls``: sip.max_calls per worker, 0 for its default)."""
+    redis_url = machine_redis_url()
+    env = node_env(
+        work / "node",
+        "overload",
+        redis_url or "",
+        f"sqlite:///{work / 'tickets.db'}",
+        f"ivrbench:{uuid.uuid4().hex[:8]}:",
+    )
+    env["IVR_LOG_LEVEL"] = "WARNING"
+    if max_calls:
+        env["IVR_MAX_CALLS"] = str(max_calls)
+    if not redis_url:
+        env.pop("REDIS_URL")
+    return start_node(work / "node", workers, env)
 
 
 if __name__ == "__main__":
