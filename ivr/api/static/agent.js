@@ -220,21 +220,14 @@
   window.DESK_LABELS = LABELS;
   const TOKEN_KEY = "ivr-desk-token";
   const AGENT_KEY = "ivr-desk-agent";
-  const RETRY_MS = 2000;
   const words = window.IVR.i18n(LABELS);
   const t = words.t;
-  const { el, seconds } = window.IVR;
+  const { $, el, seconds, estimatedWait } = window.IVR;
   let latest = null;
-  let stream = null;
-  let retry = null;
   let agentId = null;
   let formTicket = null; // the ticket the wrap-up form is for
   let result = null; // the last wrap-up's answer, shown until the next call
   let escalateError = ""; // the last escalation request's refusal, until the next call
-
-  function $(id) {
-    return document.getElementById(id);
-  }
 
   function clock(iso) {
     return window.IVR.dateTime(iso, words);
@@ -251,6 +244,21 @@
   function setConnection(state) {
     window.IVR.setConnection(state, words);
   }
+
+  const stream = window.IVR.eventStream(words, {
+    open() {
+      setConnection("connecting");
+      return { url: `/api/desk/${encodeURIComponent(agentId)}/stream`, headers: authorised() };
+    },
+    onEvent(name, data) {
+      if (name !== "desk") return;
+      latest = data;
+      if (!latest.error) setConnection("live");
+      render();
+    },
+    refused: { 401: "token_refused", 403: "not_an_agent", 404: "no_such_agent" },
+    onRefused: showLogin,
+  });
 
   function renderState(agent) {
     $("state").textContent = t(`state_${agent.state}`);
@@ -362,8 +370,7 @@
   function renderQueues(queues) {
     const rows = (queues || []).map((queue) => {
       const row = el("tr", null, { "data-queue": queue.name });
-      const estimate =
-        queue.estimated_wait_seconds === null ? t("nobody_staffed") : seconds(queue.estimated_wait_seconds);
+      const estimate = estimatedWait(queue, words);
       row.append(
         el("td", queue.name),
         el("td", queue.waiting, { class: "waiting" }),
@@ -552,7 +559,7 @@
   }
 
   function showLogin(errorKey) {
-    disconnect();
+    stream.disconnect();
     window.sessionStorage.removeItem(TOKEN_KEY);
     window.sessionStorage.removeItem(AGENT_KEY);
     agentId = null;
@@ -580,42 +587,7 @@
     $("desk").hidden = false;
     $("logout").hidden = false;
     $("who").textContent = agent;
-    connect();
-  }
-
-  function disconnect() {
-    if (retry !== null) window.clearTimeout(retry);
-    retry = null;
-    if (stream !== null) stream.abort();
-    stream = null;
-  }
-
-  function handleEvent(name, data) {
-    if (name !== "desk") return;
-    latest = data;
-    if (!latest.error) setConnection("live");
-    render();
-  }
-
-  async function connect() {
-    disconnect();
-    const controller = new AbortController();
-    stream = controller;
-    setConnection("connecting");
-    try {
-      const url = `/api/desk/${encodeURIComponent(agentId)}/stream`;
-      const response = await fetch(url, { headers: authorised(), signal: controller.signal });
-      if (response.status === 401) return showLogin("token_refused");
-      if (response.status === 403) return showLogin("not_an_agent");
-      if (response.status === 404) return showLogin("no_such_agent");
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await window.IVR.readEvents(response, handleEvent, () => stream === controller);
-    } catch (error) {
-      if (controller.signal.aborted) return; // replaced or logged out on purpose
-    }
-    if (stream !== controller) return;
-    setConnection("disconnected");
-    retry = window.setTimeout(connect, RETRY_MS);
+    stream.connect();
   }
 
   async function post(path, body) {

@@ -1,6 +1,7 @@
-// What the service's pages share: labels in two languages, building elements, times,
-// reading server-sent events with fetch() (an EventSource cannot send the bearer token)
-// and checking a token. Loaded before each page's own script as window.IVR.
+// What the service's pages share: labels in two languages, finding and building elements,
+// times, reading server-sent events with fetch() (an EventSource cannot send the bearer
+// token) and keeping such a stream open, and checking a token. Loaded before each page's
+// own script as window.IVR.
 "use strict";
 
 window.IVR = (function () {
@@ -45,6 +46,10 @@ window.IVR = (function () {
     return words;
   }
 
+  function $(id) {
+    return document.getElementById(id);
+  }
+
   // An element whose text goes in through textContent only (text from calls is never markup).
   function el(tag, text, attrs) {
     const node = document.createElement(tag);
@@ -59,6 +64,11 @@ window.IVR = (function () {
     const m = Math.floor(total / 60);
     const s = total % 60;
     return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
+  }
+
+  // A queue's estimated wait; null (nobody staffed to answer) says so in words.
+  function estimatedWait(queue, words) {
+    return queue.estimated_wait_seconds === null ? words.t("nobody_staffed") : seconds(queue.estimated_wait_seconds);
   }
 
   function percent(value) {
@@ -113,6 +123,77 @@ window.IVR = (function () {
     }
   }
 
+  const RETRY_MS = 2000; // a stream that dropped, or a service away, is tried again after this
+
+  // A server-sent event stream kept open. ``open()`` says what to read as each attempt
+  // starts: {url, headers}. Each event goes to onEvent(name, data). An answer whose status
+  // ``refused`` names (status -> label key) goes to onRefused(key) and is not tried again;
+  // any other end shows "disconnected" and opens the stream again after RETRY_MS.
+  // connect() (re)opens it, disconnect() closes it on purpose, isOpen() says if it is wanted.
+  function eventStream(words, { open, onEvent, refused, onRefused }) {
+    let controller = null; // the AbortController of the attempt now wanted
+    let retry = null;
+
+    function disconnect() {
+      if (retry !== null) window.clearTimeout(retry);
+      retry = null;
+      if (controller !== null) controller.abort();
+      controller = null;
+    }
+
+    async function connect() {
+      disconnect();
+      const attempt = new AbortController();
+      controller = attempt;
+      try {
+        const { url, headers } = open();
+        const response = await fetch(url, { headers, signal: attempt.signal });
+        if (refused[response.status]) return onRefused(refused[response.status]);
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        await readEvents(response, onEvent, () => controller === attempt);
+      } catch (error) {
+        if (attempt.signal.aborted) return; // replaced or closed on purpose
+      }
+      if (controller !== attempt) return;
+      setConnection("disconnected", words); // the service went away: try again shortly
+      retry = window.setTimeout(connect, RETRY_MS);
+    }
+
+    return { connect, disconnect, isOpen: () => controller !== null };
+  }
+
+  // Midnight of today, local time.
+  function startOfToday() {
+    const midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    return midnight;
+  }
+
+  // The snapshots of /api/dashboard/stream counted from the start of today, each to
+  // onSnapshot(data) with "live" shown; ``headers()`` carries the token, a refused token
+  // goes to onRefused(key). Besides connect/disconnect: checkDay(), called every second or
+  // so, opens the stream again from midnight once the day has turned.
+  function todaysSnapshots(words, { headers, onSnapshot, onRefused }) {
+    let day = null; // the midnight the open stream counts from, in milliseconds
+    const stream = eventStream(words, {
+      open() {
+        day = startOfToday().getTime();
+        return { url: `/api/dashboard/stream?from=${day / 1000}`, headers: headers() };
+      },
+      onEvent(name, data) {
+        if (name !== "snapshot") return;
+        setConnection("live", words);
+        onSnapshot(data);
+      },
+      refused: { 401: "token_refused" }, // the token was withdrawn from the configuration
+      onRefused,
+    });
+    function checkDay() {
+      if (stream.isOpen() && startOfToday().getTime() !== day) stream.connect();
+    }
+    return { connect: stream.connect, disconnect: stream.disconnect, checkDay };
+  }
+
   // GET /api/whoami with ``token``: {who} when accepted, else {error: a label key}.
   async function whoami(token) {
     let response;
@@ -126,5 +207,21 @@ window.IVR = (function () {
     return { who: await response.json() };
   }
 
-  return { i18n, el, seconds, percent, clock, dateTime, setConnection, readEvents, whoami };
+  return {
+    i18n,
+    $,
+    el,
+    seconds,
+    estimatedWait,
+    percent,
+    clock,
+    dateTime,
+    setConnection,
+    readEvents,
+    RETRY_MS,
+    eventStream,
+    startOfToday,
+    todaysSnapshots,
+    whoami,
+  };
 })();

@@ -8,15 +8,11 @@
 
 (function () {
   const LABELS = window.LABELS;
-  const { el, seconds, percent } = window.IVR;
+  const { el, seconds, estimatedWait, percent, startOfToday } = window.IVR;
   const words = window.IVR.i18n(LABELS);
   const t = words.t;
   const TOKEN_KEY = "ivr-dashboard-token";
-  const RETRY_MS = 2000;
   let latest = null;
-  let stream = null; // the AbortController of the open stream
-  let retry = null;
-  let streamDay = null;
 
   function clock(value) {
     return window.IVR.clock(value, words);
@@ -73,8 +69,7 @@
       queues &&
         queues.map((queue) => {
           const row = el("tr", null, { "data-queue": queue.name });
-          const estimate =
-            queue.estimated_wait_seconds === null ? t("nobody_staffed") : seconds(queue.estimated_wait_seconds);
+          const estimate = estimatedWait(queue, words);
           row.append(
             el("td", queue.name),
             el("td", queue.waiting, { class: "waiting" }),
@@ -331,12 +326,6 @@
     window.IVR.setConnection(state, words);
   }
 
-  function startOfToday() {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return midnight;
-  }
-
   function token() {
     return window.sessionStorage.getItem(TOKEN_KEY);
   }
@@ -366,6 +355,15 @@
     return { ok: response.ok, status: response.status, body };
   }
 
+  const stream = window.IVR.todaysSnapshots(words, {
+    headers: authorised,
+    onSnapshot(data) {
+      latest = data;
+      render();
+    },
+    onRefused: showLogin,
+  });
+
   const supervisor = window.IVR_TICKETS(words, { get, monitor: window.IVR_MONITOR(words, token) });
 
   // Everything read with the token leaves the page.
@@ -383,7 +381,7 @@
   }
 
   function showLogin(errorKey) {
-    disconnect();
+    stream.disconnect();
     if (suggestionsTimer !== null) window.clearInterval(suggestionsTimer);
     suggestionsTimer = null;
     if (forecastTimer !== null) window.clearInterval(forecastTimer);
@@ -404,7 +402,7 @@
     document.querySelector("main").hidden = false;
     document.getElementById("logout").hidden = false;
     document.getElementById("who").textContent = `${who.name} (${who.role})`;
-    connect();
+    stream.connect();
     watchSuggestions();
     watchForecast();
   }
@@ -419,50 +417,13 @@
     showDashboard(answer.who);
   }
 
-  function disconnect() {
-    if (retry !== null) window.clearTimeout(retry);
-    retry = null;
-    if (stream !== null) stream.abort();
-    stream = null;
-  }
-
-  function handleEvent(name, data) {
-    if (name !== "snapshot") return;
-    latest = data;
-    setConnection("live");
-    render();
-  }
-
-  async function connect() {
-    disconnect();
-    const day = startOfToday();
-    streamDay = day.getTime();
-    const controller = new AbortController();
-    stream = controller;
-    try {
-      const url = `/api/dashboard/stream?from=${day.getTime() / 1000}`;
-      const response = await fetch(url, { headers: authorised(), signal: controller.signal });
-      if (response.status === 401) {
-        showLogin("token_refused"); // the token was withdrawn from the configuration
-        return;
-      }
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await window.IVR.readEvents(response, handleEvent, () => stream === controller);
-    } catch (error) {
-      if (controller.signal.aborted) return; // replaced or logged out on purpose
-    }
-    if (stream !== controller) return;
-    setConnection("disconnected"); // the service went away: try again shortly
-    retry = window.setTimeout(connect, RETRY_MS);
-  }
-
   function tick() {
     const now = Date.now() / 1000;
     for (const cell of document.querySelectorAll("#calls .duration")) {
       cell.textContent = seconds(now - Number(cell.dataset.started));
     }
     supervisor.tick();
-    if (stream !== null && startOfToday().getTime() !== streamDay) connect(); // "today" moved on
+    stream.checkDay();
   }
 
   function openCall(row) {

@@ -5,7 +5,7 @@
 "use strict";
 
 window.IVR_MONITOR = function (words, token) {
-  const $ = (id) => document.getElementById(id);
+  const { $ } = window.IVR;
   const t = words.t;
   const EXTENSION_KEY = "ivr-monitor-extension"; // not secret: the supervisor's desk phone
   let callId = null;

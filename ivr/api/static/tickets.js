@@ -5,10 +5,9 @@
 "use strict";
 
 window.IVR_TICKETS = function (words, api) {
-  const { el, seconds, dateTime, clock } = window.IVR;
+  const { $, el, seconds, dateTime, clock } = window.IVR;
   const PAGE_SIZE = 20;
   const t = words.t;
-  const $ = (id) => document.getElementById(id);
   let offset = 0;
   let filters = null; // the search shown, null before the first one
   let results = null; // its last answer

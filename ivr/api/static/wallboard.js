@@ -5,26 +5,25 @@
 "use strict";
 
 (function () {
-  const { el, seconds, percent } = window.IVR;
+  const { $, el, seconds, estimatedWait, percent } = window.IVR;
   const words = window.IVR.i18n(window.LABELS, "wallboard_title");
   const t = words.t;
   const TOKEN_KEY = "ivr-wallboard-token";
-  const RETRY_MS = 2000;
-  const $ = (id) => document.getElementById(id);
   let latest = null;
-  let stream = null;
-  let retry = null;
-  let streamDay = null;
+  let retry = null; // a log-in tried again while the service is away
 
   function token() {
     return window.localStorage.getItem(TOKEN_KEY);
   }
 
-  function startOfToday() {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return midnight;
-  }
+  const stream = window.IVR.todaysSnapshots(words, {
+    headers: () => ({ Authorization: `Bearer ${token()}` }),
+    onSnapshot(data) {
+      latest = data;
+      render();
+    },
+    onRefused: showLogin,
+  });
 
   function figure(value) {
     return value === null || value === undefined ? "–" : String(value);
@@ -33,8 +32,7 @@
   function queueCard(queue) {
     const card = el("article", null, { class: "queue-card", "data-queue": queue.name });
     card.dataset.busy = String(queue.waiting > 0);
-    const estimate =
-      queue.estimated_wait_seconds === null ? t("nobody_staffed") : seconds(queue.estimated_wait_seconds);
+    const estimate = estimatedWait(queue, words);
     const figures = el("dl");
     for (const [key, value, field] of [
       ["longest_wait", seconds(queue.longest_wait_seconds), "longest"],
@@ -97,7 +95,7 @@
     if (answer.error === "login_failed" && token() === candidate) {
       // The service is away (a restart): keep the screen's token and try again.
       window.IVR.setConnection("disconnected", words);
-      retry = window.setTimeout(() => logIn(candidate), RETRY_MS);
+      retry = window.setTimeout(() => logIn(candidate), window.IVR.RETRY_MS);
       return;
     }
     if (answer.error) return showLogin(answer.error);
@@ -107,49 +105,19 @@
     $("login").hidden = true;
     $("board").hidden = false;
     $("logout").hidden = false;
-    connect();
+    disconnect();
+    stream.connect();
   }
 
   function disconnect() {
     if (retry !== null) window.clearTimeout(retry);
     retry = null;
-    if (stream !== null) stream.abort();
-    stream = null;
-  }
-
-  function handleEvent(name, data) {
-    if (name !== "snapshot") return;
-    latest = data;
-    window.IVR.setConnection("live", words);
-    render();
-  }
-
-  async function connect() {
-    disconnect();
-    const day = startOfToday();
-    streamDay = day.getTime();
-    const controller = new AbortController();
-    stream = controller;
-    try {
-      const url = `/api/dashboard/stream?from=${day.getTime() / 1000}`;
-      const response = await fetch(url, {
-        headers: { Authorization: `Bearer ${token()}` },
-        signal: controller.signal,
-      });
-      if (response.status === 401) return showLogin("token_refused");
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      await window.IVR.readEvents(response, handleEvent, () => stream === controller);
-    } catch (error) {
-      if (controller.signal.aborted) return;
-    }
-    if (stream !== controller) return;
-    window.IVR.setConnection("disconnected", words);
-    retry = window.setTimeout(connect, RETRY_MS);
+    stream.disconnect();
   }
 
   function tick() {
     $("clock").textContent = window.IVR.clock(Date.now() / 1000, words);
-    if (stream !== null && startOfToday().getTime() !== streamDay) connect();
+    stream.checkDay();
   }
 
   words.onSwitch(render);
