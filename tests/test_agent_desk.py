@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers.chromium import CHROMIUM, Browser
+from peers.chromium import Browser
 from peers.kamailio import Kamailio
+from support.agent_desk import CALLER, PHASE, desk_service, sign_in, text_of
 from support.harness import ARTIFACTS
 from support.phones import Phone, agent_phone, agent_state
-from support.service import RunningService, api_token_item, start_service
+from support.service import RunningService, api_token_item
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
 from ivr.agents.desk_calls import ivr_steps, journal_pop
@@ -28,83 +29,30 @@ from ivr.agents.settings import parse_contact_center
 from ivr.exceptions import ConfigError
 from ivr.tickets.model import CallJournal
 
-CALLER = "5550142"  # in the directory below: Li Wei, Finance, E1042
 AGENT_TOKEN = "desk_agent_a1_token_for_tests"
 OTHER_AGENT_TOKEN = "desk_agent_a2_token_for_tests"
 VIEWER_TOKEN = "desk_viewer_token_for_tests"
 NOTE = "Reset the VPN password; the caller logged in again."
 HELD = "Held: the queue is busy, granted when an agent frees up"
-PLAN = """plan: default
-voice: en
-record: false
-start: main
-nodes:
-  main:
-    type: menu
-    say: "For a password reset, press 1. To end the call, press 2."
-    keys: {"1": to_agent, "2": bye}
-    timeout: 10
-    tries: 1
-    fallback: bye
-  to_agent: {type: transfer, queue: helpdesk, next: bye, fallback: bye}
-  bye: {type: hangup, say: "Goodbye."}
-"""
-DIRECTORY = f"""number,employee_id,name,department,vip
-{CALLER},E1042,Li Wei,Finance,no
-"""
-CONFIG = """sip: {{rtp_timeout_seconds: 300}}
-directory_csv: {directory}
-dialling:
-  allow: ['^sip:61\\d\\d@127\\.0\\.0\\.1:{port}$']
-  extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
-agents:
-  - {{id: a1, name: Alice Wang, extension: "6101", queues: [helpdesk]}}
-  - {{id: a2, name: Bob Li, extension: "6102", queues: [helpdesk]}}
+CENTER = """agents:
+  - {id: a1, name: Alice Wang, extension: "6101", queues: [helpdesk]}
+  - {id: a2, name: Bob Li, extension: "6102", queues: [helpdesk]}
 queues:
-  helpdesk: {{wrap_up_seconds: 20, dispositions: [password_reset, hardware, other]}}
+  helpdesk: {wrap_up_seconds: 20, dispositions: [password_reset, hardware, other]}
 """
 
 
 @pytest.fixture(scope="module")
 def service(pbx: Kamailio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (make test installs the Debian package chromium)")
-    workdir = tmp_path_factory.mktemp("desk")
-    plans = workdir / "plans"
-    plans.mkdir()
-    (plans / "default.yaml").write_text(PLAN)
-    directory = workdir / "directory.csv"
-    directory.write_text(DIRECTORY)
-    tokens = ",".join(
-        [
-            api_token_item("agent-a1", "agent", AGENT_TOKEN, "a1"),
-            api_token_item("agent-a2", "agent", OTHER_AGENT_TOKEN, "a2"),
-            api_token_item("wallboard", "viewer", VIEWER_TOKEN),
-        ]
-    )
-    running = start_service(
-        workdir / "service",
-        plans,
-        env={"IVR_API_TOKENS": tokens},
-        config_text=CONFIG.format(directory=directory, port=pbx.port),
-    )
-    yield running
-    running.stop()
-
-
-async def sign_in(page: Browser, token: str) -> None:
-    await page.wait_for("!document.getElementById('login').hidden", 10, "the sign-in form")
-    await page.evaluate(f"document.getElementById('token').value = {json.dumps(token)}")
-    await page.click("#login button[type=submit]")
-
-
-def text_of(*ids: str) -> str:
-    """JavaScript: {id: visible text} of the elements ``ids``."""
-    return (
-        "Object.fromEntries("
-        + json.dumps(list(ids))
-        + ".map(id => [id, document.getElementById(id).textContent.trim()]))"
-    )
+    tokens = [
+        api_token_item("agent-a1", "agent", AGENT_TOKEN, "a1"),
+        api_token_item("agent-a2", "agent", OTHER_AGENT_TOKEN, "a2"),
+        api_token_item("wallboard", "viewer", VIEWER_TOKEN),
+    ]
+    with desk_service(
+        tmp_path_factory.mktemp("desk"), pbx.port, CENTER, extensions=r"61\d\d", tokens=tokens
+    ) as running:
+        yield running
 
 
 STEPS = (
@@ -115,7 +63,6 @@ HISTORY = (
     "Array.from(document.querySelectorAll('#history tbody tr'))"
     ".map(r => r.innerText.replace(/\\s+/g, ' ').trim())"
 )
-PHASE = "document.getElementById('call-phase').dataset.phase"
 
 
 async def when_reported(phone: Phone, kind: str) -> float:

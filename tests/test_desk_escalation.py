@@ -18,101 +18,58 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from peers.chromium import CHROMIUM, Browser
+from peers.chromium import Browser
 from peers.kamailio import Kamailio
+from support.agent_desk import (
+    CALLER,
+    OTHER_CALLER,
+    PHASE,
+    STATE,
+    desk_service,
+    sign_in,
+    text_of,
+)
 from support.audio import read_mono, tone_share
 from support.harness import ARTIFACTS
 from support.phones import CALLER_TONE_HZ, Phone, agent_phone, caller_phone, set_state
-from support.service import RunningService, api_token_item, machine_redis_url, start_service
+from support.service import RunningService, api_token_item, machine_redis_url
 from support.sipp import finish_sipp, start_sipp
 
 from callback.requests import CallbackRequests
 
-CALLER = "5550142"  # Li Wei, Finance, E1042
-OTHER_CALLER = "5550177"  # Zhou Min, IT, E2077
 BOOKED = "5550188"  # a booked callback of helpdesk
 A1_TOKEN = "escalation_agent_a1_token"
 V1_TOKEN = "escalation_agent_v1_token"
 A1_TONE_HZ = 900
 V1_TONE_HZ = 700
 PREFIX = f"ivrtest:{uuid.uuid4().hex[:8]}:"
-PLAN = """plan: default
-voice: en
-record: false
-start: main
-nodes:
-  main:
-    type: menu
-    say: "For a password reset, press 1."
-    keys: {"1": to_agent}
-    timeout: 10
-    tries: 1
-    fallback: bye
-  to_agent: {type: transfer, queue: helpdesk, next: bye, fallback: bye}
-  bye: {type: hangup, say: "Goodbye."}
-"""
-DIRECTORY = f"""number,employee_id,name,department,vip
-{CALLER},E1042,Li Wei,Finance,no
-{OTHER_CALLER},E2077,Zhou Min,IT,no
-"""
-CONFIG = """sip: {{rtp_timeout_seconds: 300}}
-directory_csv: {directory}
-dialling:
-  allow: ['^sip:6[12]\\d\\d@127\\.0\\.0\\.1:{port}$']
-  extension_uri: "sip:{{extension}}@127.0.0.1:{port}"
-agents:
-  - {{id: a1, name: Alice Wang, extension: "6101", queues: [helpdesk]}}
-  - {{id: v1, name: Victor Chen, extension: "6201", queues: [second-line]}}
+CENTER = """agents:
+  - {id: a1, name: Alice Wang, extension: "6101", queues: [helpdesk]}
+  - {id: v1, name: Victor Chen, extension: "6201", queues: [second-line]}
 queues:
-  helpdesk: {{wrap_up_seconds: 4, whisper: false, dispositions: [password_reset, other]}}
-  second-line: {{wrap_up_seconds: 1, whisper: false}}
-callbacks: {{dispatcher: false}}
+  helpdesk: {wrap_up_seconds: 4, whisper: false, dispositions: [password_reset, other]}
+  second-line: {wrap_up_seconds: 1, whisper: false}
+callbacks: {dispatcher: false}
 """
-PHASE = "document.getElementById('call-phase').dataset.phase"
-STATE = "document.getElementById('state').dataset.state"
 
 
 @pytest.fixture(scope="module")
 def service(pbx: Kamailio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (make test installs the Debian package chromium)")
     if machine_redis_url() is None:
         pytest.skip("needs the machine's Redis to book a callback beside the service")
-    workdir = tmp_path_factory.mktemp("escalation")
-    plans = workdir / "plans"
-    plans.mkdir()
-    (plans / "default.yaml").write_text(PLAN)
-    directory = workdir / "directory.csv"
-    directory.write_text(DIRECTORY)
-    tokens = ",".join(
-        [
-            api_token_item("agent-a1", "agent", A1_TOKEN, "a1"),
-            api_token_item("agent-v1", "agent", V1_TOKEN, "v1"),
-        ]
-    )
-    running = start_service(
-        workdir / "service",
-        plans,
-        env={"IVR_API_TOKENS": tokens, "IVR_REDIS_KEY_PREFIX": PREFIX},
-        config_text=CONFIG.format(directory=directory, port=pbx.port),
-    )
-    yield running
-    running.stop()
-
-
-def text_of(*ids: str) -> str:
-    return (
-        "Object.fromEntries("
-        + json.dumps(list(ids))
-        + ".map(id => [id, document.getElementById(id).textContent.trim()]))"
-    )
-
-
-async def sign_in(page: Browser, token: str) -> None:
-    await page.wait_for("!document.getElementById('login').hidden", 10, "the sign-in form")
-    await page.evaluate(f"document.getElementById('token').value = {json.dumps(token)}")
-    await page.click("#login button[type=submit]")
-    await page.wait_for("document.getElementById('state').dataset.state", 10, "the desk")
+    tokens = [
+        api_token_item("agent-a1", "agent", A1_TOKEN, "a1"),
+        api_token_item("agent-v1", "agent", V1_TOKEN, "v1"),
+    ]
+    with desk_service(
+        tmp_path_factory.mktemp("escalation"),
+        pbx.port,
+        CENTER,
+        extensions=r"6[12]\d\d",
+        tokens=tokens,
+        env={"IVR_REDIS_KEY_PREFIX": PREFIX},
+    ) as running:
+        yield running
 
 
 async def book_callback() -> None:
