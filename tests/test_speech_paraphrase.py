@@ -22,10 +22,11 @@ from speech_support import (
 
 # condition: (main menu right, out of menu refused, yes/no right). Measured 2026-12-05
 # with grammar decoding of the menu's phrases (bench/speech_paraphrase.py): clean
-# 10.0%, 60.2%, 21.2% (4 swaps); 10 dB 11.4%, 62.0%, 18.2% (4 swaps). Spoken
-# paraphrases reach the intent layer only as the grammar's words; the issue aims at
-# 80% clean and 70% at 10 dB.
-FLOORS = {"clean": (0.08, 0.45, 0.12), "snr10": (0.1, 0.45, 0.1)}
+# 10.0%, 60.2%, 21.2% (4 swaps); 10 dB 11.4%, 62.0%, 18.2% (4 swaps). On 2026-12-06,
+# with the answers' words read (ivr/speech/answers.py), yes/no 28.8% (4 swaps) clean
+# and 21.2% (5 swaps) at 10 dB. Spoken paraphrases reach the intent layer only as the
+# grammar's words; the issue aims at 80% clean and 70% at 10 dB.
+FLOORS = {"clean": (0.08, 0.45, 0.25), "snr10": (0.1, 0.45, 0.18)}
 
 
 @pytest.fixture(scope="module")
