@@ -379,7 +379,9 @@ def test_a_supervisor_finds_a_ticket_plays_its_recording_and_follows_a_live_call
             try:
                 return await supervise(service, ended)
             finally:
-                await freeing
+                if not ended.is_set():  # the page failed first: report that, do not hang
+                    freeing.cancel()
+                await asyncio.gather(freeing, return_exceptions=not ended.is_set())
 
         seen = asyncio.run(session())
         result = finish_sipp(waiting, tmp_path / "waiting", 60)
