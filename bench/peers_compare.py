@@ -15,7 +15,8 @@ without their key (product: its tickets; peers: their own counts), the CPU-secon
 peak memory of the peer's processes with its Kamailio (from /proc, as bench/overload.py),
 the peak of live calls SIPp saw and the call-minutes SIPp placed, and from these
 CPU-seconds and peak MB per 1,000 call-minutes (the MB figure depends on the step's
-length: memory follows live calls, so peak MB per 1,000 peak live calls is given too). Capacity: the highest step with 0 failed.
+length: memory follows live calls, so peak MB per 1,000 peak live calls is given too).
+Capacity: the highest step with 0 failed.
 
 Run: ``python bench/peers_compare.py`` (defaults: 100, 200, 400 concurrent 20 s calls
 at 50/s; 20 and 40 new 3 s calls a second for 20 s; 2 workers; 100 pjsua2 processes),
@@ -124,6 +125,12 @@ class CountingPeer:
         while counts["ended"] < counts["answered"] and time.monotonic() < deadline:
             time.sleep(1)  # calls still ending; the counts are written every second
             counts = delta()
+        if counts["answered"] != answered:
+            print(
+                f"  {self.name} counted {counts['answered']} calls answered, SIPp {answered}; "
+                f"{counts['answered'] - counts['ended']} not ended",
+                flush=True,
+            )
         return counts["answered"] - counts["keys"]
 
     def stop(self) -> None:

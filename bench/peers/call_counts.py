@@ -28,7 +28,7 @@ class CallCounts:
     def write(self) -> None:
         with self._lock:
             text = json.dumps(self.counts)
-        partial = self._path.with_suffix(".tmp")
+        partial = self._path.with_name(self._path.name + ".tmp")  # one per process
         partial.write_text(text)
         os.replace(partial, self._path)
 
