@@ -22,6 +22,11 @@ What pyVoIP 1.6.8 supports, read in its source (``pyVoIP/RTP.py``, ``VoIP/VoIP.p
 - No re-INVITE is sent; a retransmitted INVITE is ignored while the call rings.
 - The 200 OK carries no Record-Route and the BYE reuses the INVITE's Via headers, so
   the PBX routes the dialog by its registration rather than by the dialog's route set.
+- It re-REGISTERs every 115 s and takes the next datagram on its one SIP socket for the
+  registrar's answer: under call load that is an INVITE or a BYE, it concludes the
+  password is wrong (``InvalidAccountInfoError``) and the phone stops (measured:
+  bench/RESULTS.md, "Python peers beside the product").
+- A retransmitted INVITE that arrives after its call is over is taken as a new call.
 
 Counts (answered, keys, ended, ended_without_key) go to ``--counts`` (JSON) every second
 and on SIGTERM. Run: ``python bench/peers/pyvoip_ivr.py --server 127.0.0.1:5060
