@@ -10,7 +10,7 @@ robin, the next process when one answers busy, 503 when all are).
 
 Each process drives pjsua2 from its one thread with ``libHandleEvents`` and a null
 sound device (its Python callbacks deadlock with the GIL otherwise). pjsua2 reports
-RFC 2833/4733 telephone-events (and SIP INFO) through ``Call.onDtmfDigit``.
+RFC 2833/4733 telephone-events through ``Call.onDtmfDigit`` (the only DTMF the bench sends).
 
 Counts (answered, keys, ended, ended_without_key) go to ``--counts`` (JSON; with
 ``--processes``, one file per process: ``<counts>.<i>``) every second and on SIGTERM.
