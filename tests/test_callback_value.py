@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ from ivr.tickets.model import CallJournal
 
 QUEUE = "helpdesk"
 AGENT = "a1"
-T = time.time() - 3600  # when the first of these callers joined the queue
+HOUR_SECONDS = 3600.0
 STEP_SECONDS = 10.0  # how long each wait for the dispatcher may take at most
 DIRECTORY = """number,employee_id,name,department,vip
 5550101,E101,Ann Plain,Finance,no
@@ -111,6 +111,8 @@ class HelpDesk:
     telephony: StandInTelephony
     attempts: RecordedAttempts
     book: Callable[..., Awaitable[str]]
+    # When the first of the test's callers joined the queue: an hour before the test.
+    first_joined: float = field(default_factory=lambda: time.time() - HOUR_SECONDS)
 
     async def agent_frees_up(self) -> None:
         """The agent signs in, or ends the callback they were given."""
@@ -214,9 +216,9 @@ async def test_a_vip_booked_later_is_called_back_before_callers_who_booked_earli
     help_desk: HelpDeskFactory, rule: ValueRule, order: list[str]
 ) -> None:
     async with help_desk(rule) as desk:
-        await desk.book("5550101", T)  # Ann
-        victor = await desk.book("5550102", T + 120)  # Victor, a VIP, two minutes later
-        await desk.book("5550103", T + 180)  # Carl
+        await desk.book("5550101", desk.first_joined)  # Ann
+        victor = await desk.book("5550102", desk.first_joined + 120)  # a VIP, 2 min later
+        await desk.book("5550103", desk.first_joined + 180)  # Carl
         if rule.vip_seconds:
             assert (await desk.why_now(victor)).startswith("VIP +600 s, waited 5")
         else:
@@ -235,9 +237,9 @@ async def test_an_intent_weighed_by_the_rule_is_called_back_first(
 ) -> None:
     rule = ValueRule(intent_seconds={"password_reset": 120, "printer": 0})
     async with help_desk(rule) as desk:
-        await desk.book("5550101", T, intent="printer")
-        await desk.book("5550103", T + 60, intent="printer")
-        locked_out = await desk.book("5550104", T + 90, intent="password_reset")
+        await desk.book("5550101", desk.first_joined, intent="printer")
+        await desk.book("5550103", desk.first_joined + 60, intent="printer")
+        locked_out = await desk.book("5550104", desk.first_joined + 90, intent="password_reset")
         assert (await desk.why_now(locked_out)).startswith("password_reset +120 s, waited ")
 
         dialled = []
@@ -259,12 +261,12 @@ async def test_a_failed_attempt_moves_the_callback_up_the_line(
 ) -> None:
     rule = ValueRule(per_failed_attempt_seconds=per_failed_attempt_seconds)
     async with help_desk(rule, {"5550101": ["no_answer"]}) as desk:
-        ann = await desk.book("5550101", T)
+        ann = await desk.book("5550101", desk.first_joined)
         await desk.agent_frees_up()
         assert await desk.next_dialled() == "5550101"
         assert await desk.next_recorded() == ("5550101", "pending")  # she did not answer
         # Carl had waited in the queue 30 s longer before he booked, after her attempt.
-        await desk.book("5550103", T - 30)
+        await desk.book("5550103", desk.first_joined - 30)
         reasons = await desk.why_now(ann)
         bonus = " +60 s" if per_failed_attempt_seconds else ""
         assert reasons.startswith(f"1 failed attempt{bonus} (last: no_answer), waited ")
