@@ -34,6 +34,7 @@ bench: $(STAMP) test-peers
 	$(PY) bench/call_rate.py
 	$(PY) bench/speech_latency.py
 	$(PY) bench/callback_dispatch.py
+	$(PY) bench/overload.py
 
 $(LINT_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[lint]'
