@@ -52,6 +52,15 @@ async def open_tickets(database_url: str, numbers: list[str]) -> list[int]:
         await store.close()
 
 
+def attempts_on_tickets(url: str, prefix: str, database_url: str, ticket_ids: list[int]) -> bool:
+    """Whether every booking's attempts are on its ticket (``callback_attempt``)."""
+    events = asyncio.run(ticket_events(database_url, ticket_ids))
+    return all(
+        events[b.ticket_id].count("callback_attempt") >= len(b.history)
+        for b in asyncio.run(bookings(url, prefix))
+    )
+
+
 async def ticket_events(database_url: str, ticket_ids: list[int]) -> dict[int, list[str]]:
     store = open_store(database_url)
     await store.open()
@@ -176,6 +185,13 @@ def test_no_booking_is_called_past_its_allowance_and_every_call_is_on_its_ticket
             faults.append(fault)
         wait_until(settled, 300, "every booking done or failed")
         elapsed = time.monotonic() - started
+        # A booking is settled in Redis first, then its attempt goes on the ticket: wait
+        # for the tickets before stopping the dispatchers (an attempt lost stays missing).
+        wait_until(
+            lambda: attempts_on_tickets(url, prefix, database_url, ticket_ids),
+            30,
+            "every attempt on its ticket",
+        )
     finally:
         dispatchers.stop()
         for phone in (agent_phones, customer_phones):

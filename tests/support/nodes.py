@@ -146,10 +146,16 @@ def start_node(
 
 @contextmanager
 def running_node(
-    workdir: Path, workers: int, node_id: str, redis_url: str, database_url: str
+    workdir: Path,
+    workers: int,
+    node_id: str,
+    redis_url: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[RunningNode]:
     """A node of its own key prefix, stopped cleanly (exit 0) at the end."""
     env = node_env(workdir, node_id, redis_url, database_url, f"ivrtest:{uuid.uuid4().hex[:8]}:")
+    env.update(extra_env or {})
     node = start_node(workdir, workers, env)
     yield node
     assert node.stop() == 0, node.log_text()[-3000:]
