@@ -42,7 +42,7 @@ from ivr.dialplan.speech_turn import (  # noqa: E402
     menu_share,
     without_unsure_filler,
 )
-from ivr.speech import recognizer  # noqa: E402
+from ivr.speech import decode_stream  # noqa: E402
 from ivr.speech.answers import NO, YES  # noqa: E402
 from ivr.speech.eval import percentile, read_caller_audio, recognise  # noqa: E402
 from ivr.speech.intents import normalise  # noqa: E402
@@ -210,13 +210,13 @@ def build(
 
 @contextmanager
 def second_pass(enabled: bool) -> Iterator[None]:
-    original: Callable[..., bool] = recognizer.DecodeStream._filler_too_short
+    original: Callable[..., bool] = decode_stream.DecodeStream._filler_too_short
     if not enabled:
-        recognizer.DecodeStream._filler_too_short = lambda self, heard: False  # type: ignore[method-assign]
+        decode_stream.DecodeStream._filler_too_short = lambda self, heard: False  # type: ignore[method-assign]
     try:
         yield
     finally:
-        recognizer.DecodeStream._filler_too_short = original  # type: ignore[method-assign]
+        decode_stream.DecodeStream._filler_too_short = original  # type: ignore[method-assign]
 
 
 async def run_variant(

@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import replace
 
 from ivr.exceptions import SpeechError
-from ivr.speech.recognizer import DecodeStream, SpeechEngine, Transcript
+from ivr.speech.decode_stream import DecodeStream, Transcript
+from ivr.speech.recognizer import SpeechEngine
 from ivr.speech.spec import HeardText, ListenRequest
 from ivr.speech.vad import (
     FRAME_BYTES,
