@@ -51,9 +51,8 @@ from decoding_variants import (  # noqa: E402
 from ivr.dialplan.loader import check_plan  # noqa: E402
 from ivr.dialplan.nodes.menu import MenuNode  # noqa: E402
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand  # noqa: E402
-from ivr.media.audio_format import BYTES_PER_SECOND  # noqa: E402
 from ivr.speech.answers import NO, YES  # noqa: E402
-from ivr.speech.eval import CHUNK_BYTES, TRAILING_SILENCE_SECONDS, read_caller_audio  # noqa: E402
+from ivr.speech.eval import feed_utterance, read_caller_audio  # noqa: E402
 from ivr.speech.listener import UtteranceListener  # noqa: E402
 from ivr.speech.models import ModelStore, set_default_directory  # noqa: E402
 from ivr.speech.recognizer import SpeechEngine  # noqa: E402
@@ -97,16 +96,8 @@ async def sweep_file(
     pcm: bytes,
 ) -> dict[str, Any] | None:
     listener = UtteranceListener(engine, menu.request)
-    audio = pcm + bytes(int(TRAILING_SILENCE_SECONDS * BYTES_PER_SECOND))
     try:
-        for offset in range(0, len(audio), CHUNK_BYTES):
-            listener.on_caller_audio(audio[offset : offset + CHUNK_BYTES])
-            if listener.done:
-                break
-            while listener.decoding_behind:
-                await asyncio.sleep(0.001)
-        listener.end_of_input()
-        if not listener.speech_started.is_set():
+        if not await feed_utterance(listener, pcm):
             return None
         first = await listener.heard()
         found = {"first": summary(first, menu)}

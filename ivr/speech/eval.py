@@ -81,21 +81,27 @@ async def recognise(
 ) -> tuple[Understood | None, float]:
     """(what the menu understood, end-of-speech-to-intent ms); None when no speech."""
     listener = UtteranceListener(engine, menu.request)
-    audio = pcm + bytes(int(TRAILING_SILENCE_SECONDS * BYTES_PER_SECOND))
     try:
-        for offset in range(0, len(audio), CHUNK_BYTES):
-            listener.on_caller_audio(audio[offset : offset + CHUNK_BYTES])
-            if listener.done:
-                break
-            while listener.decoding_behind:
-                await asyncio.sleep(0.001)
-        listener.end_of_input()
-        if not listener.speech_started.is_set():
+        if not await feed_utterance(listener, pcm):
             return None, 0.0
         understood = await understand_heard(menu, listener)
     finally:
         listener.close()
     return understood, understood.heard.decode_ms
+
+
+async def feed_utterance(listener: UtteranceListener, pcm: bytes) -> bool:
+    """Feed a recorded utterance (and trailing silence) as a call would, no faster
+    than it decodes; whether any speech was heard."""
+    audio = pcm + bytes(int(TRAILING_SILENCE_SECONDS * BYTES_PER_SECOND))
+    for offset in range(0, len(audio), CHUNK_BYTES):
+        listener.on_caller_audio(audio[offset : offset + CHUNK_BYTES])
+        if listener.done:
+            break
+        while listener.decoding_behind:
+            await asyncio.sleep(0.001)
+    listener.end_of_input()
+    return listener.speech_started.is_set()
 
 
 def percentile(values: list[float], share: float) -> float:
