@@ -7,11 +7,9 @@ refused, the caller gets 503. In-dialog requests follow the process that took th
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
-from peers.kamailio import Kamailio, answers_sip
+from peers.kamailio import Kamailio, launch
 
 from ivr.edge.kamailio import modules_dir
 
@@ -91,16 +89,4 @@ def start_dispatcher(workdir: Path, port: int, targets: list[int]) -> Kamailio:
     config.write_text(
         CONFIG.format(port=port, modules=modules_dir(Path(binary)), list_file=list_file)
     )
-    log_path = workdir / "kamailio.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "-DD", "-E", "-f", str(config), "-Y", str(workdir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 15
-    while not answers_sip(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"kamailio did not start: {log_path.read_text()[-2000:]}")
-    return Kamailio(process, port, log_path)
+    return launch(binary, config, workdir, port)

@@ -108,23 +108,16 @@ def start_kamailio(workdir: Path, port: int) -> Kamailio:
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, check=False)
     if check.returncode != 0:
         raise RuntimeError(f"kamailio config invalid: {check.stderr.decode()[-2000:]}")
+    return launch(binary, config, workdir, port)
+
+
+def launch(binary: str, config: Path, workdir: Path, port: int) -> Kamailio:
+    """Run Kamailio on ``config`` in the foreground and wait until it answers SIP."""
     log_path = workdir / "kamailio.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                "-DD",
-                "-E",
-                "-f",
-                str(config),
-                "-Y",
-                str(workdir),
-                "-P",
-                str(workdir / "pid"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        command = [binary, "-DD", "-E", "-f", str(config), "-Y", str(workdir)]
+        command += ["-P", str(workdir / "pid")]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     while not answers_sip(port):
         if process.poll() is not None or time.monotonic() > deadline:
