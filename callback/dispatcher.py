@@ -18,7 +18,9 @@ mid-call leaves its call in flight to be settled from the write ahead by whichev
 dispatcher sees the lease run out: a connected call is done; an unknown outcome (the
 customer may have been cut off) is redialled at most ``redial_after_unknown`` times,
 within ``max_attempts``. So a booking is never dialled more than ``max_attempts``
-times, and every call placed for it is on its ticket.
+times, and every call placed for it is on its ticket. An outcome settled in Redis waits
+in an outbox until its ticket has it (``callback.journal_outbox``), so a dispatcher
+killed between the two does not lose it.
 
 A number on a call with the service (``Lines``: the call that booked the
 callback, or another) is never dialled: its request waits, untried, its turn
@@ -187,7 +189,9 @@ class AttemptJournal(Protocol):
         request: CallbackRequest,
         record: dict[str, object],
         events: tuple[AttemptEvent, ...] = (),
-    ) -> None: ...
+    ) -> bool:
+        """Write the attempt (once: a record the ticket has is skipped); False when the
+        ticket store could not take it."""
 
     async def dialling(self, request: CallbackRequest, record: Mapping[str, object]) -> None:
         """A call to the customer is about to be placed (before its INVITE leaves)."""
@@ -244,8 +248,13 @@ class Dispatcher:
             self._settings.redial_after_unknown,
             self._settings.max_attempts,
             self._settings.value.per_failed_attempt_seconds,
+            journal=self._journal is not None,
         ):
             await self._settled(settled)
+        if self._journal is not None:
+            await self._requests.unjournaled.drain(
+                self.name, self._settings.lease_seconds, self._requests.get, self._journal.attempt
+            )
         now = time.time()
         if self._settings.hours.next_allowed(now) > now:
             return 0  # outside calling hours
@@ -290,7 +299,9 @@ class Dispatcher:
         )
         request = await self._requests.get(settled.request_id)
         if self._journal is not None and request is not None:
-            await self._journal.attempt(request, {**settled.attempt, "state": settled.state})
+            record = {**settled.attempt, "state": settled.state}
+            if await self._journal.attempt(request, record):
+                await self._requests.unjournaled.written(request.id, record.get("attempt"))
 
     async def _in_call(self, queue: str, due: list[CallbackRequest]) -> set[str]:
         """Numbers of ``due`` on a call now; their requests' turns are held meanwhile."""
@@ -367,7 +378,9 @@ class Dispatcher:
         per_failed = self._settings.value.per_failed_attempt_seconds
         finished = await until_redis_answers(
             what,
-            lambda: self._requests.finish_attempt(lease, state, record, next_at, per_failed),
+            lambda: self._requests.finish_attempt(
+                lease, state, record, next_at, per_failed, journal=self._journal is not None
+            ),
         )
         if not finished:
             # Taken over meanwhile: the successor owns the booking; the call this
@@ -375,5 +388,9 @@ class Dispatcher:
             log.warning("callback %s: lease lost before the attempt was recorded", request.id)
             state = "lease_lost"
         if self._journal is not None:
-            await self._journal.attempt(request, {**record, "state": state}, attempt.events)
+            written = await self._journal.attempt(
+                request, {**record, "state": state}, attempt.events
+            )
+            if written and finished:
+                await self._requests.unjournaled.written(request.id, attempts)
         log.info("callback %s attempt %d: %s -> %s", request.id, attempts, attempt.outcome, state)

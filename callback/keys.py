@@ -58,3 +58,14 @@ def callbacks_closed(prefix: str) -> str:
 def callback_queues(prefix: str) -> str:
     """Set: queues that have had callback requests."""
     return f"{prefix}callbacks:queues"
+
+
+def callbacks_unjournaled(prefix: str) -> str:
+    """Hash: ``<request id>:<attempt>`` -> the attempt's record (JSON, with its state),
+    settled in Redis and not yet on its ticket; written by the script that settles it."""
+    return f"{prefix}callbacks:unjournaled"
+
+
+def callbacks_journal_lock(prefix: str) -> str:
+    """String: the dispatcher writing others' unjournaled attempts on their tickets."""
+    return f"{prefix}callbacks:journal-lock"

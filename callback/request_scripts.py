@@ -133,10 +133,11 @@ return 1
 # (the customer may have answered and been cut off): counted as an attempt, and dialled
 # again (with an apology) only within the redial allowance and max_attempts.
 # Returns '' when the lease was not expired, else the state and the attempt record
-# written ('{}' when none) as JSON.
-# KEYS: leased, by number, closed.
+# written ('{}' when none) as JSON. With a journal ('1'), the record waits in the
+# unjournaled hash until it is on the ticket.
+# KEYS: leased, by number, closed, unjournaled.
 # ARGV: id, request prefix, due prefix, line prefix, now, redial allowance, max attempts,
-#       the value rule's seconds per failed attempt
+#       the value rule's seconds per failed attempt, journal ('1' or '')
 REAP = _lua(
     _STANDING
     + """
@@ -184,6 +185,10 @@ end
 record['next_at'] = cjson.null
 redis.call('RPUSH', key .. ':history', cjson.encode(record))
 redis.call('HSET', key, 'state', state, 'reason', record['outcome'])
+if ARGV[9] == '1' then
+  record['state'] = state
+  redis.call('HSET', KEYS[4], ARGV[1] .. ':' .. attempts, cjson.encode(record))
+end
 if state == 'pending' then
   redis.call('HSET', key, 'next_at', now, 'apologise', 1, 'per_failed_attempt_seconds', ARGV[8])
   redis.call('ZADD', ARGV[3] .. queue, now, ARGV[1])
@@ -199,15 +204,18 @@ return cjson.encode({state = state, record = record})
 )
 
 # One attempt ended; pending again, it moves up by the value rule's seconds per failed
-# attempt. KEYS: leased, by number, closed.
+# attempt. The record for the ticket (when there is a journal) waits in the
+# unjournaled hash until it is written there. KEYS: leased, by number, closed, unjournaled.
 # ARGV: id, owner, request prefix, generation, outcome state (done|failed|pending),
-# reason, next_at, attempt JSON, now, due prefix, line prefix, seconds per failed attempt
+# reason, next_at, attempt JSON, now, due prefix, line prefix, seconds per failed attempt,
+# the ticket's record JSON ('' without a journal)
 FINISH = _lua(
     _STANDING
     + _HOLDER
     + """
-redis.call('HINCRBY', key, 'attempts', 1)
+local attempts = redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('RPUSH', key .. ':history', ARGV[8])
+if ARGV[13] ~= '' then redis.call('HSET', KEYS[4], ARGV[1] .. ':' .. attempts, ARGV[13]) end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', key, 'in_flight', 'apologise')
 local queue = redis.call('HGET', key, 'queue')

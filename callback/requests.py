@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 
 from callback import keys
 from callback import request_scripts as scripts
+from callback.journal_outbox import UnjournaledAttempts
 from callback.request_model import (
     ACTIVE,
     ENTRY_PREFIX,
@@ -69,6 +70,7 @@ class CallbackRequests:
         self._finish = client.register_script(scripts.FINISH)
         self._cancel = client.register_script(scripts.CANCEL)
         self._reprioritise = client.register_script(scripts.REPRIORITISE)
+        self.unjournaled = UnjournaledAttempts(client, prefix)
 
     @property
     def _hash_prefix(self) -> str:
@@ -208,12 +210,18 @@ class CallbackRequests:
         return bool(untaken)
 
     async def reap_expired_leases(
-        self, redial_allowance: int, max_attempts: int, per_failed_attempt_seconds: float = 0.0
+        self,
+        redial_allowance: int,
+        max_attempts: int,
+        per_failed_attempt_seconds: float = 0.0,
+        *,
+        journal: bool = False,
     ) -> list[Settled]:
         """Requests whose dispatcher stopped renewing (died, stalled) are settled: back
         to pending when nobody was dialled, else by what their call in flight reached
         (one pending again after an unknown outcome moves up by
-        ``per_failed_attempt_seconds``, as after any failed attempt)."""
+        ``per_failed_attempt_seconds``, as after any failed attempt). With ``journal``,
+        each settled call waits in the unjournaled hash until it is on its ticket."""
         expired = await self._client.zrangebyscore(
             keys.callbacks_leased(self._prefix), "-inf", repr(time.time())
         )
@@ -224,6 +232,7 @@ class CallbackRequests:
                     keys.callbacks_leased(self._prefix),
                     keys.callbacks_by_number(self._prefix),
                     keys.callbacks_closed(self._prefix),
+                    keys.callbacks_unjournaled(self._prefix),
                 ],
                 args=[
                     str(request_id),
@@ -234,6 +243,7 @@ class CallbackRequests:
                     str(redial_allowance),
                     str(max_attempts),
                     repr(per_failed_attempt_seconds),
+                    "1" if journal else "",
                 ],
             )
             if result:
@@ -249,27 +259,34 @@ class CallbackRequests:
         attempt: dict[str, Any],
         next_at: float,
         per_failed_attempt_seconds: float = 0.0,
+        *,
+        journal: bool = False,
     ) -> bool:
         """Record one attempt and move on to ``state`` (done, failed, or pending again
         at ``next_at``, standing ``per_failed_attempt_seconds`` earlier in line for each
-        attempt so far). False when the lease was lost (taken over, cancelled)."""
+        attempt so far). False when the lease was lost (taken over, cancelled). With
+        ``journal``, the attempt waits in the unjournaled hash until it is on its ticket
+        (:class:`callback.journal_outbox.UnjournaledAttempts`)."""
         now = time.time()
+        record = {"at": now, **attempt}
         finished = await self._finish(
             keys=[
                 keys.callbacks_leased(self._prefix),
                 keys.callbacks_by_number(self._prefix),
                 keys.callbacks_closed(self._prefix),
+                keys.callbacks_unjournaled(self._prefix),
             ],
             args=[
                 *self._holder(lease),
                 state,
                 str(attempt.get("outcome", "")),
                 repr(next_at),
-                json.dumps({"at": now, **attempt}),
+                json.dumps(record),
                 repr(now),
                 self._due_prefix,
                 self._line_prefix,
                 repr(per_failed_attempt_seconds),
+                json.dumps({**record, "state": state}) if journal else "",
             ],
         )
         return bool(finished)

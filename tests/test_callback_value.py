@@ -94,8 +94,9 @@ class RecordedAttempts:
         request: CallbackRequest,
         record: dict[str, object],
         events: tuple[AttemptEvent, ...] = (),
-    ) -> None:
+    ) -> bool:
         self.recorded.put_nowait((request.number, str(record.get("state"))))
+        return True
 
     async def dialling(self, request: CallbackRequest, record: Mapping[str, object]) -> None:
         return None

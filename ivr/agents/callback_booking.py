@@ -168,7 +168,9 @@ def _today_at(today: datetime, clock: str) -> datetime:
 class TicketAttempts:
     """Puts each callback attempt on the ticket of the call that asked for it: its steps
     (``callback_agent_rung``, ``callback_customer_answered``, ...), then the
-    ``callback_attempt`` record, each with the request and the attempt's number."""
+    ``callback_attempt`` record, each with the request and the attempt's number. An
+    attempt whose record (same state) the ticket already has is not written again (the
+    journal's outbox may hand over one its first writer was slow to write)."""
 
     def __init__(self, tickets: TicketStore, worker_id: str = "") -> None:
         self._tickets = tickets
@@ -179,16 +181,30 @@ class TicketAttempts:
         request: CallbackRequest,
         record: dict[str, object],
         events: tuple[AttemptEvent, ...] = (),
-    ) -> None:
+    ) -> bool:
         if not request.ticket_id:
-            return
+            return True
         which = {"request": request.id, "attempt": record.get("attempt")}
+        try:
+            if await self._has_attempt(request.ticket_id, {**which, "state": record.get("state")}):
+                return True
+        except IvrError as exc:
+            log.error("callback attempt not written to ticket %s: %s", request.ticket_id, exc)
+            return False
         written = [TicketEvent(e.at, f"callback_{e.kind}", {**which, **e.detail}) for e in events]
         summary = {**which, **record, "worker": self._worker_id}
         written.append(TicketEvent(time.time(), "callback_attempt", summary))
         if record.get("outcome") == "connected":
             written.append(TicketEvent(time.time(), CALLBACK_CONNECTED, which))
-        await self._write(request, written)
+        return await self._write(request, written)
+
+    async def _has_attempt(self, ticket_id: int, which: Mapping[str, object]) -> bool:
+        ticket = await self._tickets.get(ticket_id)
+        return ticket is not None and any(
+            event.kind == "callback_attempt"
+            and all(event.detail.get(key) == value for key, value in which.items())
+            for event in ticket.events
+        )
 
     async def dialling(self, request: CallbackRequest, record: Mapping[str, object]) -> None:
         """Before the customer's phone rings: ``callback_dialling`` with the attempt's
@@ -197,11 +213,13 @@ class TicketAttempts:
         event = TicketEvent(time.time(), "callback_dialling", {**record, **which})
         await self._write(request, [event])
 
-    async def _write(self, request: CallbackRequest, events: list[TicketEvent]) -> None:
+    async def _write(self, request: CallbackRequest, events: list[TicketEvent]) -> bool:
         if not request.ticket_id:
-            return
+            return True
         try:
             for event in events:
                 await self._tickets.append_event(request.ticket_id, event)
         except IvrError as exc:
             log.error("callback attempt not written to ticket %s: %s", request.ticket_id, exc)
+            return False
+        return True
