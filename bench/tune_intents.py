@@ -1,15 +1,19 @@
-"""Choose the intent scorer's constants on the TUNING sets (bench/paraphrase-tuning/),
-never on the frozen ones: a grid over the meaning weight, the centroid's share of the
-meaning, the bonus for the best intent's lead, the refusal point and the two margins;
-prints the best settings whose out-of-menu refusal is at least ``--refusal`` in every
-language with no yes/no swap.
+"""Choose the own-words weighing of the intent scorer (``intents.OWN_WORDS``) on the
+TUNING sets (bench/paraphrase-tuning/*.yaml and bench/paraphrase-tuning/dev/*.yaml),
+never on the frozen ones: a grid over the meaning weight, how many of an intent's
+nearest texts make its meaning, the centroid's share of the meaning, the bonus for the
+best intent's lead and the refusal point. Prints the settings with the most main-menu
+sentences right among those whose out-of-menu refusal is, in every set, at least the
+grammar weighing's (``intents.GRAMMAR``, the constants before) less ``--tolerance``.
+Yes/no menus are weighed as ``GRAMMAR`` whatever the grid says.
 
-    .venv/bin/python bench/tune_intents.py [--refusal 0.85]
+    .venv/bin/python bench/tune_intents.py [--tolerance 0.0]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 from pathlib import Path
@@ -18,48 +22,61 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.dialplan.loader import check_plan  # noqa: E402
-from ivr.speech import answers, intents  # noqa: E402
-from ivr.speech.sentence_eval import evaluate_sentences, plan_path_of, read_set  # noqa: E402
+from ivr.speech import intents  # noqa: E402
+from ivr.speech.sentence_eval import (  # noqa: E402
+    MenuFigures,
+    evaluate_sentences,
+    plan_path_of,
+    read_set,
+)
 
 TUNING = REPO / "bench" / "paraphrase-tuning"
 GRID = {
-    "MEANING_WEIGHT": (0.8, 0.9),
-    "CENTROID_WEIGHT": (0.0, 0.3),
-    "MARGIN_BONUS": (0.0, 0.5, 1.0),
-    "REFUSAL_SCORE": (0.42, 0.44, 0.46, 0.47, 0.48, 0.50),
-    "AMBIGUITY_MARGIN": (0.02, 0.04),
-    "UNMARKED_ANSWER_MARGIN": (0.05, 0.1),
+    "meaning_weight": (0.8, 0.9, 1.0),
+    "nearest": (1, 2, 3),
+    "centroid_weight": (0.0, 0.3),
+    "margin_bonus": (0.0, 1.0, 1.5, 2.0),
+    "refusal_score": (0.42, 0.46, 0.50, 0.54, 0.58),
 }
+
+
+def main_menus(sets: list[tuple[str, object, dict]]) -> list[MenuFigures]:
+    figures = []
+    for name, plan, data in sets:
+        report = evaluate_sentences(plan, data, name)  # type: ignore[arg-type]
+        figures.append(next(m for m in report.menus if m.menu == "main_menu"))
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--refusal", type=float, default=0.85)
+    parser.add_argument("--tolerance", type=float, default=0.0)
     args = parser.parse_args()
     sets = []
-    for path in sorted(TUNING.glob("*.yaml")):
+    for path in sorted([*TUNING.glob("*.yaml"), *TUNING.glob("dev/*.yaml")]):
         data = read_set(path)
         plan, problems = check_plan(plan_path_of(path, data))
         assert plan is not None, problems
-        sets.append((path.stem, plan, data))
+        sets.append((str(path.relative_to(TUNING)), plan, data))
+    chosen = intents.OWN_WORDS
+    intents.OWN_WORDS = intents.GRAMMAR
+    floors = [m.refusal - args.tolerance for m in main_menus(sets)]
     results = []
     for values in itertools.product(*GRID.values()):
-        for name, value in zip(GRID, values, strict=True):
-            setattr(answers if hasattr(answers, name) else intents, name, value)
-        totals = [evaluate_sentences(plan, data, name).total() for name, plan, data in sets]
-        accuracy = sum(t.accuracy for t in totals) / len(totals)
-        refusal = min(t.refusal for t in totals)
-        swaps = sum(t.swaps for t in totals)
-        results.append((accuracy, refusal, swaps, dict(zip(GRID, values, strict=True)), totals))
-    fitting = [r for r in results if r[1] >= args.refusal and r[2] == 0]
-    for accuracy, refusal, _, setting, totals in sorted(fitting, key=lambda r: -r[0])[:5]:
-        per_language = ", ".join(
-            f"{name} {t.accuracy:.1%}/{t.refusal:.1%}"
-            for (name, _, _), t in zip(sets, totals, strict=True)
+        intents.OWN_WORDS = intents.Weighing(**dict(zip(GRID, values, strict=True)))  # type: ignore[arg-type]
+        figures = main_menus(sets)
+        if all(m.refusal >= floor - 1e-9 for m, floor in zip(figures, floors, strict=True)):
+            accuracy = sum(m.accuracy for m in figures) / len(figures)
+            results.append((accuracy, intents.OWN_WORDS, figures))
+    intents.OWN_WORDS = chosen
+    for accuracy, weighing, figures in sorted(results, key=lambda r: -r[0])[:8]:
+        per_set = ", ".join(
+            f"{name} {m.accuracy:.1%}/{m.refusal:.1%}"
+            for (name, _, _), m in zip(sets, figures, strict=True)
         )
-        print(f"{accuracy:.1%} right, >= {refusal:.1%} refused: {setting} ({per_language})")
-    if not fitting:
-        print(f"no setting refuses {args.refusal:.0%} out of menu in every language")
+        print(f"{accuracy:.1%} right: {dataclasses.astuple(weighing)} ({per_set})")
+    if not results:
+        print("no setting refuses as much out of menu as the grammar weighing in every set")
 
 
 if __name__ == "__main__":

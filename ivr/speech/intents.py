@@ -2,22 +2,22 @@
 
 An intent is described by ``phrases`` (what the menu names it), ``examples`` (whole
 sentences callers say) and ``keywords``, per language. An utterance scores, for
-each intent, ``MEANING_WEIGHT`` times its meaning under the multilingual sentence
-encoder (:mod:`ivr.speech.meaning`: the best cosine with any of them, mixed with
-``CENTROID_WEIGHT`` of the cosine with their mean) plus the rest times its best
-character-bigram Dice overlap (spaces and punctuation dropped, so Chinese
-without spaces and Korean spaced either way compare alike), raised to at least
-``KEYWORD_SCORE`` when one of the intent's keywords appears. Synonyms are rewritten
-to their canonical word first.
+each intent, a share (:class:`Weighing`) of its meaning under the multilingual
+sentence encoder (:mod:`ivr.speech.meaning`: the mean of its few best cosines with
+them, so one stray example close by weighs less than two, mixed with some of the
+cosine with their mean) plus the rest times its best character-bigram Dice overlap
+(spaces and punctuation dropped, so Chinese without spaces and Korean spaced either
+way compare alike), raised to at least ``KEYWORD_SCORE`` when one of the intent's
+keywords appears. Synonyms are rewritten to their canonical word first.
 
-The decision reads the best intent's score plus ``MARGIN_BONUS`` times its lead over
-the second (speech about something else tends to resemble several intents alike; 0
-for now, as the centroid's share, see below). That is calibrated so that
-``REFUSAL_SCORE`` maps to a confidence of 0.5 in every menu and language (the
-weights and that point were chosen on the tuning set, ``bench/paraphrase-tuning/``,
-by ``bench/tune_intents.py``, never on the frozen sets): a plan's ``threshold: 0.5``
-means the same everywhere. The confidence is then multiplied by the recognizer's
-own, so a garbled utterance forced onto the grammar's words scores low.
+The decision reads the best intent's score plus a bonus times its lead over the
+second (speech about something else tends to resemble several intents alike). That
+is calibrated so that the weighing's refusal score maps to a confidence of 0.5 in
+every menu and language (the weights and that point were chosen on the tuning sets,
+``bench/paraphrase-tuning/``, by ``bench/tune_intents.py``, never on the frozen
+sets): a plan's ``threshold: 0.5`` means the same everywhere. The confidence is then
+multiplied by the recognizer's own, so a garbled utterance forced onto the grammar's
+words scores low.
 
 A menu whose intents include ``yes`` and ``no`` reads the answer's words too
 (:mod:`ivr.speech.answers`): taking a no for a yes is the worst error an IVR makes.
@@ -48,18 +48,33 @@ from ivr.speech.meaning import SentenceEncoder, Vectors, shared_encoder
 log = logging.getLogger(__name__)
 
 ANY_LANGUAGE = "*"
-MEANING_WEIGHT = 0.8
-# Of the meaning: the cosine with the mean of the intent's texts. With the lead bonus
-# below (0.3 and 1.0, refusal at 0.47, meaning weight 0.9) the tuning set gained 1-10
-# points, but on the frozen English set out-of-menu refusal fell below its test's
-# floor (bench/RESULTS.md), so both stay off.
-CENTROID_WEIGHT = 0.0
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """How an utterance's meaning and spelling make its score and its confidence."""
+
+    meaning_weight: float  # the rest is the spelling
+    nearest: int  # the meaning is the mean of this many of the intent's best cosines
+    centroid_weight: float  # of the meaning: the cosine with the mean of the intent's texts
+    margin_bonus: float  # times the best intent's lead over the second, added before calibrating
+    refusal_score: float  # the score (lead included) that calibrates to a confidence of 0.5
+
+
+# A menu hearing a caller's own words (typed, or decoded without a grammar). Chosen
+# with bench/tune_intents.py on both tuning sets (bench/paraphrase-tuning/ and its
+# dev/): the most right with no set refusing less out-of-menu speech than GRAMMAR.
+OWN_WORDS = Weighing(
+    meaning_weight=0.9, nearest=2, centroid_weight=0.3, margin_bonus=1.5, refusal_score=0.54
+)
+# A transcript decoded with a grammar (forced onto the menu's words, it leads wherever
+# it lands: bench/speech_two_stage.py on the spoken tuning set), and every yes/no
+# answer (the own-words weighing made a yes a no on the Chinese tuning set): the
+# weighing the spoken and yes/no figures of bench/RESULTS.md were measured with.
+GRAMMAR = Weighing(
+    meaning_weight=0.8, nearest=1, centroid_weight=0.0, margin_bonus=0.0, refusal_score=0.42
+)
 KEYWORD_SCORE = 0.7  # the spelling score of an utterance holding one of the intent's keywords
-MARGIN_BONUS = 0.0  # times the best intent's lead over the second, added before calibrating
-# The same for a transcript decoded with a grammar: forced onto the menu's words, it
-# leads wherever it lands (bench/speech_two_stage.py on the spoken tuning set).
-CONSTRAINED_MARGIN_BONUS = 0.0
-REFUSAL_SCORE = 0.42  # the score (lead included) that calibrates to a confidence of 0.5
 # Two intents this close are a coin toss: ask again rather than guess.
 AMBIGUITY_MARGIN = 0.02
 _NOT_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -110,11 +125,13 @@ def _unit(vector: Vectors) -> Vectors:
     return vector / norm if norm > 0 else vector
 
 
-def calibrated(score: float) -> float:
-    """A score as a confidence: ``REFUSAL_SCORE`` is 0.5, linear on either side."""
-    if score < REFUSAL_SCORE:
-        return 0.5 * max(0.0, score) / REFUSAL_SCORE
-    return min(1.0, 0.5 + 0.5 * (score - REFUSAL_SCORE) / (1 - REFUSAL_SCORE))
+def calibrated(score: float, refusal_score: float | None = None) -> float:
+    """A score as a confidence: ``refusal_score`` (the own-words one unless given)
+    is 0.5, linear on either side."""
+    point = OWN_WORDS.refusal_score if refusal_score is None else refusal_score
+    if score < point:
+        return 0.5 * max(0.0, score) / point
+    return min(1.0, 0.5 + 0.5 * (score - point) / (1 - point))
 
 
 @dataclass(frozen=True)
@@ -229,9 +246,10 @@ class IntentScorer:
         }
         return tuple(w for w in words if w not in grammar)
 
-    def _meanings(self, heard: list[str]) -> dict[str, float]:
-        """Each intent's best cosine between its form of what was heard (synonyms
-        rewritten; ``heard`` is in intent order) and its phrases, examples, keywords."""
+    def _meanings(self, heard: list[str], weighing: Weighing) -> dict[str, float]:
+        """Each intent's meaning: the mean of the ``nearest`` best cosines between its
+        form of what was heard (synonyms rewritten; ``heard`` is in intent order) and its
+        phrases, examples, keywords, mixed with the cosine with their centroid."""
         try:
             if self._vectors is None:  # once per scorer: the texts' vectors are fixed
                 self._vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
@@ -245,13 +263,23 @@ class IntentScorer:
             if not len(known):
                 meanings[name] = 0.0
                 continue
-            best = float((known @ vector).max())
+            cosines = known @ vector
+            nearest = min(weighing.nearest, len(cosines))
+            best = float(np.partition(cosines, len(cosines) - nearest)[-nearest:].mean())
             centre = float(self._centroids[name] @ vector)
-            meanings[name] = (1 - CENTROID_WEIGHT) * best + CENTROID_WEIGHT * centre
+            share = weighing.centroid_weight
+            meanings[name] = (1 - share) * best + share * centre
         return meanings
 
-    def score(self, text: str) -> dict[str, float]:
-        """Each intent's score for ``text``, 0 to 1 (the recognizer's confidence aside)."""
+    def weighing(self, constrained: bool = False) -> Weighing:
+        """How this menu weighs an utterance: a question's answers and a grammar's
+        transcripts as ``GRAMMAR``, a caller's own words as ``OWN_WORDS``."""
+        return GRAMMAR if constrained or self.yes_no else OWN_WORDS
+
+    def score(self, text: str, weighing: Weighing | None = None) -> dict[str, float]:
+        """Each intent's score for ``text``, 0 to 1 (the recognizer's confidence aside;
+        weighed as own words unless ``weighing`` says otherwise)."""
+        weighing = weighing if weighing is not None else self.weighing()
         heard = normalise(text)
         rewritten = []
         for name in self._texts:
@@ -259,7 +287,7 @@ class IntentScorer:
             for variant, canonical in self._synonyms[name].items():
                 form = form.replace(variant, canonical)
             rewritten.append(form)
-        meanings = self._meanings(rewritten)
+        meanings = self._meanings(rewritten, weighing)
         scores = {}
         for form, name in zip(rewritten, self._texts, strict=True):
             grams = _bigrams(form)
@@ -271,7 +299,8 @@ class IntentScorer:
                 scores[name] = round(spelling, 3)
                 continue
             meaning = max(0.0, meanings[name])
-            scores[name] = round(MEANING_WEIGHT * meaning + (1 - MEANING_WEIGHT) * spelling, 3)
+            weight = weighing.meaning_weight
+            scores[name] = round(weight * meaning + (1 - weight) * spelling, 3)
         return scores
 
     def decide(
@@ -289,18 +318,20 @@ class IntentScorer:
         of the utterance was the menu's words rather than filler words, see
         ``ivr.dialplan.speech_turn.menu_share``). ``constrained``: ``text`` was
         decoded with a grammar, whose words lean on one intent or another whatever
-        was said, so the lead earns ``CONSTRAINED_MARGIN_BONUS`` instead."""
+        was said, so it is weighed as ``GRAMMAR`` (as a question's answers are)."""
         if not normalise(text):
             return IntentMatch(None, 0.0, None, {}, "nothing_heard")
-        scores = self.score(text)
+        weighing = self.weighing(constrained)
+        scores = self.score(text, weighing)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         best, top = ranked[0] if ranked else (None, 0.0)
         lead = top - ranked[1][1] if len(ranked) > 1 else top
         heard = max(0.0, min(1.0, asr_confidence)) * max(0.0, min(1.0, menu_share))
-        bonus = CONSTRAINED_MARGIN_BONUS if constrained else MARGIN_BONUS
         if self._polarity is not None:
-            return self._answer(text, scores, heard, threshold, bonus)
-        confidence = round(calibrated(top + bonus * lead) * heard, 3)
+            return self._answer(text, scores, heard, threshold, weighing)
+        confidence = round(
+            calibrated(top + weighing.margin_bonus * lead, weighing.refusal_score) * heard, 3
+        )
         if confidence < threshold:
             return IntentMatch(None, confidence, best, scores, "below_threshold")
         if len(ranked) > 1 and lead < AMBIGUITY_MARGIN:
@@ -308,7 +339,12 @@ class IntentScorer:
         return IntentMatch(best, confidence, best, scores, "matched")
 
     def _answer(
-        self, text: str, scores: dict[str, float], heard: float, threshold: float, bonus: float
+        self,
+        text: str,
+        scores: dict[str, float],
+        heard: float,
+        threshold: float,
+        weighing: Weighing,
     ) -> IntentMatch:
         """A yes/no menu's decision (see :mod:`ivr.speech.answers`): the answer's words
         must not contradict its meaning; when they agree they vouch for it."""
@@ -319,7 +355,8 @@ class IntentScorer:
         if said == best:
             top = max(top, ANSWER_WORD_SCORE)
         lead = top - max((v for k, v in scores.items() if k != best), default=0.0)
-        confidence = round(calibrated(top + bonus * lead) * heard, 3)
+        bonus = weighing.margin_bonus
+        confidence = round(calibrated(top + bonus * lead, weighing.refusal_score) * heard, 3)
         if confidence < threshold:
             return IntentMatch(None, confidence, best, scores, "below_threshold")
         if best in (YES, NO):
