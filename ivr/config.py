@@ -270,6 +270,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         workers=WorkersConfig(
             count=read.value(table.WORKERS_COUNT),
             kamailio=read.value(table.KAMAILIO),
+            cores=read.value(table.WORKERS_CORES),
             probe_interval_seconds=read.value(table.PROBE_INTERVAL_SECONDS),
             run_dir=read.path(table.WORKERS_RUN_DIR),
         ),

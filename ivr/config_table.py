@@ -214,6 +214,14 @@ KAMAILIO: Setting[str | None] = Setting(
     "the Kamailio binary",
     shown_default="on `PATH`, else `/usr/sbin/kamailio`",
 )
+WORKERS_CORES: Setting[int | None] = Setting(
+    "workers.cores",
+    "IVR_WORKERS_CORES",
+    parse_positive_int,
+    None,
+    "CPU cores the node's workers share; workers beyond it share `sip.max_new_calls_per_second`",
+    shown_default="the CPUs this process may run on",
+)
 PROBE_INTERVAL_SECONDS = Setting(
     "workers.probe_interval_seconds",
     None,
@@ -341,6 +349,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     LOG_LEVEL,
     WORKERS_COUNT,
     KAMAILIO,
+    WORKERS_CORES,
     PROBE_INTERVAL_SECONDS,
     WORKERS_RUN_DIR,
     MASK_LOGS,

@@ -42,8 +42,8 @@ def other_value(setting: Setting[Any]) -> tuple[str, Any]:
         candidates = ["/srv/ivr-elsewhere"]
     elif isinstance(default, tuple):
         candidates = ["udp", "20000-20010"]
-    else:
-        candidates = list(TEXT_SAMPLES)
+    else:  # text, or a number with no default (None)
+        candidates = [*TEXT_SAMPLES, "4"]
     for text in candidates:
         try:
             value = setting.parse(text)

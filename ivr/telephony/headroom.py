@@ -35,6 +35,7 @@ class HeadroomView:
     max_calls: int
     loop_lag_ms: float  # the largest in the last HOLD_SECONDS
     max_loop_lag_ms: int
+    max_new_calls_per_second: int
     refused: int  # INVITEs refused as full since start
     full: str | None  # why, when full
 
@@ -108,6 +109,7 @@ class Headroom:
             max_calls=self._max_calls,
             loop_lag_ms=round(worst * 1000, 1),
             max_loop_lag_ms=round(self._max_lag * 1000),
+            max_new_calls_per_second=self._rate,
             refused=self.refused,
             full=self.refusal(),
         )

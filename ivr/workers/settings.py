@@ -14,5 +14,6 @@ class WorkersConfig:
 
     count: int = table.WORKERS_COUNT.default
     kamailio: str | None = table.KAMAILIO.default
+    cores: int | None = table.WORKERS_CORES.default  # None: the CPUs this process may use
     probe_interval_seconds: int = table.PROBE_INTERVAL_SECONDS.default
     run_dir: Path = table.WORKERS_RUN_DIR.default

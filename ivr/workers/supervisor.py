@@ -57,6 +57,17 @@ def edge_required(config: Config, count: int, env: Mapping[str, str] | None = No
     return count > 1 or config.sip.admission.enabled or config.sip.tls.enabled
 
 
+def new_calls_share(per_worker: int, count: int, cores: int) -> int:
+    """A worker's ``sip.max_new_calls_per_second`` on a node of ``count`` workers: the
+    setting is what one worker on a core of its own takes, so workers that outnumber
+    the cores share the cores' worth. A burst of new calls is CPU work (answers,
+    tickets, first prompts): four workers on two cores each taking 40 a second damaged
+    calls where two did not (bench/RESULTS.md, 2026-12-06)."""
+    if count <= cores:
+        return per_worker
+    return max(1, per_worker * cores // count)
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     name: str
@@ -216,6 +227,13 @@ class Supervisor:
             IVR_WORKER_ID=spec.name,
             REDIS_URL=redis_url,
             IVR_WORKERS="1",
+            IVR_MAX_NEW_CALLS_PER_SECOND=str(
+                new_calls_share(
+                    self._config.sip.max_new_calls_per_second,
+                    self._count,
+                    self._config.workers.cores or len(os.sched_getaffinity(0)),
+                )
+            ),
             PYTHONUNBUFFERED="1",
         )
         env[BEHIND_EDGE_ENV] = "1"
