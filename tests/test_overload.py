@@ -144,6 +144,23 @@ def test_a_call_whose_ack_never_comes_is_ended_and_recorded_as_such(
     assert "no ACK" in ticket["end_reason"], ticket
 
 
+def test_a_caller_who_hangs_up_before_the_ack_reached_the_worker_is_an_answered_call(
+    node: RunningNode,
+) -> None:
+    """Under load a caller's BYE can overtake its ACK (or the ACK is lost): a BYE comes
+    only for an answered call, so the ticket says answered and ended by the caller."""
+    with udp_phone(45) as (sock, port):
+        message = invite(node, port, replace={"From": f"<sip:5405@127.0.0.1:{port}>;tag=byefirst"})
+        sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
+        answer = final_message(sock)
+        assert answer.startswith("SIP/2.0 200"), answer
+        sock.sendto(in_dialog("BYE", message, answer, 2), ("127.0.0.1", node.sip_port + 1))
+    [ticket] = closed_tickets(node, "5405", 1)
+    assert ticket["answered_at"] is not None, (ticket["disposition"], ticket["end_reason"])
+    assert ticket["disposition"] == "abandoned", ticket["end_reason"]
+    assert "before it was answered" not in ticket["end_reason"], ticket
+
+
 def test_an_invite_that_waited_too_long_since_the_edge_relayed_it_is_refused(
     node: RunningNode,
 ) -> None:

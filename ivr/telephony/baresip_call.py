@@ -48,8 +48,9 @@ RX_GAP_TOLERANCE_BYTES = BYTES_PER_SECOND * 200 // 1000
 
 # The stack reports a remote BYE as a connection reset and its RTP timeout as a
 # stream error; say what happened.
+_REMOTE_BYE = "Connection reset by peer [104]"
 _CLOSE_REASONS = {
-    "Connection reset by peer [104]": "remote hung up",
+    _REMOTE_BYE: "remote hung up",
     "rtp stream error": MEDIA_TIMEOUT,
 }
 
@@ -123,9 +124,10 @@ class BaresipCall:
             await self._call.answer(video=True)
             await self._call.wait_established(timeout=ESTABLISH_TIMEOUT_SECONDS)
         except baresip.BaresipError as exc:
-            if self._media_up:
+            if self._media_up or _REMOTE_BYE in str(exc):
                 # Established, then ended before this loop looked (a late worker, a
-                # short call): answered all the same; the plan sees the end at once.
+                # short call), or the caller's BYE overtook its ACK (only an answered
+                # call gets a BYE): answered all the same; the plan sees the end at once.
                 return
             # Answered, then nothing: the stack gives up retransmitting its 200 after
             # 64 x T1 ("Connection timed out"), or our own wait runs out first.
