@@ -150,15 +150,40 @@ def test_a_caller_who_hangs_up_before_the_ack_reached_the_worker_is_an_answered_
     """Under load a caller's BYE can overtake its ACK (or the ACK is lost): a BYE comes
     only for an answered call, so the ticket says answered and ended by the caller."""
     with udp_phone(45) as (sock, port):
-        message = invite(node, port, replace={"From": f"<sip:5405@127.0.0.1:{port}>;tag=byefirst"})
+        message = invite(node, port, replace={"From": f"<sip:5406@127.0.0.1:{port}>;tag=byefirst"})
         sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
         answer = final_message(sock)
         assert answer.startswith("SIP/2.0 200"), answer
         sock.sendto(in_dialog("BYE", message, answer, 2), ("127.0.0.1", node.sip_port + 1))
-    [ticket] = closed_tickets(node, "5405", 1)
+    [ticket] = closed_tickets(node, "5406", 1)
     assert ticket["answered_at"] is not None, (ticket["disposition"], ticket["end_reason"])
     assert ticket["disposition"] == "abandoned", ticket["end_reason"]
     assert "before it was answered" not in ticket["end_reason"], ticket
+
+
+def test_an_invite_that_went_stale_before_its_answer_is_refused_not_answered(
+    tmp_path: Path, stallable_redis: tuple[str, int], postgres_url: str
+) -> None:
+    """Taken up fresh, an INVITE can wait before its answer (here the worker's Redis
+    stalls): past the edge's patience it is refused, so a caller the edge has told 503
+    never gets a late 200."""
+    url, redis_pid = stallable_redis
+    with running_node(tmp_path / "node", 2, "nodeS", url, postgres_url) as node:
+        with udp_phone(10) as (sock, port):
+            message = invite(node, port, replace={"From": f"<sip:5407@127.0.0.1:{port}>;tag=s"})
+            stamp = f"{EDGE_TIME_HEADER}: {time.time() - (STALE_INVITE_SECONDS - 1):.6f}\r\n"
+            message = message.replace(b"Max-Forwards", stamp.encode() + b"Max-Forwards")
+            os.kill(redis_pid, signal.SIGSTOP)
+            try:
+                sock.sendto(message, ("127.0.0.1", node.sip_port + 1))
+                time.sleep(STALL_SECONDS)  # the INVITE is past the edge's patience now
+            finally:
+                os.kill(redis_pid, signal.SIGCONT)
+            answer = final_message(sock)
+        assert not answer.startswith("SIP/2.0 2"), answer
+        [ticket] = closed_tickets(node, "5407", 1)
+        assert ticket["answered_at"] is None, ticket
+        assert "refused before the answer" in ticket["end_reason"], ticket["end_reason"]
 
 
 def test_an_invite_that_waited_too_long_since_the_edge_relayed_it_is_refused(

@@ -10,6 +10,7 @@ mixing it in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from baresip import Event, StackEvent
 from ivr.exceptions import CallGone, NoAck, TelephonyError
 from ivr.media.audio_format import BYTES_PER_SECOND
 from ivr.media.mixing import Mixer
+from ivr.telephony.headroom import stale_invite
 from ivr.telephony.interface import (
     MEDIA_TIMEOUT,
     AudioSink,
@@ -118,6 +120,13 @@ class BaresipCall:
     async def answer(self) -> None:
         if self._media_up:
             return  # answered already (an agent menu before the plan)
+        # Taken up in time, it may have waited since (a slow ticket store or Redis): a
+        # 200 after the edge gave up on the INVITE would reach a caller told 503.
+        stale = stale_invite(dict(self._call.headers))
+        if stale is not None:
+            with contextlib.suppress(baresip.BaresipError):
+                await self._call.reject()
+            raise CallGone(f"refused before the answer: {stale}")
         try:
             # video=True keeps the stack from re-INVITEing after the ACK; the
             # account has no video codec, so no video is ever accepted (NO_VIDEO).

@@ -86,7 +86,7 @@ class Headroom:
     def refuse(self, headers: Mapping[str, str]) -> str | None:
         """Why this INVITE is refused (counted), or None: the worker is full, or the
         INVITE waited too long for it (``EDGE_TIME_HEADER``, set by the edge)."""
-        reason = self.refusal() or _stale(headers) or self._take_new_call()
+        reason = self.refusal() or stale_invite(headers) or self._take_new_call()
         if reason is not None:
             self.refused += 1
         return reason
@@ -115,7 +115,9 @@ class Headroom:
         )
 
 
-def _stale(headers: Mapping[str, str]) -> str | None:
+def stale_invite(headers: Mapping[str, str]) -> str | None:
+    """Why an INVITE the edge relayed is too old to answer (the edge re-routes or
+    refuses one left unanswered for a few seconds); None when fresh or not relayed."""
     stamp = headers.get(EDGE_TIME_HEADER, "").split(",")[-1].strip()
     try:
         waited = time.time() - float(stamp)
