@@ -36,17 +36,23 @@ class HoldMusic:
     def __init__(self, call: Call) -> None:
         self._call = call
         self._task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="hold-music")
+            self._stopped = asyncio.Event()
+            self._task = asyncio.create_task(self._loop(self._stopped), name="hold-music")
 
-    async def _loop(self) -> None:
-        while await self._call.play(hold_music()):
+    async def _loop(self, stopped: asyncio.Event) -> None:
+        while not stopped.is_set() and await self._call.play(hold_music()):
             pass
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            # The flag, not only the playback: a stop that falls between one loop of
+            # the music and the next (nothing playing) must end the loop too, or the
+            # caller waits on hold music for ever.
+            self._stopped.set()
             self._call.stop_playback()
             await asyncio.gather(task, return_exceptions=True)
