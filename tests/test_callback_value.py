@@ -129,9 +129,16 @@ class HelpDesk:
         return await asyncio.wait_for(self.attempts.recorded.get(), STEP_SECONDS)
 
     async def why_now(self, request_id: str) -> str:
-        request = await self.requests.get(request_id)
-        assert request is not None
-        return why_now(request, time.time())
+        """The request's reasons as the desk shows them while it waits. A dispatcher
+        with no agent free takes a due request's lease and gives it back within a few
+        milliseconds (it reads 'being dialled' meanwhile): read it outside that."""
+        deadline = time.monotonic() + STEP_SECONDS
+        while True:
+            request = await self.requests.get(request_id)
+            assert request is not None
+            if request.state != "dialling" or time.monotonic() > deadline:
+                return why_now(request, time.time())
+            await asyncio.sleep(0.005)
 
 
 @pytest.fixture
