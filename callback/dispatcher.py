@@ -267,21 +267,38 @@ class Dispatcher:
                     return started
                 if request.number in in_call:
                     continue  # due again the moment that call ends
-                lease = await self._requests.take(
-                    request.id, self.name, self._settings.lease_seconds
-                )
-                if lease is None:
-                    continue  # another dispatcher has it
+                # The agent first: a request taken while no agent is free would show
+                # as being dialled for the moment until it is given back, every round.
                 agent_id = await self._agents.claim(queue, request.entry)
                 if agent_id is None:
-                    await self._requests.untake(lease)
                     break  # later requests of this queue stand behind this one
+                lease = await self._take_or_release(request, agent_id)
+                if lease is None:
+                    continue  # another dispatcher has it
                 log.info("callback %s: agent %s reserved, dialling", request.id, agent_id)
                 self._dialling[request.id] = asyncio.create_task(
                     self._attempt(request, agent_id, lease), name=f"callback-{request.id}"
                 )
                 started += 1
         return started
+
+    async def _take_or_release(self, request: CallbackRequest, agent_id: str) -> Lease | None:
+        """Lease ``request`` for the reserved agent; the agent is given back when another
+        dispatcher has the request or Redis fails here."""
+        try:
+            lease = await self._requests.take(request.id, self.name, self._settings.lease_seconds)
+        except BaseException:
+            await self._release_quietly(agent_id)
+            raise
+        if lease is None:
+            await self._release_quietly(agent_id)
+        return lease
+
+    async def _release_quietly(self, agent_id: str) -> None:
+        try:
+            await self._agents.release(agent_id)
+        except (RedisError, OSError) as exc:
+            log.warning("agent %s reserved for nothing, not given back: %s", agent_id, exc)
 
     async def _settled(self, settled: Settled) -> None:
         """A lease that ran out: its call in flight, if any, goes on the ticket."""
