@@ -70,6 +70,36 @@ def test_an_answer_with_both_yes_and_no_words_is_asked_again(language: str, said
     assert decision.intent is None and decision.reason == "polarity", decision
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "yes I tried that but it still fails"),  # tried: yes; solved: no
+        ("en", "yeah, same error as before"),
+        ("zh", "是试过了 可是还是报错"),
+    ],
+)
+def test_a_yes_before_a_failure_is_asked_again_not_taken(language: str, said: str) -> None:
+    decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
+    assert decision.intent is None and decision.reason == "polarity", decision
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "no problem, I'll wait"),
+        ("en", "I don't mind"),
+        ("en", "that's okay, I'm not in a rush"),
+        ("zh", "没事 我等着"),
+        ("zh", "嗯 我不着急"),
+    ],
+)
+def test_a_yes_said_with_a_negation_idiom_is_never_taken_for_a_no(
+    language: str, said: str
+) -> None:
+    decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
+    assert decision.intent != "no", decision
+
+
 def test_a_yes_no_question_hears_short_answers_beside_its_phrases() -> None:
     grammar = IntentScorer(YES_NO, "ko").grammar()
     assert {"네", "아니요", "좋아요", "부탁드려요", "괜찮습니다", "됐어요"} <= set(grammar)

@@ -23,13 +23,25 @@ ANSWER_WORD_SCORE = 0.7
 # An answer without a word of either side ("that fixed it", "I'll leave a message")
 # must beat the opposite answer by this much.
 UNMARKED_ANSWER_MARGIN = 0.05
-# Words that make an answer negative, per language (a language not here: no check).
+# Idioms built of a negation that say yes ("no problem", "I don't mind", "没关系"):
+# taken out of an answer before its negations are looked for, and read as a yes.
+YES_IDIOMS = {
+    "en": re.compile(
+        r"\b(no (problem|worries)|not a problem|(do ?n['’]?t|do not) mind"
+        r"|not in a (rush|hurry)|why not)\b"
+    ),
+    "zh": re.compile(r"没问题|没关系|没事|不错|不着急|不急|不介意|无所谓"),
+}
+# Words that make an answer negative, per language (a language not here: no check):
+# negations, and an outcome that says it failed ("still fails", "还是报错": a "yes,
+# I tried that, but it still fails" then holds both sides and is asked again).
 NEGATIONS = {
     "ko": re.compile(r"아니|아뇨|싫|됐어|됐습니다|하지\s*마|필요\s*없|안\s*(할|해|돼)|괜찮"),
-    "zh": re.compile(r"(?!没问题|不错|没关系)(不|没|别|算了)"),
+    "zh": re.compile(r"不|没|别|算了|错误|报错|失败|还是(一样|锁|提示)|一样的(错|问题)|太久"),
     "en": re.compile(
-        r"\b(nope|nah|not|never|dont|didnt|doesnt|isnt|wasnt|wont|cant|cannot)\b|n['’]t\b"
-        r"|\bno\b(?! problem)"
+        r"\b(nope|nah|not|never|nothing|dont|didnt|doesnt|isnt|wasnt|wont|cant|cannot"
+        r"|fail(s|ed|ing)?|broken|errors?|denied|unfortunately|too long|no luck"
+        r"|still (locked|the same|getting|get|says|shows))\b|n['’]t\b|\bno\b"
     ),
 }
 # Words that make an answer positive.
@@ -79,20 +91,24 @@ class Polarity:
 
     negation: re.Pattern[str]
     affirmation: re.Pattern[str]
+    yes_idioms: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, language: str) -> Polarity | None:
         """None for a language without answer words (meaning alone decides)."""
         if language not in NEGATIONS or language not in AFFIRMATIONS:
             return None
-        return cls(NEGATIONS[language], AFFIRMATIONS[language])
+        return cls(NEGATIONS[language], AFFIRMATIONS[language], YES_IDIOMS.get(language))
 
     def side(self, text: str) -> str | None:
         """``YES`` or ``NO`` when ``text`` holds words of that side only; "both" when
         it holds words of both; None when it holds neither."""
         said = unicodedata.normalize("NFKC", text).lower()
+        idioms = self.yes_idioms.search(said) if self.yes_idioms else None
+        if self.yes_idioms:
+            said = self.yes_idioms.sub(" ", said)
         negative = bool(self.negation.search(said))
-        positive = bool(self.affirmation.search(said))
+        positive = bool(idioms or self.affirmation.search(said))
         if negative and positive:
             return "both"
         if negative or positive:
