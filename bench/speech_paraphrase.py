@@ -2,13 +2,17 @@
 voice settings, clean and with white noise at 20 and 10 dB SNR, through ``ivr speech
 eval`` on the Korean plan's main menu and yes/no question. Prints one line a condition.
 
-    .venv/bin/python bench/speech_paraphrase.py
+    .venv/bin/python bench/speech_paraphrase.py [--conditions clean,snr20,snr10]
+
+It reads the frozen set: run it to report a figure, never while tuning (the tuning
+runs are bench/speech_two_stage.py and bench/speech_nbest.py on bench/paraphrase-tuning/).
 
 The files are cached in var/test-cache/speech/paraphrase (the same on every clone).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -26,9 +30,19 @@ CONDITIONS = ("clean", "snr20", "snr10")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help=f"comma-separated, of {', '.join(CONDITIONS)} (default: all)",
+    )
+    conditions = parser.parse_args().conditions.split(",")
+    unknown = set(conditions) - set(CONDITIONS)
+    if unknown:
+        parser.error(f"unknown condition(s): {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as models:
         install_korean_model(Path(models))
-        for condition in CONDITIONS:
+        for condition in conditions:
             main_menu = evaluate_menu(spoken_paraphrases("main_menu", condition), Path(models))
             yes_no = evaluate_menu(
                 spoken_paraphrases("password", condition), Path(models), menu="password"
