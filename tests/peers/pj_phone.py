@@ -64,6 +64,7 @@ class Phone:
         self.account = pj.Account()
         self.account.create(account_config)
         self.recorder: pj.AudioMediaRecorder | None = None
+        self.players: list[pj.AudioMediaPlayer] = []
         self.events: list[dict[str, object]] = []
         self.started = time.monotonic()
 
@@ -207,7 +208,10 @@ def say(
     duration = wav_seconds(wav)
     phone.pump(duration)
     player.stopTransmit(media)
-    del player
+    # Kept alive until the process ends: its EOF callback runs later on pjmedia's event
+    # thread, and a player destroyed just after its EOF crashed the phone there
+    # (SIGSEGV in AudioMediaPlayer::eof_cb, pjproject PR #5045).
+    phone.players.append(player)
     phone.pump(max(0.0, onset + BARGE_IN_WINDOW_S + 0.1 - duration))
     first = int((started + onset - connected_at) / 0.02)
     levels = frame_levels(recording, first * FRAME_SAMPLES)

@@ -43,15 +43,20 @@ def run_phone(
 ) -> PhoneResult:
     """Call ``uri`` from a pjsua2 phone (its own process) and follow ``steps``."""
     completed = subprocess.run(
-        [PYTHON, str(CALLER_PHONE), uri, str(recording), json.dumps(steps), caller],
+        # -X faulthandler: a native crash of pjsua2 prints the step it died in.
+        [PYTHON, "-X", "faulthandler", str(CALLER_PHONE), uri, str(recording)]
+        + [json.dumps(steps), caller],
         capture_output=True,
         timeout=timeout,
         check=False,
         env={**os.environ, **(env or {})},
     )
     lines = completed.stdout.decode(errors="replace").strip().splitlines()
-    if not lines:
-        raise AssertionError(f"phone printed nothing: {completed.stderr.decode()[-2000:]}")
+    if not lines or not lines[-1].startswith("{"):
+        raise AssertionError(
+            f"the phone ended without its result (exit status {completed.returncode}): "
+            f"{completed.stderr.decode(errors='replace')[-3000:]}"
+        )
     result = json.loads(lines[-1])
     return PhoneResult(
         result["ok"], result["heard"], result["events"], result.get("error", ""), recording
