@@ -47,7 +47,7 @@ NEGATIONS = {
 # Words that make an answer positive.
 AFFIRMATIONS = {
     "ko": re.compile(r"(?:^|\s)(네|예|응)(?:\s|$)|그래|좋아|좋습니다|맞아|맞습니다|부탁"),
-    "zh": re.compile(r"(?<![不没还])(是|对|好|可以|行)|嗯|没问题|没关系"),
+    "zh": re.compile(r"(?<![不没还])(是|对|好|可以|行)|嗯"),  # 没问题 & co: YES_IDIOMS
     "en": re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|right|correct|please)\b"),
 }
 # Short answers a yes/no menu's grammar holds beside the plan's phrases, so that the
@@ -104,11 +104,11 @@ class Polarity:
         """``YES`` or ``NO`` when ``text`` holds words of that side only; "both" when
         it holds words of both; None when it holds neither."""
         said = unicodedata.normalize("NFKC", text).lower()
-        idioms = self.yes_idioms.search(said) if self.yes_idioms else None
-        if self.yes_idioms:
-            said = self.yes_idioms.sub(" ", said)
+        idioms = 0
+        if self.yes_idioms is not None:
+            said, idioms = self.yes_idioms.subn(" ", said)
         negative = bool(self.negation.search(said))
-        positive = bool(idioms or self.affirmation.search(said))
+        positive = bool(idioms) or bool(self.affirmation.search(said))
         if negative and positive:
             return "both"
         if negative or positive:

@@ -44,8 +44,7 @@ def run_phone(
     """Call ``uri`` from a pjsua2 phone (its own process) and follow ``steps``."""
     completed = subprocess.run(
         # -X faulthandler: a native crash of pjsua2 prints the step it died in.
-        [PYTHON, "-X", "faulthandler", str(CALLER_PHONE), uri, str(recording)]
-        + [json.dumps(steps), caller],
+        [PYTHON, "-X", "faulthandler", CALLER_PHONE, uri, recording, json.dumps(steps), caller],
         capture_output=True,
         timeout=timeout,
         check=False,
