@@ -52,11 +52,30 @@ def final_response(sock: socket.socket) -> str:
 
 
 def final_message(sock: socket.socket) -> str:
-    """The first non-1xx response, whole."""
+    """The first non-1xx response, whole. Over TCP one read may hold several messages
+    (a 180 and the 486 right after it), so what is read is cut at each message's end."""
+    pending = b""
     while True:
-        data = sock.recv(65535).decode(errors="replace")
-        if not data.startswith("SIP/2.0 1"):
-            return data
+        pending += sock.recv(65535)
+        while (end := _message_end(pending)) is not None:
+            message, pending = pending[:end].decode(errors="replace"), pending[end:]
+            if not message.startswith("SIP/2.0 1"):
+                return message
+
+
+def _message_end(data: bytes) -> int | None:
+    """Where the first SIP message in ``data`` ends (its Content-Length counted); None
+    while it is incomplete. A datagram without Content-Length ends with the datagram."""
+    head, found, _ = data.partition(b"\r\n\r\n")
+    if not found:
+        return None
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            length = int(value.strip() or 0)
+    end = len(head) + 4 + (length if length is not None else len(data) - len(head) - 4)
+    return end if end <= len(data) else None
 
 
 def in_dialog(method: str, invite_bytes: bytes, response: str, cseq: int) -> bytes:
