@@ -1,7 +1,7 @@
 # Two entry points, both self-installing on a fresh machine:
 #   make run   - the service on embedded defaults (SQLite, embedded Redis)
 #   make run-helpdesk - the same, running the example IT help desk (examples/helpdesk.yaml)
-#   make test  - the test suite against real SIP peers
+#   make test  - the test suite against real SIP peers (in parallel: scripts/run-tests.sh)
 #   make lint  - ruff and mypy --strict, at the versions pinned in pyproject's lint extra
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -28,7 +28,7 @@ test-peers:
 	bash scripts/install-test-peers.sh
 
 test: $(STAMP) test-peers
-	$(PY) -m pytest $(PYTEST_ARGS)
+	scripts/run-tests.sh $(PYTEST_ARGS)
 
 bench: $(STAMP) test-peers
 	$(PY) bench/call_rate.py

@@ -59,8 +59,7 @@ def utterance(
     path = CACHE / f"{key}.wav"
     if not path.exists():
         pcm = testset.pad(testset.speak(text, voice, speed), lead, trail)
-        testset.write_wav(path.with_suffix(".tmp"), pcm)
-        path.with_suffix(".tmp").rename(path)
+        testset.write_wav(path, pcm)
     return path
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.service import start_service
 from support.sipp import run_sipp
+
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
 
 CONCURRENT_CALLS = 100
 

@@ -28,6 +28,9 @@ from support.sipp import finish_sipp, start_sipp
 
 from ivr.edge.render import EDGE_TIME_HEADER, STALE_INVITE_SECONDS
 
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
+
 STALL_SECONDS = 1.5  # longer than sip.max_loop_lag_ms, shorter than Kamailio's 4 s
 
 

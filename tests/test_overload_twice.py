@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parents[1]
 MAX_CALLS_PER_WORKER = 8
 WORKERS = 2

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.nodes import running_node
+
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
 
 WORKERS = 3
 CORES = 2

@@ -22,6 +22,9 @@ from support.nodes import RunningNode, node_env, running_node, start_node, worke
 from support.service import run_ivr
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
+
 # The figure: two workers carry this many calls at once (bench/workers.py
 # measures how far past it they go).
 CONCURRENT_CALLS = 200  # a size a busy CI machine carries with SIPp playing every caller's audio

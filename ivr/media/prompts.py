@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import subprocess
 import warnings
 from collections import OrderedDict
@@ -128,7 +129,8 @@ class PromptLibrary:
 
     @staticmethod
     def _write_disk_cache(disk_path: Path, pcm: bytes) -> None:
-        temporary = disk_path.with_suffix(".tmp")
+        # Workers share the cache folder: each writes its own temporary file.
+        temporary = disk_path.with_name(f".{disk_path.name}.{os.getpid()}.tmp")
         try:
             temporary.write_bytes(pcm)
             temporary.replace(disk_path)

@@ -9,6 +9,7 @@ Synthesis runs on the process's one espeak-ng thread (espeak-ng is not thread-sa
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
 import wave
@@ -82,12 +83,16 @@ def add_pink_noise(pcm: bytes, snr_db: float, seed: int = 0, speech: bytes | Non
 
 
 def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE) -> None:
+    """Write the file whole or not at all: processes sharing a cached set never read a
+    half-written one, nor leave one behind when stopped."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with wave.open(str(temporary), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(pcm)
+    os.replace(temporary, path)
 
 
 def generate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import socket
@@ -20,9 +21,25 @@ PYTHON = sys.executable
 # Ports handed out come from below the kernel's ephemeral range (32768-60999 on
 # Linux), so no outgoing connection (Redis, PostgreSQL, HTTP clients of the many
 # processes a test starts) can take one between the choice and the bind; and a
-# port is handed out once per session.
-PORT_RANGE = (20000, 32000)
+# port is handed out once per session. Under pytest-xdist each worker process has
+# its own slice of the range, so two workers never pick the same port.
+ALL_TEST_PORTS = (20000, 32000)
 _HANDED_OUT: set[int] = set()
+
+
+def worker_port_range(worker: str | None, worker_count: int) -> tuple[int, int]:
+    """The slice of ALL_TEST_PORTS for xdist ``worker`` (``gw<N>``) of ``worker_count``."""
+    if not worker or worker_count <= 1:
+        return ALL_TEST_PORTS
+    index = int(worker.removeprefix("gw"))
+    width = (ALL_TEST_PORTS[1] - ALL_TEST_PORTS[0]) // worker_count
+    first = ALL_TEST_PORTS[0] + index * width
+    return first, first + width
+
+
+PORT_RANGE = worker_port_range(
+    os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+)
 
 
 def port_is_free(host: str, port: int) -> bool:
