@@ -2,12 +2,13 @@
 TUNING sets (bench/paraphrase-tuning/*.yaml and bench/paraphrase-tuning/dev/*.yaml),
 never on the frozen ones: a grid over the meaning weight, how many of an intent's
 nearest texts make its meaning, the centroid's share of the meaning, the bonus for the
-best intent's lead and the refusal point. Prints the settings with the most main-menu
-sentences right among those whose out-of-menu refusal is, in every set, at least the
-grammar weighing's (``intents.GRAMMAR``, the constants before) less ``--tolerance``.
+best intent's lead, the refusal point and how near the plan's out-of-scope sentences
+must come to refuse. Prints the settings with the most main-menu sentences right
+among those whose out-of-menu refusal is, in every set, at least ``--floor`` (or,
+without it, the grammar weighing's, ``intents.GRAMMAR``, less ``--tolerance``).
 Yes/no menus are weighed as ``GRAMMAR`` whatever the grid says.
 
-    .venv/bin/python bench/tune_intents.py [--tolerance 0.0]
+    .venv/bin/python bench/tune_intents.py [--floor 0.8 | --tolerance 0.0]
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from ivr.speech.sentence_eval import (  # noqa: E402
 
 TUNING = REPO / "bench" / "paraphrase-tuning"
 GRID = {
-    "meaning_weight": (0.8, 0.9, 1.0),
-    "nearest": (1, 2, 3),
+    "meaning_weight": (0.8, 0.9),
+    "nearest": (1, 2),
     "centroid_weight": (0.0, 0.3),
-    "margin_bonus": (0.0, 1.0, 1.5, 2.0),
-    "refusal_score": (0.42, 0.46, 0.50, 0.54, 0.58),
+    "margin_bonus": (1.0, 1.5, 2.0),
+    "refusal_score": (0.46, 0.50, 0.54, 0.58),
+    "out_of_scope_margin": (-0.04, -0.02, 0.0, 0.02),
 }
 
 
@@ -51,6 +53,9 @@ def main_menus(sets: list[tuple[str, object, dict]]) -> list[MenuFigures]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tolerance", type=float, default=0.0)
+    parser.add_argument(
+        "--floor", type=float, help="out-of-menu refusal every set must keep (default: GRAMMAR's)"
+    )
     args = parser.parse_args()
     sets = []
     for path in sorted([*TUNING.glob("*.yaml"), *TUNING.glob("dev/*.yaml")]):
@@ -60,7 +65,10 @@ def main() -> None:
         sets.append((str(path.relative_to(TUNING)), plan, data))
     chosen = intents.OWN_WORDS
     intents.OWN_WORDS = intents.GRAMMAR
-    floors = [m.refusal - args.tolerance for m in main_menus(sets)]
+    floors = [
+        args.floor if args.floor is not None else m.refusal - args.tolerance
+        for m in main_menus(sets)
+    ]
     results = []
     for values in itertools.product(*GRID.values()):
         intents.OWN_WORDS = intents.Weighing(**dict(zip(GRID, values, strict=True)))  # type: ignore[arg-type]

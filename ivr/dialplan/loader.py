@@ -119,10 +119,11 @@ def _speech(
     ctx: YamlContext, top: Entries, languages: dict[str, str], voice: str
 ) -> tuple[SpeechSettings | None, dict[str, Intent]]:
     default_language = next(iter(languages), voice)
-    speech = load_speech(ctx, top["speech"][1], default_language) if "speech" in top else None
-    intents = (
-        load_intents(ctx, top["intents"][1], set(languages) or None) if "intents" in top else {}
+    declared = set(languages) or None
+    speech = (
+        load_speech(ctx, top["speech"][1], default_language, declared) if "speech" in top else None
     )
+    intents = load_intents(ctx, top["intents"][1], declared) if "intents" in top else {}
     if intents and "speech" not in top:
         ctx.error(top["intents"][0], "intents need a 'speech' section (which model hears them)")
     return speech, intents

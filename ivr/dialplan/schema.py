@@ -62,6 +62,10 @@ _SPEECH = {
         "end_silence": {"type": "number", "minimum": 0.2, "maximum": 5},
         "max_utterance": {"type": "number", "minimum": 1, "maximum": 60},
         "filler": {**_TEXTS, "description": "everyday words that mean no intent"},
+        "out_of_scope": {
+            **_TEXTS_PER_LANGUAGE,
+            "description": "callers' sentences no intent serves: refused when nearer than any",
+        },
     },
     "additionalProperties": False,
 }

@@ -11,6 +11,7 @@
       end_silence: 0.6         # seconds of silence that end an utterance
       max_utterance: 8         # seconds, at most
       filler: [오늘, 날씨]       # everyday words that mean no intent (grammar mode)
+      out_of_scope: [사물함 비밀번호를 잊었어요]   # callers' sentences no intent serves
     intents:
       password:
         phrases: {ko: [비밀번호 초기화, 암호], en: [reset my password]}
@@ -47,6 +48,7 @@ SPEECH_KEYS = {
     "end_silence",
     "max_utterance",
     "filler",
+    "out_of_scope",
 }
 INTENT_KEYS = {"phrases", "examples", "keywords", "synonyms"}
 
@@ -70,7 +72,9 @@ def _number(
     return default if value is None else value
 
 
-def load_speech(ctx: YamlContext, node: yaml.Node, default_language: str) -> SpeechSettings | None:
+def load_speech(
+    ctx: YamlContext, node: yaml.Node, default_language: str, languages: set[str] | None = None
+) -> SpeechSettings | None:
     """The ``speech:`` section; reports a model that is not installed."""
     entries = entries_of(ctx, node, "speech", SPEECH_KEYS)
     if "model" not in entries:
@@ -115,6 +119,7 @@ def load_speech(ctx: YamlContext, node: yaml.Node, default_language: str) -> Spe
             ctx, entries, "max_utterance", 1, 60, DEFAULT_MAX_UTTERANCE_SECONDS
         ),
         filler=_texts(ctx, entries["filler"][1], "speech.filler") if "filler" in entries else (),
+        out_of_scope=_texts_of(ctx, entries, "out_of_scope", "speech", languages),
     )
 
 

@@ -113,7 +113,7 @@ def menu_request(plan: Plan, node: SpeechMenu, language: str) -> MenuSpeech | No
     intents = [plan.intents[name] for name in node.intents if name in plan.intents]
     if not any(i.phrases_for(language) or i.keywords_for(language) for i in intents):
         language = speech.language
-    scorer = IntentScorer(intents, language)
+    scorer = IntentScorer(intents, language, out_of_scope=speech.out_of_scope_for(language))
     grammar = scorer.grammar()
     examples = scorer.example_words()
     return MenuSpeech(

@@ -7,7 +7,8 @@ on a call, in ``ivr dialplan simulate`` and in ``ivr speech eval``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_END_SILENCE_SECONDS = 0.6
@@ -33,6 +34,13 @@ class SpeechSettings:
     # Everyday words added to a menu's grammar that belong to no intent: speech
     # outside the menu lands on them instead of being forced onto an intent's words.
     filler: tuple[str, ...] = ()
+    # What callers say that no intent of the plan serves (a locker's code, a parcel's
+    # status), per language ("*" for all): a caller's own words nearer to these than
+    # to the menu's best intent are refused, not forced onto that intent.
+    out_of_scope: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def out_of_scope_for(self, language: str) -> tuple[str, ...]:
+        return (*self.out_of_scope.get(language, ()), *self.out_of_scope.get("*", ()))
 
 
 @dataclass(frozen=True)
