@@ -221,3 +221,19 @@ def test_refused_speech_becomes_a_suggestion_is_accepted_and_the_canary_takes_it
 
     status, promoted = service.api("/api/dialplans/default/promote", method="POST")
     assert status == 200 and promoted["version"] == version
+
+
+def test_what_the_plan_refused_as_out_of_scope_is_no_suggestion() -> None:
+    from ivr.speech.suggest import uncertain_utterances
+    from ivr.tickets.model import UTTERANCE
+
+    def said(text: str, reason: str) -> tuple[float, str, dict[str, Any]]:
+        detail = {"node": "main_menu", "text": text, "intent": None, "reason": reason}
+        return (1.0, UTTERANCE, {**detail, "confidence": 0.4})
+
+    events = [
+        said("헬스장 사물함 비밀번호를 잊었어요", "out_of_scope"),
+        said("모니터가 깜빡거려요", "below_threshold"),
+    ]
+    [left] = uncertain_utterances(7, "default", events)
+    assert (left.text, left.menu, left.ticket_id) == ("모니터가 깜빡거려요", "main_menu", 7)

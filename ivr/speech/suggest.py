@@ -108,13 +108,14 @@ def uncertain_utterances(
     """The refused and uncertain utterances among a ticket's events ``(at, kind, detail)``.
 
     Utterances without text (nothing heard, or the transcript removed by
-    retention) are left out."""
+    retention) are left out, and so are those refused as the plan's ``out_of_scope``:
+    the plan already says no intent of it serves them."""
     found = []
     for at, kind, detail in events:
         if kind != UTTERANCE:
             continue
         text = str(detail.get("text") or "").strip()
-        if not normalise(text) or detail.get("reason") == "nothing_heard":
+        if not normalise(text) or detail.get("reason") in ("nothing_heard", "out_of_scope"):
             continue
         intent = detail.get("intent")
         confidence = float(detail.get("confidence") or 0.0)
