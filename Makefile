@@ -28,7 +28,7 @@ test-peers:
 	bash scripts/install-test-peers.sh
 
 test: $(STAMP) test-peers
-	scripts/run-tests.sh $(PYTEST_ARGS)
+	PY=$(PY) scripts/run-tests.sh $(PYTEST_ARGS)
 
 bench: $(STAMP) test-peers
 	$(PY) bench/call_rate.py

@@ -54,7 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tolerance", type=float, default=0.0)
     parser.add_argument(
-        "--floor", type=float, help="out-of-menu refusal every set must keep (default: GRAMMAR's)"
+        "--floor",
+        type=float,
+        help="out-of-menu refusal every set must keep (default: GRAMMAR's less --tolerance)",
     )
     args = parser.parse_args()
     sets = []

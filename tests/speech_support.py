@@ -17,7 +17,6 @@ from support.service import run_ivr
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request
-from ivr.speech import testset
 
 REPO = Path(__file__).resolve().parents[1]
 KOREAN_PLAN = REPO / "tests" / "plans" / "korean" / "default.yaml"
@@ -54,12 +53,20 @@ def install_korean_model(models_dir: Path) -> None:
 def utterance(
     text: str, voice: str = "ko", speed: int = 175, lead: float = 0.1, trail: float = 0.2
 ) -> Path:
-    """A WAV (8 kHz mono) of ``text`` spoken by espeak-ng, made once and cached."""
+    """A WAV (8 kHz mono) of ``text`` spoken by espeak-ng, made once and cached, in a
+    fresh interpreter: espeak-ng's voicing depends on the syntheses before it in the
+    process (see :func:`generate_in_fresh_interpreter`), and which test modules share a
+    test process varies from one parallel run to the next."""
     key = hashlib.sha256(f"{text}|{voice}|{speed}|{lead}|{trail}".encode()).hexdigest()[:16]
     path = CACHE / f"{key}.wav"
     if not path.exists():
-        pcm = testset.pad(testset.speak(text, voice, speed), lead, trail)
-        testset.write_wav(path, pcm)
+        script = (
+            "import json, sys; from pathlib import Path; from ivr.speech import testset; "
+            "t, v, s, a, b, p = json.loads(sys.argv[1]); "
+            "testset.write_wav(Path(p), testset.pad(testset.speak(t, v, s), a, b))"
+        )
+        arguments = json.dumps([text, voice, speed, lead, trail, str(path)])
+        subprocess.run([sys.executable, "-c", script, arguments], check=True)
     return path
 
 

@@ -35,6 +35,9 @@ from support.sip_edge import (
 )
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
+# Loads or times a whole node: make test runs it alone, after the rest (serial).
+pytestmark = pytest.mark.serial
+
 INVITE_LIMIT = 10  # per source and second on the first node
 FLOOD_INVITES = 2000  # at 500/s: four seconds
 CALLS_DURING_FLOOD = 20

@@ -26,6 +26,9 @@ from support.harness import ARTIFACTS, wait_until
 from support.phones import PhoneResult, run_phone
 from support.service import RunningService, run_ivr, start_service
 
+from ivr.speech.suggest import uncertain_utterances
+from ivr.tickets.model import UTTERANCE
+
 CANT_LOG_IN = "로그인이 안 돼요"
 NEW_PHRASE = "로그인 안 돼요"
 CALLERS = ("5301", "5302", "5303", "5304")
@@ -224,9 +227,6 @@ def test_refused_speech_becomes_a_suggestion_is_accepted_and_the_canary_takes_it
 
 
 def test_what_the_plan_refused_as_out_of_scope_is_no_suggestion() -> None:
-    from ivr.speech.suggest import uncertain_utterances
-    from ivr.tickets.model import UTTERANCE
-
     def said(text: str, reason: str) -> tuple[float, str, dict[str, Any]]:
         detail = {"node": "main_menu", "text": text, "intent": None, "reason": reason}
         return (1.0, UTTERANCE, {**detail, "confidence": 0.4})

@@ -64,7 +64,10 @@ _SPEECH = {
         "filler": {**_TEXTS, "description": "everyday words that mean no intent"},
         "out_of_scope": {
             **_TEXTS_PER_LANGUAGE,
-            "description": "callers' sentences no intent serves: refused when nearer than any",
+            "description": (
+                "callers' sentences no intent serves: own words nearer to one are refused "
+                "(typed text and open_vocabulary speech; a grammar's transcript is not compared)"
+            ),
         },
     },
     "additionalProperties": False,

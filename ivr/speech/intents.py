@@ -59,8 +59,8 @@ class Weighing:
     centroid_weight: float  # of the meaning: the cosine with the mean of the intent's texts
     margin_bonus: float  # times the best intent's lead over the second, added before calibrating
     refusal_score: float  # the score (lead included) that calibrates to a confidence of 0.5
-    # Own words whose nearest out-of-scope sentence scores above the best intent's score
-    # less this are refused (a grammar's transcripts are never compared with them).
+    # Own words whose nearest out-of-scope sentence scores at least the best intent's
+    # score less this are refused (a grammar's transcripts are never compared with them).
     out_of_scope_margin: float = 0.0
 
 
@@ -219,8 +219,9 @@ class IntentScorer:
             for i in self._intents
         }
         # What no intent serves: scored as one more intent, and never taken.
-        outside = (normalise(t) for t in out_of_scope)
-        self._texts[OUT_OF_SCOPE] = list(dict.fromkeys(t for t in outside if t))
+        outside = list(dict.fromkeys(t for t in map(normalise, out_of_scope) if t))
+        if outside:
+            self._texts[OUT_OF_SCOPE] = outside
         self._grams = {name: [_bigrams(t) for t in texts] for name, texts in self._texts.items()}
         self._vectors: dict[str, Vectors] | None = None
         self._centroids: dict[str, Vectors] = {}
@@ -328,7 +329,8 @@ class IntentScorer:
             if any(k in squeezed for k in self._keywords[name]):
                 spelling = KEYWORD_SCORE + (1 - KEYWORD_SCORE) * spelling
             if not meanings:
-                scores[name] = round(spelling, 3)
+                if name != OUT_OF_SCOPE:  # chosen on meanings: not weighed by spelling alone
+                    scores[name] = round(spelling, 3)
                 continue
             meaning = max(0.0, meanings[name])
             weight = weighing.meaning_weight
@@ -355,7 +357,7 @@ class IntentScorer:
             return IntentMatch(None, 0.0, None, {}, "nothing_heard")
         weighing = self.weighing(constrained)
         scores = self._scores(text, weighing)
-        outside = scores.pop(OUT_OF_SCOPE, 0.0)
+        outside = scores.pop(OUT_OF_SCOPE, None)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         best, top = ranked[0] if ranked else (None, 0.0)
         lead = top - ranked[1][1] if len(ranked) > 1 else top
@@ -365,12 +367,13 @@ class IntentScorer:
         confidence = round(
             calibrated(top + weighing.margin_bonus * lead, weighing.refusal_score) * heard, 3
         )
-        if confidence < threshold:
-            return IntentMatch(None, confidence, best, scores, "below_threshold")
         # A grammar's transcript is the menu's words whatever was said: only a caller's
         # own words can be told to be nearer to what the plan does not serve.
-        if not constrained and outside >= top - weighing.out_of_scope_margin:
+        margin = weighing.out_of_scope_margin
+        if not constrained and outside is not None and outside >= top - margin:
             return IntentMatch(None, confidence, best, scores, "out_of_scope")
+        if confidence < threshold:
+            return IntentMatch(None, confidence, best, scores, "below_threshold")
         if len(ranked) > 1 and lead < AMBIGUITY_MARGIN:
             return IntentMatch(None, confidence, best, scores, "ambiguous")
         return IntentMatch(best, confidence, best, scores, "matched")

@@ -84,7 +84,7 @@ def add_pink_noise(pcm: bytes, snr_db: float, seed: int = 0, speech: bytes | Non
 
 def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE) -> None:
     """Write the file whole or not at all: processes sharing a cached set never read a
-    half-written one, nor leave one behind when stopped."""
+    half-written one (a process killed meanwhile leaves its hidden ``.tmp`` file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with wave.open(str(temporary), "wb") as out:

@@ -27,18 +27,20 @@ ALL_TEST_PORTS = (20000, 32000)
 _HANDED_OUT: set[int] = set()
 
 
-def worker_port_range(worker: str | None, worker_count: int) -> tuple[int, int]:
-    """The slice of ALL_TEST_PORTS for xdist ``worker`` (``gw<N>``) of ``worker_count``."""
-    if not worker or worker_count <= 1:
+def worker_port_range(worker: str, worker_count: str) -> tuple[int, int]:
+    """The slice of ALL_TEST_PORTS for xdist ``worker`` (``gw<N>``; a worker started in
+    place of a crashed one counts on from the last) of ``worker_count``; the whole range
+    outside xdist."""
+    index, count = worker.removeprefix("gw"), worker_count
+    if not (index.isdigit() and count.isdigit()) or not 1 < int(count) <= 100:
         return ALL_TEST_PORTS
-    index = int(worker.removeprefix("gw"))
-    width = (ALL_TEST_PORTS[1] - ALL_TEST_PORTS[0]) // worker_count
-    first = ALL_TEST_PORTS[0] + index * width
+    width = (ALL_TEST_PORTS[1] - ALL_TEST_PORTS[0]) // int(count)
+    first = ALL_TEST_PORTS[0] + int(index) % int(count) * width
     return first, first + width
 
 
 PORT_RANGE = worker_port_range(
-    os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
 )
 
 

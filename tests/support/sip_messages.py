@@ -56,7 +56,10 @@ def final_message(sock: socket.socket) -> str:
     (a 180 and the 486 right after it), so what is read is cut at each message's end."""
     pending = b""
     while True:
-        pending += sock.recv(65535)
+        data = sock.recv(65535)
+        if not data:
+            raise ConnectionError("the connection closed before a final response")
+        pending += data
         while (end := _message_end(pending)) is not None:
             message, pending = pending[:end].decode(errors="replace"), pending[end:]
             if not message.startswith("SIP/2.0 1"):
