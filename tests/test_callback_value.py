@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from callback.dispatch_settings import DispatchSettings
 from callback.dispatcher import (
     Attempt,
     AttemptEvent,
     CallLedger,
     Dispatcher,
-    DispatchSettings,
 )
 from callback.line import QueueLine
 from callback.requests import CallbackRequest, CallbackRequests

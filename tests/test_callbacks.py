@@ -30,7 +30,7 @@ from support.phones import (
 from support.service import RunningService, start_service
 from support.sipp import finish_sipp, run_sipp, start_sipp
 
-from callback.dispatcher import CallingHours
+from callback.dispatch_settings import CallingHours
 from callback.requests import CallbackRequests
 
 PEAK_PLAN = """plan: default

@@ -25,7 +25,7 @@ from support.call_history import QUEUE, ZONE, day_arrivals, seed_calls, write_da
 from support.harness import ARTIFACTS
 from support.service import start_service
 
-from callback.dispatcher import CallingHours, DispatchSettings
+from callback.dispatch_settings import CallingHours, DispatchSettings
 from callback.line import QueueLine
 from callback.requests import CallbackRequests
 from ivr.agents.board import AgentBoard, AgentState

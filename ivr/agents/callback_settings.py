@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callback.dispatcher import CallingHours, DispatchSettings
+from callback.dispatch_settings import CallingHours, DispatchSettings
 from callback.value import ValueRule
 from ivr.config_values import parse_mapping, parse_seconds_at, parse_time_of_day
 from ivr.exceptions import ConfigError

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from callback.dispatcher import CallingHours
+from callback.dispatch_settings import CallingHours
 from ivr.agents.callback_settings import CallbackSettings as CallbackSettings
 from ivr.agents.callback_settings import parse_callbacks, parse_calling_hours
 from ivr.agents.phone_settings import AgentPhoneSettings, parse_agent_phone
