@@ -326,12 +326,23 @@ def _add_tuning_commands(
     )
     accept = speech_commands.add_parser(
         "accept",
-        help="add examples (phrases, keywords) to an intent of a plan file, validated; "
-        "--eval shows frozen sets before and after",
+        help="add examples (phrases, keywords) to an intent of a plan file, or sentences "
+        "to its speech.out_of_scope, validated; --eval shows frozen sets before and after",
     )
     accept.add_argument("plan", help="plan file (edited in place, comments kept)")
     accept.add_argument("--intent", help="the intent (default: the suggestion's nearest)")
     accept.add_argument("--suggestion", help="a suggestion id: its wordings become examples")
+    accept.add_argument(
+        "--out-of-scope",
+        action="append",
+        default=[],
+        help="a sentence no intent serves, into speech.out_of_scope; repeatable",
+    )
+    accept.add_argument(
+        "--not-served",
+        action="store_true",
+        help="with --suggestion: its wordings go into speech.out_of_scope instead",
+    )
     for field, what in (
         ("examples", "whole sentences callers say (scored by meaning)"),
         ("phrases", "what the recognizer may hear in grammar mode"),
@@ -354,8 +365,14 @@ def _add_tuning_commands(
             lambda config: speech.speech_accept(
                 Path(a.plan),
                 a.intent,
-                {"examples": a.examples, "phrases": a.phrases, "keywords": a.keywords},
+                {
+                    "examples": a.examples,
+                    "phrases": a.phrases,
+                    "keywords": a.keywords,
+                    "out_of_scope": a.out_of_scope,
+                },
                 a.suggestion,
+                a.not_served,
                 config.storage.database_url,
                 a.since,
                 a.language,

@@ -216,3 +216,55 @@ def test_out_of_scope_sentences_are_read_per_language_and_a_wrong_language_is_an
         f"{plan}:7:5: speech out_of_scope: language 'fr' is not one of the plan's "
         "languages (en, zh)"
     ]
+
+
+def test_an_operator_adds_out_of_scope_sentences_and_the_menu_refuses_them(
+    tmp_path: Path,
+) -> None:
+    plan = tmp_path / "it-helpdesk.en.yaml"
+    plan.write_text((REPO / "dialplans" / "it-helpdesk.en.yaml").read_text(), encoding="utf-8")
+    said = "I can't remember the PIN for my credit card"
+
+    def taken() -> str | None:
+        loaded, problems = check_plan(plan)
+        assert loaded is not None, problems
+        node = loaded.nodes["main_menu"]
+        assert isinstance(node, MenuNode)
+        menu = menu_request(loaded, node, "en")
+        assert menu is not None
+        return understand(menu, HeardText(said, 1.0, 0.0, 0.0, 0.0)).match.intent
+
+    assert taken() == "password"
+    added = "I lost the PIN of my personal credit card"
+    result = run_ivr("speech", "accept", str(plan), "--out-of-scope", added)
+    assert result.returncode == 0, result.stderr
+    assert f"added out_of_scope of speech: {added}" in result.stdout
+    assert f"    - {added}\n" in plan.read_text(encoding="utf-8")  # the block list, extended
+    assert taken() is None
+    again = run_ivr("speech", "accept", str(plan), "--out-of-scope", added)
+    assert "already holds all of that" in again.stdout
+
+
+def test_out_of_scope_is_added_per_language_in_a_plan_of_several(tmp_path: Path) -> None:
+    plan = tmp_path / "default.yaml"
+    plan.write_text(
+        "plan: default\n"
+        "languages: {en: en, zh: cmn}\n"
+        "speech: {model: en-us}\n"
+        "start: bye\n"
+        "nodes:\n"
+        "  bye: {type: hangup}\n",
+        encoding="utf-8",
+    )
+    result = run_ivr(
+        "speech", "accept", str(plan), "--out-of-scope", "我的快递到了吗", "--language", "zh"
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, problems = check_plan(plan)
+    assert loaded is not None and loaded.speech is not None, problems
+    assert loaded.speech.out_of_scope == {"zh": ("我的快递到了吗",)}
+    no_language = run_ivr("speech", "accept", str(plan), "--out-of-scope", "where is my parcel")
+    assert no_language.returncode == 0, no_language.stderr  # the plan's speech language, en
+    loaded, _ = check_plan(plan)
+    assert loaded is not None and loaded.speech is not None
+    assert loaded.speech.out_of_scope_for("en") == ("where is my parcel",)

@@ -1,5 +1,6 @@
 """Accepting tuning suggestions: new examples, phrases or keywords written into an
-intent of a plan file, in place.
+intent of a plan file, in place, or sentences no intent serves into its
+``speech.out_of_scope``.
 
 The file is edited as text, at the positions PyYAML's composer reports, so its
 comments, key order and layout stay as they were: a flow list (``examples: [a,
@@ -31,6 +32,7 @@ from ivr.dialplan.model import Plan
 from ivr.exceptions import SpeechError
 
 FIELDS = ("examples", "phrases", "keywords")
+OUT_OF_SCOPE = "out_of_scope"  # of the plan's speech section, not of an intent
 ANY_LANGUAGE = ""  # a plain list: the texts serve every language
 _NEEDS_QUOTES = re.compile(r"""[,\[\]{}#&*!|>'"%@`:]|^[-?\s]|\s$""")
 
@@ -128,42 +130,24 @@ def _texts(node: Node, where: str) -> list[str]:
     return [str(n.value) for n in node.value]
 
 
-def with_texts(
-    source: str, intent: str, key: str, texts: Sequence[str], language: str
+def _extended(
+    source: str,
+    owner: MappingNode,
+    key: str,
+    texts: Sequence[str],
+    language: str,
+    where: str,
+    per_language: bool,
 ) -> tuple[str, tuple[str, ...]]:
-    """``source`` (a plan's YAML) with ``texts`` added to ``intents.<intent>.<key>``;
-    ``language`` picks the entry of a per-language mapping. Returns the new text and
-    the texts actually added (those not there already).
-
-    Raises:
-        SpeechError: no such intent, or a shape this cannot extend in place.
-    """
-    if key not in FIELDS:
-        raise SpeechError(f"can add {', '.join(FIELDS)}, not {key!r}")
-    try:
-        root = yaml.compose(source)
-    except yaml.YAMLError as exc:
-        raise SpeechError(f"the plan is not readable YAML: {exc}") from exc
-    intents = _entry(root, "intents") if isinstance(root, MappingNode) else None
-    if intents is None or not isinstance(intents[1], MappingNode):
-        raise SpeechError("the plan has no 'intents' mapping")
-    found = _entry(intents[1], intent)
-    if found is None:
-        known = ", ".join(str(k.value) for k, _ in intents[1].value)
-        raise SpeechError(f"the plan has no intent {intent!r} (its intents: {known})")
-    body = found[1]
-    if not isinstance(body, MappingNode):
-        raise SpeechError(f"intent {intent!r} is not a mapping; edit it by hand")
-    where = f"intents.{intent}.{key}"
-    current = _entry(body, key)
+    """``source`` with ``texts`` added to the list ``owner.<key>`` (or its ``language``
+    entry), created when missing (per language when ``per_language``)."""
+    current = _entry(owner, key)
     if current is None:
         new = list(dict.fromkeys(texts))
-        phrases = _entry(body, "phrases")
-        per_language = phrases is not None and isinstance(phrases[1], MappingNode)
         if per_language and not language:
-            raise SpeechError(f"intent {intent!r} lists texts per language: name the language")
+            raise SpeechError(f"{where} would list texts per language: name the language")
         value = f"{{{language}: {_flow_list(new)}}}" if per_language else _flow_list(new)
-        return _add_entry(source, body, key, value), tuple(new)
+        return _add_entry(source, owner, key, value), tuple(new)
     node = current[1]
     if isinstance(node, MappingNode):
         if not language:
@@ -181,16 +165,70 @@ def with_texts(
     return _append_to_list(source, node, new), tuple(new)
 
 
+def _root(source: str) -> MappingNode:
+    try:
+        root = yaml.compose(source)
+    except yaml.YAMLError as exc:
+        raise SpeechError(f"the plan is not readable YAML: {exc}") from exc
+    if not isinstance(root, MappingNode):
+        raise SpeechError("the plan is not a mapping")
+    return root
+
+
+def with_out_of_scope(
+    source: str, texts: Sequence[str], language: str
+) -> tuple[str, tuple[str, ...]]:
+    """``source`` (a plan's YAML) with ``texts`` added to ``speech.out_of_scope``, per
+    language when the plan declares ``languages``. Raises SpeechError as
+    :func:`with_texts` does."""
+    root = _root(source)
+    speech = _entry(root, "speech")
+    if speech is None or not isinstance(speech[1], MappingNode):
+        raise SpeechError("the plan has no 'speech' mapping")
+    per_language = _entry(root, "languages") is not None
+    where = f"speech.{OUT_OF_SCOPE}"
+    return _extended(source, speech[1], OUT_OF_SCOPE, texts, language, where, per_language)
+
+
+def with_texts(
+    source: str, intent: str, key: str, texts: Sequence[str], language: str
+) -> tuple[str, tuple[str, ...]]:
+    """``source`` (a plan's YAML) with ``texts`` added to ``intents.<intent>.<key>``;
+    ``language`` picks the entry of a per-language mapping. Returns the new text and
+    the texts actually added (those not there already).
+
+    Raises:
+        SpeechError: no such intent, or a shape this cannot extend in place.
+    """
+    if key not in FIELDS:
+        raise SpeechError(f"can add {', '.join(FIELDS)}, not {key!r}")
+    intents = _entry(_root(source), "intents")
+    if intents is None or not isinstance(intents[1], MappingNode):
+        raise SpeechError("the plan has no 'intents' mapping")
+    found = _entry(intents[1], intent)
+    if found is None:
+        known = ", ".join(str(k.value) for k, _ in intents[1].value)
+        raise SpeechError(f"the plan has no intent {intent!r} (its intents: {known})")
+    body = found[1]
+    if not isinstance(body, MappingNode):
+        raise SpeechError(f"intent {intent!r} is not a mapping; edit it by hand")
+    phrases = _entry(body, "phrases")
+    per_language = phrases is not None and isinstance(phrases[1], MappingNode)
+    where = f"intents.{intent}.{key}"
+    return _extended(source, body, key, texts, language, where, per_language)
+
+
 def accept(
     path: Path,
-    intent: str,
+    intent: str | None,
     additions: Mapping[str, Sequence[str]],
     language: str | None = None,
     dry_run: bool = False,
 ) -> Accepted:
     """Add ``additions`` ({"examples": [...], "phrases": [...], "keywords": [...]}) to
-    ``intent`` of the plan file ``path``. ``language``: the entry of per-language
-    lists (default: the plan's speech language).
+    ``intent`` of the plan file ``path``, and ``additions["out_of_scope"]`` to its
+    ``speech.out_of_scope``. ``language``: the entry of per-language lists (default:
+    the plan's speech language).
 
     Raises:
         SpeechError: the plan has errors before or after the change (the file is then
@@ -210,7 +248,13 @@ def accept(
     text, added = source, {}
     for key, texts in additions.items():
         cleaned = [t.strip() for t in texts if t.strip()]
-        if cleaned:
+        if not cleaned:
+            continue
+        if key == OUT_OF_SCOPE:
+            text, added[key] = with_out_of_scope(text, cleaned, language)
+        elif intent is None:
+            raise SpeechError(f"name the intent to add {key} to")
+        else:
             text, added[key] = with_texts(text, intent, key, cleaned, language)
     added = {k: v for k, v in added.items() if v}
     if text == source:
@@ -239,18 +283,27 @@ def _checked(path: Path, text: str) -> Plan:
     return plan
 
 
-def _confirm(plan: Plan, intent: str, added: Mapping[str, tuple[str, ...]], language: str) -> None:
+def _confirm(
+    plan: Plan, intent: str | None, added: Mapping[str, tuple[str, ...]], language: str
+) -> None:
     """The loaded plan holds what was added (the edit went where it was meant to)."""
-    loaded = plan.intents.get(intent)
-    if loaded is None:
-        raise SpeechError(f"intent {intent!r} is gone after the edit; the file is unchanged")
-    tables = {"examples": loaded.examples, "phrases": loaded.phrases, "keywords": loaded.keywords}
+    tables: dict[str, Mapping[str, tuple[str, ...]]] = {
+        OUT_OF_SCOPE: plan.speech.out_of_scope if plan.speech is not None else {}
+    }
+    owner = "speech"
+    if intent is not None:
+        loaded = plan.intents.get(intent)
+        if loaded is None:
+            raise SpeechError(f"intent {intent!r} is gone after the edit; the file is unchanged")
+        tables.update(examples=loaded.examples, phrases=loaded.phrases, keywords=loaded.keywords)
+        owner = f"intent {intent!r}"
     for key, texts in added.items():
         held = {t for values in tables[key].values() for t in values}
         missing = [t for t in texts if t not in held]
         if missing:
+            where = "speech" if key == OUT_OF_SCOPE else owner
             raise SpeechError(
-                f"after the edit intent {intent!r} lacks {key} {missing}; the file is unchanged"
+                f"after the edit {where} lacks {key} {missing}; the file is unchanged"
             )
 
 

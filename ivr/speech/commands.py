@@ -213,6 +213,7 @@ def speech_accept(
     intent: str | None,
     additions: dict[str, list[str]],
     suggestion: str | None,
+    not_served: bool,
     database_url: str,
     since: str,
     language: str | None,
@@ -220,8 +221,8 @@ def speech_accept(
     dry_run: bool,
     store: ModelStore,
 ) -> int:
-    """``ivr speech accept``: texts into an intent of the plan file, with the frozen
-    sets before and after."""
+    """``ivr speech accept``: texts into an intent of the plan file (or its
+    ``speech.out_of_scope``), with the frozen sets before and after."""
     from ivr.exceptions import IvrError
     from ivr.speech.accept import accept
     from ivr.speech.suggest import LOW_CONFIDENCE, find
@@ -232,9 +233,12 @@ def speech_accept(
                 database_url, plan_path.parent, str(plan_path), None, since, 1, LOW_CONFIDENCE
             )
             chosen = find(found, suggestion)
-            intent = intent or chosen.intent
-            additions = {**additions, "examples": [*additions["examples"], *chosen.texts]}
-        if intent is None:
+            into = "out_of_scope" if not_served else "examples"
+            if not not_served:
+                intent = intent or chosen.intent
+            additions = {**additions, into: [*additions[into], *chosen.texts]}
+        for_intent = any(texts for key, texts in additions.items() if key != "out_of_scope")
+        if intent is None and (for_intent or not additions["out_of_scope"]):
             print("ivr: name the intent (--intent) or a suggestion (--suggestion)", file=sys.stderr)
             return 2
         done = accept(plan_path, intent, additions, language, dry_run)
@@ -242,10 +246,11 @@ def speech_accept(
         print(f"ivr: {exc}", file=sys.stderr)
         return 1
     if not done.added:
-        print(f"{plan_path}: intent {intent!r} already holds all of that; nothing written")
+        print(f"{plan_path}: the plan already holds all of that; nothing written")
     for key, texts in done.added.items():
         verb = "would add" if dry_run else "added"
-        print(f"{plan_path}: {verb} {key} of {intent!r}: {' | '.join(texts)}")
+        owner = "speech" if key == "out_of_scope" else repr(intent)
+        print(f"{plan_path}: {verb} {key} of {owner}: {' | '.join(texts)}")
     if done.written:
         print(
             f"version {done.after.version} (was {done.before.version}); the service "
