@@ -187,6 +187,16 @@ def test_refused_speech_becomes_a_suggestion_is_accepted_and_the_canary_takes_it
     assert wrong.returncode == 1 and "no intent 'login'" in wrong.stderr, wrong.stderr
     assert plan_file.read_text(encoding="utf-8") == before_text
 
+    # Or the operator finds the help desk does not serve it (a dry run: nothing written).
+    not_served = run_ivr(
+        "speech", "accept", str(plan_file), "--suggestion", group["id"], "--not-served",
+        "--config", config, "--since", "1h", "--dry-run",
+        env=env,
+    )  # fmt: skip
+    assert not_served.returncode == 0, not_served.stderr
+    assert "would add out_of_scope of speech: " + " | ".join(group["texts"]) in not_served.stdout
+    assert plan_file.read_text(encoding="utf-8") == before_text
+
     # Accepted into the password intent, with the frozen Korean set before and after.
     accepted = run_ivr(
         "speech", "accept", str(plan_file), "--intent", "password",
