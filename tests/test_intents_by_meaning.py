@@ -243,6 +243,8 @@ def test_an_operator_adds_out_of_scope_sentences_and_the_menu_refuses_them(
     assert taken() is None
     again = run_ivr("speech", "accept", str(plan), "--out-of-scope", added)
     assert "already holds all of that" in again.stdout
+    alone = run_ivr("speech", "accept", str(plan), "--not-served")
+    assert alone.returncode == 2 and "give --suggestion" in alone.stderr
 
 
 def test_out_of_scope_is_added_per_language_in_a_plan_of_several(tmp_path: Path) -> None:

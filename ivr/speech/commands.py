@@ -227,6 +227,9 @@ def speech_accept(
     from ivr.speech.accept import accept
     from ivr.speech.suggest import LOW_CONFIDENCE, find
 
+    if not_served and suggestion is None:
+        print("ivr: --not-served takes a suggestion's wordings: give --suggestion", file=sys.stderr)
+        return 2
     try:
         if suggestion is not None:
             found = find_suggestions(
