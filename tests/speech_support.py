@@ -60,14 +60,22 @@ def utterance(
     key = hashlib.sha256(f"{text}|{voice}|{speed}|{lead}|{trail}".encode()).hexdigest()[:16]
     path = CACHE / f"{key}.wav"
     if not path.exists():
-        script = (
-            "import json, sys; from pathlib import Path; from ivr.speech import testset; "
-            "t, v, s, a, b, p = json.loads(sys.argv[1]); "
-            "testset.write_wav(Path(p), testset.pad(testset.speak(t, v, s), a, b))"
+        _in_fresh_interpreter(
+            "t, v, s, a, b, p = arguments; "
+            "testset.write_wav(Path(p), testset.pad(testset.speak(t, v, s), a, b))",
+            [text, voice, speed, lead, trail, str(path)],
         )
-        arguments = json.dumps([text, voice, speed, lead, trail, str(path)])
-        subprocess.run([sys.executable, "-c", script, arguments], check=True)
     return path
+
+
+def _in_fresh_interpreter(code: str, arguments: list[Any]) -> None:
+    """``code`` in a new Python, with ``testset``, ``generate``, ``Path`` and the JSON
+    ``arguments`` at hand."""
+    script = (
+        "import json, sys; from pathlib import Path; from ivr.speech import testset; "
+        "from ivr.speech.testset import generate; arguments = json.loads(sys.argv[1]); " + code
+    )
+    subprocess.run([sys.executable, "-c", script, json.dumps(arguments)], check=True)
 
 
 def korean_main_menu(models: Path) -> MenuSpeech:
@@ -97,13 +105,10 @@ def generate_in_fresh_interpreter(
     nor libc's resets it), so a set made in-process after other tests came out
     differently on each clone (10 dB: 78% one time, 88% another); made in a fresh
     process from an empty cache it is the same set every time."""
-    script = (
-        "import json, sys; from pathlib import Path; from ivr.speech.testset import generate; "
-        "p, f, v, s, n, c, h = json.loads(sys.argv[1]); "
-        "generate(p, Path(f), tuple(v), tuple(s), tuple(n), c, h)"
+    _in_fresh_interpreter(
+        "p, f, v, s, n, c, h = arguments; generate(p, Path(f), tuple(v), tuple(s), tuple(n), c, h)",
+        [phrases, str(folder), voices, speeds, snrs, colour, pitch],
     )
-    arguments = json.dumps([phrases, str(folder), voices, speeds, snrs, colour, pitch])
-    subprocess.run([sys.executable, "-c", script, arguments], check=True)
 
 
 def evaluate_menu(folder: Path, models_dir: Path, menu: str = "main_menu") -> dict[str, Any]:

@@ -90,6 +90,10 @@ class Plan:
     speech: SpeechSettings | None = None  # None: keys only
     intents: Mapping[str, Intent] = field(default_factory=dict)
     source: bytes = field(default=b"", repr=False, compare=False)  # the file's exact text
+    # Its menus' listening settings, built on first use (ivr.dialplan.speech_turn).
+    speech_menus: dict[tuple[int, str, bool], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def default_language(self) -> str:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import yaml
 
 from ivr.dialplan.yaml_reader import Entries, YamlContext, entries_of, number_of, scalar, text_of
-from ivr.speech.intents import ANY_LANGUAGE, Intent
+from ivr.speech.intents import Intent
 from ivr.speech.models import default_store
 from ivr.speech.spec import (
+    ANY_LANGUAGE,
     DEFAULT_END_SILENCE_SECONDS,
     DEFAULT_MAX_UTTERANCE_SECONDS,
     DEFAULT_THRESHOLD,

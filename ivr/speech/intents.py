@@ -44,11 +44,9 @@ from ivr.speech.answers import (
     answer_words,
 )
 from ivr.speech.meaning import SentenceEncoder, Vectors, shared_encoder
+from ivr.speech.spec import ANY_LANGUAGE
 
 log = logging.getLogger(__name__)
-
-ANY_LANGUAGE = "*"
-
 
 @dataclass(frozen=True)
 class Weighing:
@@ -191,8 +189,9 @@ class IntentMatch:
 
 
 class IntentScorer:
-    """Scores utterances against some intents in one language. Cheap to build: the
-    encoder caches the vectors of phrases and examples it has seen."""
+    """Scores utterances against some intents in one language. Built once per menu and
+    language of a plan version (``ivr.dialplan.speech_turn.menu_request``) and shared by
+    its calls; the encoder caches the vectors of phrases and examples it has seen."""
 
     def __init__(
         self,
@@ -223,8 +222,7 @@ class IntentScorer:
         if outside:
             self._texts[OUT_OF_SCOPE] = outside
         self._grams = {name: [_bigrams(t) for t in texts] for name, texts in self._texts.items()}
-        self._vectors: dict[str, Vectors] | None = None
-        self._centroids: dict[str, Vectors] = {}
+        self._known: tuple[dict[str, Vectors], dict[str, Vectors]] | None = None  # vectors, centres
         self._keywords = {
             i.name: [
                 k for k in (normalise(w).replace(" ", "") for w in i.keywords_for(language)) if k
@@ -273,17 +271,18 @@ class IntentScorer:
         form of what was heard (synonyms rewritten; ``heard`` is in intent order) and its
         phrases, examples, keywords, mixed with the cosine with their centroid."""
         try:
-            if self._vectors is None:  # once per scorer: the texts' vectors are fixed
-                self._vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
-                self._centroids = {
-                    n: _unit(v.mean(axis=0)) for n, v in self._vectors.items() if len(v)
-                }
+            if self._known is None:  # once per scorer: the texts' vectors are fixed
+                vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
+                centroids = {n: _unit(v.mean(axis=0)) for n, v in vectors.items() if len(v)}
+                # One assignment: calls share a menu's scorer, from several threads.
+                self._known = (vectors, centroids)
             said = self._encoder.encode(heard)
         except SpeechError as exc:
             log.warning("intents by spelling alone: %s", exc)
             return {}
+        vectors, centroids = self._known
         meanings = {}
-        for (name, known), vector in zip(self._vectors.items(), said, strict=True):
+        for (name, known), vector in zip(vectors.items(), said, strict=True):
             if not len(known):
                 meanings[name] = 0.0
                 continue
@@ -293,7 +292,7 @@ class IntentScorer:
                 continue
             nearest = min(weighing.nearest, len(cosines))
             best = float(np.partition(cosines, len(cosines) - nearest)[-nearest:].mean())
-            centre = float(self._centroids[name] @ vector)
+            centre = float(centroids[name] @ vector)
             share = weighing.centroid_weight
             meanings[name] = (1 - share) * best + share * centre
         return meanings

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+ANY_LANGUAGE = "*"  # the key of texts that hold for every language of a plan
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_END_SILENCE_SECONDS = 0.6
 DEFAULT_MAX_UTTERANCE_SECONDS = 8.0
@@ -35,12 +36,12 @@ class SpeechSettings:
     # outside the menu lands on them instead of being forced onto an intent's words.
     filler: tuple[str, ...] = ()
     # What callers say that no intent of the plan serves (a locker's code, a parcel's
-    # status), per language ("*" for all): a caller's own words nearer to these than
+    # status), per language (ANY_LANGUAGE for all): a caller's own words nearer to these than
     # to the menu's best intent are refused, not forced onto that intent.
     out_of_scope: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def out_of_scope_for(self, language: str) -> tuple[str, ...]:
-        return (*self.out_of_scope.get(language, ()), *self.out_of_scope.get("*", ()))
+        return (*self.out_of_scope.get(language, ()), *self.out_of_scope.get(ANY_LANGUAGE, ()))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 from support.harness import wait_until
 from support.nodes import RunningNode, node_env, start_node
 from support.service import machine_redis_url
+from support.sip_messages import final_message
 
 # 127.0.0.1 is the PBX (and the test harness); 127.0.0.2 a trunk; 127.0.0.3 a stranger.
 PBX, TRUNK, STRANGER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -118,27 +119,12 @@ def send(
 
 
 def final_response(sock: socket.socket) -> str | None:
-    """The first non-1xx response read from ``sock``; None on timeout or close."""
-    pending = b""
-    while True:
-        try:
-            data = sock.recv(65535)
-        except (TimeoutError, ConnectionResetError):
-            return None
-        if not data:
-            return None
-        pending += data
-        while b"\r\n\r\n" in pending:
-            head, _, pending = pending.partition(b"\r\n\r\n")
-            text = head.decode(errors="replace")
-            length = 0
-            for line in text.split("\r\n"):
-                name, _, value = line.partition(":")
-                if name.strip().lower() in ("content-length", "l"):
-                    length = int(value.strip() or 0)
-            pending = pending[length:]
-            if text.startswith("SIP/2.0 ") and not text.startswith("SIP/2.0 1"):
-                return text
+    """The head of the first non-1xx response read from ``sock``; None on timeout or
+    close."""
+    try:
+        return final_message(sock).partition("\r\n\r\n")[0]
+    except (TimeoutError, ConnectionError):
+        return None
 
 
 def status_code(response: str | None) -> int | None:

@@ -52,8 +52,9 @@ def final_response(sock: socket.socket) -> str:
 
 
 def final_message(sock: socket.socket) -> str:
-    """The first non-1xx response, whole. Over TCP one read may hold several messages
-    (a 180 and the 486 right after it), so what is read is cut at each message's end."""
+    """The first non-1xx response, whole (requests read meanwhile are passed over).
+    Over TCP one read may hold several messages (a 180 and the 486 right after it), so
+    what is read is cut at each message's end. Raises TimeoutError, ConnectionError."""
     pending = b""
     while True:
         data = sock.recv(65535)
@@ -62,7 +63,7 @@ def final_message(sock: socket.socket) -> str:
         pending += data
         while (end := _message_end(pending)) is not None:
             message, pending = pending[:end].decode(errors="replace"), pending[end:]
-            if not message.startswith("SIP/2.0 1"):
+            if message.startswith("SIP/2.0 ") and not message.startswith("SIP/2.0 1"):
                 return message
 
 
