@@ -21,8 +21,9 @@ from ivr.speech.spec import HeardText
 FROZEN = REPO / "tests" / "data" / "paraphrase"
 
 # language: (main menu right, out-of-menu refused), a little under what was measured on
-# 2026-12-06 (en 90.3% / 96.2%, ko 78.6% / 86.1%, zh 86.1% / 92.0%)
-FLOORS = {"en": (0.88, 0.92), "ko": (0.75, 0.83), "zh": (0.83, 0.88)}
+# 2026-12-06 (en 90.3% / 96.2%, ko 78.6% / 86.1%; zh 91.7% / 96.0% later the same day);
+# Chinese holds the targets, 90% / 80%.
+FLOORS = {"en": (0.88, 0.92), "ko": (0.75, 0.83), "zh": (0.90, 0.92)}
 
 
 @pytest.mark.parametrize("language", sorted(FLOORS))
