@@ -81,11 +81,12 @@ from ivr.dialplan.speech_turn import (  # noqa: E402
 from ivr.media.audio_format import SAMPLE_RATE  # noqa: E402
 from ivr.speech.answers import NO, YES, Polarity  # noqa: E402
 from ivr.speech.eval import feed_utterance, percentile, read_caller_audio  # noqa: E402
-from ivr.speech.intents import AMBIGUITY_MARGIN, GRAMMAR, calibrated  # noqa: E402
+from ivr.speech.intents import AMBIGUITY_MARGIN  # noqa: E402
 from ivr.speech.listener import UtteranceListener  # noqa: E402
 from ivr.speech.models import ModelStore, set_default_directory  # noqa: E402
 from ivr.speech.recognizer import SpeechEngine  # noqa: E402
 from ivr.speech.spec import HeardText, HeardWord  # noqa: E402
+from ivr.speech.weighing import GRAMMAR, calibrated  # noqa: E402
 
 PLAN = REPO / "tests" / "plans" / "korean" / "default.yaml"
 MODELS = REPO / "var" / "bench" / "asr_models"

@@ -34,8 +34,9 @@ from ivr.dialplan.model import Plan
 from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request
 from ivr.exceptions import SpeechError
-from ivr.speech.intents import calibrated, normalise
+from ivr.speech.intents import normalise
 from ivr.speech.meaning import SentenceEncoder, shared_encoder
+from ivr.speech.weighing import calibrated
 from ivr.tickets.json_view import iso
 from ivr.tickets.model import UTTERANCE, TicketQuery
 from ivr.tickets.store import TicketStore
