@@ -28,7 +28,7 @@ UNMARKED_ANSWER_MARGIN = 0.05
 YES_IDIOMS = {
     "en": re.compile(
         r"\b(no (problem|worries)|not a problem|(do ?n['’]?t|do not) mind"
-        r"|not in a (rush|hurry)|why not)\b"
+        r"|not in a (rush|hurry)|why not|no problems)\b"
     ),
     "zh": re.compile(r"没问题|没关系|没事|不错|不着急|不急|不介意|无所谓"),
 }
@@ -47,8 +47,16 @@ NEGATIONS = {
 # Words that make an answer positive.
 AFFIRMATIONS = {
     "ko": re.compile(r"(?:^|\s)(네|예|응)(?:\s|$)|그래|좋아|좋습니다|맞아|맞습니다|부탁"),
-    "zh": re.compile(r"(?<![不没还])(是|对|好|可以|行)|嗯"),  # 没问题 & co: YES_IDIOMS
+    # 是 in 可是, 但是, 还是, 就是... is no yes; 没问题 & co: YES_IDIOMS
+    "zh": re.compile(r"(?<![不没还可但就只要于总倒算])是|(?<![不没还])(对|好|可以|行)|嗯"),
     "en": re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|right|correct|please)\b"),
+}
+# A contrast in an answer without a negation ("yes I did that, but...", "照着做了，
+# 可是...") puts it on both sides: what follows the "but" is often a failure in words
+# the negations do not list, and the meaning of what came before leans to a yes.
+CONTRASTS = {
+    "en": re.compile(r"\b(but|however|though)\b"),
+    "zh": re.compile(r"可是|但是|不过|然而"),
 }
 # Short answers a yes/no menu's grammar holds beside the plan's phrases, so that the
 # recognizer need not force them onto one (each is matched by the patterns above).
@@ -92,13 +100,19 @@ class Polarity:
     negation: re.Pattern[str]
     affirmation: re.Pattern[str]
     yes_idioms: re.Pattern[str] | None = None
+    contrast: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, language: str) -> Polarity | None:
         """None for a language without answer words (meaning alone decides)."""
         if language not in NEGATIONS or language not in AFFIRMATIONS:
             return None
-        return cls(NEGATIONS[language], AFFIRMATIONS[language], YES_IDIOMS.get(language))
+        return cls(
+            NEGATIONS[language],
+            AFFIRMATIONS[language],
+            YES_IDIOMS.get(language),
+            CONTRASTS.get(language),
+        )
 
     def side(self, text: str) -> str | None:
         """``YES`` or ``NO`` when ``text`` holds words of that side only; "both" when
@@ -109,7 +123,8 @@ class Polarity:
             said, idioms = self.yes_idioms.subn(" ", said)
         negative = bool(self.negation.search(said))
         positive = bool(idioms) or bool(self.affirmation.search(said))
-        if negative and positive:
+        contrasted = not negative and self.contrast is not None and bool(self.contrast.search(said))
+        if (negative and positive) or contrasted:
             return "both"
         if negative or positive:
             return NO if negative else YES
