@@ -15,15 +15,19 @@ from support.service import REPO, run_ivr
 from ivr.dialplan.loader import check_plan
 from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.speech_turn import menu_request, understand
+from ivr.speech.answers import Polarity
 from ivr.speech.intents import Intent, IntentScorer
 from ivr.speech.spec import HeardText
 
 FROZEN = REPO / "tests" / "data" / "paraphrase"
 
 # language: (main menu right, out-of-menu refused), a little under what was measured on
-# 2026-12-06 (en 90.3% / 96.2%, ko 78.6% / 86.1%; zh 91.7% / 96.0% later the same day);
-# Chinese holds the targets, 90% / 80%.
-FLOORS = {"en": (0.88, 0.92), "ko": (0.75, 0.83), "zh": (0.90, 0.92)}
+# 2026-12-06 (en 90.3% / 96.2%, zh 91.7% / 96.0%, ko 87.1% / 86.1%); English and
+# Chinese hold the targets, 90% / 80%.
+FLOORS = {"en": (0.88, 0.92), "ko": (0.85, 0.83), "zh": (0.90, 0.92)}
+# Yes/no questions: right per question, at least (measured: en 13/16 and 16/16, zh 12/16
+# and 13/16, ko 22/22); no answer is ever taken for the other side.
+YES_NO_FLOORS = {"en": 0.8, "ko": 0.95, "zh": 0.75}
 
 
 @pytest.mark.parametrize("language", sorted(FLOORS))
@@ -36,6 +40,9 @@ def test_frozen_paraphrase_sets_hold_their_floors(language: str) -> None:
     assert main["sentences"] >= 60 and main["out_of_menu"] >= 20
     assert main["accuracy"] >= right, main
     assert main["refusal"] >= refused, main
+    questions = [m for m in report["menus"] if m["menu"] != "main_menu"]
+    assert questions and all(m["swaps"] == 0 for m in report["menus"]), report
+    assert all(m["accuracy"] >= YES_NO_FLOORS[language] for m in questions), questions
 
 
 YES_NO = [
@@ -99,6 +106,39 @@ def test_a_yes_said_with_a_negation_idiom_is_never_taken_for_a_no(
 ) -> None:
     decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
     assert decision.intent != "no", decision
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "I did what it said but the page just reloads"),
+        ("en", "yes I followed the steps, however the portal shows a blank page"),
+        ("zh", "我照着做了 可是页面又跳回去了"),  # 可是 (but) holds 是, which is no yes
+        ("zh", "新密码设好了 不过邮箱打开又要登录"),
+    ],
+)
+def test_an_answer_with_a_but_and_no_negation_is_on_both_sides(language: str, said: str) -> None:
+    polarity = Polarity.of(language)
+    assert polarity is not None
+    assert polarity.side(said) == "both"
+    decision = IntentScorer(YES_NO, language).decide(said, 1.0, 0.0)
+    assert decision.intent is None and decision.reason == "polarity", decision
+
+
+@pytest.mark.parametrize(
+    ("language", "said", "side"),
+    [
+        ("en", "no problems now, it works", "yes"),
+        ("en", "no, but thanks", "no"),  # a negation with a "but" stays a no
+        ("zh", "还是不行", "no"),
+        ("zh", "就是这个问题", None),  # 就是 (just) is no yes
+        ("zh", "是的", "yes"),
+    ],
+)
+def test_answer_words_are_read_on_their_side(language: str, said: str, side: str | None) -> None:
+    polarity = Polarity.of(language)
+    assert polarity is not None
+    assert polarity.side(said) == side
 
 
 def test_a_yes_no_question_hears_short_answers_beside_its_phrases() -> None:
