@@ -249,7 +249,8 @@ async def test_the_dashboard_rings_the_supervisor_and_switches_modes(
 
 
 # It measures gaps in the audio three phones recorded: run alone (make test's serial
-# part), since a machine loaded by other tests drops frames the service did not.
+# part), since on a machine loaded by other tests frames go missing (in the mix or in
+# the test's own phones) and the gaps say nothing about the service.
 @pytest.mark.serial
 def test_a_supervisor_listens_whispers_and_barges_on_a_bridged_call(
     service: RunningService, pbx: Kamailio, tmp_path: Path
