@@ -116,7 +116,8 @@ class Polarity:
 
     def side(self, text: str) -> str | None:
         """``YES`` or ``NO`` when ``text`` holds words of that side only; "both" when
-        it holds words of both; None when it holds neither."""
+        it holds words of both, or a contrast ("but") and no negation; None when it
+        holds none of these."""
         said = unicodedata.normalize("NFKC", text).lower()
         idioms = 0
         if self.yes_idioms is not None:
