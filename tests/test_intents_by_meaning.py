@@ -22,9 +22,9 @@ from ivr.speech.spec import HeardText
 FROZEN = REPO / "tests" / "data" / "paraphrase"
 
 # language: (main menu right, out-of-menu refused), a little under what was measured on
-# 2026-12-06 (en 90.3% / 96.2%, zh 91.7% / 96.0%, ko 87.1% / 86.1%); English and
+# 2026-12-06 (en 94.4% / 96.2%, zh 91.7% / 96.0%, ko 87.1% / 86.1%); English and
 # Chinese hold the targets, 90% / 80%.
-FLOORS = {"en": (0.88, 0.92), "ko": (0.85, 0.83), "zh": (0.90, 0.92)}
+FLOORS = {"en": (0.92, 0.92), "ko": (0.85, 0.83), "zh": (0.90, 0.92)}
 # Yes/no questions: right per question, at least (measured: en 13/16 and 16/16, zh 12/16
 # and 13/16, ko 22/22); no answer is ever taken for the other side.
 YES_NO_FLOORS = {"en": 0.8, "ko": 0.95, "zh": 0.75}
