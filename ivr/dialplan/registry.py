@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import Plan
 from ivr.dialplan.nodes import plan_prompts
 from ivr.dialplan.nodes.goto import GotoNode
+from ivr.dialplan.nodes.menu import MenuNode
 from ivr.dialplan.problems import Location, Problem
+from ivr.dialplan.speech_turn import menu_request
 from ivr.dialplan.targets import ServiceTargets, check_targets
 from ivr.dialplan.versions import VersionArchive
 from ivr.exceptions import DialplanError, IvrError, PromptError
@@ -56,6 +59,21 @@ async def prepare_plan(
     if problems:
         raise DialplanError(problems)
     return plan
+
+
+def prepare_listening(plan: Plan) -> int:
+    """Build every speech menu's scorer, in each language of the plan, and encode its
+    texts: otherwise the first caller to speak to a menu waits for it (about a second
+    for a menu with hundreds of examples), and the event loop with them. Blocking: run
+    it off the loop. Returns how many scorers were prepared."""
+    prepared = 0
+    for language in dict.fromkeys([plan.default_language, *plan.languages]):
+        for node in plan.nodes.values():
+            menu = menu_request(plan, node, language) if isinstance(node, MenuNode) else None
+            if menu is not None:
+                menu.scorer.prepare()
+                prepared += 1
+    return prepared
 
 
 @dataclass
@@ -104,6 +122,7 @@ class PlanRegistry:
         self._canaries: dict[str, Plan] = {}
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
+        self._listening_models: frozenset[str] = frozenset()  # see start_listening
         self.errors: dict[str, list[str]] = {}
 
     async def load_all(self) -> None:
@@ -117,6 +136,22 @@ class PlanRegistry:
             where = Location(str(self._directory), 1, 1)
             detail = "it failed to load (see above)" if self.errors else "no such plan"
             raise DialplanError([Problem(where, f"default plan {self._default_name!r}: {detail}")])
+
+    async def start_listening(self, models: Collection[str]) -> None:
+        """Speech runs with ``models`` loaded: prepare the menus of the plans in service
+        that use one of them (:func:`prepare_listening`, off the event loop), and of
+        every version of such a plan loaded from now on."""
+        async with self._lock:
+            self._listening_models = frozenset(models)
+            for plan in [*self._plans.values(), *self._canaries.values()]:
+                await self._prepare_listening(plan)
+
+    async def _prepare_listening(self, plan: Plan) -> None:
+        if plan.speech is None or plan.speech.model not in self._listening_models:
+            return
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(None, prepare_listening, plan)
+        log.info("plan %s version %s: %d menu scorers ready", plan.name, plan.version, prepared)
 
     def changed_on_disk(self) -> bool:
         """True when a plan file was added, removed or modified since the last load."""
@@ -166,6 +201,7 @@ class PlanRegistry:
                 continue
             self.errors.pop(str(path), None)
             names_on_disk.add(plan.name)
+            await self._prepare_listening(plan)
             self._take_into_service(plan, other, all_calls, report)
         for name in list(self._plans):
             if name in names_on_disk:

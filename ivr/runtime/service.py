@@ -143,6 +143,7 @@ class Service:
             speech = await start_speech(config.speech, [p for p in needed if p is not None])
             if speech is not None:
                 stack.callback(speech.close)
+                await plans.start_listening(speech.loaded)
 
             service_api = f"http://{config.http.listen}"
             api_tokens, lookup_token = service_token_book(config.api)

@@ -226,21 +226,43 @@ class IntentScorer:
         }
         return tuple(w for w in words if w not in grammar)
 
+    @property
+    def prepared(self) -> bool:
+        """Whether the intents' texts are encoded (see :meth:`prepare`)."""
+        return self._known is not None
+
+    def prepare(self) -> None:
+        """Encode the intents' texts now rather than on the first utterance: a menu with
+        hundreds of examples takes about a second. Blocking; without the encoder the
+        scorer goes by spelling alone (logged)."""
+        try:
+            self._known_vectors()
+        except SpeechError as exc:
+            log.warning("intents by spelling alone: %s", exc)
+
+    def _known_vectors(self) -> tuple[dict[str, Vectors], dict[str, Vectors]]:
+        """The texts' vectors and each intent's centre, encoded once per scorer.
+
+        Raises:
+            SpeechError: the encoder cannot be loaded.
+        """
+        if self._known is None:
+            vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
+            centroids = {n: _unit(v.mean(axis=0)) for n, v in vectors.items() if len(v)}
+            # One assignment: calls share a menu's scorer, from several threads.
+            self._known = (vectors, centroids)
+        return self._known
+
     def _meanings(self, heard: list[str], weighing: Weighing) -> dict[str, float]:
         """Each intent's meaning: the mean of the ``nearest`` best cosines between its
         form of what was heard (synonyms rewritten; ``heard`` is in intent order) and its
         phrases, examples, keywords, mixed with the cosine with their centroid."""
         try:
-            if self._known is None:  # once per scorer: the texts' vectors are fixed
-                vectors = {n: self._encoder.encode(t) for n, t in self._texts.items()}
-                centroids = {n: _unit(v.mean(axis=0)) for n, v in vectors.items() if len(v)}
-                # One assignment: calls share a menu's scorer, from several threads.
-                self._known = (vectors, centroids)
+            vectors, centroids = self._known_vectors()
             said = self._encoder.encode(heard)
         except SpeechError as exc:
             log.warning("intents by spelling alone: %s", exc)
             return {}
-        vectors, centroids = self._known
         meanings = {}
         for (name, known), vector in zip(vectors.items(), said, strict=True):
             if not len(known):
