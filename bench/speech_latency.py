@@ -191,6 +191,7 @@ def main() -> int:
     started = time.monotonic()
     engine.load("ko")
     shared_encoder().warm()  # as the service does at start: not on the first caller's clock
+    menu.scorer.prepare()  # as the plan registry does when the plan goes into service
     print(
         f"model load: {time.monotonic() - started:.1f} s; decoding pool: {args.pool_size} "
         f"threads on {os.cpu_count()} cores; {len(said)} distinct utterances"
