@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from ivr.dialplan import speech_turn  # noqa: E402
 from ivr.dialplan.loader import check_plan  # noqa: E402
 from ivr.dialplan.nodes.menu import MenuNode  # noqa: E402
+from ivr.dialplan.registry import prepare_listening  # noqa: E402
 from ivr.dialplan.speech_turn import MenuSpeech, menu_request, understand_heard  # noqa: E402
 from ivr.media.audio_format import BYTES_PER_SECOND  # noqa: E402
 from ivr.speech import testset  # noqa: E402
@@ -169,7 +170,7 @@ def main() -> int:
     node = plan.nodes["main_menu"]
     assert isinstance(node, MenuNode)
     speech_turn.WIDER_DECODING = args.wider
-    menu = menu_request(plan, node, "")
+    menu = menu_request(plan, node, plan.default_language)  # as a call's first menu asks
     assert menu is not None
     if args.example_grammar:
         examples = [normalise(e) for i in node.intents for e in plan.intents[i].examples_for("ko")]
@@ -191,7 +192,7 @@ def main() -> int:
     started = time.monotonic()
     engine.load("ko")
     shared_encoder().warm()  # as the service does at start: not on the first caller's clock
-    menu.scorer.prepare()  # as the plan registry does when the plan goes into service
+    prepare_listening(plan)  # as the plan registry does when the plan goes into service
     print(
         f"model load: {time.monotonic() - started:.1f} s; decoding pool: {args.pool_size} "
         f"threads on {os.cpu_count()} cores; {len(said)} distinct utterances"
